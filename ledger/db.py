@@ -1,0 +1,167 @@
+"""Engines, migrations and the ledger's read queries (balances, trial balance).
+
+``alembic`` is wrapped here: ``upgrade(url)`` is what ``reconcile init`` runs. The migration
+scripts ship inside the installed package (the top-level ``migrations`` package), so a
+non-editable install can create and upgrade databases.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timezone
+from decimal import Decimal
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from .money import D
+
+__all__ = [
+    "DatabaseError",
+    "make_engine",
+    "upgrade",
+    "downgrade",
+    "current_revision",
+    "head_revision",
+    "alembic_config",
+    "trial_balance",
+    "balances",
+    "dsum",
+]
+
+
+class DatabaseError(Exception):
+    """A database URL that cannot be used, or a database that cannot be reached."""
+
+
+class _DecimalSum:
+    """SQLite aggregate: exact sum of decimal text (SQLite's own SUM goes through float)."""
+
+    def __init__(self) -> None:
+        self.total = Decimal(0)
+
+    def step(self, value: object) -> None:
+        if value is not None:
+            self.total += D(value if isinstance(value, (str, int)) else str(value))
+
+    def finalize(self) -> str:
+        return format(self.total, "f")
+
+
+def _on_sqlite_connect(dbapi_conn: sqlite3.Connection, _record: object) -> None:
+    dbapi_conn.create_aggregate("dsum", 1, _DecimalSum)  # type: ignore[arg-type]
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+def make_engine(url: str, **kwargs: object) -> Engine:
+    """An engine for a SQLite or PostgreSQL URL, with exact decimal sums on SQLite."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise DatabaseError(f"database URL {url!r} is not a valid SQLAlchemy URL") from None
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise DatabaseError(f"database URL {parsed.render_as_string(hide_password=True)!r}: only sqlite and postgresql are supported")
+    if backend == "postgresql" and parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if backend == "sqlite" and parsed.database and parsed.database != ":memory:":
+        parent = Path(parsed.database).expanduser().resolve().parent
+        if not parent.is_dir():
+            raise DatabaseError(f"database URL {url!r}: directory {parent} does not exist")
+    engine = create_engine(parsed, **kwargs)  # type: ignore[arg-type]
+    if backend == "sqlite":
+        event.listen(engine, "connect", _on_sqlite_connect)
+    return engine
+
+
+def dsum(conn: Connection, expr: str) -> str:
+    """The SQL for an exact sum of a decimal column on this connection's dialect."""
+    return f"dsum({expr})" if conn.dialect.name == "sqlite" else f"SUM({expr})"
+
+
+# -- migrations ------------------------------------------------------------------------------------
+def alembic_config(url: str | None = None):
+    from alembic.config import Config
+
+    import migrations
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(migrations.__file__).parent))
+    if url:
+        cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+@contextmanager
+def _migration_connection(engine: Engine) -> Iterator[tuple[object, Connection]]:
+    cfg = alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        yield cfg, conn
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    from alembic import command
+
+    with _migration_connection(engine) as (cfg, _):
+        command.upgrade(cfg, revision)  # type: ignore[arg-type]
+
+
+def downgrade(engine: Engine, revision: str = "base") -> None:
+    from alembic import command
+
+    with _migration_connection(engine) as (cfg, _):
+        command.downgrade(cfg, revision)  # type: ignore[arg-type]
+
+
+def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def head_revision() -> str | None:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+# -- read queries ----------------------------------------------------------------------------------
+def trial_balance(conn: Connection) -> dict[str, Decimal]:
+    """Sum of every posting per asset. Zero for every asset in a correct ledger."""
+    rows = conn.execute(
+        text(f"SELECT a.symbol, {dsum(conn, 'p.quantity')} FROM postings p JOIN assets a ON a.id = p.asset_id GROUP BY a.symbol ORDER BY a.symbol")
+    )
+    return {sym: D(str(total)) for sym, total in rows}
+
+
+def balances(conn: Connection, *, prefix: str | None = None, until=None) -> dict[tuple[str, str], Decimal]:
+    """Balance per (account, asset), optionally for accounts under ``prefix`` and entries up to ``until``."""
+    where = []
+    params: dict[str, object] = {}
+    if prefix:
+        where.append("(ac.name = :p OR ac.name LIKE :pl)")
+        params["p"] = prefix
+        params["pl"] = prefix + ":%"
+    join = ""
+    if until is not None:
+        join = " JOIN journal_entries e ON e.id = p.entry_id"
+        where.append("e.timestamp <= :until")
+        params["until"] = until if conn.dialect.name != "sqlite" else until.astimezone(timezone.utc).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+    sql = (
+        f"SELECT ac.name, a.symbol, {dsum(conn, 'p.quantity')} FROM postings p"
+        " JOIN accounts ac ON ac.id = p.account_id JOIN assets a ON a.id = p.asset_id" + join
+        + (" WHERE " + " AND ".join(where) if where else "")
+        + " GROUP BY ac.name, a.symbol ORDER BY ac.name, a.symbol"
+    )
+    return {(name, sym): D(str(total)) for name, sym, total in conn.execute(text(sql), params)}

@@ -1,0 +1,121 @@
+"""The ledger's tables: typed SQLAlchemy 2.x models.
+
+Double entry: a journal entry has postings; every entry's postings sum to zero per asset (enforced
+by :func:`ledger.journal.post_entries`, the only writer). Each entry names its source (venue account,
+endpoint, the record's natural key) and links to the raw record as received from the exchange.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from .types import ExactDecimal, UTCDateTime
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; BigInteger elsewhere.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Asset(Base):
+    """A unit of account: a coin (SOL), a stablecoin (USDC), a fiat currency, or a perp contract."""
+
+    __tablename__ = "assets"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class Account(Base):
+    """A ledger account, hierarchical by ``:`` (docs/posting-rules.md lists the tree)."""
+
+    __tablename__ = "accounts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    #: Assets, Liabilities, Equity, Income or Expenses: the name's first component.
+    type: Mapped[str] = mapped_column(String(16))
+
+
+class RawRecord(Base):
+    """One record exactly as the exchange returned it; the natural key makes imports idempotent."""
+
+    __tablename__ = "raw_records"
+    __table_args__ = (
+        UniqueConstraint("venue_account", "endpoint", "natural_key"),
+        Index("ix_raw_records_endpoint_time", "venue_account", "endpoint", "record_time"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    venue_account: Mapped[str] = mapped_column(String(64))
+    endpoint: Mapped[str] = mapped_column(String(64))
+    natural_key: Mapped[str] = mapped_column(String(255))
+    #: The JSON text as received (decimals stay strings).
+    payload: Mapped[str] = mapped_column(Text)
+    record_time: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: posted | memo (kept, posts nothing by rule) | unknown (no rule: reported) | pending (status not final)
+    status: Mapped[str] = mapped_column(String(16), default="posted")
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class JournalEntry(Base):
+    """A balanced journal entry, traceable to the raw record it came from."""
+
+    __tablename__ = "journal_entries"
+    __table_args__ = (Index("ix_journal_entries_time", "timestamp"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    #: Derived from the source (venue account, endpoint, natural key, leg): unique and stable.
+    entry_key: Mapped[str] = mapped_column(String(400), unique=True)
+    timestamp: Mapped[datetime] = mapped_column(UTCDateTime())
+    kind: Mapped[str] = mapped_column(String(40))
+    description: Mapped[str] = mapped_column(Text)
+    venue_account: Mapped[str] = mapped_column(String(64))
+    endpoint: Mapped[str] = mapped_column(String(64))
+    source_key: Mapped[str] = mapped_column(String(255))
+    raw_record_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("raw_records.id", ondelete="RESTRICT"), nullable=True, index=True
+    )
+    postings: Mapped[list["Posting"]] = relationship(back_populates="entry", order_by="Posting.id")
+
+
+class Posting(Base):
+    """One leg of an entry: a signed quantity of one asset in one account."""
+
+    __tablename__ = "postings"
+    __table_args__ = (Index("ix_postings_account_asset", "account_id", "asset_id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    entry_id: Mapped[int] = mapped_column(BigId, ForeignKey("journal_entries.id", ondelete="CASCADE"), index=True)
+    account_id: Mapped[int] = mapped_column(Integer, ForeignKey("accounts.id"))
+    asset_id: Mapped[int] = mapped_column(Integer, ForeignKey("assets.id"))
+    #: Signed quantity of the asset, exact (debit positive, credit negative).
+    quantity: Mapped[Decimal] = mapped_column(ExactDecimal())
+    #: Optional unit price of the asset in ``price_currency`` (the reporting currency) at the entry's time.
+    unit_price: Mapped[Decimal | None] = mapped_column(ExactDecimal(), nullable=True)
+    price_currency: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    entry: Mapped[JournalEntry] = relationship(back_populates="postings")
+
+
+class SyncState(Base):
+    """Per venue account and endpoint: where the last sync stopped (the high-water mark)."""
+
+    __tablename__ = "sync_state"
+    venue_account: Mapped[str] = mapped_column(String(64), primary_key=True)
+    endpoint: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: The client's resume point as JSON text (opaque to the ledger).
+    cursor: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: The newest record time seen.
+    high_water: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    records: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

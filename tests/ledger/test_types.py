@@ -1,0 +1,111 @@
+"""Exactness of decimal columns on SQLite and PostgreSQL (never through float)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from decimal import Decimal
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from ledger.journal import Entry, Journal, Leg
+from ledger.money import D, MoneyError
+from ledger.schema import Posting
+from ledger.types import ExactDecimal
+
+# 20 integer digits and 18 fractional digits, signed.
+WIDE = st.builds(
+    lambda sign, i, f: D(f"{sign}{i}.{f:018d}"),
+    st.sampled_from(["", "-"]),
+    st.integers(min_value=0, max_value=10**20 - 1),
+    st.integers(min_value=0, max_value=10**18 - 1),
+)
+
+EXTREMES = [
+    D("99999999999999999999.999999999999999999"),
+    D("-99999999999999999999.999999999999999999"),
+    D("0.000000000000000001"),
+    D("12345678901234567890.123456789012345678"),
+    D("0.1"),  # not representable in binary floating point
+    D("1.50"),  # trailing zero kept
+    D("3826.8888888888888888888888889"),  # a real entryPrice with 25 fractional digits
+]
+
+
+def _roundtrip(engine, values: list[Decimal]) -> list[Decimal]:
+    t = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    entries = [
+        Entry(
+            key=f"rt:{i}:{v}",
+            time=t,
+            kind="test",
+            description="round trip",
+            legs=(Leg(account="Assets:Test", asset="X", quantity=v), Leg(account="Equity:Test", asset="X", quantity=-v)),
+            venue_account="t",
+            endpoint="test",
+            source_key=str(i),
+        )
+        for i, v in enumerate(values)
+    ]
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM postings")
+        conn.exec_driver_sql("DELETE FROM journal_entries")
+        Journal(conn).post(entries)
+    with engine.connect() as conn:
+        rows = conn.execute(select(Posting.quantity).order_by(Posting.id)).scalars().all()
+    return rows[0::2]
+
+
+def test_exact_decimal__extremes_round_trip(engine):
+    got = _roundtrip(engine, EXTREMES)
+    assert got == EXTREMES
+    assert [str(g) for g in got] == [str(v) for v in EXTREMES]
+    assert all(type(g) is Decimal for g in got)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(values=st.lists(WIDE, min_size=1, max_size=20))
+def test_exact_decimal__wide_values_round_trip(engine, values):
+    assert _roundtrip(engine, values) == values
+
+
+def test_exact_decimal__orm_write_and_read(engine):
+    from sqlalchemy.orm import Session
+
+    from ledger.schema import Account, Asset, JournalEntry
+
+    with Session(engine) as s:
+        acc = Account(name="Assets:X", type="Assets")
+        ast = Asset(symbol="X")
+        e = JournalEntry(
+            entry_key="orm:1",
+            timestamp=datetime(2025, 5, 1, 12, 0, 0, 123456, tzinfo=timezone.utc),
+            kind="t",
+            description="d",
+            venue_account="v",
+            endpoint="e",
+            source_key="k",
+        )
+        s.add_all([acc, ast, e])
+        s.flush()
+        s.add(Posting(entry_id=e.id, account_id=acc.id, asset_id=ast.id, quantity=EXTREMES[0], unit_price=D("0.000000000000000001")))
+        s.commit()
+    with Session(engine) as s:
+        p = s.scalars(select(Posting)).one()
+        assert p.quantity == EXTREMES[0]
+        assert p.unit_price == D("0.000000000000000001")
+        got = s.scalars(select(JournalEntry)).one().timestamp
+        assert got == datetime(2025, 5, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
+        assert got.tzinfo is not None
+
+
+def test_exact_decimal__refuses_float():
+    with pytest.raises(MoneyError):
+        ExactDecimal().process_bind_param(0.1, _Dialect("sqlite"))
+
+
+class _Dialect:
+    def __init__(self, name):
+        self.name = name
