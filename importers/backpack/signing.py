@@ -24,6 +24,8 @@ from urllib.parse import quote
 import nacl.exceptions
 import nacl.signing
 
+from importers.backpack.errors import KeyError_
+
 __all__ = [
     "DEFAULT_WINDOW_MS",
     "MAX_WINDOW_MS",
@@ -44,10 +46,6 @@ MAX_WINDOW_MS = 60000
 #: A-SIGN-1: sign the raw (decoded) value, as bpx-py, backpack-exchange-sdk and the exchange's own
 #: Rust client do. Flip to False to sign the percent-encoded form (ccxt's behaviour).
 SIGN_RAW_VALUES = True
-
-
-class KeyError_(ValueError):
-    """A malformed API key or secret. The message names which one and why, never its value."""
 
 
 def render_value(value: Any, *, raw: bool = SIGN_RAW_VALUES) -> str:
