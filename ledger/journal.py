@@ -16,6 +16,7 @@ from decimal import Decimal
 
 from sqlalchemy import Connection, select
 
+from .bulk import allocate_ids, bulk_insert, db_time
 from .money import plain
 from .schema import Account, Asset
 
@@ -84,15 +85,6 @@ def check_entry(entry: Entry) -> None:
         raise UnbalancedEntry(entry.key, residue)
 
 
-def _sqlite_ts(t: datetime) -> str:
-    # The storage format SQLAlchemy's SQLite DateTime uses, so ORM reads agree with bulk writes.
-    return t.astimezone(timezone.utc).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
-
-
-def _sqlite_dec(d: Decimal | None) -> str | None:
-    return None if d is None else format(d, "f")
-
-
 class Journal:
     """The writer of entries for one connection; caches account and asset ids."""
 
@@ -125,18 +117,6 @@ class Journal:
         self._ensure(Asset, self._assets, "symbol", [symbol])
         return self._assets[symbol]
 
-    # -- ids ---------------------------------------------------------------------------------------
-    def _allocate_entry_ids(self, n: int) -> list[int]:
-        if self.dialect == "postgresql":
-            rows = self.conn.exec_driver_sql(
-                "SELECT nextval(pg_get_serial_sequence('journal_entries', 'id')) FROM generate_series(1, %(n)s)",
-                {"n": n},
-            ).fetchall()
-            return [r[0] for r in rows]
-        # SQLite has one writer at a time and the sync holds the database lock (ledger.lock).
-        start = self.conn.exec_driver_sql("SELECT COALESCE(MAX(id), 0) FROM journal_entries").scalar_one() + 1
-        return list(range(start, start + n))
-
     # -- the writer --------------------------------------------------------------------------------
     def post(self, entries: Sequence[Entry]) -> list[int]:
         """Write balanced entries and their postings; return the new entry ids.
@@ -155,46 +135,30 @@ class Journal:
             lambda n: {"type": n.split(":", 1)[0]},
         )
         self._ensure(Asset, self._assets, "symbol", {leg.asset for e in entries for leg in e.legs})
-        ids = self._allocate_entry_ids(len(entries))
+        ids = allocate_ids(self.conn, "journal_entries", len(entries))
         acc, ast = self._accounts, self._assets
-        if self.dialect == "postgresql":
-            self._copy_pg(entries, ids)
-        else:
-            entry_rows = [
-                (i, e.key, _sqlite_ts(e.time), e.kind, e.description, e.venue_account, e.endpoint, e.source_key, e.raw_record_id)
+        pg = self.dialect == "postgresql"
+        dec = (lambda d: d) if pg else (lambda d: None if d is None else format(d, "f"))
+        bulk_insert(
+            self.conn,
+            "journal_entries",
+            ("id", "entry_key", "timestamp", "kind", "description", "venue_account", "endpoint", "source_key", "raw_record_id"),
+            [
+                (i, e.key, db_time(self.conn, e.time), e.kind, e.description, e.venue_account, e.endpoint, e.source_key, e.raw_record_id)
                 for i, e in zip(ids, entries)
-            ]
-            posting_rows = [
-                (i, acc[l.account], ast[l.asset], format(l.quantity, "f"), _sqlite_dec(l.unit_price), l.price_currency)
+            ],
+        )
+        bulk_insert(
+            self.conn,
+            "postings",
+            ("entry_id", "account_id", "asset_id", "quantity", "unit_price", "price_currency"),
+            [
+                (i, acc[l.account], ast[l.asset], dec(l.quantity), dec(l.unit_price), l.price_currency)
                 for i, e in zip(ids, entries)
                 for l in e.legs
-            ]
-            self.conn.exec_driver_sql(
-                "INSERT INTO journal_entries (id, entry_key, timestamp, kind, description, venue_account, endpoint, source_key, raw_record_id)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                entry_rows,
-            )
-            self.conn.exec_driver_sql(
-                "INSERT INTO postings (entry_id, account_id, asset_id, quantity, unit_price, price_currency) VALUES (?, ?, ?, ?, ?, ?)",
-                posting_rows,
-            )
+            ],
+        )
         return ids
-
-    def _copy_pg(self, entries: Sequence[Entry], ids: list[int]) -> None:
-        acc, ast = self._accounts, self._assets
-        cur = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            with cur.copy(
-                "COPY journal_entries (id, entry_key, timestamp, kind, description, venue_account, endpoint, source_key, raw_record_id) FROM STDIN"
-            ) as cp:
-                for i, e in zip(ids, entries):
-                    cp.write_row((i, e.key, e.time, e.kind, e.description, e.venue_account, e.endpoint, e.source_key, e.raw_record_id))
-            with cur.copy("COPY postings (entry_id, account_id, asset_id, quantity, unit_price, price_currency) FROM STDIN") as cp:
-                for i, e in zip(ids, entries):
-                    for l in e.legs:
-                        cp.write_row((i, acc[l.account], ast[l.asset], l.quantity, l.unit_price, l.price_currency))
-        finally:
-            cur.close()
 
 
 def entry_count(conn: Connection) -> int:

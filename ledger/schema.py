@@ -119,3 +119,46 @@ class SyncState(Base):
     high_water: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     records: Mapped[int] = mapped_column(BigInteger, default=0)
     last_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class Snapshot(Base):
+    """The exchange's own figures for one venue account at one moment (taken at each sync)."""
+
+    __tablename__ = "snapshots"
+    __table_args__ = (Index("ix_snapshots_account_time", "venue_account", "taken_at"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    venue_account: Mapped[str] = mapped_column(String(64))
+    taken_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: The state responses as received (balances, collateral, positions, borrow/lend positions), JSON.
+    payload: Mapped[str] = mapped_column(Text)
+    lines: Mapped[list["SnapshotLine"]] = relationship(back_populates="snapshot", order_by="SnapshotLine.id")
+
+
+class SnapshotLine(Base):
+    """One exchange-reported quantity: a wallet (Spot, Lent, Borrowed, Perp) and an asset."""
+
+    __tablename__ = "snapshot_lines"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    snapshot_id: Mapped[int] = mapped_column(BigId, ForeignKey("snapshots.id", ondelete="CASCADE"), index=True)
+    wallet: Mapped[str] = mapped_column(String(16))
+    asset: Mapped[str] = mapped_column(String(64))
+    #: The exchange's figure, exact, signed like the ledger's account (a liability is negative).
+    quantity: Mapped[Decimal] = mapped_column(ExactDecimal())
+    #: Breakdown as reported (e.g. available/locked/staked), JSON.
+    detail: Mapped[str | None] = mapped_column(Text, nullable=True)
+    snapshot: Mapped[Snapshot] = relationship(back_populates="lines")
+
+
+class CheckResult(Base):
+    """The outcome of one reconciliation check (``reconcile check`` and the end of each sync)."""
+
+    __tablename__ = "check_results"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    venue_account: Mapped[str] = mapped_column(String(64))
+    snapshot_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("snapshots.id", ondelete="SET NULL"), nullable=True)
+    checked_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    as_of: Mapped[datetime] = mapped_column(UTCDateTime())
+    ok: Mapped[bool] = mapped_column()
+    differences: Mapped[int] = mapped_column(Integer)
+    #: Per-line comparison and likely causes, JSON.
+    detail: Mapped[str] = mapped_column(Text)

@@ -20,8 +20,8 @@ from .config import Config, ConfigError, load_config, resolve_config_path, resol
 
 EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT, EXIT_DIFFERENCE = 0, 1, 2, 3
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 app = typer.Typer(
     name="reconcile",
