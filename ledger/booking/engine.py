@@ -1,0 +1,350 @@
+"""The cost-basis engine: ``book(events, settings) -> BookingResult``. Pure computation.
+
+Events are processed in one deterministic order, whatever the input order::
+
+    (time, rank, id)    rank: acquisition 0 < transfer 1 < disposal 2
+
+so units bought at the same instant as a sale are available to it (an exchange fill and the
+fee leg share a timestamp), and a transfer moves what arrived at that instant. Ids must be
+unique across all events (a duplicate id is corrupt input and raises).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from decimal import Decimal, localcontext
+
+from ledger.booking.methods import Pool, make_pool, share
+from ledger.booking.model import (
+    Acquisition,
+    BookingInputError,
+    BookingResult,
+    Disposal,
+    Event,
+    Finding,
+    Gain,
+    IncomeRow,
+    Lot,
+    OpeningLot,
+    SafeHarborAllocation,
+    Settings,
+    Transfer,
+)
+from ledger.booking.opening import OpeningRegister
+from ledger.booking.safeharbor import US_ACCOUNT_SCOPE_FROM, allocate
+from ledger.booking.taxdate import anniversary, tax_date, zone
+from ledger.money import EXACT
+
+__all__ = ["book", "open_lots_at", "ordered"]
+
+ZERO = Decimal(0)
+_RANK = {Acquisition: 0, Transfer: 1, Disposal: 2}
+UNIVERSAL = "*"
+
+
+def ordered(events: Iterable[Event]) -> list[Event]:
+    """Events in processing order (time, rank, id); rejects non-events and duplicate ids."""
+    evs = list(events)
+    rank = _RANK
+    ids = set()
+    for e in evs:
+        if type(e) not in rank:
+            raise BookingInputError(f"not a booking event: {type(e).__name__}")
+        ids.add(e.id)
+    if len(ids) != len(evs):
+        seen: set[str] = set()
+        dup = next(e.id for e in evs if e.id in seen or seen.add(e.id))  # type: ignore[func-returns-value]
+        raise BookingInputError(f"duplicate event id {dup!r}: ids must be unique across acquisitions, disposals and transfers")
+    evs.sort(key=lambda e: (e.time, rank[type(e)], e.id))
+    return evs
+
+
+def book(events: Iterable[Event], settings: Settings, *, opening_lots: Iterable[OpeningLot] = ()) -> BookingResult:
+    """Book ``events`` under ``settings``: gains, open lots, income, findings, allocations."""
+    if not isinstance(settings, Settings):
+        raise TypeError("settings must be a ledger.booking.Settings")
+    evs = ordered(events)
+    register = OpeningRegister(opening_lots)
+    with localcontext(EXACT):
+        if settings.method == "uk":
+            from ledger.booking.uk import book_uk
+
+            return book_uk(evs, settings, register)
+        return _Booker(settings, register).run(evs)
+
+
+def open_lots_at(events: Iterable[Event], settings: Settings, at: datetime, *, opening_lots: Iterable[OpeningLot] = ()) -> list[Lot]:
+    """The lots open at instant ``at`` (inclusive): the events up to ``at`` booked alone.
+
+    For the uk method this is the pool as known at ``at``: a later buy-back that would
+    bed-and-breakfast-match a disposal before ``at`` is not yet known."""
+    if at.utcoffset() is None:
+        raise BookingInputError(f"open_lots_at: at must be timezone-aware, got {at.isoformat()}")
+    return book([e for e in events if e.time <= at], settings, opening_lots=opening_lots).open_lots
+
+
+class _Booker:
+    """One booking run: pools keyed by (account or '*', asset), and the outputs."""
+
+    def __init__(self, settings: Settings, register: OpeningRegister) -> None:
+        self.settings = settings
+        self.zone: str = settings.tax_timezone  # type: ignore[assignment]
+        self.by_year = dict(settings.method_by_year)
+        self.method: str = settings.method  # type: ignore[assignment]
+        self.scope: str = settings.scope  # type: ignore[assignment]
+        self.register = register
+        self.pools: dict[tuple[str, str], Pool] = {}
+        self.balances: dict[tuple[str, str], Decimal] = {}
+        self.gains: list[Gain] = []
+        self.income: list[IncomeRow] = []
+        self.findings: list[Finding] = []
+        self.allocations: list[SafeHarborAllocation] = []
+        self.boundary: datetime | None = None
+        if settings.jurisdiction == "us":
+            self.boundary = datetime.combine(US_ACCOUNT_SCOPE_FROM, datetime.min.time(), zone(self.zone)).astimezone(timezone.utc)
+
+    # --- driver ---------------------------------------------------------------------------
+
+    def run(self, evs: list[Event]) -> BookingResult:
+        boundary = self.boundary
+        for ev in evs:
+            if boundary is not None and ev.time >= boundary:
+                self._cross_us_boundary(boundary)
+                boundary = None
+            t = type(ev)
+            if t is Disposal:
+                self._dispose(ev)  # type: ignore[arg-type]
+            elif t is Acquisition:
+                self._acquire(ev)  # type: ignore[arg-type]
+            else:
+                self._transfer(ev)  # type: ignore[arg-type]
+        for n, o, left in self.register.unclaimed():
+            self.findings.append(
+                Finding(
+                    kind="unclaimed-opening-lot",
+                    message=f"opening lot #{n} ({o.account} {o.asset}, {left} of {o.quantity} left) was claimed by no deposit of unknown basis",
+                    key=f"opening-lot:{n}",
+                    account=o.account,
+                    asset=o.asset,
+                    time=o.acquired,
+                )
+            )
+        open_lots = [lot for pool in self.pools.values() for lot in pool.lots()]
+        open_lots.sort(key=lambda lot: (lot.account, lot.asset, lot.acquired, lot.id))
+        return BookingResult(gains=self.gains, open_lots=open_lots, income=self.income, findings=self.findings, allocations=self.allocations)
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    def _method_at(self, time: datetime) -> str:
+        if not self.by_year:
+            return self.method
+        return self.by_year.get(tax_date(time, self.zone).year, self.method)
+
+    def _pool(self, account: str, asset: str, method: str) -> Pool:
+        key = (UNIVERSAL if self.scope == "universal" else account, asset)
+        pool = self.pools.get(key)
+        if pool is None:
+            pool = self.pools[key] = make_pool(method)
+        elif pool.method != method:
+            pool = self.pools[key] = make_pool(method, pool.lots())
+        return pool
+
+    def _move_balance(self, account: str, asset: str, delta: Decimal) -> None:
+        key = (account, asset)
+        self.balances[key] = self.balances.get(key, ZERO) + delta
+
+    def _finding(self, kind: str, message: str, key: str, account: str, asset: str, time: datetime) -> None:
+        self.findings.append(Finding(kind=kind, message=message, key=key, account=account, asset=asset, time=time))
+
+    def _realise(
+        self,
+        parts: list[Lot],
+        shortfall: Decimal,
+        *,
+        quantity: Decimal,
+        proceeds: Decimal,
+        account: str,
+        asset: str,
+        time: datetime,
+        disposal_id: str,
+        source: str,
+        method: str,
+    ) -> None:
+        """Gains for one disposal: proceeds apportioned by quantity, the last piece exact."""
+        zone_name = self.zone
+        sold_on = tax_date(time, zone_name)
+        left_p, left_q = proceeds, quantity
+        gains = self.gains
+        for lot in parts:
+            q = lot.quantity
+            p = share(left_p, q, left_q)
+            left_p -= p
+            left_q -= q
+            term = "long" if sold_on > anniversary(tax_date(lot.acquired, zone_name)) else "short"
+            gains.append(
+                Gain(
+                    account=account,
+                    asset=asset,
+                    quantity=q,
+                    acquired=lot.acquired,
+                    disposed=time,
+                    proceeds=p,
+                    cost_basis=lot.cost,
+                    gain=p - lot.cost,
+                    term=term,
+                    method=method,
+                    lot_id=lot.id,
+                    disposal_id=disposal_id,
+                    source_ref=source,
+                )
+            )
+        if shortfall:
+            self._finding(
+                "overspend",
+                f"{disposal_id}: disposes {quantity} {asset} from {account} at {time.isoformat()} but only {quantity - shortfall} held; {shortfall} booked at zero basis",
+                disposal_id,
+                account,
+                asset,
+                time,
+            )
+            gains.append(
+                Gain(
+                    account=account,
+                    asset=asset,
+                    quantity=shortfall,
+                    acquired=time,
+                    disposed=time,
+                    proceeds=left_p,
+                    cost_basis=ZERO,
+                    gain=left_p,
+                    term="short",
+                    method=method,
+                    lot_id="",
+                    disposal_id=disposal_id,
+                    source_ref=source,
+                )
+            )
+
+    # --- events -----------------------------------------------------------------------------
+
+    def _acquire(self, a: Acquisition) -> None:
+        method = self._method_at(a.time)
+        pool = self._pool(a.account, a.asset, method)
+        if a.cost is None:
+            lots, uncovered = self.register.claim(a)
+            for lot in lots:
+                pool.add(lot)
+            if uncovered:
+                self._finding(
+                    "missing-basis",
+                    f"{a.kind} {a.id}: {uncovered} {a.asset} into {a.account} at {a.time.isoformat()} has no known basis; booked at zero basis",
+                    a.id,
+                    a.account,
+                    a.asset,
+                    a.time,
+                )
+                pool.add(Lot(id=a.id, account=a.account, asset=a.asset, quantity=uncovered, cost=ZERO, acquired=a.time, source=a.source))
+        else:
+            pool.add(Lot(id=a.id, account=a.account, asset=a.asset, quantity=a.quantity, cost=a.cost, acquired=a.time, source=a.source))
+            if a.kind == "income":
+                self.income.append(IncomeRow(id=a.id, account=a.account, asset=a.asset, quantity=a.quantity, value=a.cost, time=a.time, source=a.source))
+        self._move_balance(a.account, a.asset, a.quantity)
+
+    def _dispose(self, d: Disposal) -> None:
+        method = self._method_at(d.time)
+        pool = self._pool(d.account, d.asset, method)
+        parts, shortfall = pool.take(d.quantity)
+        self._realise(
+            parts,
+            shortfall,
+            quantity=d.quantity,
+            proceeds=d.proceeds,
+            account=d.account,
+            asset=d.asset,
+            time=d.time,
+            disposal_id=d.id,
+            source=d.source,
+            method=method,
+        )
+        self._move_balance(d.account, d.asset, -d.quantity)
+
+    def _transfer(self, t: Transfer) -> None:
+        method = self._method_at(t.time)
+        source = self._pool(t.from_account, t.asset, method)
+        fee_cost = ZERO
+        if t.fee:
+            fee_parts, fee_short = source.take(t.fee)
+            if self.settings.transfer_fee_policy == "disposal":
+                value = t.fee_value
+                if value is None:
+                    value = ZERO
+                    self._finding(
+                        "missing-fee-value",
+                        f"transfer {t.id}: fee of {t.fee} {t.asset} has no market value; fee disposal booked with zero proceeds",
+                        t.id,
+                        t.from_account,
+                        t.asset,
+                        t.time,
+                    )
+                self._realise(
+                    fee_parts,
+                    fee_short,
+                    quantity=t.fee,
+                    proceeds=value,
+                    account=t.from_account,
+                    asset=t.asset,
+                    time=t.time,
+                    disposal_id=f"{t.id}:fee",
+                    source=t.source,
+                    method=method,
+                )
+            else:
+                fee_cost = sum((lot.cost for lot in fee_parts), ZERO)
+                if fee_short:
+                    self._overspent_transfer(t, t.fee, fee_short, "fee")
+        moved, short = source.take(t.quantity)
+        if short:
+            self._overspent_transfer(t, t.quantity, short, "quantity")
+            moved.append(Lot(id=t.id, account=t.from_account, asset=t.asset, quantity=short, cost=ZERO, acquired=t.time, source=t.source))
+        dest = self._pool(t.to_account, t.asset, method)
+        left_c, left_q = fee_cost, t.quantity
+        for lot in moved:
+            extra = share(left_c, lot.quantity, left_q) if left_c else ZERO
+            left_c -= extra
+            left_q -= lot.quantity
+            dest.add(Lot(id=lot.id, account=t.to_account, asset=lot.asset, quantity=lot.quantity, cost=lot.cost + extra, acquired=lot.acquired, source=lot.source))
+        self._move_balance(t.from_account, t.asset, -(t.quantity + t.fee))
+        self._move_balance(t.to_account, t.asset, t.quantity)
+
+    def _overspent_transfer(self, t: Transfer, wanted: Decimal, short: Decimal, what: str) -> None:
+        self._finding(
+            "overspend",
+            f"transfer {t.id}: moves {wanted} {t.asset} ({what}) from {t.from_account} at {t.time.isoformat()} but only {wanted - short} held; {short} moved at zero basis"
+            if what == "quantity"
+            else f"transfer {t.id}: fee of {wanted} {t.asset} from {t.from_account} at {t.time.isoformat()} exceeds holdings by {short}",
+            t.id,
+            t.from_account,
+            t.asset,
+            t.time,
+        )
+
+    # --- US: per-account basis from 2025-01-01 ------------------------------------------------
+
+    def _cross_us_boundary(self, boundary: datetime) -> None:
+        pools = self.pools
+        self.pools = {}
+        was_universal = self.scope == "universal"
+        self.scope = "account"
+        by_asset: dict[str, list[tuple[str, Pool]]] = {}
+        for (account, asset), pool in sorted(pools.items()):
+            by_asset.setdefault(asset, []).append((account, pool))
+        for asset, entries in by_asset.items():
+            method = entries[0][1].method
+            lots = [lot for _, pool in entries for lot in pool.lots()]
+            balances = {acct: q for (acct, a), q in self.balances.items() if a == asset}
+            records = allocate(lots, balances, asset=asset, boundary=boundary, universal=was_universal)
+            for rec in records:
+                self.allocations.append(rec)
+                pool = make_pool(method, rec.lots)
+                self.pools[(rec.account, asset)] = pool
