@@ -35,8 +35,10 @@ __all__ = ["QUANTUM", "share", "Pool", "make_pool", "ORDERINGS", "POOLS", "fifo_
 
 ZERO = Decimal(0)
 #: Apportioned amounts (a part of a cost or of proceeds) that do not divide exactly are kept
-#: to 28 decimal places; the remainder always goes to the last piece, so totals stay exact.
-QUANTUM = Decimal("1e-28")
+#: to 18 decimal places; the remainder always goes to the last piece, so totals stay exact.
+#: 18 places keep every amount below 10^10 within 28 significant digits, so a consumer's
+#: sums in the default decimal context are exact too.
+QUANTUM = Decimal("1e-18")
 _UNIT_QUANTUM = Decimal("1e-18")
 
 def share(amount: Decimal, part: Decimal, whole: Decimal) -> Decimal:

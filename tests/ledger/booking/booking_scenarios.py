@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 
 from ledger.booking import Acquisition, BookingResult, Disposal, Transfer
-from ledger.money import D
+from ledger.money import EXACT, D
 
 
 def at(text: str) -> datetime:
@@ -39,14 +39,22 @@ def rows(result: BookingResult) -> list[tuple[str, str, Decimal, Decimal, Decima
     return [(g.disposal_id, g.lot_id, g.quantity, g.cost_basis, g.gain, g.term) for g in result.gains]
 
 
+def dsum(values) -> Decimal:
+    """Exact sum (the engine's 60-digit context: parts carry up to 28 decimals)."""
+    total = Decimal(0)
+    for v in values:
+        total = EXACT.add(total, v)
+    return total
+
+
 def total_gain(result: BookingResult) -> Decimal:
-    return sum((g.gain for g in result.gains), Decimal(0))
+    return dsum(g.gain for g in result.gains)
 
 
 def by_term(result: BookingResult) -> dict[str, Decimal]:
     out: dict[str, Decimal] = defaultdict(Decimal)
     for g in result.gains:
-        out[g.term] += g.gain
+        out[g.term] = EXACT.add(out[g.term], g.gain)
     return dict(out)
 
 
