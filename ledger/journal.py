@@ -8,9 +8,8 @@ per-row ORM work: posting a million fills is a benchmark target (benchmarks/post
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from typing import NamedTuple
 from datetime import datetime, timezone
 from decimal import Decimal
 
@@ -23,6 +22,8 @@ from .schema import Account, Asset
 __all__ = ["Leg", "Entry", "LedgerError", "UnbalancedEntry", "Journal", "ACCOUNT_TYPES", "check_entry"]
 
 ACCOUNT_TYPES = ("Assets", "Liabilities", "Equity", "Income", "Expenses")
+_TYPE_PREFIXES = tuple(t + ":" for t in ACCOUNT_TYPES)
+_ZERO = Decimal(0)
 
 
 class LedgerError(Exception):
@@ -39,9 +40,9 @@ class UnbalancedEntry(LedgerError):
         super().__init__(f"entry {key} does not balance: residue {parts}")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Leg:
-    """One posting of an entry: a signed quantity of ``asset`` in ``account``."""
+class Leg(NamedTuple):
+    """One posting of an entry: a signed quantity of ``asset`` in ``account`` (immutable; a
+    NamedTuple because a million fills make millions of legs)."""
 
     account: str
     asset: str
@@ -50,9 +51,8 @@ class Leg:
     price_currency: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Entry:
-    """A journal entry before it is written. ``key`` is unique and derived from the source."""
+class Entry(NamedTuple):
+    """A journal entry before it is written (immutable). ``key`` is unique and derived from the source."""
 
     key: str
     time: datetime
@@ -62,7 +62,7 @@ class Entry:
     venue_account: str
     endpoint: str
     source_key: str
-    raw_record_id: int | None = field(default=None)
+    raw_record_id: int | None = None
 
 
 def check_entry(entry: Entry) -> None:
@@ -71,15 +71,16 @@ def check_entry(entry: Entry) -> None:
         raise LedgerError(f"entry {entry.key} has no postings")
     if entry.time.tzinfo is None:
         raise LedgerError(f"entry {entry.key} has a naive timestamp")
-    sums: dict[str, Decimal] = defaultdict(Decimal)
+    sums: dict[str, Decimal] = {}
     for leg in entry.legs:
-        if not isinstance(leg.quantity, Decimal):
-            raise LedgerError(f"entry {entry.key}: quantity of {leg.account} is {type(leg.quantity).__name__}, not Decimal")
-        if not leg.quantity.is_finite():
+        q = leg.quantity
+        if type(q) is not Decimal:
+            raise LedgerError(f"entry {entry.key}: quantity of {leg.account} is {type(q).__name__}, not Decimal")
+        if not q.is_finite():
             raise LedgerError(f"entry {entry.key}: quantity of {leg.account} is not finite")
-        if leg.account.split(":", 1)[0] not in ACCOUNT_TYPES:
+        if not leg.account.startswith(_TYPE_PREFIXES):
             raise LedgerError(f"entry {entry.key}: account {leg.account!r} is not under {', '.join(ACCOUNT_TYPES)}")
-        sums[leg.asset] += leg.quantity
+        sums[leg.asset] = sums.get(leg.asset, _ZERO) + q
     residue = {a: q for a, q in sums.items() if q != 0}
     if residue:
         raise UnbalancedEntry(entry.key, residue)

@@ -30,6 +30,13 @@ class MoneyError(ValueError):
 
 def D(value: DecimalLike) -> Decimal:
     """Parse an exact decimal. Rejects float, bool, NaN and infinities with a MoneyError."""
+    if type(value) is str:  # the hot path: decimals arrive as JSON strings
+        try:
+            d = Decimal(value)
+        except decimal.InvalidOperation:
+            d = None
+        if d is not None and d.is_finite():
+            return d
     if isinstance(value, bool) or isinstance(value, float):
         raise MoneyError(f"refusing inexact {type(value).__name__} {value!r}: pass a str, int or Decimal")
     if isinstance(value, Decimal):

@@ -132,6 +132,170 @@ def demo(
     raise typer.Exit(run_demo(console, fills=fills, seed=seed, workdir=Path(workdir) if workdir else None))
 
 
+# -- sync -------------------------------------------------------------------------------------------
+def _clients(ctx: Context, account: str | None):
+    """Build a client per configured account; keys are checked before any request (exit 2)."""
+    from importers.backpack.client import BackpackClient
+    from importers.backpack.signing import Credentials
+
+    accounts = [ctx.config.account(account)] if account else list(ctx.config.accounts)
+    if not accounts:
+        raise ConfigError(f"{ctx.config.path or 'no config file'}: no [[accounts]] configured; nothing to sync")
+    built = []
+    for acc in accounts:
+        secret = acc.read_secret(str(ctx.config.path))
+        try:
+            creds = Credentials.from_base64(acc.api_key, secret)
+        except ValueError as exc:
+            raise ConfigError(f"{ctx.config.path}: accounts[{acc.name}]: {exc}") from None
+        built.append((acc, lambda acc=acc, creds=creds: BackpackClient(acc.base_url, creds, window_ms=acc.window_ms, rate_per_second=acc.rate_per_second)))
+    return built
+
+
+@app.command()
+def sync(
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+    account: Annotated[Optional[str], typer.Option(help="Sync only this configured account.")] = None,
+    full: Annotated[bool, typer.Option("--full", help="Read every endpoint from the beginning again.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="Print only errors (for cron).")] = False,
+    check: Annotated[bool, typer.Option("--check/--no-check", help="End with the reconciliation check.")] = True,
+) -> None:
+    """Import the accounts' whole history into the ledger: incremental, idempotent, resumable."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from importers.sync import sync_account
+    from ledger.lock import database_lock
+
+    ctx = Context(config, db)
+    clients = _clients(ctx, account)
+    engine = ctx.engine()
+    reports = []
+    with database_lock(engine):
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console, disable=quiet, transient=True) as progress:
+            for acc, make_client in clients:
+                task = progress.add_task(f"{acc.name}: snapshot", total=None)
+
+                def on_page(endpoint, er, _acc=acc.name, _task=task):
+                    progress.update(_task, description=f"{_acc}: {endpoint}: {er.received} records, {er.pages} pages, {er.rate:,.0f}/s")
+
+                with make_client() as client:
+                    reports.append(sync_account(engine, client, acc.name, full=full, on_page=on_page))
+                progress.remove_task(task)
+        if not quiet:
+            table = Table(title="sync")
+            for col in ("account", "endpoint", "pages", "records", "new", "entries", "memo", "pending", "unknown", "records/s"):
+                table.add_column(col, justify="left" if col in ("account", "endpoint") else "right")
+            for rep in reports:
+                for er in rep.endpoints:
+                    b = er.by_status
+                    table.add_row(rep.venue_account, er.endpoint, str(er.pages), str(er.received), str(er.new), str(er.entries),
+                                  str(b.get("memo", 0)), str(b.get("pending", 0)), str(b.get("unknown", 0)), f"{er.rate:,.0f}")
+            console.print(table)
+            unknown = sum(r.unknown for r in reports)
+            if unknown:
+                console.print(f"{unknown} record(s) of unknown type kept raw; see `reconcile status`")
+        if check:
+            code = _run_check(ctx, engine, account=None if not account else account, at=None, as_json=False, quiet=quiet)
+            engine.dispose()
+            raise typer.Exit(code)
+    engine.dispose()
+
+
+# -- status -----------------------------------------------------------------------------------------
+@app.command()
+def status(
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Raw records, high-water marks and last sync per account and endpoint; entry counts; trial balance."""
+    import json as _json
+
+    from rich.table import Table
+
+    from reports.status import status as get_status
+    from reports.status import status_json
+
+    ctx = Context(config, db)
+    engine = ctx.engine()
+    with engine.connect() as conn:
+        st = get_status(conn)
+        _add_pricing_status(conn, st)
+    engine.dispose()
+    if as_json:
+        console.print_json(_json.dumps(status_json(st)))
+        return
+    table = Table(title="raw records")
+    for col in ("account", "endpoint", "records", "by status", "high-water mark", "last sync"):
+        table.add_column(col)
+    for e in st.endpoints:
+        table.add_row(e.venue_account, e.endpoint, str(e.raw_records), ", ".join(f"{k} {v}" for k, v in e.by_status.items()),
+                      e.high_water.isoformat() if e.high_water else "-", e.last_synced_at.isoformat(timespec="seconds") if e.last_synced_at else "-")
+    console.print(table)
+    console.print(f"entries {st.entries}, postings {st.postings}; unknown records {st.unknown}; pending {st.pending}; unpriced events {st.unpriced}")
+    from ledger.money import plain
+
+    off = {a: q for a, q in st.trial_balance.items() if q != 0}
+    console.print("trial balance: zero for every asset" if not off else "trial balance NOT zero: " + ", ".join(f"{plain(q)} {a}" for a, q in off.items()))
+
+
+def _add_pricing_status(conn, st) -> None:
+    """Filled in by valuation (docs/pricing.md) once prices exist."""
+    return None
+
+
+def _run_check(ctx: Context, engine, *, account: str | None, at, as_json: bool, quiet: bool) -> int:
+    """Placeholder until the reconciliation check exists: reports nothing, exit 0."""
+    return EXIT_OK
+
+
+# -- export -----------------------------------------------------------------------------------------
+def _parse_date(value: str | None, what: str):
+    from datetime import datetime, timezone
+
+    if value is None:
+        return None
+    try:
+        d = datetime.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(f"{what}: {value!r} is not an ISO date (YYYY-MM-DD or YYYY-MM-DDTHH:MM)") from None
+    return d.replace(tzinfo=timezone.utc) if d.tzinfo is None else d.astimezone(timezone.utc)
+
+
+FormatOpt = Annotated[str, typer.Option("--format", help="csv or xlsx.")]
+
+
+def _check_format(fmt: str) -> str:
+    if fmt not in ("csv", "xlsx"):
+        raise ConfigError(f"--format: {fmt!r} is not one of csv, xlsx")
+    return fmt
+
+
+@export_app.command("journal")
+def export_journal(
+    out: Annotated[str, typer.Option("--out", help="Output file.")],
+    fmt: FormatOpt = "csv",
+    date_from: Annotated[Optional[str], typer.Option("--from", help="First day (inclusive, UTC).")] = None,
+    date_to: Annotated[Optional[str], typer.Option("--to", help="Last day (exclusive, UTC).")] = None,
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """The journal, one row per posting, in a stable order (identical ledgers give identical files)."""
+    from reports.journal import journal_rows, write_journal
+
+    _check_format(fmt)
+    start, end = _parse_date(date_from, "--from"), _parse_date(date_to, "--to")
+    ctx = Context(config, db)
+    engine = ctx.engine()
+    with engine.connect() as conn:
+        n = write_journal(journal_rows(conn, start=start, end=end), Path(out), fmt)
+    engine.dispose()
+    console.print(f"wrote {n} postings to {out}")
+
+
+
 def _bad_input_types() -> tuple[type[BaseException], ...]:
     types: list[type[BaseException]] = [ConfigError]
     from ledger.db import DatabaseError
@@ -149,10 +313,21 @@ def _bad_input_types() -> tuple[type[BaseException], ...]:
         types.append(ScenarioError)
     except ImportError:
         pass
+    from importers.backpack.errors import ConfigError as ClientConfigError
+
+    types.append(ClientConfigError)
     from ledger.inputs import InputError
 
     types.append(InputError)
     return tuple(types)
+
+
+def _failure_types() -> tuple[type[BaseException], ...]:
+    from importers.backpack.errors import BackpackError
+    from ledger.journal import LedgerError
+    from ledger.lock import DatabaseLocked
+
+    return (BackpackError, DatabaseLocked, LedgerError)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -164,6 +339,9 @@ def main(argv: list[str] | None = None) -> int:
     except _bad_input_types() as exc:
         err_console.print(f"reconcile: error: {exc}", markup=False, highlight=False, soft_wrap=True)
         return EXIT_BAD_INPUT
+    except _failure_types() as exc:
+        err_console.print(f"reconcile: error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        return EXIT_ERROR
     except KeyboardInterrupt:
         err_console.print("reconcile: interrupted", markup=False)
         return 130

@@ -1,0 +1,145 @@
+"""The journal export: one row per posting, in a stable order, as CSV or XLSX.
+
+Identical ledgers give byte-identical CSV files: rows are ordered by entry time, entry key (derived
+from the source record, never a database-generated id), then account, asset and quantity; decimals
+are written as plain strings (never exponent notation) and times as ISO-8601 UTC.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+
+from sqlalchemy import Connection, text
+
+from ledger.money import D, EXACT, plain
+
+__all__ = ["JournalRow", "journal_rows", "write_journal", "COLUMNS"]
+
+COLUMNS = ("entry_id", "time", "kind", "account", "asset", "quantity", "unit_price", "value", "currency", "venue_account", "endpoint", "source_key", "description")
+
+
+@dataclass(frozen=True, slots=True)
+class JournalRow:
+    entry_id: str
+    time: datetime
+    kind: str
+    account: str
+    asset: str
+    quantity: Decimal
+    unit_price: Decimal | None
+    currency: str | None
+    venue_account: str
+    endpoint: str
+    source_key: str
+    description: str
+
+    @property
+    def value(self) -> Decimal | None:
+        return None if self.unit_price is None else EXACT.multiply(self.quantity, self.unit_price)
+
+
+def _as_time(v) -> datetime:
+    if isinstance(v, datetime):
+        return v.replace(tzinfo=timezone.utc) if v.tzinfo is None else v.astimezone(timezone.utc)
+    return datetime.fromisoformat(str(v)).replace(tzinfo=timezone.utc)
+
+
+def journal_rows(conn: Connection, *, start: datetime | None = None, end: datetime | None = None, batch: int = 20000) -> Iterator[JournalRow]:
+    """Postings in the stable order, streamed (the ledger is never held in memory)."""
+    where, params = [], {}
+    sqlite = conn.dialect.name == "sqlite"
+
+    def p(t: datetime):
+        return t.astimezone(timezone.utc).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds") if sqlite else t
+
+    if start is not None:
+        where.append("e.timestamp >= :start")
+        params["start"] = p(start)
+    if end is not None:
+        where.append("e.timestamp < :end")
+        params["end"] = p(end)
+    sql = (
+        "SELECT e.entry_key, e.timestamp, e.kind, ac.name, a.symbol, p.quantity, p.unit_price, p.price_currency,"
+        " e.venue_account, e.endpoint, e.source_key, e.description"
+        " FROM postings p JOIN journal_entries e ON e.id = p.entry_id"
+        " JOIN accounts ac ON ac.id = p.account_id JOIN assets a ON a.id = p.asset_id"
+        + (" WHERE " + " AND ".join(where) if where else "")
+        + " ORDER BY e.timestamp, e.entry_key, ac.name, a.symbol, p.id"
+    )
+    result = conn.execution_options(stream_results=True, yield_per=batch).execute(text(sql), params)
+    for row in result:
+        yield JournalRow(
+            entry_id=row[0],
+            time=_as_time(row[1]),
+            kind=row[2],
+            account=row[3],
+            asset=row[4],
+            quantity=D(row[5] if not isinstance(row[5], float) else str(row[5])),
+            unit_price=None if row[6] is None else D(row[6]),
+            currency=row[7],
+            venue_account=row[8],
+            endpoint=row[9],
+            source_key=row[10],
+            description=row[11],
+        )
+
+
+def _iso(t: datetime) -> str:
+    return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _cells(r: JournalRow) -> list[str]:
+    v = r.value
+    return [
+        r.entry_id,
+        _iso(r.time),
+        r.kind,
+        r.account,
+        r.asset,
+        plain(r.quantity),
+        "" if r.unit_price is None else plain(r.unit_price),
+        "" if v is None else plain(v),
+        r.currency or "",
+        r.venue_account,
+        r.endpoint,
+        r.source_key,
+        r.description,
+    ]
+
+
+def write_journal(rows: Iterator[JournalRow], out: Path, fmt: str) -> int:
+    """Write the rows as ``csv`` or ``xlsx``; return the number of rows. Writes to a temporary file
+    first and renames, so a failure leaves nothing half-written."""
+    tmp = out.with_name(out.name + ".partial")
+    n = 0
+    try:
+        if fmt == "csv":
+            with tmp.open("w", newline="", encoding="utf-8") as fh:
+                w = csv.writer(fh, lineterminator="\n")
+                w.writerow(COLUMNS)
+                for r in rows:
+                    w.writerow(_cells(r))
+                    n += 1
+        elif fmt == "xlsx":
+            from openpyxl import Workbook
+
+            wb = Workbook(write_only=True)
+            ws = wb.create_sheet("Journal")
+            ws.append(list(COLUMNS))
+            for r in rows:
+                # Decimals as exact text: Excel numbers are binary floats and would lose digits.
+                ws.append(_cells(r))
+                n += 1
+            wb.save(tmp)
+        else:
+            raise ValueError(f"unknown format {fmt!r}: use csv or xlsx")
+        tmp.replace(out)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return n
