@@ -28,7 +28,6 @@ __all__ = [
     "DEFAULT_SORT_WHEN_ABSENT",
     "FROM_TO_INCLUSIVE",
     "UNSORTED_ENDPOINT_ORDER",
-    "END_OF_DATA_SHORT_PAGE",
     "HISTORY_MAX_LIMIT",
     "HISTORY_DEFAULT_LIMIT",
     "STANDARD",
@@ -57,8 +56,6 @@ FROM_TO_INCLUSIVE = True
 #: A-PAGE-4: deposits and withdrawals take no ``sortDirection``; they come newest first
 #: (``createdAt`` desc, then ``id`` desc).
 UNSORTED_ENDPOINT_ORDER = "Desc"
-#: A-PAGE-3: the end of the data is a page with fewer than ``limit`` rows (``[]`` included).
-END_OF_DATA_SHORT_PAGE = True
 #: REFERENCE.md §4: ``limit`` default 100, max 1000 on every history endpoint and deposits/withdrawals.
 HISTORY_MAX_LIMIT = 1000
 HISTORY_DEFAULT_LIMIT = 100
