@@ -247,8 +247,67 @@ def _add_pricing_status(conn, st) -> None:
 
 
 def _run_check(ctx: Context, engine, *, account: str | None, at, as_json: bool, quiet: bool) -> int:
-    """Placeholder until the reconciliation check exists: reports nothing, exit 0."""
-    return EXIT_OK
+    """Compare each account's ledger with its snapshot; print the table; exit 0 or 3."""
+    import json as _json
+
+    from rich.table import Table
+
+    from importers.sync import HISTORY_ENDPOINTS
+    from ledger.money import plain
+    from ledger.reconcile import check as run_check
+
+    names = [account] if account else [a.name for a in ctx.config.accounts]
+    if not names:
+        with engine.connect() as conn:
+            names = [n for (n,) in conn.exec_driver_sql("SELECT DISTINCT venue_account FROM snapshots ORDER BY 1")]
+    if not names:
+        raise ConfigError("no accounts configured and no snapshots in the database; run `reconcile sync` first")
+    outcomes = []
+    with engine.begin() as conn:
+        for name in names:
+            outcomes.append(run_check(conn, name, at=at, expected_endpoints=HISTORY_ENDPOINTS))
+    ok = all(o.ok for o in outcomes)
+    if as_json:
+        console.print_json(_json.dumps({"ok": ok, "accounts": [o.to_json() for o in outcomes]}))
+        return EXIT_OK if ok else EXIT_DIFFERENCE
+    for o in outcomes:
+        if quiet and o.ok:
+            continue
+        out = console if o.ok else err_console
+        title = f"check {o.venue_account}" + (f" at snapshot {o.as_of.isoformat(timespec='seconds')}" if o.as_of else "")
+        table = Table(title=title)
+        for col in ("wallet", "asset", "ledger", "exchange", "difference", "likely causes"):
+            table.add_column(col, justify="right" if col in ("ledger", "exchange", "difference") else "left")
+        for l in o.lines:
+            if quiet and l.ok:
+                continue
+            table.add_row(l.wallet, l.asset, plain(l.ledger), plain(l.exchange), plain(l.difference) if not l.ok else "0", "\n".join(l.causes))
+        out.print(table)
+        for n in o.notes:
+            out.print(n)
+        out.print(f"{o.venue_account}: " + ("ledger equals the exchange to the last unit" if o.ok else f"{len(o.differences)} difference(s)"))
+    return EXIT_OK if ok else EXIT_DIFFERENCE
+
+
+@app.command()
+def check(
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+    account: Annotated[Optional[str], typer.Option(help="Check only this venue account.")] = None,
+    at: Annotated[Optional[str], typer.Option("--at", help="Check against the latest snapshot at or before this date/time (UTC).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Ledger-derived balances and positions against the exchange's own figures. Exit 3 on any difference."""
+    ctx = Context(config, db)
+    when = _parse_date(at, "--at")
+    if when is not None and len(at or "") == 10:
+        from datetime import timedelta
+
+        when = when + timedelta(days=1) - timedelta(microseconds=1)  # a date means the end of that day
+    engine = ctx.engine()
+    code = _run_check(ctx, engine, account=account, at=when, as_json=as_json, quiet=False)
+    engine.dispose()
+    raise typer.Exit(code)
 
 
 # -- export -----------------------------------------------------------------------------------------

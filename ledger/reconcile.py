@@ -1,0 +1,246 @@
+"""Reconciliation: the ledger's balances against the exchange's own figures, to the last unit.
+
+``compare`` is pure: ledger figures, exchange figures and evidence in; lines with differences and
+their likely causes out. ``check`` reads a stored snapshot and the ledger at the snapshot's time,
+gathers the evidence (endpoints never synced, records after the snapshot, records kept raw as
+unknown or pending, fees charged in the asset), runs ``compare`` and keeps the result.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from decimal import Decimal
+
+from sqlalchemy import Connection, select, text
+
+from .db import balances, trial_balance
+from .money import D, plain
+from .schema import CheckResult, Snapshot, SnapshotLine
+
+__all__ = ["Line", "Evidence", "CheckOutcome", "compare", "check", "WALLET_PREFIX", "latest_snapshot"]
+
+#: Ledger account for each wallet the exchange reports (docs/posting-rules.md).
+WALLET_PREFIX = {
+    "Spot": "Assets:Backpack:{acct}:Spot:",
+    "Lent": "Assets:Backpack:{acct}:Lent:",
+    "Borrowed": "Liabilities:Backpack:{acct}:Borrowed:",
+    "Perp": "Assets:Backpack:{acct}:Perp:",
+}
+
+
+@dataclass(frozen=True)
+class Line:
+    wallet: str
+    asset: str
+    ledger: Decimal
+    exchange: Decimal
+    causes: tuple[str, ...] = ()
+
+    @property
+    def difference(self) -> Decimal:
+        return self.ledger - self.exchange
+
+    @property
+    def ok(self) -> bool:
+        return self.ledger == self.exchange
+
+
+@dataclass(frozen=True)
+class RawHint:
+    """A raw record that may explain a difference: unknown, pending, or after the snapshot."""
+
+    endpoint: str
+    key: str
+    status: str
+    note: str
+    assets: tuple[str, ...]
+    quantities: tuple[Decimal, ...]
+
+
+@dataclass
+class Evidence:
+    never_synced: list[str] = field(default_factory=list)
+    unknown: list[RawHint] = field(default_factory=list)
+    pending: list[RawHint] = field(default_factory=list)
+    after_snapshot: dict[str, int] = field(default_factory=dict)  # asset -> entries after the snapshot
+    fees_by_asset: dict[str, Decimal] = field(default_factory=dict)
+    dust_assets: set[str] = field(default_factory=set)
+
+
+def _explain(line: Line, ev: Evidence) -> tuple[str, ...]:
+    diff = line.difference
+    mag = abs(diff)
+    causes: list[str] = []
+    for h in ev.unknown:
+        if line.asset in h.assets:
+            match = " (its quantity matches the difference)" if mag in h.quantities else ""
+            causes.append(f"unknown event type kept raw: {h.endpoint} {h.key}: {h.note}{match}")
+    for h in ev.pending:
+        if line.asset in h.assets:
+            match = " (its quantity matches the difference)" if mag in h.quantities else ""
+            causes.append(f"{h.endpoint} {h.key} not final ({h.note}){match}")
+    if ev.after_snapshot.get(line.asset):
+        causes.append(f"{ev.after_snapshot[line.asset]} entries in {line.asset} after the snapshot time are not counted")
+    if ev.never_synced:
+        causes.append("endpoints never synced: " + ", ".join(ev.never_synced))
+    if diff < 0:
+        causes.append(f"the exchange holds {plain(mag)} {line.asset} more than the ledger: an inflow missing from history (a deposit, transfer or credit)")
+    else:
+        causes.append(f"the ledger holds {plain(mag)} {line.asset} more than the exchange: an outflow missing from history (a fee charged in {line.asset}, a withdrawal, dust)")
+        if line.asset in ev.fees_by_asset:
+            causes.append(f"fees charged in {line.asset} so far: {plain(ev.fees_by_asset[line.asset])} {line.asset}")
+    if line.asset in ev.dust_assets:
+        causes.append(f"{line.asset} was dust-converted")
+    return tuple(causes)
+
+
+def compare(ledger: Mapping[tuple[str, str], Decimal], exchange: Mapping[tuple[str, str], Decimal], evidence: Evidence | None = None) -> list[Line]:
+    """One line per (wallet, asset) in either side; a differing line carries its likely causes."""
+    ev = evidence or Evidence()
+    lines = []
+    for wallet, asset in sorted(set(ledger) | set(exchange)):
+        l = Line(wallet, asset, ledger.get((wallet, asset), Decimal(0)), exchange.get((wallet, asset), Decimal(0)))
+        if not l.ok:
+            l = Line(l.wallet, l.asset, l.ledger, l.exchange, _explain(l, ev))
+        lines.append(l)
+    return lines
+
+
+@dataclass
+class CheckOutcome:
+    venue_account: str
+    snapshot_id: int | None
+    as_of: datetime | None
+    lines: list[Line]
+    trial_balance_zero: bool
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def differences(self) -> list[Line]:
+        return [l for l in self.lines if not l.ok]
+
+    @property
+    def ok(self) -> bool:
+        return self.snapshot_id is not None and not self.differences and self.trial_balance_zero
+
+    def to_json(self) -> dict:
+        return {
+            "venue_account": self.venue_account,
+            "snapshot_id": self.snapshot_id,
+            "as_of": self.as_of.isoformat() if self.as_of else None,
+            "ok": self.ok,
+            "trial_balance_zero": self.trial_balance_zero,
+            "notes": self.notes,
+            "lines": [
+                {"wallet": l.wallet, "asset": l.asset, "ledger": plain(l.ledger), "exchange": plain(l.exchange),
+                 "difference": plain(l.difference), "causes": list(l.causes)}
+                for l in self.lines
+            ],
+        }
+
+
+def _aware(t) -> datetime:
+    if isinstance(t, datetime):
+        return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+    return datetime.fromisoformat(str(t)).replace(tzinfo=timezone.utc)
+
+
+def latest_snapshot(conn: Connection, venue_account: str, at: datetime | None = None):
+    """(id, taken_at) of the newest snapshot of the account at or before ``at``, or None."""
+    q = select(Snapshot.id, Snapshot.taken_at).where(Snapshot.venue_account == venue_account)
+    if at is not None:
+        q = q.where(Snapshot.taken_at <= at)
+    return conn.execute(q.order_by(Snapshot.taken_at.desc(), Snapshot.id.desc()).limit(1)).first()
+
+
+def _ledger_figures(conn: Connection, acct: str, until: datetime) -> dict[tuple[str, str], Decimal]:
+    out: dict[tuple[str, str], Decimal] = {}
+    for wallet, pattern in WALLET_PREFIX.items():
+        prefix = pattern.format(acct=acct).rstrip(":")
+        for (name, asset), q in balances(conn, prefix=prefix, until=until).items():
+            if q != 0:
+                out[(wallet, asset)] = out.get((wallet, asset), Decimal(0)) + q
+    return out
+
+
+def _hints(conn: Connection, acct: str, status: str) -> list[RawHint]:
+    rows = conn.execute(
+        text("SELECT endpoint, natural_key, note, payload FROM raw_records WHERE venue_account = :a AND status = :s ORDER BY id LIMIT 200"),
+        {"a": acct, "s": status},
+    )
+    out = []
+    for endpoint, key, note, payload in rows:
+        try:
+            rec = json.loads(payload)
+        except ValueError:
+            rec = {}
+        assets = tuple(str(rec[k]) for k in ("symbol", "asset", "feeSymbol") if isinstance(rec.get(k), str))
+        if "source" in rec and endpoint == "settlement":
+            assets += ("USDC",)
+        qs = []
+        for k in ("quantity", "fee", "usdcReceived"):
+            try:
+                if rec.get(k) is not None:
+                    qs.append(abs(D(str(rec[k]))))
+            except ValueError:
+                pass
+        out.append(RawHint(endpoint, key, status, note or "", assets, tuple(qs)))
+    return out
+
+
+def check(conn: Connection, venue_account: str, *, at: datetime | None = None, expected_endpoints: Iterable[str] = (), keep: bool = True,
+          now: datetime | None = None) -> CheckOutcome:
+    """Compare the ledger with the latest snapshot (at or before ``at``) and keep the result."""
+    snap = latest_snapshot(conn, venue_account, at)
+    tb_zero = all(v == 0 for v in trial_balance(conn).values())
+    if snap is None:
+        out = CheckOutcome(venue_account, None, at, [], tb_zero, [f"no snapshot of {venue_account}" + (f" at or before {at.isoformat()}" if at else "") + "; run `reconcile sync`"])
+    else:
+        snap_id, taken = snap[0], _aware(snap[1])
+        exchange: dict[tuple[str, str], Decimal] = {}
+        for wallet, asset, q in conn.execute(select(SnapshotLine.wallet, SnapshotLine.asset, SnapshotLine.quantity).where(SnapshotLine.snapshot_id == snap_id)):
+            if q != 0:
+                exchange[(wallet, asset)] = exchange.get((wallet, asset), Decimal(0)) + q
+        ledger = _ledger_figures(conn, venue_account, taken)
+        ev = Evidence()
+        synced = {e for (e,) in conn.execute(text("SELECT endpoint FROM sync_state WHERE venue_account = :a"), {"a": venue_account})}
+        ev.never_synced = sorted(set(expected_endpoints) - synced)
+        ev.unknown = _hints(conn, venue_account, "unknown")
+        ev.pending = _hints(conn, venue_account, "pending")
+        after = conn.execute(
+            text(
+                "SELECT a.symbol, COUNT(DISTINCT e.id) FROM journal_entries e JOIN postings p ON p.entry_id = e.id"
+                " JOIN assets a ON a.id = p.asset_id WHERE e.venue_account = :acct AND e.timestamp > :t GROUP BY a.symbol"
+            ),
+            {"acct": venue_account, "t": taken if conn.dialect.name != "sqlite" else taken.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")},
+        )
+        ev.after_snapshot = {a: n for a, n in after}
+        fees = balances(conn, prefix="Expenses:Fees", until=taken)
+        for (_acc, asset), q in fees.items():
+            ev.fees_by_asset[asset] = ev.fees_by_asset.get(asset, Decimal(0)) + q
+        ev.dust_assets = {
+            a for (a,) in conn.execute(
+                text("SELECT DISTINCT a.symbol FROM journal_entries e JOIN postings p ON p.entry_id = e.id JOIN assets a ON a.id = p.asset_id"
+                     " WHERE e.venue_account = :acct AND e.kind = 'dust'"),
+                {"acct": venue_account},
+            )
+        }
+        out = CheckOutcome(venue_account, snap_id, taken, compare(ledger, exchange, ev), tb_zero)
+        if not tb_zero:
+            out.notes.append("trial balance is not zero")
+    if keep:
+        conn.execute(
+            CheckResult.__table__.insert().values(
+                venue_account=venue_account,
+                snapshot_id=out.snapshot_id,
+                checked_at=now or datetime.now(timezone.utc),
+                as_of=out.as_of or at or now or datetime.now(timezone.utc),
+                ok=out.ok,
+                differences=len(out.differences),
+                detail=json.dumps(out.to_json(), sort_keys=True),
+            )
+        )
+    return out
