@@ -104,6 +104,8 @@ class Posting(Base):
     #: Optional unit price of the asset in ``price_currency`` (the reporting currency) at the entry's time.
     unit_price: Mapped[Decimal | None] = mapped_column(ExactDecimal(), nullable=True)
     price_currency: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    #: Where ``unit_price`` came from (docs/pricing.md), or ``unpriced: <reason>`` with ``unit_price`` NULL.
+    price_source: Mapped[str | None] = mapped_column(String(255), nullable=True)
     entry: Mapped[JournalEntry] = relationship(back_populates="postings")
 
 
@@ -162,3 +164,47 @@ class CheckResult(Base):
     differences: Mapped[int] = mapped_column(Integer)
     #: Per-line comparison and likely causes, JSON.
     detail: Mapped[str] = mapped_column(Text)
+
+
+class PriceBar(Base):
+    """One cached exchange kline (docs/pricing.md): ``symbol`` quoted in its quote asset, ``interval`` 1m, 1h or 1d."""
+
+    __tablename__ = "price_bars"
+    __table_args__ = (UniqueConstraint("symbol", "interval", "start"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(64))
+    interval: Mapped[str] = mapped_column(String(8))
+    #: The bar covers [start, start + interval), UTC.
+    start: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: Prices of one base unit in the quote asset, exact as received; ``close`` is the one valuation uses.
+    open: Mapped[Decimal | None] = mapped_column(ExactDecimal(), nullable=True)
+    high: Mapped[Decimal | None] = mapped_column(ExactDecimal(), nullable=True)
+    low: Mapped[Decimal | None] = mapped_column(ExactDecimal(), nullable=True)
+    close: Mapped[Decimal | None] = mapped_column(ExactDecimal(), nullable=True)
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class PriceFetch(Base):
+    """A span of klines already asked for (so a second run asks for nothing already held, bars or not)."""
+
+    __tablename__ = "price_fetches"
+    __table_args__ = (Index("ix_price_fetches_symbol_interval", "symbol", "interval", "start"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(64))
+    interval: Mapped[str] = mapped_column(String(8))
+    #: Covered span [start, end), UTC; only closed bars count as covered.
+    start: Mapped[datetime] = mapped_column(UTCDateTime())
+    end: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: ok | no-market (the exchange lists no such symbol)
+    status: Mapped[str] = mapped_column(String(16))
+    bars: Mapped[int] = mapped_column(Integer)
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ValuationState(Base):
+    """What the last valuation was computed from (currency, policy, user files' digests)."""
+
+    __tablename__ = "valuation_state"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    valued_at: Mapped[datetime] = mapped_column(UTCDateTime())
