@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from booking_scenarios import at, buy, by_term, cents, dsum, lots, move, rows, sell, total_gain
+from tests.ledger.booking.booking_scenarios import at, buy, by_term, cents, dsum, lots, move, rows, sell, total_gain
 from ledger.booking import OpeningLot, Settings, book, open_lots_at
 from ledger.booking.taxdate import anniversary, holding_term, tax_date
 from ledger.money import D

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from booking_scenarios import at, buy, sell
+from tests.ledger.booking.booking_scenarios import at, buy, sell
 from ledger.booking import (
     Acquisition,
     BookingInputError,

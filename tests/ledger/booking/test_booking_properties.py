@@ -18,7 +18,7 @@ from decimal import Decimal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from booking_scenarios import dsum
+from tests.ledger.booking.booking_scenarios import dsum
 from ledger.booking import Acquisition, Disposal, Settings, Transfer, book
 from ledger.money import D
 

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import pytest
 
-from booking_scenarios import at, buy, cents, dsum, move, sell, total_gain
+from tests.ledger.booking.booking_scenarios import at, buy, cents, dsum, move, sell, total_gain
 from ledger.booking import Settings, book
 from ledger.money import D
 

@@ -6,7 +6,7 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from booking_scenarios import at, buy, by_term, lots, move, rows, sell, total_gain
+from tests.ledger.booking.booking_scenarios import at, buy, by_term, lots, move, rows, sell, total_gain
 from ledger.booking import Settings, book
 from ledger.booking.safeharbor import SAFE_HARBOR_AS_HELD, SAFE_HARBOR_RULE, SAFE_HARBOR_UNIT_BY_UNIT
 from ledger.money import D
