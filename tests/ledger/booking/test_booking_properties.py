@@ -76,18 +76,21 @@ def history(steps: list[tuple]) -> list:
     return events
 
 
+LOT_METHODS = ("fifo", "lifo", "hifo", "lofo", "average")
 config = st.tuples(
-    st.sampled_from(("fifo", "lifo", "hifo", "lofo", "average", "uk")),
+    st.sampled_from((*LOT_METHODS, "uk")),
     st.sampled_from(("universal", "account")),
     st.sampled_from(("generic", "us")),
     st.sampled_from(("disposal", "add-to-basis")),
+    st.sampled_from((None, *LOT_METHODS)),  # a different method for 2025, or none
 )
 
 
-def make_settings(method: str, scope: str, jurisdiction: str, fee_policy: str) -> Settings:
+def make_settings(method: str, scope: str, jurisdiction: str, fee_policy: str, method_2025: str | None = None) -> Settings:
     if method == "uk":
         return Settings(method="uk", scope="universal", transfer_fee_policy=fee_policy)
-    return Settings(method=method, scope=scope, jurisdiction=jurisdiction, transfer_fee_policy=fee_policy)
+    by_year = {2025: method_2025} if method_2025 else {}
+    return Settings(method=method, scope=scope, jurisdiction=jurisdiction, transfer_fee_policy=fee_policy, method_by_year=by_year)
 
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -111,11 +114,11 @@ def test_book__quantity_conserved_per_asset(steps, cfg):
 @SETTINGS
 @given(st.lists(step, max_size=40), config)
 def test_book__quantity_conserved_per_account_in_account_scope(steps, cfg):
-    method, _, jurisdiction, fee_policy = cfg
+    method, _, jurisdiction, fee_policy, method_2025 = cfg
     if method == "uk":
         return
     events = history(steps)
-    result = book(events, Settings(method=method, scope="account", jurisdiction=jurisdiction, transfer_fee_policy=fee_policy))
+    result = book(events, make_settings(method, "account", jurisdiction, fee_policy, method_2025))
     for account in ACCOUNTS:
         for asset in ASSETS:
             inflow = dsum(e.quantity for e in events if isinstance(e, Acquisition) and (e.account, e.asset) == (account, asset))
