@@ -23,7 +23,7 @@ the first acquisition id of the matched day (``s104:<asset>`` for the pool).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from bisect import bisect_right
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -194,8 +194,6 @@ def _bed_and_breakfast(st: _Asset) -> None:
     buy_days = sorted(st.buys)
     if not buy_days:
         return
-    from bisect import bisect_right
-
     for day in sorted(st.sells):
         sell = st.sells[day]
         if sell.left_q == 0:
