@@ -9,6 +9,7 @@ Exit codes: 0 ok; 1 error; 2 bad input or configuration; 3 reconciliation differ
 from __future__ import annotations
 
 import sys
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -355,6 +356,105 @@ def export_journal(
 
 
 
+def _booking(ctx: Context, engine, *, method: str | None, scope: str | None, jurisdiction: str | None, account: str | None = None):
+    """Events from the valued ledger and the engine's settings, from the config and the options."""
+    from ledger.basis import BridgeSettings, booking_events
+    from ledger.booking import Settings, load_opening_lots
+
+    rep = ctx.config.reporting
+    settings = Settings(
+        method=method or rep.method,
+        scope=scope or rep.scope,
+        jurisdiction=jurisdiction or rep.jurisdiction,
+        method_by_year=dict(rep.method_by_year),
+        transfer_fee_policy=rep.transfer_fee_policy,
+        currency=rep.currency,
+    )
+    with engine.connect() as conn:
+        events, findings = booking_events(conn, BridgeSettings(currency=rep.currency, stablecoin_policy=rep.stablecoin_policy), venue_account=account)
+    opening = load_opening_lots(rep.opening_lots) if rep.opening_lots else []
+    return events, findings, settings, opening
+
+
+def _print_findings(findings, limit: int = 10) -> None:
+    if not findings:
+        return
+    by_kind: dict[str, int] = {}
+    for f in findings:
+        by_kind[f.kind] = by_kind.get(f.kind, 0) + 1
+    err_console.print("warnings: " + ", ".join(f"{n} {k}" for k, n in sorted(by_kind.items())))
+    for f in findings[:limit]:
+        err_console.print(f"  {f.kind}: {f.message}", markup=False, highlight=False)
+    if len(findings) > limit:
+        err_console.print(f"  ... and {len(findings) - limit} more")
+
+
+@export_app.command("gains")
+def export_gains(
+    year: Annotated[int, typer.Option("--year", help="Tax year (uk: the year it starts, 2025 = 2025/26).")],
+    out: Annotated[str, typer.Option("--out", help="Output file.")],
+    fmt: FormatOpt = "csv",
+    method: Annotated[Optional[str], typer.Option(help="fifo, lifo, hifo, lofo, average or uk (default: the config's).")] = None,
+    scope: Annotated[Optional[str], typer.Option(help="universal or account (default: the jurisdiction's).")] = None,
+    jurisdiction: Annotated[Optional[str], typer.Option(help="us, uk, de or generic (default: the config's).")] = None,
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """Realized gains: one row per (disposal, lot) fraction, for one tax year."""
+    from ledger.booking import book
+    from reports.gains import GAINS_COLUMNS, gain_cells, tax_year_of, write_table
+
+    _check_format(fmt)
+    from .config import JURISDICTIONS, METHODS, SCOPES
+
+    for name, value, allowed in (("--method", method, METHODS), ("--scope", scope, SCOPES), ("--jurisdiction", jurisdiction, JURISDICTIONS)):
+        if value is not None and value not in allowed:
+            raise ConfigError(f"{name}: {value!r} is not one of {', '.join(allowed)}")
+    ctx = Context(config, db)
+    engine = ctx.engine()
+    events, findings, settings, opening = _booking(ctx, engine, method=method, scope=scope, jurisdiction=jurisdiction)
+    engine.dispose()
+    result = book(events, settings, opening_lots=opening)
+    zone = settings.tax_timezone
+    rows = [g for g in result.gains if tax_year_of(g.disposed, settings.jurisdiction, zone) == year]
+    n = write_table(Path(out), fmt, GAINS_COLUMNS, (gain_cells(g) for g in rows), sheet=f"Gains {year}")
+    _print_findings(findings + list(result.findings))
+    from ledger.money import plain
+
+    total = sum((g.gain for g in rows), Decimal(0))
+    console.print(f"wrote {n} gain rows for {year} ({settings.method}, {settings.scope}, {settings.jurisdiction}) to {out}; net {plain(total)} {settings.currency}")
+
+
+@export_app.command("lots")
+def export_lots(
+    at: Annotated[str, typer.Option("--at", help="Open lots at this date/time (UTC; a date means its end).")],
+    out: Annotated[str, typer.Option("--out", help="Output file.")],
+    fmt: FormatOpt = "csv",
+    method: Annotated[Optional[str], typer.Option(help="Cost-basis method (default: the config's).")] = None,
+    scope: Annotated[Optional[str], typer.Option(help="universal or account.")] = None,
+    jurisdiction: Annotated[Optional[str], typer.Option(help="us, uk, de or generic.")] = None,
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """Open lots with their basis at a date."""
+    from datetime import timedelta
+
+    from ledger.booking import open_lots_at
+    from reports.gains import LOTS_COLUMNS, lot_cells, write_table
+
+    _check_format(fmt)
+    when = _parse_date(at, "--at")
+    if len(at) == 10:
+        when = when + timedelta(days=1) - timedelta(microseconds=1)
+    ctx = Context(config, db)
+    engine = ctx.engine()
+    events, findings, settings, opening = _booking(ctx, engine, method=method, scope=scope, jurisdiction=jurisdiction)
+    engine.dispose()
+    lots = sorted(open_lots_at(events, settings, when, opening_lots=opening), key=lambda l: (l.account, l.asset, l.acquired, l.id))
+    n = write_table(Path(out), fmt, LOTS_COLUMNS, (lot_cells(l) for l in lots), sheet="Lots")
+    console.print(f"wrote {n} open lots at {when.isoformat()} to {out}")
+
+
 def _bad_input_types() -> tuple[type[BaseException], ...]:
     types: list[type[BaseException]] = [ConfigError]
     from ledger.db import DatabaseError
@@ -378,6 +478,9 @@ def _bad_input_types() -> tuple[type[BaseException], ...]:
     from ledger.inputs import InputError
 
     types.append(InputError)
+    from ledger.booking import OpeningLotsError, SettingsError
+
+    types += [OpeningLotsError, SettingsError]
     return tuple(types)
 
 

@@ -77,7 +77,7 @@ class ReportingConfig:
     currency: str = "USD"
     jurisdiction: str = "us"
     method: str = "fifo"
-    scope: str = "account"
+    scope: str | None = None  # None: the jurisdiction's default (docs/methods.md)
     #: Stablecoins valued 1:1 against USD (docs/pricing.md).
     stablecoin_policy: str = "par"
     fx_file: str | None = None

@@ -7,7 +7,6 @@ are written as plain strings (never exponent notation) and times as ISO-8601 UTC
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -113,33 +112,7 @@ def _cells(r: JournalRow) -> list[str]:
 
 
 def write_journal(rows: Iterator[JournalRow], out: Path, fmt: str) -> int:
-    """Write the rows as ``csv`` or ``xlsx``; return the number of rows. Writes to a temporary file
-    first and renames, so a failure leaves nothing half-written."""
-    tmp = out.with_name(out.name + ".partial")
-    n = 0
-    try:
-        if fmt == "csv":
-            with tmp.open("w", newline="", encoding="utf-8") as fh:
-                w = csv.writer(fh, lineterminator="\n")
-                w.writerow(COLUMNS)
-                for r in rows:
-                    w.writerow(_cells(r))
-                    n += 1
-        elif fmt == "xlsx":
-            from openpyxl import Workbook
+    """Write the rows as ``csv`` or ``xlsx`` (via a temporary file, renamed at the end)."""
+    from .gains import write_table
 
-            wb = Workbook(write_only=True)
-            ws = wb.create_sheet("Journal")
-            ws.append(list(COLUMNS))
-            for r in rows:
-                # Decimals as exact text: Excel numbers are binary floats and would lose digits.
-                ws.append(_cells(r))
-                n += 1
-            wb.save(tmp)
-        else:
-            raise ValueError(f"unknown format {fmt!r}: use csv or xlsx")
-        tmp.replace(out)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return n
+    return write_table(out, fmt, COLUMNS, (_cells(r) for r in rows), sheet="Journal")
