@@ -155,10 +155,11 @@ class PricePath:
             if m.base in self.anchors:
                 continue
             rng = random.Random(f"path:{seed}:{m.base}")
-            vol = 0.0004 if m.base == "USDT" else 0.006
+            vol = 0.0004 if m.base == "USDT" else 0.004
             a = [m.start_price]
             for _ in range(hours):
-                nxt = int(a[-1] * (1.0 + rng.gauss(0.0, vol)))
+                pull = 0.002 * (m.start_price - a[-1]) / a[-1]  # mild mean reversion keeps a year plausible
+                nxt = int(a[-1] * (1.0 + pull + rng.gauss(0.0, vol)))
                 if m.base == "USDT":
                     nxt = min(max(nxt, 9_970), 10_030)
                 a.append(max(nxt, m.start_price // 5))
