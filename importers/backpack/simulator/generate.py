@@ -575,7 +575,8 @@ def generate_world(seed: int, fills: int) -> World:
     perp_left = perp_total - sum(n for _, n in hold)
     episodes = _split(perp_left, 0, rng, 3, 8)
     if len(episodes) > 1 and episodes[-1] < 3:
-        episodes[-2] += episodes.pop()
+        short = episodes.pop()
+        episodes[-1] += short
     n_ep = len(episodes)
     span = (HISTORY_DAYS - 3) * DAY_MS
     slot = span // max(1, n_ep)

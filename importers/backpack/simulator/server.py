@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import signal
 import socket
 import sys
 import threading
@@ -90,10 +91,15 @@ def run_cli(host: str, port: int, seed: int, fills: int, scenario: str | None, f
         return 2
     server = make_server(SimulatorApp(world, faults=plan))
     print(orjson.dumps(_announcement(world, _base_url(sock))).decode(), flush=True)
+    # uvicorn captures SIGINT/SIGTERM while serving and re-raises them after a graceful shutdown; these
+    # no-op handlers absorb the re-raise so that a requested stop is a clean exit 0.
+    previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         server.run(sockets=[sock])
     finally:
         sock.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return 0
 
 
