@@ -111,7 +111,7 @@ class SimulatorApp:
             "/api/v1/trades": self.h_trades, "/api/v1/trades/history": self.h_trades,
             "/api/v1/fundingRates": self.h_funding_rates, "/api/v1/time": self.h_time,
             "/api/v1/status": self.h_status, "/api/v1/ping": self.h_ping, "/api/v1/openInterest": self.h_oi,
-            "/api/v1/wallets": lambda q: (200, [], b"[]"), "/api/v1/collateral": self.h_collateral_params,
+            "/api/v1/wallets": lambda q: (200, [], b"[]"), "/api/v1/securities": lambda q: (200, [], b"[]"), "/api/v1/collateral": self.h_collateral_params,
         }
         self.requests = 0
 
