@@ -139,3 +139,16 @@ def test_paging__walk_cost_is_o_limit(sim):
     cached = table._views[filt]
     table.page(filt, None, None, 10, 10, True)
     assert table._views[filt] is cached
+
+
+def test_paging__instructions_match_the_client_catalogue():
+    """The simulator's own instruction table agrees with the importer's endpoint catalogue."""
+    endpoints = pytest.importorskip("importers.backpack.endpoints")
+    from importers.backpack.simulator.app import STATE_INSTRUCTIONS
+    from importers.backpack.simulator.store import BY_PATH
+
+    for path, endpoint in endpoints.BY_PATH.items():
+        if endpoint.instruction is None:
+            continue
+        ours = BY_PATH[path].instruction if path in BY_PATH else STATE_INSTRUCTIONS.get(path)
+        assert ours == endpoint.instruction, path
