@@ -58,6 +58,7 @@ __all__ = [
 _UTC = timezone.utc
 _EPOCH = datetime(1970, 1, 1, tzinfo=_UTC)
 _BATCH = 20_000
+_WRITE_BATCH = 100_000
 
 
 def _ts(s: int) -> datetime:
@@ -220,40 +221,48 @@ def iter_entries(conn: Connection, *, only_unvalued_for: str | None = None, star
 
     ``only_unvalued_for``: only entries with a holding posting not yet valued in that currency
     (no price, an unpriced mark, or another currency). ``start``/``end``: entry time in [start, end).
+    Reads in chunks of entries, each fully fetched: the caller may write between two entries.
     """
     holding = _holding_account_ids(conn)
     if not holding:
         return
     accounts = dict(conn.execute(select(Account.id, Account.name)).all())
     assets = dict(conn.execute(select(Asset.id, Asset.symbol)).all())
-    inner = select(Posting.entry_id).where(Posting.account_id.in_(holding))
+    wanted = select(Posting.entry_id).where(Posting.account_id.in_(holding)).distinct()
     if only_unvalued_for is not None:
-        inner = inner.where(
+        wanted = wanted.where(
             (Posting.price_source.is_(None)) | (Posting.unit_price.is_(None))
             | (Posting.price_currency != only_unvalued_for)
         )
-    q = (
-        select(Posting.entry_id, JournalEntry.entry_key, JournalEntry.timestamp, JournalEntry.kind, Posting.id,
-               Posting.account_id, Posting.asset_id, Posting.quantity)
-        .join(JournalEntry, JournalEntry.id == Posting.entry_id)
-        .where(Posting.entry_id.in_(inner))
-        .order_by(Posting.entry_id, Posting.id)
-    )
-    if start is not None:
-        q = q.where(JournalEntry.timestamp >= start)
-    if end is not None:
-        q = q.where(JournalEntry.timestamp < end)
-    current: list[Any] | None = None
-    legs: list[PostingIn] = []
-    result = conn.execute(q, execution_options={"stream_results": True, "yield_per": _BATCH})
-    for eid, key, ts, kind, pid, acc, ast, qty in result:
-        if current is None or current[0] != eid:
-            if current is not None:
-                yield EntryIn(current[0], current[1], current[2], current[3], tuple(legs))
-            current, legs = [eid, key, ts, kind], []
-        legs.append(PostingIn(pid, accounts[acc], assets[ast], qty))
-    if current is not None:
-        yield EntryIn(current[0], current[1], current[2], current[3], tuple(legs))
+    if start is not None or end is not None:
+        wanted = wanted.join(JournalEntry, JournalEntry.id == Posting.entry_id)
+        if start is not None:
+            wanted = wanted.where(JournalEntry.timestamp >= start)
+        if end is not None:
+            wanted = wanted.where(JournalEntry.timestamp < end)
+    ids = sorted(conn.execute(wanted).scalars())
+    for i in range(0, len(ids), _BATCH):
+        chunk = ids[i:i + _BATCH]
+        keep = set(chunk)
+        lo, hi = chunk[0], chunk[-1]
+        heads = {
+            eid: (key, ts, kind)
+            for eid, key, ts, kind in conn.execute(
+                select(JournalEntry.id, JournalEntry.entry_key, JournalEntry.timestamp, JournalEntry.kind)
+                .where(JournalEntry.id.between(lo, hi))
+            )
+            if eid in keep
+        }
+        legs: dict[int, list[PostingIn]] = {}
+        for eid, pid, acc, ast, qty in conn.execute(
+            select(Posting.entry_id, Posting.id, Posting.account_id, Posting.asset_id, Posting.quantity)
+            .where(Posting.entry_id.between(lo, hi)).order_by(Posting.entry_id, Posting.id)
+        ):
+            if eid in keep:
+                legs.setdefault(eid, []).append(PostingIn(pid, accounts[acc], assets[ast], qty))
+        for eid in chunk:
+            key, ts, kind = heads[eid]
+            yield EntryIn(eid, key, ts, kind, tuple(legs[eid]))
 
 
 # -- valuation ----------------------------------------------------------------------------------------
@@ -329,7 +338,7 @@ def value_ledger(engine: Engine, settings: Any, *, full: bool = False, price_fil
         valuer = Valuer(vs, CachedBars(conn), user_prices=user, fx=fx)
         asset_ids = {s: i for i, s in conn.execute(select(Asset.id, Asset.symbol))}
         pending: list[Valued] = []
-        # Read everything first: the writes must not run while the read cursor is open on SQLite.
+        # iter_entries holds no open cursor between chunks, so values are written as they come.
         for e in iter_entries(conn, only_unvalued_for=None if full else vs.currency):
             report.entries += 1
             for v in valuer.value_entry(e):
@@ -340,11 +349,13 @@ def value_ledger(engine: Engine, settings: Any, *, full: bool = False, price_fil
                     report.priced += 1
                     word = v.source.split(" ", 1)[0]
                     report.by_source[word] = report.by_source.get(word, 0) + 1
+            if len(pending) >= _WRITE_BATCH:
+                _write(conn, pending, asset_ids)
+                pending = []
         gap = valuer.fx_gap_error()
         if gap is not None:
-            raise gap
-        for i in range(0, len(pending), 200_000):
-            _write(conn, pending[i:i + 200_000], asset_ids)
+            raise gap  # the transaction rolls back: nothing is written
+        _write(conn, pending, asset_ids)
         if state is None:
             conn.execute(ValuationState.__table__.insert(), [{"id": 1, "fingerprint": fingerprint, "valued_at": now}])
         else:
