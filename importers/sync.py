@@ -11,7 +11,7 @@ yields the ledger an uninterrupted run would have. Natural keys make every repla
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -113,6 +113,47 @@ def snapshot_lines(balances: Any, borrow_lend: Any, positions: Any) -> list[Snap
     return lines
 
 
+def prefetch(pages: Iterable[Any], depth: int = 2) -> Iterator[Any]:
+    """Iterate ``pages`` in a background thread, up to ``depth`` ahead, so the next page is on the
+    wire while this one is written (HTTP waits release the GIL). Errors re-raise here, in order;
+    closing the generator stops the reader after its current page."""
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def reader() -> None:
+        try:
+            for page in pages:
+                while not stop.is_set():
+                    try:
+                        q.put((page, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put((done, None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            q.put((done, exc))
+
+    t = threading.Thread(target=reader, name="page-prefetch", daemon=True)
+    t.start()
+    try:
+        while True:
+            item, exc = q.get()
+            if item is done:
+                if exc is not None:
+                    raise exc
+                return
+            yield item
+    finally:
+        stop.set()
+        t.join(timeout=5)
+
+
 def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -160,7 +201,7 @@ def sync_account(
             x = extract(_name, raw.record, src)
             return Outcome(x.status, x.entries, x.note)
 
-        for page in client.iter_pages(name, cursor, page_size=page_size):
+        for page in prefetch(client.iter_pages(name, cursor, page_size=page_size)):
             raws = [RawIn(ep.natural_key(r), r, ep.record_time(r)) for r in page.records]
             with engine.begin() as conn:
                 if journal is None:

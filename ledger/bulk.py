@@ -25,9 +25,13 @@ def allocate_ids(conn: Connection, table: str, n: int) -> list[int]:
 
 
 def db_time(conn: Connection, t: datetime | None):
+    """A datetime as the driver stores it: as is on PostgreSQL; on SQLite the UTC text SQLAlchemy's
+    DateTime writes (``YYYY-MM-DD HH:MM:SS.ffffff``), so ORM reads agree with bulk writes."""
     if t is None or conn.dialect.name == "postgresql":
         return t
-    return t.astimezone(timezone.utc).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+    if t.tzinfo is not timezone.utc:
+        t = t.astimezone(timezone.utc)
+    return t.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def bulk_insert(conn: Connection, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:

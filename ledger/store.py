@@ -8,6 +8,8 @@ page). Natural keys make a replayed page a no-op.
 from __future__ import annotations
 
 import json
+
+import orjson
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -49,7 +51,9 @@ class PageResult:
 
 
 def _payload(record: Mapping[str, Any]) -> str:
-    return json.dumps(record, separators=(",", ":"), ensure_ascii=False)
+    """The record as compact JSON text (the same text ``json.dumps(..., separators=(",", ":"),
+    ensure_ascii=False)`` gives, faster)."""
+    return orjson.dumps(record).decode("utf-8")
 
 
 def store_page(

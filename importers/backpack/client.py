@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import orjson
 
 from importers.backpack import endpoints as E
 from importers.backpack.endpoints import Endpoint
@@ -369,8 +370,8 @@ class BackpackClient:
 
     def _json(self, ep: Endpoint, response: httpx.Response) -> Any:
         try:
-            return response.json()
-        except ValueError:
+            return orjson.loads(response.content)
+        except orjson.JSONDecodeError:
             ctype = response.headers.get("content-type", "no content-type")
             raise MalformedResponse(
                 ep.name, f"body is not JSON (HTTP {response.status_code}, {ctype}, {len(response.content)} bytes)"

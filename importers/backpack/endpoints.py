@@ -17,6 +17,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
@@ -66,25 +67,38 @@ HISTORICAL_MARKET_DATA = "historical"
 
 # --- Time ---------------------------------------------------------------------------------------------
 
-_TS_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?$")
 _DEC_RE = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
+@lru_cache(maxsize=8192)
 def parse_ts(text: str) -> datetime:
     """Parse a naive UTC ISO-8601 timestamp with 0-6 fractional digits into an aware UTC datetime.
 
     Accepts ``T`` or a space between date and time (klines use a space, REFERENCE.md §3). Raises
     ValueError for anything else, including a zone suffix (A-TS-1: history rows are naive UTC).
+    Cached: the same string is parsed for validation, the natural key and the record's time.
     """
-    if not isinstance(text, str):
+    if type(text) is not str:
         raise ValueError(f"timestamp must be a string, got {type(text).__name__}")
-    m = _TS_RE.match(text)
-    if m is None:
-        raise ValueError("timestamp is not naive ISO-8601 (YYYY-MM-DDTHH:MM:SS[.ffffff])")
-    year, month, day, hour, minute, second, frac = m.groups()
-    micro = int((frac or "").ljust(6, "0")) if frac else 0
-    return datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), micro, tzinfo=timezone.utc)
+    n = len(text)
+    if (
+        (n == 19 or 21 <= n <= 26)
+        and text[4] == "-"
+        and text[7] == "-"
+        and text[10] in "T "
+        and text[13] == ":"
+        and text[16] == ":"
+        and (n == 19 or text[19] == ".")
+        and text[:4].isdigit()
+    ):
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            moment = None
+        if moment is not None and moment.tzinfo is None:
+            return moment.replace(tzinfo=timezone.utc)
+    raise ValueError("timestamp is not naive ISO-8601 (YYYY-MM-DDTHH:MM:SS[.ffffff])")
 
 
 def ts_ms(moment: datetime) -> int:
@@ -145,6 +159,26 @@ def _type_problem(kind: FieldType, value: Any) -> str | None:
             return "must be a naive UTC ISO-8601 timestamp (YYYY-MM-DDTHH:MM:SS[.ffffff], no zone)"
         return None
     raise AssertionError(kind)  # pragma: no cover
+
+
+def _ts_ok(value: Any) -> bool:
+    try:
+        parse_ts(value)
+        return True
+    except ValueError:
+        return False
+
+
+#: Cheap acceptance tests per field type; only a value failing one pays for ``_type_problem``.
+_FAST_OK: dict[str, Callable[[Any], bool]] = {
+    "any": lambda v: True,
+    "str": lambda v: type(v) is str,
+    "int": lambda v: type(v) is int,
+    "bool": lambda v: type(v) is bool,
+    "num": lambda v: type(v) is int or type(v) is float,
+    "dec": lambda v: type(v) is str and _DEC_RE.match(v) is not None,
+    "ts": lambda v: type(v) is str and _ts_ok(v),
+}
 
 
 @dataclass(frozen=True)
@@ -249,6 +283,8 @@ class Endpoint:
                 if spec.required:
                     problem = (name, "is missing" if name not in record else "is null")
                     break
+                continue
+            if _FAST_OK[spec.kind](value):
                 continue
             reason = _type_problem(spec.kind, value)
             if reason is not None:
