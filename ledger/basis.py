@@ -29,10 +29,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from .booking import Acquisition, Disposal, Finding, Transfer
-from .money import D, EXACT
+from .money import EXACT
 
 __all__ = ["BridgeSettings", "booking_events", "TRADE_KINDS", "EXTERNAL_WALLET"]
 
@@ -41,9 +41,6 @@ INCOME_KINDS = ("interest-income",)
 EXTERNAL_WALLET = "external"
 #: An internal transfer-in is paired with a transfer-out of the same asset and quantity within this window.
 TRANSFER_PAIRING_WINDOW = timedelta(days=1)
-
-_HOLDING = (":Spot:", ":Lent:", ":Borrowed:")
-
 
 @dataclass(frozen=True)
 class BridgeSettings:
@@ -58,43 +55,74 @@ class BridgeSettings:
         return frozenset(c)
 
 
-@dataclass
-class _Row:
-    account: str
-    asset: str
-    quantity: Decimal
-    unit_price: Decimal | None
+#: Classes of the postings the bridge reads; no other posting is fetched.
+_SPOT, _LENT, _BORROWED, _FEE = 0, 1, 2, 3
+_ZERO = Decimal(0)
+
+
+def _classify(name: str) -> int | None:
+    if name.startswith("Expenses:Fees"):
+        return _FEE
+    if name.startswith(("Assets:", "Liabilities:")):
+        for cls, marker in ((_SPOT, ":Spot:"), (_LENT, ":Lent:"), (_BORROWED, ":Borrowed:")):
+            if marker in name:
+                return cls
+    return None
 
 
 def _time(v) -> datetime:
     if isinstance(v, datetime):
         return v if v.tzinfo else v.replace(tzinfo=timezone.utc)
-    return datetime.fromisoformat(str(v)).replace(tzinfo=timezone.utc)
+    return datetime.fromisoformat(v).replace(tzinfo=timezone.utc)
 
 
-def _entries(conn: Connection, venue_account: str | None) -> Iterator[tuple[str, datetime, str, str, list[_Row]]]:
-    where = "WHERE e.kind NOT IN ('perp-fill')"
-    params: dict = {}
-    if venue_account:
-        where += " AND e.venue_account = :acct"
-        params["acct"] = venue_account
+def _entries(conn: Connection, venue_account: str | None) -> Iterator[tuple[str, datetime, str, str, list[tuple]]]:
+    """Entries in (time, key) order, each with its holding and fee postings as
+    ``(class, asset, quantity, unit price)`` in posting order.
+
+    One query on the driver's cursor (no per-row SQLAlchemy processing). The exchange leg
+    (``Equity:Trading``) and the counter accounts are not fetched: a conversion's traded quantity
+    of an asset is its holding legs plus its fee legs. PostgreSQL's NUMERIC arrives as ``Decimal``;
+    SQLite's exact decimal is its text (``ledger/types.py``), parsed once."""
+    classes: dict[int, int] = {}
+    for aid, name in conn.exec_driver_sql("SELECT id, name FROM accounts"):
+        c = _classify(name)
+        if c is not None:
+            classes[aid] = c
+    if not classes:
+        return
+    symbols = dict(conn.exec_driver_sql("SELECT id, symbol FROM assets").all())
+    pg = conn.dialect.name == "postgresql"
+    ids = ", ".join(str(i) for i in sorted(classes))
+    # On SQLite a scan of postings beats an index probe per account (the filter keeps about half).
     sql = (
-        "SELECT e.id, e.entry_key, e.timestamp, e.kind, e.venue_account, ac.name, a.symbol, p.quantity, p.unit_price"
-        " FROM journal_entries e JOIN postings p ON p.entry_id = e.id JOIN accounts ac ON ac.id = p.account_id"
-        " JOIN assets a ON a.id = p.asset_id " + where + " ORDER BY e.timestamp, e.entry_key, p.id"
+        "SELECT p.entry_id, e.entry_key, e.timestamp, e.kind, e.venue_account, p.account_id, p.asset_id, p.quantity, p.unit_price"
+        f" FROM postings p {'' if pg else 'NOT INDEXED '}JOIN journal_entries e ON e.id = p.entry_id"
+        f" WHERE p.account_id IN ({ids}) AND e.kind <> 'perp-fill'"
     )
-    current = None
-    rows: list[_Row] = []
-    head = None
-    for eid, key, ts, kind, acct, account, asset, q, price in conn.execute(text(sql), params):
-        if eid != current:
-            if head is not None:
-                yield (*head, rows)
-            current, rows = eid, []
-            head = (key, _time(ts), kind, acct)
-        rows.append(_Row(account, asset, q if isinstance(q, Decimal) else D(q), None if price is None else (price if isinstance(price, Decimal) else D(price))))
-    if head is not None:
-        yield (*head, rows)
+    params: tuple = ()
+    if venue_account:
+        sql += " AND e.venue_account = " + ("%s" if pg else "?")
+        params = (venue_account,)
+    sql += " ORDER BY p.id"
+    dec = (lambda v: v) if pg else Decimal
+    by_entry: dict[int, list] = {}
+    get = by_entry.get
+    cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cur.execute(sql, params)
+        while batch := cur.fetchmany(50_000):
+            for eid, key, ts, kind, acct, account_id, asset_id, q, price in batch:
+                item = get(eid)
+                if item is None:
+                    item = by_entry[eid] = [ts, key, kind, acct, []]
+                item[4].append((classes[account_id], symbols[asset_id], dec(q), None if price is None else dec(price)))
+    finally:
+        cur.close()
+    entries = sorted(by_entry.values(), key=lambda item: (item[0], item[1]))
+    by_entry.clear()
+    for ts, key, kind, acct, rows in entries:
+        yield key, _time(ts), kind, acct, rows
 
 
 def _value(q: Decimal, price: Decimal | None) -> Decimal | None:
@@ -105,119 +133,127 @@ def booking_events(conn: Connection, settings: BridgeSettings, *, venue_account:
     """The engine's events for the ledger (in time order) and the findings met on the way."""
     cash = settings.cash
     events: list = []
+    add = events.append
     findings: list[Finding] = []
     outside: dict[str, Decimal] = defaultdict(Decimal)  # asset -> quantity carried to own outside wallet
     pending_out: list[tuple[datetime, str, str, Decimal, str]] = []  # internal transfers awaiting their other side
 
     def unpriced(key, t, acct, asset, what):
-        findings.append(Finding(kind="unpriced", message=f"{what}: no {settings.currency} price for {asset}; valued at zero", key=key, account=acct, asset=asset, time=t))
+        findings.append(Finding(kind="unpriced", message=f"{key}: {what} of {asset} has no {settings.currency} price; valued at zero", key=key, account=acct, asset=asset, time=t))
 
     for key, t, kind, acct, rows in _entries(conn, venue_account):
-        holding = [r for r in rows if any(h in r.account for h in _HOLDING)]
         if kind in TRADE_KINDS:
-            traded: dict[str, Decimal] = defaultdict(Decimal)
-            fee: dict[str, Decimal] = defaultdict(Decimal)
+            traded: dict[str, Decimal] = {}
+            fee: dict[str, Decimal] = {}
             price: dict[str, Decimal | None] = {}
-            for r in rows:
-                if r.account == "Equity:Trading":
-                    traded[r.asset] -= r.quantity
-                elif r.account.startswith("Expenses:Fees"):
-                    fee[r.asset] += r.quantity
-            for r in holding:
-                if r.unit_price is not None or r.asset not in price:
-                    price[r.asset] = r.unit_price if r.unit_price is not None else price.get(r.asset)
+            for cls, asset, q, p in rows:
+                traded[asset] = traded.get(asset, _ZERO) + q
+                if cls == _FEE:
+                    fee[asset] = fee.get(asset, _ZERO) + q
+                elif p is not None or asset not in price:
+                    price[asset] = p
             recv = [a for a, q in traded.items() if q > 0]
             gave = [a for a, q in traded.items() if q < 0]
             if len(recv) != 1 or len(gave) != 1:
                 findings.append(Finding(kind="unrecognised-trade", message=f"entry {key} is not a two-asset conversion", key=key, account=acct, asset="", time=t))
                 continue
             R, G = recv[0], gave[0]
-            qR, qG = traded[R] - fee.get(R, Decimal(0)), -traded[G] + fee.get(G, Decimal(0))
+            fR, fG = fee.get(R, _ZERO), fee.get(G, _ZERO)
+            qR, qG = traded[R] - fR, -traded[G] + fG
             pR, pG = price.get(R), price.get(G)
-            third = [(a, q) for a, q in fee.items() if a not in (R, G) and q != 0]
-            third_value = Decimal(0)
-            for a, q in third:
+            third_value = _ZERO
+            for a, q in fee.items():
+                if a == R or a == G or not q:
+                    continue
                 v = _value(q, price.get(a))
                 if v is None:
-                    unpriced(key, t, acct, a, "fee")
-                    v = Decimal(0)
+                    unpriced(key, t, acct, a, "trading fee")
+                    v = _ZERO
                 third_value += v
-                if a not in cash:
-                    events.append(Disposal(id=f"{key}#fee:{a}", account=acct, asset=a, quantity=q, proceeds=v, time=t, source=key, kind="fee"))
-            sale = R in cash  # cash received: a sale of G; otherwise a purchase of R
-            if sale:
+                if a in cash:
+                    continue
+                if q > 0:  # a fee paid in a third asset is a disposal of it at market value
+                    add(Disposal(id=f"{key}#fee:{a}", account=acct, asset=a, quantity=q, proceeds=v, time=t, source=key, kind="fee"))
+                else:  # a rebate received in a third asset arrives at market value
+                    add(Acquisition(id=f"{key}#rebate:{a}", account=acct, asset=a, quantity=-q, cost=-v, time=t, source=key, kind="trade"))
+            if R in cash:  # cash received: a sale of G; fees reduce the proceeds
                 cost_R = _value(qR, pR)
                 proceeds_G = None if cost_R is None else cost_R - third_value
-            else:
+            else:  # a purchase of R (for cash or another asset): fees add to its basis
                 proceeds_G = _value(qG, pG)
                 if proceeds_G is None and pR is not None:
                     proceeds_G = _value(traded[R], pR)
                 cost_R = None if proceeds_G is None else proceeds_G + third_value
-            if G not in cash and qG != 0:
+            if G not in cash and qG > 0:
                 if proceeds_G is None:
                     unpriced(key, t, acct, G, "disposal")
-                events.append(Disposal(id=f"{key}#out", account=acct, asset=G, quantity=qG, proceeds=proceeds_G or Decimal(0), time=t, source=key, kind="dust" if kind == "dust" else "trade"))
+                add(Disposal(id=f"{key}#out", account=acct, asset=G, quantity=qG, proceeds=proceeds_G or _ZERO, time=t, source=key, kind="dust" if kind == "dust" else "trade"))
             if R not in cash and qR > 0:
                 if cost_R is None:
                     unpriced(key, t, acct, R, "acquisition")
-                    cost_R = Decimal(0)
-                events.append(Acquisition(id=f"{key}#in", account=acct, asset=R, quantity=qR, cost=cost_R, time=t, source=key, kind="trade"))
+                    cost_R = _ZERO
+                add(Acquisition(id=f"{key}#in", account=acct, asset=R, quantity=qR, cost=max(cost_R, _ZERO), time=t, source=key, kind="trade"))
             continue
 
-        for r in holding:
-            if r.asset in cash or r.quantity == 0:
+        for cls, asset, q, p in rows:
+            if cls == _FEE or asset in cash or not q:
                 continue
-            q = r.quantity
             if kind in INCOME_KINDS or kind in ("realized-pnl", "funding", "liquidation"):
-                v = _value(abs(q), r.unit_price)
+                v = _value(abs(q), p)
                 if v is None:
-                    unpriced(key, t, acct, r.asset, kind)
-                    v = Decimal(0)
+                    unpriced(key, t, acct, asset, kind)
+                    v = _ZERO
                 if q > 0:
-                    events.append(Acquisition(id=f"{key}#in", account=acct, asset=r.asset, quantity=q, cost=v, time=t, source=key, kind="income"))
+                    add(Acquisition(id=f"{key}#in", account=acct, asset=asset, quantity=q, cost=v, time=t, source=key, kind="income"))
                 else:
-                    events.append(Disposal(id=f"{key}#out", account=acct, asset=r.asset, quantity=-q, proceeds=v, time=t, source=key, kind="spend"))
+                    add(Disposal(id=f"{key}#out", account=acct, asset=asset, quantity=-q, proceeds=v, time=t, source=key, kind="spend"))
             elif kind in ("borrow", "repay", "perp-fee", "interest-expense"):
-                if ":Borrowed:" in r.account:
+                if cls == _BORROWED:
                     continue  # the liability side; the asset side is the spot posting
-                v = _value(abs(q), r.unit_price)
+                v = _value(abs(q), p)
                 if v is None:
-                    unpriced(key, t, acct, r.asset, kind)
-                    v = Decimal(0)
+                    unpriced(key, t, acct, asset, kind)
+                    v = _ZERO
                 if q > 0:
-                    events.append(Acquisition(id=f"{key}#in", account=acct, asset=r.asset, quantity=q, cost=v, time=t, source=key, kind="trade"))
+                    add(Acquisition(id=f"{key}#in", account=acct, asset=asset, quantity=q, cost=v, time=t, source=key, kind="trade"))
                 else:
-                    events.append(Disposal(id=f"{key}#out", account=acct, asset=r.asset, quantity=-q, proceeds=v, time=t, source=key, kind="spend"))
+                    add(Disposal(id=f"{key}#out", account=acct, asset=asset, quantity=-q, proceeds=v, time=t, source=key, kind="spend"))
             elif kind == "withdrawal":
-                fee_q = sum((x.quantity for x in rows if x.account.startswith("Expenses:Fees") and x.asset == r.asset), Decimal(0))
+                fee_q = sum((x[2] for x in rows if x[0] == _FEE and x[1] == asset), _ZERO)
                 moved = -q - fee_q
-                fee_value = _value(fee_q, r.unit_price) if fee_q else None
-                outside[r.asset] += moved
-                events.append(Transfer(id=f"{key}#xfer", from_account=acct, to_account=EXTERNAL_WALLET, asset=r.asset, quantity=moved, fee=fee_q, fee_value=fee_value, time=t, source=key))
-            elif kind == "deposit":
-                back = min(outside[r.asset], q)
-                if back > 0:
-                    outside[r.asset] -= back
-                    events.append(Transfer(id=f"{key}#back", from_account=EXTERNAL_WALLET, to_account=acct, asset=r.asset, quantity=back, fee=Decimal(0), fee_value=None, time=t, source=key))
-                if q - back > 0:
-                    events.append(Acquisition(id=f"{key}#in", account=acct, asset=r.asset, quantity=q - back, cost=None, time=t, source=key, kind="deposit"))
-            elif kind == "transfer-out":
-                fee_q = sum((x.quantity for x in rows if x.account.startswith("Expenses:Fees") and x.asset == r.asset), Decimal(0))
-                pending_out.append((t, acct, r.asset, -q - fee_q, key))
+                fee_value = None
                 if fee_q:
-                    v = _value(fee_q, r.unit_price) or Decimal(0)
-                    events.append(Disposal(id=f"{key}#fee", account=acct, asset=r.asset, quantity=fee_q, proceeds=v, time=t, source=key, kind="fee"))
+                    fee_value = _value(fee_q, p)
+                    if fee_value is None:
+                        unpriced(key, t, acct, asset, "withdrawal fee")
+                outside[asset] += moved
+                add(Transfer(id=f"{key}#xfer", from_account=acct, to_account=EXTERNAL_WALLET, asset=asset, quantity=moved, fee=fee_q, fee_value=fee_value, time=t, source=key))
+            elif kind == "deposit":
+                back = min(outside[asset], q)
+                if back > 0:
+                    outside[asset] -= back
+                    add(Transfer(id=f"{key}#back", from_account=EXTERNAL_WALLET, to_account=acct, asset=asset, quantity=back, fee=_ZERO, fee_value=None, time=t, source=key))
+                if q - back > 0:
+                    add(Acquisition(id=f"{key}#in", account=acct, asset=asset, quantity=q - back, cost=None, time=t, source=key, kind="deposit"))
+            elif kind == "transfer-out":
+                fee_q = sum((x[2] for x in rows if x[0] == _FEE and x[1] == asset), _ZERO)
+                pending_out.append((t, acct, asset, -q - fee_q, key))
+                if fee_q:
+                    v = _value(fee_q, p)
+                    if v is None:
+                        unpriced(key, t, acct, asset, "transfer fee")
+                        v = _ZERO
+                    add(Disposal(id=f"{key}#fee", account=acct, asset=asset, quantity=fee_q, proceeds=v, time=t, source=key, kind="fee"))
             elif kind == "transfer-in":
-                match = next((p for p in pending_out if p[2] == r.asset and p[3] == q and p[1] != acct and timedelta(0) <= t - p[0] <= TRANSFER_PAIRING_WINDOW), None)
+                match = next((x for x in pending_out if x[2] == asset and x[3] == q and x[1] != acct and timedelta(0) <= t - x[0] <= TRANSFER_PAIRING_WINDOW), None)
                 if match is not None:
                     pending_out.remove(match)
-                    events.append(Transfer(id=f"{match[4]}#xfer", from_account=match[1], to_account=acct, asset=r.asset, quantity=q, fee=Decimal(0), fee_value=None, time=t, source=match[4]))
+                    add(Transfer(id=f"{match[4]}#xfer", from_account=match[1], to_account=acct, asset=asset, quantity=q, fee=_ZERO, fee_value=None, time=t, source=match[4]))
                 else:
-                    events.append(Acquisition(id=f"{key}#in", account=acct, asset=r.asset, quantity=q, cost=None, time=t, source=key, kind="deposit"))
+                    add(Acquisition(id=f"{key}#in", account=acct, asset=asset, quantity=q, cost=None, time=t, source=key, kind="deposit"))
             # lend / redeem move between wallets of one venue account: no lot effect.
     for t, acct, asset, q, key in pending_out:
         # The other side was never synced: the lots leave this account for the outside wallet.
         outside[asset] += q
-        events.append(Transfer(id=f"{key}#xfer", from_account=acct, to_account=EXTERNAL_WALLET, asset=asset, quantity=q, fee=Decimal(0), fee_value=None, time=t, source=key))
+        add(Transfer(id=f"{key}#xfer", from_account=acct, to_account=EXTERNAL_WALLET, asset=asset, quantity=q, fee=_ZERO, fee_value=None, time=t, source=key))
     return events, findings
-

@@ -371,6 +371,20 @@ def _booking(ctx: Context, engine, *, method: str | None, scope: str | None, jur
         currency=rep.currency,
     )
     with engine.connect() as conn:
+        from ledger.db import head_revision
+
+        # A read-only export needs the schema at head; alembic's own check costs ~0.1 s, this one query does not.
+        try:
+            rev = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+        except Exception:  # noqa: BLE001 - no version table: an empty or foreign database, migrated below
+            rev = None
+            conn.rollback()
+        if rev != head_revision():
+            conn.close()
+            from ledger.db import upgrade
+
+            upgrade(engine)
+            return _booking(ctx, engine, method=method, scope=scope, jurisdiction=jurisdiction, account=account)
         events, findings = booking_events(conn, BridgeSettings(currency=rep.currency, stablecoin_policy=rep.stablecoin_policy), venue_account=account)
     opening = load_opening_lots(rep.opening_lots) if rep.opening_lots else []
     return events, findings, settings, opening
@@ -391,8 +405,9 @@ def _print_findings(findings, limit: int = 10) -> None:
 
 @export_app.command("gains")
 def export_gains(
-    year: Annotated[int, typer.Option("--year", help="Tax year (uk: the year it starts, 2025 = 2025/26).")],
     out: Annotated[str, typer.Option("--out", help="Output file.")],
+    year: Annotated[Optional[int], typer.Option("--year", help="Tax year (uk: the year it starts, 2025 = 2025/26).")] = None,
+    all_years: Annotated[bool, typer.Option("--all-years", help="Every tax year in one file (instead of --year).")] = False,
     fmt: FormatOpt = "csv",
     method: Annotated[Optional[str], typer.Option(help="fifo, lifo, hifo, lofo, average or uk (default: the config's).")] = None,
     scope: Annotated[Optional[str], typer.Option(help="universal or account (default: the jurisdiction's).")] = None,
@@ -405,24 +420,26 @@ def export_gains(
     from reports.gains import GAINS_COLUMNS, gain_cells, tax_year_of, write_table
 
     _check_format(fmt)
+    if (year is None) == (not all_years):
+        raise ConfigError("export gains: give exactly one of --year YYYY or --all-years")
     from .config import JURISDICTIONS, METHODS, SCOPES
 
     for name, value, allowed in (("--method", method, METHODS), ("--scope", scope, SCOPES), ("--jurisdiction", jurisdiction, JURISDICTIONS)):
         if value is not None and value not in allowed:
             raise ConfigError(f"{name}: {value!r} is not one of {', '.join(allowed)}")
     ctx = Context(config, db)
-    engine = ctx.engine()
+    engine = ctx.engine(migrate=False)  # _booking checks the schema revision
     events, findings, settings, opening = _booking(ctx, engine, method=method, scope=scope, jurisdiction=jurisdiction)
     engine.dispose()
     result = book(events, settings, opening_lots=opening)
     zone = settings.tax_timezone
-    rows = [g for g in result.gains if tax_year_of(g.disposed, settings.jurisdiction, zone) == year]
-    n = write_table(Path(out), fmt, GAINS_COLUMNS, (gain_cells(g) for g in rows), sheet=f"Gains {year}")
+    rows = result.gains if all_years else [g for g in result.gains if tax_year_of(g.disposed, settings.jurisdiction, zone) == year]
+    n = write_table(Path(out), fmt, GAINS_COLUMNS, (gain_cells(g) for g in rows), sheet="Gains" if all_years else f"Gains {year}")
     _print_findings(findings + list(result.findings))
     from ledger.money import plain
 
     total = sum((g.gain for g in rows), Decimal(0))
-    console.print(f"wrote {n} gain rows for {year} ({settings.method}, {settings.scope}, {settings.jurisdiction}) to {out}; net {plain(total)} {settings.currency}")
+    console.print(f"wrote {n} gain rows for {'all years' if all_years else year} ({settings.method}, {settings.scope}, {settings.jurisdiction}) to {out}; net {plain(total)} {settings.currency}")
 
 
 @export_app.command("lots")
@@ -447,7 +464,7 @@ def export_lots(
     if len(at) == 10:
         when = when + timedelta(days=1) - timedelta(microseconds=1)
     ctx = Context(config, db)
-    engine = ctx.engine()
+    engine = ctx.engine(migrate=False)  # _booking checks the schema revision
     events, findings, settings, opening = _booking(ctx, engine, method=method, scope=scope, jurisdiction=jurisdiction)
     engine.dispose()
     lots = sorted(open_lots_at(events, settings, when, opening_lots=opening), key=lambda l: (l.account, l.asset, l.acquired, l.id))

@@ -108,6 +108,14 @@ class Acquisition:
     kind: str
 
     def __post_init__(self) -> None:
+        q, c, t = self.quantity, self.cost, self.time
+        if (  # the common well-formed case in one expression; anything else takes the checks below
+            type(q) is Decimal and q.is_finite() and q > 0 and type(c) is Decimal and c.is_finite() and c >= 0
+            and type(t) is datetime and t.tzinfo is timezone.utc and self.kind in ACQUISITION_KINDS
+            and type(self.id) is str and self.id and type(self.account) is str and self.account
+            and type(self.asset) is str and self.asset and type(self.source) is str
+        ):
+            return
         _need_str("Acquisition", "id", self.id)
         _need_str("Acquisition", "account", self.account)
         _need_str("Acquisition", "asset", self.asset)
@@ -138,6 +146,14 @@ class Disposal:
     kind: str
 
     def __post_init__(self) -> None:
+        q, p, t = self.quantity, self.proceeds, self.time
+        if (  # the common well-formed case in one expression; anything else takes the checks below
+            type(q) is Decimal and q.is_finite() and q > 0 and type(p) is Decimal and p.is_finite()
+            and type(t) is datetime and t.tzinfo is timezone.utc and self.kind in DISPOSAL_KINDS
+            and type(self.id) is str and self.id and type(self.account) is str and self.account
+            and type(self.asset) is str and self.asset and type(self.source) is str
+        ):
+            return
         _need_str("Disposal", "id", self.id)
         _need_str("Disposal", "account", self.account)
         _need_str("Disposal", "asset", self.asset)

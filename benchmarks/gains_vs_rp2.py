@@ -1,0 +1,195 @@
+"""The whole ``reconcile export gains`` command against RP2's engine, on one 100k-trade history.
+
+    pip install rp2          # benchmark-only dependency, not in pyproject
+    python benchmarks/gains_vs_rp2.py [--trades 100000] [--method hifo] [--keep DIR]
+
+Setup (not timed): the deterministic spot history of ``booking_bench.generate`` (one BTC buy or
+sell every 10-22 minutes from 2022-01-01, about three years) becomes USDC-quoted ``spot-trade``
+journal entries (``ledger.posting.trade``) in a fresh SQLite ledger, with the unit prices
+valuation would attach (BTC at the fill price, USDC at par).
+
+Timed, in this process, one run each:
+
+- ours: ``reconcile.cli.main(["export", "gains", "--all-years", "--method", M, "--format",
+  "csv", ...])``: configuration, the schema-revision check, the ledger read, the bridge, the
+  engine, and the CSV of every year's rows. ``--all-years`` exports every tax year in one file;
+  the command would otherwise be run once per year, reading and booking the whole ledger each
+  time (the per-year figures are printed too, with ``--per-year``).
+- RP2: ``rp2.tax_engine.compute_tax`` on the same trades (its transaction objects are built
+  beforehand and reported separately; no spreadsheet I/O).
+
+Then every (disposal, lot) piece of the CSV is compared with RP2's: quantity, cost basis and
+gain to the cent; the holding term away from acquisition anniversaries (RP2 counts
+``(sell - buy).days >= 365``, TAX-RULES §1.3). Modules are imported before the timed run
+(this is one Python process: the command's own imports are loaded once, as by the console
+script before it parses its arguments).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import gc
+import os
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from booking_vs_rp2 import RP2_METHODS, history, run_rp2_side  # noqa: E402
+
+from ledger.booking import Acquisition, Disposal  # noqa: E402
+
+CENT = Decimal("0.01")
+ACCOUNT = "main"
+
+
+def load_ledger(events: list, url: str) -> None:
+    """Write ``events`` as spot-trade entries with unit prices into the ledger at ``url``."""
+    from ledger.db import make_engine, upgrade
+    from ledger.journal import Journal
+    from ledger.money import EXACT
+    from ledger.posting import Source, trade
+
+    engine = make_engine(url)
+    upgrade(engine)
+    usd, one = "USD", Decimal(1)
+    entries = []
+    for e in events:
+        buy = isinstance(e, Acquisition)
+        value = e.cost if buy else e.proceeds
+        price = EXACT.divide(value, e.quantity)
+        entry = trade(Source(ACCOUNT, "history/fills", e.id, e.time), kind="spot-trade", base="BTC", quote="USDC",
+                      side="buy" if buy else "sell", quantity=e.quantity, quote_quantity=value)
+        legs = tuple(
+            leg._replace(unit_price=price if leg.asset == "BTC" else one, price_currency=usd) if leg.account.startswith("Assets:") else leg
+            for leg in entry.legs
+        )
+        entries.append(entry._replace(legs=legs))
+    with engine.begin() as conn:
+        Journal(conn).post(entries)
+    engine.dispose()
+
+
+def run_command(url: str, out: Path, method: str, year: int | None) -> float:
+    from reconcile.cli import main
+
+    argv = ["export", "gains", "--method", method, "--jurisdiction", "generic", "--format", "csv", "--out", str(out), "--db", url]
+    argv += ["--all-years"] if year is None else ["--year", str(year)]
+    gc.collect()
+    t0 = time.perf_counter()
+    code = main(argv)
+    seconds = time.perf_counter() - t0
+    if code != 0:
+        raise SystemExit(f"reconcile export gains exited {code}")
+    return seconds
+
+
+def compare_csv(path: Path, theirs: list[tuple], events: list) -> dict[str, int]:
+    """Match the CSV's pieces with RP2's by (disposal id, lot id)."""
+    acquired = {e.id: e.time for e in events if isinstance(e, Acquisition)}
+    disposed = {e.id: e.time for e in events if isinstance(e, Disposal)}
+    prefix = f"{ACCOUNT}:"
+
+    def bare(ref: str) -> str:
+        return ref[len(prefix):].split("#", 1)[0] if ref else ""
+
+    def acc():
+        return [Decimal(0), Decimal(0), Decimal(0), set()]
+
+    mine: dict[tuple[str, str], list] = defaultdict(acc)
+    with path.open(newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            m = mine[(bare(row["disposal_id"]), bare(row["lot_id"]))]
+            m[0] += Decimal(row["quantity"])
+            m[1] += Decimal(row["cost_basis"])
+            m[2] += Decimal(row["gain"])
+            m[3].add(row["term"] == "long")
+    rp2: dict[tuple[str, str], list] = defaultdict(acc)
+    for d, lot, q, cost, gain, long in theirs:
+        r = rp2[(d, lot)]
+        r[0] += q
+        r[1] += cost
+        r[2] += gain
+        r[3].add(long)
+    counts = {"pieces ours": len(mine), "pieces rp2": len(rp2), "missing in rp2": len(mine.keys() - rp2.keys()),
+              "missing in ours": len(rp2.keys() - mine.keys()), "quantity differs": 0, "basis differs >= 1c": 0,
+              "gain differs >= 1c": 0, "term agrees": 0, "term differs near anniversary": 0, "term differs elsewhere": 0}
+    for key in mine.keys() & rp2.keys():
+        a, b = mine[key], rp2[key]
+        if a[0].quantize(Decimal("1e-8")) != b[0].quantize(Decimal("1e-8")):
+            counts["quantity differs"] += 1
+        if abs(a[1] - b[1]) >= CENT:
+            counts["basis differs >= 1c"] += 1
+        if abs(a[2] - b[2]) >= CENT:
+            counts["gain differs >= 1c"] += 1
+        if a[3] == b[3]:
+            counts["term agrees"] += 1
+        else:
+            near = abs((disposed[key[0]] - acquired[key[1]]) - timedelta(days=365)) <= timedelta(days=2)
+            counts["term differs near anniversary" if near else "term differs elsewhere"] += 1
+    return counts
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trades", type=int, default=100_000)
+    parser.add_argument("--method", default="hifo", choices=RP2_METHODS)
+    parser.add_argument("--keep", help="directory for the ledger and the CSV (default: a temporary one)")
+    parser.add_argument("--per-year", action="store_true", help="also time one --year run per tax year")
+    parser.add_argument("--no-rp2", action="store_true", help="time our command only")
+    args = parser.parse_args(argv)
+    work = Path(args.keep or tempfile.mkdtemp(prefix="gains-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    db = work / "ledger.db"
+    url = f"sqlite:///{db}"
+    out = work / "gains.csv"
+
+    t0 = time.perf_counter()
+    events = history(args.trades)
+    if db.exists():
+        db.unlink()
+    load_ledger(events, url)
+    print(f"setup: {args.trades:,} trades ({sum(isinstance(e, Disposal) for e in events):,} sells), {events[0].time:%Y-%m-%d} to "
+          f"{events[-1].time:%Y-%m-%d}, ledger {db} ({db.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t0:.1f} s", flush=True)
+    import reconcile.cli  # noqa: F401 - imported before timing, as the console script does
+
+    os.environ.pop("RECONCILE_CONFIG", None)
+    ours = run_command(url, out, args.method, None)
+    with out.open(encoding="utf-8") as fh:
+        rows = sum(1 for _ in fh) - 1
+    print(f"ours  {args.method}: {ours:7.2f} s  whole `reconcile export gains --all-years` ({rows:,} rows in {out})", flush=True)
+    if args.per_year:
+        years = range(events[0].time.year, events[-1].time.year + 1)
+        total = 0.0
+        for y in years:
+            s = run_command(url, work / f"gains-{y}.csv", args.method, y)
+            total += s
+            print(f"        --year {y}: {s:6.2f} s")
+        print(f"        per-year runs together: {total:.2f} s")
+    if args.no_rp2:
+        return 0
+    try:
+        build_s, rp2_s, theirs = run_rp2_side(events, args.method)
+    except ImportError as exc:
+        print(f"RP2 not importable ({exc}); install it with: pip install rp2")
+        return 1
+    print(f"rp2   {args.method}: {rp2_s:7.2f} s  compute_tax() ({len(theirs):,} pieces; +{build_s:.2f} s building its transaction objects)")
+    print(f"ratio rp2 / ours: {rp2_s / ours:.1f}x  (target >= 20x)")
+    counts = compare_csv(out, theirs, events)
+    width = max(len(k) for k in counts)
+    for k, v in counts.items():
+        print(f"  {k:<{width}}  {v:,}")
+    agree = not any(counts[k] for k in ("missing in rp2", "missing in ours", "quantity differs", "basis differs >= 1c", "gain differs >= 1c", "term differs elsewhere"))
+    print("AGREE: every piece matches to the cent; terms differ only within 2 days of 365 days held" if agree else "DISAGREE: see counts above")
+    return 0 if agree and rp2_s / ours >= 20 else 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
