@@ -362,11 +362,14 @@ def _booking(ctx: Context, engine, *, method: str | None, scope: str | None, jur
     from ledger.booking import Settings, load_opening_lots
 
     rep = ctx.config.reporting
+    # A jurisdiction named on the command line brings its own default method and scope: the config's
+    # were chosen for the config's jurisdiction (--jurisdiction uk must not inherit fifo).
+    own = jurisdiction is None or jurisdiction == rep.jurisdiction
     settings = Settings(
-        method=method or rep.method,
-        scope=scope or rep.scope,
+        method=method or (rep.method if own else None),
+        scope=scope or (rep.scope if own else None),
         jurisdiction=jurisdiction or rep.jurisdiction,
-        method_by_year=dict(rep.method_by_year),
+        method_by_year=dict(rep.method_by_year) if own and not method else {},
         transfer_fee_policy=rep.transfer_fee_policy,
         currency=rep.currency,
     )
