@@ -143,6 +143,25 @@ def booking_events(conn: Connection, settings: BridgeSettings, *, venue_account:
 
     for key, t, kind, acct, rows in _entries(conn, venue_account):
         if kind in TRADE_KINDS:
+            if len(rows) == 2:  # the common case: no fee, one asset for another (same outcome as below, less work)
+                (c1, a1, q1, p1), (c2, a2, q2, p2) = rows
+                if c1 == c2 == _SPOT and a1 != a2 and (q1 > 0) != (q2 > 0) and q1 and q2:
+                    (R, qR, pR), (G, qG, pG) = ((a1, q1, p1), (a2, -q2, p2)) if q1 > 0 else ((a2, q2, p2), (a1, -q1, p1))
+                    if R in cash:
+                        proceeds_G = _value(qR, pR)
+                    else:
+                        proceeds_G = _value(qG, pG)
+                        if proceeds_G is None and pR is not None:
+                            proceeds_G = _value(qR, pR)
+                    if G not in cash:
+                        if proceeds_G is None:
+                            unpriced(key, t, acct, G, "disposal")
+                        add(Disposal(id=key + "#out", account=acct, asset=G, quantity=qG, proceeds=proceeds_G or _ZERO, time=t, source=key, kind="dust" if kind == "dust" else "trade"))
+                    if R not in cash:
+                        if proceeds_G is None:
+                            unpriced(key, t, acct, R, "acquisition")
+                        add(Acquisition(id=key + "#in", account=acct, asset=R, quantity=qR, cost=proceeds_G if proceeds_G is not None and proceeds_G > 0 else _ZERO, time=t, source=key, kind="trade"))
+                    continue
             traded: dict[str, Decimal] = {}
             fee: dict[str, Decimal] = {}
             price: dict[str, Decimal | None] = {}
