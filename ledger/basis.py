@@ -1,4 +1,4 @@
-"""From the valued ledger to the cost-basis engine's events (docs/methods.md, "From the ledger").
+"""From the valued ledger to the cost-basis engine's events (docs/gains-export.md).
 
 Reads journal entries with their postings' reporting-currency unit prices (``ledger.valuation``)
 and turns each into the engine's ``Acquisition``/``Disposal``/``Transfer`` records:
