@@ -243,8 +243,10 @@ def status(
 
 
 def _add_pricing_status(conn, st) -> None:
-    """Filled in by valuation (docs/pricing.md) once prices exist."""
-    return None
+    """Events without a reporting-currency value (never counted as zero; docs/pricing.md)."""
+    from ledger.prices import unpriced_count
+
+    st.unpriced = unpriced_count(conn)
 
 
 def _run_check(ctx: Context, engine, *, account: str | None, at, as_json: bool, quiet: bool) -> int:
@@ -309,6 +311,43 @@ def check(
     code = _run_check(ctx, engine, account=account, at=when, as_json=as_json, quiet=False)
     engine.dispose()
     raise typer.Exit(code)
+
+
+# -- prices -----------------------------------------------------------------------------------------
+@app.command()
+def prices(
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+    date_from: Annotated[Optional[str], typer.Option("--from", help="First day of events to price (UTC).")] = None,
+    date_to: Annotated[Optional[str], typer.Option("--to", help="Day after the last (UTC).")] = None,
+    offline: Annotated[bool, typer.Option("--offline", help="Use only prices already cached; ask the exchange nothing.")] = False,
+    full: Annotated[bool, typer.Option("--full", help="Revalue every posting, not only new or unpriced ones.")] = False,
+) -> None:
+    """Fetch and cache the exchange's klines the ledger needs, then value every event in the reporting currency."""
+    from importers.backpack.client import BackpackClient
+    from importers.prices import fetch_prices
+    from ledger.prices import unpriced_count, unpriced_events, value_ledger
+
+    ctx = Context(config, db)
+    rep = ctx.config.reporting
+    start, end = _parse_date(date_from, "--from"), _parse_date(date_to, "--to")
+    engine = ctx.engine()
+    if not offline:
+        acc = ctx.config.accounts[0] if ctx.config.accounts else None
+        base_url = acc.base_url if acc else "https://api.backpack.exchange"
+        kline_rate = acc.kline_rate_per_minute if acc else 30.0
+        with BackpackClient(base_url, None, historical_rate_per_minute=kline_rate) as client:  # public endpoints only
+            fr = fetch_prices(engine, client, start=start, end=end, settings=rep)
+        console.print(f"prices: {fr.requests} requests, {fr.bars_stored} bars cached"
+                      + (f"; no market for {', '.join(fr.no_market)}" if fr.no_market else ""))
+    vr = value_ledger(engine, rep, full=full)
+    with engine.connect() as conn:
+        missing = unpriced_count(conn)
+        sample = unpriced_events(conn, limit=5) if missing else []
+    engine.dispose()
+    console.print(f"valued {vr.priced} (entry, asset) pairs in {vr.currency}; unpriced events: {missing}")
+    for u in sample:
+        err_console.print(f"  unpriced: {u.entry_key} {u.asset}: {u.reason}", markup=False, highlight=False)
 
 
 # -- export -----------------------------------------------------------------------------------------

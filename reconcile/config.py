@@ -39,6 +39,8 @@ class AccountConfig:
     api_secret_env: str | None = None
     window_ms: int = 5000
     rate_per_second: float = 20.0
+    #: Pace of historical market data requests (klines): the exchange allows 30 a minute.
+    kline_rate_per_minute: float = 30.0
     #: Where the secret came from, for messages ("file secret.txt", "env BPX_SECRET"); never the secret.
     _secret_source: str = field(default="", repr=False)
 
@@ -85,6 +87,8 @@ class ReportingConfig:
     opening_lots: str | None = None
     transfer_fee_policy: str = "disposal"
     method_by_year: dict[int, str] = field(default_factory=dict)
+    #: The finest kline bar used for prices: 1m (default), 1h or 1d (docs/pricing.md).
+    price_resolution: str = "1m"
 
 
 @dataclass(frozen=True)
@@ -104,7 +108,7 @@ class Config:
 
 _TOP_KEYS = {"database", "accounts", "reporting"}
 _DB_KEYS = {"url"}
-_ACCOUNT_KEYS = {"name", "api_key", "api_secret_file", "api_secret_env", "base_url", "window_ms", "rate_per_second"}
+_ACCOUNT_KEYS = {"name", "api_key", "api_secret_file", "api_secret_env", "base_url", "window_ms", "rate_per_second", "kline_rate_per_minute"}
 _REPORTING_KEYS = {
     "currency",
     "jurisdiction",
@@ -116,6 +120,7 @@ _REPORTING_KEYS = {
     "opening_lots",
     "transfer_fee_policy",
     "method_by_year",
+    "price_resolution",
 }
 
 
@@ -211,6 +216,9 @@ def load_config(path: Path | None) -> Config:
         rate = _typed(where, f"{sec}.rate_per_second", acc.get("rate_per_second", 20), (int, float), "a number")
         if rate <= 0:
             raise ConfigError(f"{where}: {sec}.rate_per_second: must be positive")
+        kline_rate = _typed(where, f"{sec}.kline_rate_per_minute", acc.get("kline_rate_per_minute", 30), (int, float), "a number")
+        if kline_rate <= 0:
+            raise ConfigError(f"{where}: {sec}.kline_rate_per_minute: must be positive")
         accounts.append(
             AccountConfig(
                 name=name,
@@ -220,6 +228,7 @@ def load_config(path: Path | None) -> Config:
                 api_secret_env=secret_env,
                 window_ms=window,
                 rate_per_second=float(rate),
+                kline_rate_per_minute=float(kline_rate),
             )
         )
 
@@ -250,6 +259,11 @@ def load_config(path: Path | None) -> Config:
                 v = _typed(where, f"reporting.{key}", rep[key], str, "a string")
                 p = Path(v)
                 values[key] = str(p if p.is_absolute() else path.parent / p)
+        if "price_resolution" in rep:
+            v = _typed(where, "reporting.price_resolution", rep["price_resolution"], str, "a string")
+            if v not in ("1m", "1h", "1d"):
+                raise ConfigError(f"{where}: reporting.price_resolution: {v!r} is not one of 1m, 1h, 1d")
+            values["price_resolution"] = v
         if "method_by_year" in rep:
             mby = _typed(where, "reporting.method_by_year", rep["method_by_year"], dict, "a table of year = method")
             out: dict[int, str] = {}
