@@ -25,6 +25,35 @@ from rich.table import Table
 DEMO_RATE_LIMITS = (2000, 6000)
 
 
+def _write_opening_lots(work: Path, db_url: str) -> int:
+    """The user's own records of coins bought elsewhere before they were deposited: for every
+    deposit from outside of a non-cash asset, a lot bought 90 days earlier at 80 % of its value on
+    deposit (the demo's stand-in for a real purchase history). Returns the number of lots."""
+    from datetime import datetime, timedelta, timezone
+
+    from sqlalchemy import text
+
+    from ledger.db import make_engine
+    from ledger.money import D, plain
+
+    engine = make_engine(db_url)
+    rows = ["account,asset,quantity,acquired,basis"]
+    with engine.connect() as conn:
+        for acct, ts, asset, q, price in conn.execute(text(
+            "SELECT e.venue_account, e.timestamp, a.symbol, p.quantity, p.unit_price FROM journal_entries e"
+            " JOIN postings p ON p.entry_id = e.id JOIN accounts ac ON ac.id = p.account_id JOIN assets a ON a.id = p.asset_id"
+            " WHERE e.kind = 'deposit' AND ac.name LIKE 'Assets:Backpack:%' AND a.symbol NOT IN ('USDC', 'USDT') AND p.unit_price IS NOT NULL"
+            " ORDER BY e.timestamp, e.entry_key"
+        )):
+            when = ts if isinstance(ts, datetime) else datetime.fromisoformat(str(ts))
+            when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+            basis = (D(str(q)) * D(str(price)) * D("0.8")).quantize(D("0.01"))
+            rows.append(f"{acct},{asset},{plain(D(str(q)))},{(when - timedelta(days=90)).date().isoformat()}T00:00:00Z,{plain(basis)}")
+    engine.dispose()
+    (work / "opening-lots.csv").write_text("\n".join(rows) + "\n")
+    return len(rows) - 1
+
+
 def _write_config(work: Path, handle, *, method: str, jurisdiction: str) -> Path:
     lines = ["[database]", f'url = "sqlite:///{work / "demo.db"}"', ""]
     for name, (key, secret) in handle.accounts.items():
@@ -34,6 +63,7 @@ def _write_config(work: Path, handle, *, method: str, jurisdiction: str) -> Path
         lines += ["[[accounts]]", f'name = "{name}"', f'api_key = "{key}"', f'api_secret_file = "{path.name}"', f'base_url = "{handle.base_url}"',
                   "rate_per_second = 30", "kline_rate_per_minute = 6000  # the local simulator; the exchange allows 30", ""]
     lines += ["[reporting]", 'currency = "USD"', f'jurisdiction = "{jurisdiction}"', f'method = "{method}"']
+    lines.append('opening_lots = "opening-lots.csv"  # written by the demo after pricing (see _write_opening_lots)')
     cfg = work / "reconcile.toml"
     cfg.write_text("\n".join(lines) + "\n")
     return cfg
@@ -64,6 +94,9 @@ def run_demo(console: Console, *, fills: int, seed: int, workdir: Path | None, m
                 console.print(f"[red]step failed with exit code {code}[/red]")
                 return code
 
+    n_lots = _write_opening_lots(work, f"sqlite:///{work / 'demo.db'}")
+    console.print(f"\nopening lots: {n_lots} lots for coins deposited from outside written to opening-lots.csv (the user's purchase records)")
+
     # Headline figures: realized gains and income per tax year under the configured method.
     from .cli import Context
 
@@ -80,8 +113,10 @@ def run_demo(console: Console, *, fills: int, seed: int, workdir: Path | None, m
         per_year[y]["proceeds"] += g.proceeds
         per_year[y]["basis"] += g.cost_basis
         per_year[y][g.term] += g.gain
-    for inc in result.income:
-        per_year[tax_year_of(inc.time, settings.jurisdiction, settings.tax_timezone)]["income"] += inc.value
+    from reports.income import income_summary
+
+    with engine.connect() as conn:
+        income = income_summary(conn, lambda t: tax_year_of(t, settings.jurisdiction, settings.tax_timezone))
     for year in sorted(per_year):
         out = work / f"gains-{year}.csv"
         main(["export", "gains", "--year", str(year), "--format", "csv", "--out", str(out), *base])
@@ -89,12 +124,19 @@ def run_demo(console: Console, *, fills: int, seed: int, workdir: Path | None, m
     engine.dispose()
 
     table = Table(title=f"realized gains and income ({settings.method}, {settings.scope}, {settings.jurisdiction}; {settings.currency})")
-    for col in ("tax year", "proceeds", "cost basis", "short-term", "long-term", "income (interest)"):
+    for col in ("tax year", "proceeds", "cost basis", "short-term", "long-term"):
         table.add_column(col, justify="right")
     for year in sorted(per_year):
         f = per_year[year]
-        table.add_row(str(year), *(f"{plain(round(f[k], 2))}" for k in ("proceeds", "basis", "short", "long", "income")))
+        table.add_row(str(year), *(f"{plain(round(f[k], 2))}" for k in ("proceeds", "basis", "short", "long")))
     console.print(table)
+    if income:
+        itable = Table(title=f"income and expenses outside spot disposals ({settings.currency}; + received, - paid)")
+        for col in ("tax year", "category", "value", "entries", "unpriced"):
+            itable.add_column(col, justify="left" if col == "category" else "right")
+        for line in income:
+            itable.add_row(str(line.year), line.category, plain(round(line.value, 2)), str(line.entries), str(line.unpriced))
+        console.print(itable)
     all_findings = list(findings) + list(result.findings)
     if all_findings:
         kinds: dict[str, int] = defaultdict(int)
