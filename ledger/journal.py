@@ -119,6 +119,41 @@ class Journal:
         return self._assets[symbol]
 
     # -- the writer --------------------------------------------------------------------------------
+    _ENTRY_COLUMNS = ("id", "entry_key", "timestamp", "kind", "description", "venue_account", "endpoint", "source_key", "raw_record_id")
+    _POSTING_COLUMNS = ("entry_id", "account_id", "asset_id", "quantity", "unit_price", "price_currency")
+
+    def _resolve(self, entries: Sequence[Entry]) -> bool:
+        """True when every account and asset of the entries already has an id (no database work)."""
+        acc, ast = self._accounts, self._assets
+        return all(l.account in acc and l.asset in ast for e in entries for l in e.legs)
+
+    def _ensure_all(self, entries: Sequence[Entry]) -> None:
+        self._ensure(Account, self._accounts, "name", {l.account for e in entries for l in e.legs}, lambda n: {"type": n.split(":", 1)[0]})
+        self._ensure(Asset, self._assets, "symbol", {l.asset for e in entries for l in e.legs})
+
+    def _rows(self, entries: Sequence[Entry], ids: Sequence[int]) -> tuple[list[tuple], list[tuple]]:
+        """The rows to insert (pure Python; ids of accounts and assets must be resolved)."""
+        acc, ast = self._accounts, self._assets
+        conn = self.conn
+        if self.dialect == "postgresql":
+            entry_rows = [(i, e.key, e.time, e.kind, e.description, e.venue_account, e.endpoint, e.source_key, e.raw_record_id) for i, e in zip(ids, entries)]
+            posting_rows = [(i, acc[l.account], ast[l.asset], l.quantity, l.unit_price, l.price_currency) for i, e in zip(ids, entries) for l in e.legs]
+        else:
+            entry_rows = [
+                (i, e.key, db_time(conn, e.time), e.kind, e.description, e.venue_account, e.endpoint, e.source_key, e.raw_record_id)
+                for i, e in zip(ids, entries)
+            ]
+            posting_rows = [
+                (i, acc[l.account], ast[l.asset], format(l.quantity, "f"), None if l.unit_price is None else format(l.unit_price, "f"), l.price_currency)
+                for i, e in zip(ids, entries)
+                for l in e.legs
+            ]
+        return entry_rows, posting_rows
+
+    def _write(self, entry_rows: list[tuple], posting_rows: list[tuple]) -> None:
+        bulk_insert(self.conn, "journal_entries", self._ENTRY_COLUMNS, entry_rows)
+        bulk_insert(self.conn, "postings", self._POSTING_COLUMNS, posting_rows)
+
     def post(self, entries: Sequence[Entry]) -> list[int]:
         """Write balanced entries and their postings; return the new entry ids.
 
@@ -128,38 +163,105 @@ class Journal:
             return []
         for e in entries:
             check_entry(e)
-        self._ensure(
-            Account,
-            self._accounts,
-            "name",
-            {leg.account for e in entries for leg in e.legs},
-            lambda n: {"type": n.split(":", 1)[0]},
-        )
-        self._ensure(Asset, self._assets, "symbol", {leg.asset for e in entries for leg in e.legs})
+        self._ensure_all(entries)
         ids = allocate_ids(self.conn, "journal_entries", len(entries))
-        acc, ast = self._accounts, self._assets
-        pg = self.dialect == "postgresql"
-        dec = (lambda d: d) if pg else (lambda d: None if d is None else format(d, "f"))
-        bulk_insert(
-            self.conn,
-            "journal_entries",
-            ("id", "entry_key", "timestamp", "kind", "description", "venue_account", "endpoint", "source_key", "raw_record_id"),
-            [
-                (i, e.key, db_time(self.conn, e.time), e.kind, e.description, e.venue_account, e.endpoint, e.source_key, e.raw_record_id)
-                for i, e in zip(ids, entries)
-            ],
-        )
-        bulk_insert(
-            self.conn,
-            "postings",
-            ("entry_id", "account_id", "asset_id", "quantity", "unit_price", "price_currency"),
-            [
-                (i, acc[l.account], ast[l.asset], dec(l.quantity), dec(l.unit_price), l.price_currency)
-                for i, e in zip(ids, entries)
-                for l in e.legs
-            ],
-        )
+        self._write(*self._rows(entries, ids))
         return ids
+
+    def pipeline(self) -> "Pipeline":
+        """A writer that overlaps database writes with the caller's next batch (see :class:`Pipeline`)."""
+        return Pipeline(self)
+
+
+class Pipeline:
+    """Posting in bulk with the database work on a second thread.
+
+    The caller prepares batch k+1 (rules, checks, rows: Python work holding the GIL) while the writer
+    thread inserts batch k (the drivers release the GIL inside SQLite's step and while PostgreSQL
+    processes a COPY). Everything runs on the one connection and transaction of the journal; the
+    caller must not touch that connection until :meth:`close` (``submit`` runs other statements on
+    the writer thread, in order). Entry ids come from one counter read at the start, so this is for
+    a writer that holds the database lock (``ledger.lock``), such as ``importers.sync.repost``.
+    """
+
+    def __init__(self, journal: Journal):
+        import queue
+        import threading
+
+        self.journal = journal
+        self._q: queue.Queue = queue.Queue(maxsize=2)
+        self._error: BaseException | None = None
+        self._abort = False
+        self._next_id = allocate_ids(journal.conn, "journal_entries", 1)[0]
+        self._thread = threading.Thread(target=self._run, name="journal-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            job = self._q.get()
+            try:
+                if job is None:
+                    return
+                if self._error is None and not self._abort:
+                    job()
+            except BaseException as exc:  # noqa: BLE001 - re-raised on the caller's thread
+                self._error = exc
+            finally:
+                self._q.task_done()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            err, self._error = self._error, None
+            raise err
+
+    def drain(self) -> None:
+        """Wait until every submitted write is done (then the connection is free)."""
+        self._q.join()
+        self._raise()
+
+    def submit(self, fn) -> None:
+        self._raise()
+        self._q.put(fn)
+
+    def post(self, entries: Sequence[Entry]) -> None:
+        if not entries:
+            return
+        for e in entries:
+            check_entry(e)
+        j = self.journal
+        if not j._resolve(entries):
+            self.drain()
+            j._ensure_all(entries)
+        ids = range(self._next_id, self._next_id + len(entries))
+        self._next_id += len(entries)
+        rows = j._rows(entries, ids)
+        self.submit(lambda: j._write(*rows))
+
+    def close(self) -> None:
+        """Finish every write; on PostgreSQL move the id sequence past the ids used."""
+        self.drain()
+        self._q.put(None)
+        self._thread.join()
+        j = self.journal
+        if j.dialect == "postgresql":
+            j.conn.exec_driver_sql(
+                "SELECT setval(pg_get_serial_sequence('journal_entries', 'id'), GREATEST(%(n)s, (SELECT COALESCE(MAX(id), 1) FROM journal_entries)))",
+                {"n": self._next_id - 1 if self._next_id > 1 else 1},
+            )
+
+    def __enter__(self) -> "Pipeline":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:  # stop the thread without running what is queued; the caller's transaction rolls back
+            self._abort = True
+            try:
+                self._q.put(None)
+                self._thread.join(timeout=30)
+            except Exception:  # noqa: BLE001
+                pass
 
 
 def entry_count(conn: Connection) -> int:
