@@ -77,6 +77,8 @@ RESUME_OVERLAP_MS: Mapping[str, int] = {
 DEFAULT_RESUME_OVERLAP_MS = 3_600_000
 #: A-PAGE-8: a walk of a pure offset endpoint resumed from a cursor re-reads this many records.
 RESUME_OVERLAP_RECORDS = 100
+#: Server times outside 2020-01-01..2100-01-01 (ms) are refused as corrupt.
+_PLAUSIBLE_MS = (1_577_836_800_000, 4_102_444_800_000)
 #: The shape of cursors this client writes and reads (see :class:`Page`).
 CURSOR_VERSION = 1
 #: The longest ``Retry-After`` honoured as given (seconds); longer values are capped.
@@ -295,7 +297,11 @@ class BackpackClient:
         text = response.text.strip()
         if not text.isdigit():
             raise MalformedResponse("time", "expected a text/plain integer of milliseconds")
-        return int(text)
+        value = int(text)
+        # A truncated body can still be digits: refuse a time outside 2020..2100.
+        if not _PLAUSIBLE_MS[0] <= value <= _PLAUSIBLE_MS[1]:
+            raise MalformedResponse("time", "server time is not a plausible Unix time in milliseconds")
+        return value
 
     def sync_clock(self) -> int:
         """Measure the server-local clock offset and apply it when beyond CLOCK_TOLERANCE_MS."""

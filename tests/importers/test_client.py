@@ -591,3 +591,13 @@ def test_paging__property_nothing_skipped_nothing_repeated(name, n, page_size, d
     union = set(first_walk) | set(keys(name, rest))
     assert original <= union
     assert union == set(keys(name, server.rows[name]))
+
+
+@pytest.mark.parametrize("body", ["17531", "99999999999999", "abc"])
+def test_client__implausible_server_time_is_refused(body):
+    from importers.backpack.errors import MalformedResponse
+
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, text=body, headers={"content-type": "text/plain"}))
+    with BackpackClient("https://api.test", None, transport=transport, sync_clock=False) as client:
+        with pytest.raises(MalformedResponse, match="time"):
+            client.server_time_ms()
