@@ -3,11 +3,12 @@
 ``book(events, settings, opening_lots=...) -> BookingResult``; see ``docs/methods.md``.
 """
 
-from ledger.booking.engine import book, open_lots_at, ordered
+from ledger.booking.engine import book, book_rows, open_lots_at, ordered
 from ledger.booking.model import (
     Acquisition,
     BookingInputError,
     BookingResult,
+    BookingRows,
     Disposal,
     Event,
     Finding,
@@ -27,6 +28,7 @@ __all__ = [
     "Acquisition",
     "BookingInputError",
     "BookingResult",
+    "BookingRows",
     "Disposal",
     "Event",
     "Finding",
@@ -40,6 +42,7 @@ __all__ = [
     "SettingsError",
     "Transfer",
     "book",
+    "book_rows",
     "holding_term",
     "load_opening_lots",
     "open_lots_at",

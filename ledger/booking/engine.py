@@ -20,6 +20,7 @@ from ledger.booking.model import (
     Acquisition,
     BookingInputError,
     BookingResult,
+    BookingRows,
     Disposal,
     Event,
     Finding,
@@ -32,11 +33,12 @@ from ledger.booking.model import (
     Transfer,
 )
 from ledger.booking.opening import OpeningRegister
+from ledger.booking.rows import FAST_METHODS, book_simple, event_row, fast_path_applies, gain_record, gain_row, row_event
 from ledger.booking.safeharbor import US_ACCOUNT_SCOPE_FROM, allocate
 from ledger.booking.taxdate import anniversary, tax_date, zone
 from ledger.money import EXACT
 
-__all__ = ["book", "open_lots_at", "ordered"]
+__all__ = ["book", "book_rows", "open_lots_at", "ordered"]
 
 ZERO = Decimal(0)
 _RANK = {Acquisition: 0, Transfer: 1, Disposal: 2}
@@ -60,18 +62,60 @@ def ordered(events: Iterable[Event]) -> list[Event]:
     return evs
 
 
+def _us_boundary(settings: Settings) -> datetime | None:
+    """The instant US basis becomes per account (Rev. Proc. 2024-28), or None outside the US."""
+    if settings.jurisdiction != "us":
+        return None
+    return datetime.combine(US_ACCOUNT_SCOPE_FROM, datetime.min.time(), zone(settings.tax_timezone)).astimezone(timezone.utc)  # type: ignore[arg-type]
+
+
+def _sort_lots(lots: list[Lot]) -> list[Lot]:
+    lots.sort(key=lambda lot: (lot.account, lot.asset, lot.acquired, lot.id))
+    return lots
+
+
 def book(events: Iterable[Event], settings: Settings, *, opening_lots: Iterable[OpeningLot] = ()) -> BookingResult:
     """Book ``events`` under ``settings``: gains, open lots, income, findings, allocations."""
     if not isinstance(settings, Settings):
         raise TypeError("settings must be a ledger.booking.Settings")
     evs = ordered(events)
-    register = OpeningRegister(opening_lots)
+    opening = tuple(opening_lots)
+    if settings.method in FAST_METHODS and not opening:
+        rows = [event_row(e) for e in evs]
+        if fast_path_applies(rows, settings, _us_boundary(settings), False):
+            gains, lots, income, findings = book_simple(rows, settings)
+            return BookingResult(gains=[gain_record(g) for g in gains], open_lots=_sort_lots(lots), income=income, findings=findings, allocations=[])
+    register = OpeningRegister(opening)
     with localcontext(EXACT):
         if settings.method == "uk":
             from ledger.booking.uk import book_uk
 
             return book_uk(evs, settings, register)
         return _Booker(settings, register).run(evs)
+
+
+def book_rows(rows: Iterable[tuple], settings: Settings, *, opening_lots: Iterable[OpeningLot] = ()) -> BookingRows:
+    """``book`` on event rows (``ledger.booking.rows``), with each gain a row: the bulk form for
+    callers that build the events themselves (the ledger bridge) and write the gains out.
+
+    Rows are trusted: they are not validated field by field as records are (``row_event``
+    builds the validated record), but ids must still be unique."""
+    rows = list(rows)
+    if len({r[2] for r in rows}) != len(rows):
+        seen: set[str] = set()
+        dup = next(r[2] for r in rows if r[2] in seen or seen.add(r[2]))  # type: ignore[func-returns-value]
+        raise BookingInputError(f"duplicate event id {dup!r}: ids must be unique across acquisitions, disposals and transfers")
+    rows.sort()
+    opening = tuple(opening_lots)
+    if not isinstance(settings, Settings):
+        raise TypeError("settings must be a ledger.booking.Settings")
+    if fast_path_applies(rows, settings, _us_boundary(settings), bool(opening)):
+        gains, lots, income, findings = book_simple(rows, settings)
+        return BookingRows(gains=gains, open_lots=_sort_lots(lots), income=income, findings=findings, allocations=[])
+    result = book([row_event(r) for r in rows], settings, opening_lots=opening)
+    return BookingRows(
+        gains=[gain_row(g) for g in result.gains], open_lots=result.open_lots, income=result.income, findings=result.findings, allocations=result.allocations
+    )
 
 
 def open_lots_at(events: Iterable[Event], settings: Settings, at: datetime, *, opening_lots: Iterable[OpeningLot] = ()) -> list[Lot]:
@@ -100,9 +144,7 @@ class _Booker:
         self.income: list[IncomeRow] = []
         self.findings: list[Finding] = []
         self.allocations: list[SafeHarborAllocation] = []
-        self.boundary: datetime | None = None
-        if settings.jurisdiction == "us":
-            self.boundary = datetime.combine(US_ACCOUNT_SCOPE_FROM, datetime.min.time(), zone(self.zone)).astimezone(timezone.utc)
+        self.boundary: datetime | None = _us_boundary(settings)
 
     # --- driver ---------------------------------------------------------------------------
 
@@ -130,8 +172,7 @@ class _Booker:
                     time=o.acquired,
                 )
             )
-        open_lots = [lot for pool in self.pools.values() for lot in pool.lots()]
-        open_lots.sort(key=lambda lot: (lot.account, lot.asset, lot.acquired, lot.id))
+        open_lots = _sort_lots([lot for pool in self.pools.values() for lot in pool.lots()])
         return BookingResult(gains=self.gains, open_lots=open_lots, income=self.income, findings=self.findings, allocations=self.allocations)
 
     # --- helpers ----------------------------------------------------------------------------

@@ -35,6 +35,7 @@ __all__ = [
     "Finding",
     "SafeHarborAllocation",
     "BookingResult",
+    "BookingRows",
 ]
 
 ACQUISITION_KINDS = frozenset({"trade", "income", "deposit", "opening", "transfer-in"})
@@ -357,6 +358,18 @@ class SafeHarborAllocation:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BookingResult:
     gains: list[Gain]
+    open_lots: list[Lot]
+    income: list[IncomeRow]
+    findings: list[Finding]
+    allocations: list[SafeHarborAllocation]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BookingRows:
+    """``book_rows``' result: as ``BookingResult``, with each gain a tuple of ``Gain``'s fields
+    in their order (``ledger.booking.rows.GAIN_FIELDS``)."""
+
+    gains: list[tuple]
     open_lots: list[Lot]
     income: list[IncomeRow]
     findings: list[Finding]

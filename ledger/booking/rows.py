@@ -1,0 +1,160 @@
+"""The engine's tuple forms, and its fast path for the common history (``docs/methods.md``).
+
+A million records cost about a microsecond each to build and validate; a 100,000-trade export
+builds several hundred thousand (events, lots, lot parts, gains). The records stay the public
+interface of ``book``; these plain tuples are the bulk form ``book_rows`` takes and returns, for
+callers that build many events themselves (``ledger.basis``) and consume many gains
+(``reports.gains``):
+
+Event rows, sorted by their first three fields (time, rank, id), the engine's processing order::
+
+    (time, ACQUISITION, id, account, asset, quantity, cost, source, kind)
+    (time, TRANSFER, id, from_account, asset, quantity, fee, source, to_account, fee_value)
+    (time, DISPOSAL, id, account, asset, quantity, proceeds, source, kind)
+
+A gain row holds ``Gain``'s fields in their order (``GAIN_FIELDS``, also the export's columns).
+
+The fast path books histories without transfers, opening lots, method changes by year or a US
+per-account boundary crossing, with a lot-based method (fifo, lifo, hifo, lofo): the same rules
+as ``engine._Booker`` with lots as tuples ``(key, acquired, id, arrival, quantity, cost, account,
+source, anniversary)``; ``key`` is the negated (hifo) or plain (lofo) unit cost, the heap's first
+field. Every other history takes the general engine. Both give identical results (tested with
+hypothesis in ``tests/ledger/booking/test_booking_rows.py``).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import fields
+from datetime import datetime, timezone
+from decimal import Decimal, localcontext
+from heapq import heappop, heappush
+
+from ledger.booking.methods import share
+from ledger.booking.model import Acquisition, Disposal, Finding, Gain, IncomeRow, Lot, Settings, Transfer
+from ledger.booking.taxdate import anniversary, tax_date
+from ledger.money import EXACT
+
+__all__ = ["ACQUISITION", "TRANSFER", "DISPOSAL", "GAIN_FIELDS", "event_row", "row_event", "gain_record", "fast_path_applies", "book_simple"]
+
+ACQUISITION, TRANSFER, DISPOSAL = 0, 1, 2
+GAIN_FIELDS = tuple(f.name for f in fields(Gain))
+#: Positions in a gain row used outside the engine.
+G_DISPOSED, G_GAIN = GAIN_FIELDS.index("disposed"), GAIN_FIELDS.index("gain")
+FAST_METHODS = frozenset({"fifo", "lifo", "hifo", "lofo"})
+ZERO = Decimal(0)
+_UTC = timezone.utc
+_UNIT_QUANTUM = Decimal("1e-18")
+
+
+def event_row(e: Acquisition | Disposal | Transfer) -> tuple:
+    """The row of an event record."""
+    if type(e) is Acquisition:
+        return (e.time, ACQUISITION, e.id, e.account, e.asset, e.quantity, e.cost, e.source, e.kind)
+    if type(e) is Disposal:
+        return (e.time, DISPOSAL, e.id, e.account, e.asset, e.quantity, e.proceeds, e.source, e.kind)
+    return (e.time, TRANSFER, e.id, e.from_account, e.asset, e.quantity, e.fee, e.source, e.to_account, e.fee_value)
+
+
+def row_event(r: tuple) -> Acquisition | Disposal | Transfer:
+    """The record of an event row (validated by the record's constructor)."""
+    t, rank, id_, account, asset, quantity, amount, source = r[:8]
+    if rank == ACQUISITION:
+        return Acquisition(id=id_, account=account, asset=asset, quantity=quantity, cost=amount, time=t, source=source, kind=r[8])
+    if rank == DISPOSAL:
+        return Disposal(id=id_, account=account, asset=asset, quantity=quantity, proceeds=amount, time=t, source=source, kind=r[8])
+    return Transfer(id=id_, from_account=account, to_account=r[8], asset=asset, quantity=quantity, fee=amount, fee_value=r[9], time=t, source=source)
+
+
+def gain_record(r: tuple) -> Gain:
+    return Gain(account=r[0], asset=r[1], quantity=r[2], acquired=r[3], disposed=r[4], proceeds=r[5], cost_basis=r[6], gain=r[7],
+                term=r[8], method=r[9], lot_id=r[10], disposal_id=r[11], source_ref=r[12])
+
+
+def gain_row(g: Gain) -> tuple:
+    return (g.account, g.asset, g.quantity, g.acquired, g.disposed, g.proceeds, g.cost_basis, g.gain, g.term, g.method, g.lot_id, g.disposal_id, g.source_ref)
+
+
+def fast_path_applies(rows: list[tuple], settings: Settings, boundary: datetime | None, has_opening_lots: bool) -> bool:
+    """Whether ``book_simple`` books ``rows`` (sorted) exactly as the general engine would."""
+    if settings.method not in FAST_METHODS or settings.method_by_year or has_opening_lots:
+        return False
+    if rows and boundary is not None and rows[-1][0] >= boundary:
+        return False  # the US per-account boundary is crossed: safe-harbor allocation
+    for r in rows:
+        if r[1] == TRANSFER or r[6] is None:
+            return False
+    return True
+
+
+def book_simple(rows: list[tuple], settings: Settings) -> tuple[list[tuple], list[Lot], list[IncomeRow], list[Finding]]:
+    """Gains (rows), open lots, income and findings of ``rows`` (sorted; ``fast_path_applies``)."""
+    method: str = settings.method  # type: ignore[assignment]
+    zone_name: str = settings.tax_timezone  # type: ignore[assignment]
+    per_account = settings.scope == "account"
+    if method in ("hifo", "lofo"):
+        new, push, pop, top = list, heappush, heappop, 0
+    elif method == "fifo":
+        new, push, pop, top = deque, deque.append, deque.popleft, 0
+    else:  # lifo
+        new, push, pop, top = list, list.append, list.pop, -1
+    negate = method == "hifo"
+    keyed = method in ("hifo", "lofo")
+    utc = zone_name == "UTC"
+    pools: dict[tuple[str, str], list | deque] = {}
+    gains: list[tuple] = []
+    gain = gains.append
+    income: list[IncomeRow] = []
+    findings: list[Finding] = []
+    seq = 0
+    with localcontext(EXACT):
+        for t, rank, id_, account, asset, q, amount, source, kind in rows:
+            pkey = (account if per_account else "*", asset)
+            pool = pools.get(pkey)
+            if pool is None:
+                pool = pools[pkey] = new()
+            day = t.date() if utc and t.tzinfo is _UTC else tax_date(t, zone_name)
+            if rank == ACQUISITION:
+                seq += 1
+                if keyed:
+                    k = (amount / q).quantize(_UNIT_QUANTUM)
+                    if negate:
+                        k = -k
+                else:
+                    k = 0
+                push(pool, (k, t, id_, seq, q, amount, account, source, anniversary(day)))
+                if kind == "income":
+                    income.append(IncomeRow(id=id_, account=account, asset=asset, quantity=q, value=amount, time=t, source=source))
+                continue
+            need = q
+            left_p = amount
+            left_q = q
+            while need > 0 and pool:
+                lot = pool[top]
+                lq = lot[4]
+                if lq <= need:
+                    pop(pool)
+                    need -= lq
+                    c = lot[5]
+                else:
+                    whole = lot[5]
+                    c = share(whole, need, lq)
+                    pool[top] = (lot[0], lot[1], lot[2], lot[3], lq - need, whole - c, lot[6], lot[7], lot[8])
+                    lq = need
+                    need = ZERO
+                p = left_p if lq == left_q else share(left_p, lq, left_q)
+                left_p -= p
+                left_q -= lq
+                gain((account, asset, lq, lot[1], t, p, c, p - c, "long" if day > lot[8] else "short", method, lot[2], id_, source))
+            if need:
+                findings.append(Finding(
+                    kind="overspend",
+                    message=f"{id_}: disposes {q} {asset} from {account} at {t.isoformat()} but only {q - need} held; {need} booked at zero basis",
+                    key=id_, account=account, asset=asset, time=t,
+                ))
+                gain((account, asset, need, t, t, left_p, ZERO, left_p, "short", method, "", id_, source))
+    open_lots = []
+    for (_, asset), pool in pools.items():
+        for lot in sorted(pool) if keyed else pool:
+            open_lots.append(Lot(id=lot[2], account=lot[6], asset=asset, quantity=lot[4], cost=lot[5], acquired=lot[1], source=lot[7]))
+    return gains, open_lots, income, findings
