@@ -514,6 +514,50 @@ def export_lots(
     console.print(f"wrote {n} open lots at {when.isoformat()} to {out}")
 
 
+@app.command()
+def statement(
+    year: Annotated[int, typer.Option("--year", help="Tax year (uk: the year it starts, 2025 = 2025/26).")],
+    out: Annotated[str, typer.Option("--out", help="Output file.")],
+    fmt: Annotated[str, typer.Option("--format", help="html or xlsx.")] = "html",
+    method: Annotated[Optional[str], typer.Option(help="Cost-basis method (default: the config's).")] = None,
+    scope: Annotated[Optional[str], typer.Option(help="universal or account.")] = None,
+    jurisdiction: Annotated[Optional[str], typer.Option(help="us, uk, de or generic.")] = None,
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """The year's statement for an accountant: reconciliation, gains, income, balances, unpriced events, warnings."""
+    from ledger.booking import book
+    from ledger.prices import unpriced_events
+    from reports.gains import tax_year_of
+    from reports.statement import GENERATORS, build_statement, tax_year_bounds
+
+    if fmt not in GENERATORS:
+        raise ConfigError(f"--format: {fmt!r} is not one of {', '.join(GENERATORS)}")
+    ctx = Context(config, db)
+    engine = ctx.engine()
+    events, findings, settings, opening = _booking(ctx, engine, method=method, scope=scope, jurisdiction=jurisdiction)
+    result = book(events, settings, opening_lots=opening)
+    zone = settings.tax_timezone
+    with engine.connect() as conn:
+        st = build_statement(
+            conn,
+            year=year,
+            period=tax_year_bounds(year, settings.jurisdiction, zone),
+            year_of=lambda t: tax_year_of(t, settings.jurisdiction, zone),
+            gains=result.gains,
+            findings=list(findings) + list(result.findings),
+            currency=settings.currency,
+            method=settings.method,
+            scope=settings.scope,
+            jurisdiction=settings.jurisdiction,
+            unpriced=unpriced_events(conn),
+        )
+    engine.dispose()
+    GENERATORS[fmt](st, Path(out))
+    console.print(f"wrote the {year} statement ({fmt}) to {out}: {len(st.gains)} gain rows, {len(st.checks)} reconciliation check(s), "
+                  f"{len(st.unpriced)} unpriced events, {len(st.findings)} warnings")
+
+
 def _bad_input_types() -> tuple[type[BaseException], ...]:
     types: list[type[BaseException]] = [ConfigError]
     from ledger.db import DatabaseError
