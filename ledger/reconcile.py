@@ -20,7 +20,7 @@ from .db import balances, trial_balance
 from .money import D, plain
 from .schema import CheckResult, Snapshot, SnapshotLine
 
-__all__ = ["Line", "Evidence", "CheckOutcome", "compare", "check", "WALLET_PREFIX", "latest_snapshot"]
+__all__ = ["Line", "Evidence", "CheckOutcome", "RollForward", "basis_rollforward", "compare", "check", "WALLET_PREFIX", "latest_snapshot"]
 
 #: Ledger account for each wallet the exchange reports (docs/posting-rules.md).
 WALLET_PREFIX = {
@@ -109,6 +109,55 @@ def compare(ledger: Mapping[tuple[str, str], Decimal], exchange: Mapping[tuple[s
     return lines
 
 
+@dataclass(frozen=True)
+class RollForward:
+    """Opening basis + acquisitions - basis relieved = closing basis, over one period."""
+
+    start: datetime
+    end: datetime
+    opening: Decimal
+    acquisitions: Decimal
+    relieved: Decimal
+    closing: Decimal
+
+    @property
+    def difference(self) -> Decimal:
+        return self.opening + self.acquisitions - self.relieved - self.closing
+
+    @property
+    def ok(self) -> bool:
+        return self.difference == 0
+
+    def to_json(self) -> dict:
+        return {"start": self.start.isoformat(), "end": self.end.isoformat(), "opening": plain(self.opening), "acquisitions": plain(self.acquisitions),
+                "relieved": plain(self.relieved), "closing": plain(self.closing), "difference": plain(self.difference), "ok": self.ok}
+
+
+def basis_rollforward(start: datetime, end: datetime, lots_at_start: Iterable, lots_at_end: Iterable, gains: Iterable) -> RollForward:
+    """The basis roll-forward from two bookings of the same events (up to ``start``, up to ``end``).
+
+    Acquisitions are the basis of every lot piece at the end or relieved in the period whose lot was
+    not open at the start; a lot keeps its id when it is split, moved or partly relieved. Basis created
+    or lost anywhere (a booking error) shows as a difference.
+    """
+    opening_ids = set()
+    opening = Decimal(0)
+    for lot in lots_at_start:
+        opening_ids.add(lot.id)
+        opening += lot.cost
+    closing = acquisitions = relieved = Decimal(0)
+    for lot in lots_at_end:
+        closing += lot.cost
+        if lot.id not in opening_ids:
+            acquisitions += lot.cost
+    for g in gains:
+        if start < g.disposed <= end:
+            relieved += g.cost_basis
+            if g.lot_id not in opening_ids:
+                acquisitions += g.cost_basis
+    return RollForward(start, end, opening, acquisitions, relieved, closing)
+
+
 @dataclass
 class CheckOutcome:
     venue_account: str
@@ -117,6 +166,7 @@ class CheckOutcome:
     lines: list[Line]
     trial_balance_zero: bool
     notes: list[str] = field(default_factory=list)
+    rollforward: RollForward | None = None
 
     @property
     def differences(self) -> list[Line]:
@@ -124,7 +174,8 @@ class CheckOutcome:
 
     @property
     def ok(self) -> bool:
-        return self.snapshot_id is not None and not self.differences and self.trial_balance_zero
+        rf_ok = self.rollforward is None or self.rollforward.ok
+        return self.snapshot_id is not None and not self.differences and self.trial_balance_zero and rf_ok
 
     def to_json(self) -> dict:
         return {
@@ -134,6 +185,7 @@ class CheckOutcome:
             "ok": self.ok,
             "trial_balance_zero": self.trial_balance_zero,
             "notes": self.notes,
+            "basis_rollforward": self.rollforward.to_json() if self.rollforward else None,
             "lines": [
                 {"wallet": l.wallet, "asset": l.asset, "ledger": plain(l.ledger), "exchange": plain(l.exchange),
                  "difference": plain(l.difference), "causes": list(l.causes)}
@@ -192,7 +244,7 @@ def _hints(conn: Connection, acct: str, status: str) -> list[RawHint]:
 
 
 def check(conn: Connection, venue_account: str, *, at: datetime | None = None, expected_endpoints: Iterable[str] = (), keep: bool = True,
-          now: datetime | None = None) -> CheckOutcome:
+          now: datetime | None = None, rollforward: RollForward | None = None) -> CheckOutcome:
     """Compare the ledger with the latest snapshot (at or before ``at``) and keep the result."""
     snap = latest_snapshot(conn, venue_account, at)
     tb_zero = all(v == 0 for v in trial_balance(conn).values())
@@ -231,6 +283,9 @@ def check(conn: Connection, venue_account: str, *, at: datetime | None = None, e
         out = CheckOutcome(venue_account, snap_id, taken, compare(ledger, exchange, ev), tb_zero)
         if not tb_zero:
             out.notes.append("trial balance is not zero")
+    out.rollforward = rollforward
+    if rollforward is not None and not rollforward.ok:
+        out.notes.append(f"basis roll-forward does not close: difference {plain(rollforward.difference)}")
     if keep:
         conn.execute(
             CheckResult.__table__.insert().values(

@@ -249,6 +249,22 @@ def _add_pricing_status(conn, st) -> None:
     st.unpriced = unpriced_count(conn)
 
 
+def _rollforward(ctx: Context, engine, at):
+    """The basis roll-forward from the start of ``at``'s calendar year (UTC) to ``at``, all accounts."""
+    from datetime import datetime, timezone
+
+    from ledger.booking import open_lots_at
+    from ledger.booking import book as run_book
+    from ledger.reconcile import basis_rollforward
+
+    events, _findings, settings, opening = _booking(ctx, engine, method=None, scope=None, jurisdiction=None)
+    start = datetime(at.year, 1, 1, tzinfo=timezone.utc)
+    before = open_lots_at(events, settings, start, opening_lots=opening)
+    upto = [e for e in events if e.time <= at]
+    result = run_book(upto, settings, opening_lots=opening)
+    return basis_rollforward(start, at, before, result.open_lots, result.gains)
+
+
 def _run_check(ctx: Context, engine, *, account: str | None, at, as_json: bool, quiet: bool) -> int:
     """Compare each account's ledger with its snapshot; print the table; exit 0 or 3."""
     import json as _json
@@ -265,10 +281,11 @@ def _run_check(ctx: Context, engine, *, account: str | None, at, as_json: bool, 
             names = [n for (n,) in conn.exec_driver_sql("SELECT DISTINCT venue_account FROM snapshots ORDER BY 1")]
     if not names:
         raise ConfigError("no accounts configured and no snapshots in the database; run `reconcile sync` first")
+    rollforward = _rollforward(ctx, engine, at) if at is not None else None
     outcomes = []
     with engine.begin() as conn:
         for name in names:
-            outcomes.append(run_check(conn, name, at=at, expected_endpoints=HISTORY_ENDPOINTS))
+            outcomes.append(run_check(conn, name, at=at, expected_endpoints=HISTORY_ENDPOINTS, rollforward=rollforward))
     ok = all(o.ok for o in outcomes)
     if as_json:
         console.print_json(_json.dumps({"ok": ok, "accounts": [o.to_json() for o in outcomes]}))
@@ -288,6 +305,10 @@ def _run_check(ctx: Context, engine, *, account: str | None, at, as_json: bool, 
         out.print(table)
         for n in o.notes:
             out.print(n)
+        if o.rollforward is not None:
+            rf = o.rollforward
+            out.print(f"basis roll-forward {rf.start.date()} .. {rf.end.isoformat(timespec='seconds')}: opening {plain(rf.opening)} + acquisitions "
+                      f"{plain(rf.acquisitions)} - relieved {plain(rf.relieved)} = closing {plain(rf.closing)}: " + ("closes" if rf.ok else f"DIFFERENCE {plain(rf.difference)}"))
         out.print(f"{o.venue_account}: " + ("ledger equals the exchange to the last unit" if o.ok else f"{len(o.differences)} difference(s)"))
     return EXIT_OK if ok else EXIT_DIFFERENCE
 

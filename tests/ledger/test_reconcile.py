@@ -97,3 +97,44 @@ def test_check__borrowed_and_lent_wallets(engine):
                                                 SnapshotLineIn("Borrowed", "SOL", D("-2")), SnapshotLineIn("Spot", "SOL", D("2"))])
     with engine.begin() as conn:
         assert check(conn, "main").ok
+
+
+def _lot(i, cost):
+    from ledger.booking import Lot
+
+    return Lot(id=i, account="main", asset="BTC", quantity=D("1"), cost=D(cost), acquired=T0, source=i)
+
+
+def _gain(lot_id, basis, when):
+    from ledger.booking import Gain
+
+    return Gain(account="main", asset="BTC", quantity=D("1"), acquired=T0, disposed=when, proceeds=D("0"), cost_basis=D(basis), gain=-D(basis),
+                term="short", method="fifo", lot_id=lot_id, disposal_id="d", source_ref="s")
+
+
+def test_basis_rollforward__closes_when_basis_is_conserved():
+    from ledger.reconcile import basis_rollforward
+
+    start, end = T0 + timedelta(days=10), T0 + timedelta(days=20)
+    # open at start: a (100), b (50); in the period: b relieved, c (70) bought; at end: a, c.
+    rf = basis_rollforward(start, end, [_lot("a", "100"), _lot("b", "50")], [_lot("a", "100"), _lot("c", "70")], [_gain("b", "50", start + timedelta(days=1))])
+    assert (rf.opening, rf.acquisitions, rf.relieved, rf.closing) == (D("150"), D("70"), D("50"), D("170")) and rf.ok
+
+
+def test_basis_rollforward__lost_basis_is_a_difference():
+    from ledger.reconcile import basis_rollforward
+
+    start, end = T0 + timedelta(days=10), T0 + timedelta(days=20)
+    rf = basis_rollforward(start, end, [_lot("a", "100")], [_lot("a", "90")], [])
+    assert not rf.ok and rf.difference == D("10")
+
+
+def test_check__failed_rollforward_fails_the_check(engine):
+    from ledger.reconcile import RollForward
+
+    _post(engine, deposit(Source("main", "deposits", "d1", T0), asset="USDC", quantity=D("100"), internal=False))
+    _snapshot(engine, T0 + timedelta(hours=1), [SnapshotLineIn("Spot", "USDC", D("100"))])
+    rf = RollForward(T0, T0 + timedelta(days=1), D("1"), D("0"), D("0"), D("0"))
+    with engine.begin() as conn:
+        out = check(conn, "main", rollforward=rf)
+    assert not out.ok and "roll-forward" in out.notes[-1] and out.to_json()["basis_rollforward"]["difference"] == "1"
