@@ -118,8 +118,9 @@ def run_demo(console: Console, *, fills: int, seed: int, workdir: Path | None, m
     with engine.connect() as conn:
         income = income_summary(conn, lambda t: tax_year_of(t, settings.jurisdiction, settings.tax_timezone))
     for year in sorted(per_year):
-        out = work / f"gains-{year}.csv"
-        main(["export", "gains", "--year", str(year), "--format", "csv", "--out", str(out), *base])
+        main(["export", "gains", "--year", str(year), "--format", "csv", "--out", str(work / f"gains-{year}.csv"), *base])
+        main(["statement", "--year", str(year), "--format", "html", "--out", str(work / f"statement-{year}.html"), *base])
+        main(["statement", "--year", str(year), "--format", "xlsx", "--out", str(work / f"statement-{year}.xlsx"), *base])
     main(["export", "journal", "--format", "csv", "--out", str(work / "journal.csv"), *base])
     engine.dispose()
 
@@ -146,6 +147,7 @@ def run_demo(console: Console, *, fills: int, seed: int, workdir: Path | None, m
     elapsed = time.perf_counter() - started
     verdict = "ledger equals the exchange to the last unit" if check_code == EXIT_OK else "DIFFERENCES FOUND (see the check above)"
     console.print(f"\nreconciliation: {verdict}")
-    console.print(f"files in {work}: reconcile.toml, demo.db, journal.csv, " + ", ".join(f"gains-{y}.csv" for y in sorted(per_year)))
+    console.print(f"files in {work}: reconcile.toml, demo.db, journal.csv, "
+                  + ", ".join(f"gains-{y}.csv, statement-{y}.html, statement-{y}.xlsx" for y in sorted(per_year)))
     console.print(f"demo finished in {elapsed:.1f}s; simulator stopped")
     return check_code
