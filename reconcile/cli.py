@@ -126,11 +126,12 @@ def demo(
     fills: Annotated[int, typer.Option(help="Fills in the generated demo account.")] = 3000,
     seed: Annotated[int, typer.Option(help="Seed of the generated demo account.")] = 7,
     workdir: Annotated[Optional[str], typer.Option(help="Where to write the demo database, config and exports.")] = None,
+    db: Annotated[Optional[str], typer.Option("--db", help="Database for the demo ledger (default: demo.db in the work directory).")] = None,
 ) -> None:
     """Run the whole chain offline against a generated account on a local simulator."""
     from .demo import run_demo
 
-    raise typer.Exit(run_demo(console, fills=fills, seed=seed, workdir=Path(workdir) if workdir else None))
+    raise typer.Exit(run_demo(console, fills=fills, seed=seed, workdir=Path(workdir) if workdir else None, db_url=db))
 
 
 # -- sync -------------------------------------------------------------------------------------------
@@ -417,8 +418,8 @@ def export_journal(
 
 
 def _booking(ctx: Context, engine, *, method: str | None, scope: str | None, jurisdiction: str | None, account: str | None = None):
-    """Events from the valued ledger and the engine's settings, from the config and the options."""
-    from ledger.basis import BridgeSettings, booking_events
+    """Event rows (``ledger.booking.rows``) from the valued ledger and the engine's settings, from the config and the options."""
+    from ledger.basis import BridgeSettings, booking_rows
     from ledger.booking import Settings, load_opening_lots
 
     rep = ctx.config.reporting
@@ -448,7 +449,7 @@ def _booking(ctx: Context, engine, *, method: str | None, scope: str | None, jur
 
             upgrade(engine)
             return _booking(ctx, engine, method=method, scope=scope, jurisdiction=jurisdiction, account=account)
-        events, findings = booking_events(conn, BridgeSettings(currency=rep.currency, stablecoin_policy=rep.stablecoin_policy), venue_account=account)
+        events, findings = booking_rows(conn, BridgeSettings(currency=rep.currency, stablecoin_policy=rep.stablecoin_policy), venue_account=account)
     opening = load_opening_lots(rep.opening_lots) if rep.opening_lots else []
     return events, findings, settings, opening
 
@@ -479,8 +480,9 @@ def export_gains(
     db: DbOpt = None,
 ) -> None:
     """Realized gains: one row per (disposal, lot) fraction, for one tax year."""
-    from ledger.booking import book
-    from reports.gains import GAINS_COLUMNS, gain_cells, tax_year_of, write_table
+    from ledger.booking import book_rows
+    from ledger.booking.rows import G_DISPOSED, G_GAIN
+    from reports.gains import tax_year_of, write_gains
 
     _check_format(fmt)
     if (year is None) == (not all_years):
@@ -494,14 +496,14 @@ def export_gains(
     engine = ctx.engine(migrate=False)  # _booking checks the schema revision
     events, findings, settings, opening = _booking(ctx, engine, method=method, scope=scope, jurisdiction=jurisdiction)
     engine.dispose()
-    result = book(events, settings, opening_lots=opening)
+    result = book_rows(events, settings, opening_lots=opening)  # gains as rows: no record per piece
     zone = settings.tax_timezone
-    rows = result.gains if all_years else [g for g in result.gains if tax_year_of(g.disposed, settings.jurisdiction, zone) == year]
-    n = write_table(Path(out), fmt, GAINS_COLUMNS, (gain_cells(g) for g in rows), sheet="Gains" if all_years else f"Gains {year}")
+    rows = result.gains if all_years else [g for g in result.gains if tax_year_of(g[G_DISPOSED], settings.jurisdiction, zone) == year]
+    n = write_gains(Path(out), fmt, rows, sheet="Gains" if all_years else f"Gains {year}")
     _print_findings(findings + list(result.findings))
     from ledger.money import plain
 
-    total = sum((g.gain for g in rows), Decimal(0))
+    total = sum((g[G_GAIN] for g in rows), Decimal(0))
     console.print(f"wrote {n} gain rows for {'all years' if all_years else year} ({settings.method}, {settings.scope}, {settings.jurisdiction}) to {out}; net {plain(total)} {settings.currency}")
 
 
@@ -519,7 +521,7 @@ def export_lots(
     """Open lots with their basis at a date."""
     from datetime import timedelta
 
-    from ledger.booking import open_lots_at
+    from ledger.booking import book_rows
     from reports.gains import LOTS_COLUMNS, lot_cells, write_table
 
     _check_format(fmt)
@@ -530,7 +532,8 @@ def export_lots(
     engine = ctx.engine(migrate=False)  # _booking checks the schema revision
     events, findings, settings, opening = _booking(ctx, engine, method=method, scope=scope, jurisdiction=jurisdiction)
     engine.dispose()
-    lots = sorted(open_lots_at(events, settings, when, opening_lots=opening), key=lambda l: (l.account, l.asset, l.acquired, l.id))
+    # The lots open at ``when``: the events up to it booked alone (``open_lots_at`` on event rows).
+    lots = book_rows([r for r in events if r[0] <= when], settings, opening_lots=opening).open_lots
     n = write_table(Path(out), fmt, LOTS_COLUMNS, (lot_cells(l) for l in lots), sheet="Lots")
     console.print(f"wrote {n} open lots at {when.isoformat()} to {out}")
 

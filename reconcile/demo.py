@@ -54,8 +54,8 @@ def _write_opening_lots(work: Path, db_url: str) -> int:
     return len(rows) - 1
 
 
-def _write_config(work: Path, handle, *, method: str, jurisdiction: str) -> Path:
-    lines = ["[database]", f'url = "sqlite:///{work / "demo.db"}"', ""]
+def _write_config(work: Path, handle, *, method: str, jurisdiction: str, db_url: str) -> Path:
+    lines = ["[database]", f'url = "{db_url}"', ""]
     for name, (key, secret) in handle.accounts.items():
         path = work / f"{name}.secret"
         path.write_text(secret + "\n")
@@ -69,7 +69,8 @@ def _write_config(work: Path, handle, *, method: str, jurisdiction: str) -> Path
     return cfg
 
 
-def run_demo(console: Console, *, fills: int, seed: int, workdir: Path | None, method: str = "fifo", jurisdiction: str = "us") -> int:
+def run_demo(console: Console, *, fills: int, seed: int, workdir: Path | None, method: str = "fifo", jurisdiction: str = "us",
+             db_url: str | None = None) -> int:
     from importers.backpack.simulator.server import serve_in_thread
     from ledger.money import plain
 
@@ -81,7 +82,8 @@ def run_demo(console: Console, *, fills: int, seed: int, workdir: Path | None, m
     console.print(f"[bold]reconcile demo[/bold]: work directory {work}")
     with serve_in_thread(seed=seed, fills=fills, rate_limits=DEMO_RATE_LIMITS) as handle:
         console.print(f"simulator on {handle.base_url} serving a generated account ({fills} fills, seed {seed}; accounts: {', '.join(handle.accounts)})")
-        cfg = _write_config(work, handle, method=method, jurisdiction=jurisdiction)
+        db_url = db_url or f"sqlite:///{work / 'demo.db'}"
+        cfg = _write_config(work, handle, method=method, jurisdiction=jurisdiction, db_url=db_url)
         base = ["--config", str(cfg)]
         steps = [["init", *base], ["sync", "--quiet", "--no-check", *base], ["prices", *base], ["check", *base]]
         check_code = EXIT_OK
@@ -94,7 +96,7 @@ def run_demo(console: Console, *, fills: int, seed: int, workdir: Path | None, m
                 console.print(f"[red]step failed with exit code {code}[/red]")
                 return code
 
-    n_lots = _write_opening_lots(work, f"sqlite:///{work / 'demo.db'}")
+    n_lots = _write_opening_lots(work, db_url)
     console.print(f"\nopening lots: {n_lots} lots for coins deposited from outside written to opening-lots.csv (the user's purchase records)")
 
     # Headline figures: realized gains and income per tax year under the configured method.
@@ -147,7 +149,8 @@ def run_demo(console: Console, *, fills: int, seed: int, workdir: Path | None, m
     elapsed = time.perf_counter() - started
     verdict = "ledger equals the exchange to the last unit" if check_code == EXIT_OK else "DIFFERENCES FOUND (see the check above)"
     console.print(f"\nreconciliation: {verdict}")
-    console.print(f"files in {work}: reconcile.toml, demo.db, journal.csv, "
+    console.print(f"ledger: {db_url}")
+    console.print(f"files in {work}: reconcile.toml, opening-lots.csv, journal.csv, "
                   + ", ".join(f"gains-{y}.csv, statement-{y}.html, statement-{y}.xlsx" for y in sorted(per_year)))
     console.print(f"demo finished in {elapsed:.1f}s; simulator stopped")
     return check_code
