@@ -417,9 +417,10 @@ def export_journal(
 
 
 
-def _booking(ctx: Context, engine, *, method: str | None, scope: str | None, jurisdiction: str | None, account: str | None = None):
-    """Event rows (``ledger.booking.rows``) from the valued ledger and the engine's settings, from the config and the options."""
-    from ledger.basis import BridgeSettings, booking_rows
+def _booking(ctx: Context, engine, *, method: str | None, scope: str | None, jurisdiction: str | None, account: str | None = None, rows: bool = False):
+    """Events from the valued ledger (as event rows for ``book_rows`` with ``rows=True``) and the engine's settings,
+    from the config and the options."""
+    from ledger.basis import BridgeSettings, booking_events, booking_rows
     from ledger.booking import Settings, load_opening_lots
 
     rep = ctx.config.reporting
@@ -448,8 +449,8 @@ def _booking(ctx: Context, engine, *, method: str | None, scope: str | None, jur
             from ledger.db import upgrade
 
             upgrade(engine)
-            return _booking(ctx, engine, method=method, scope=scope, jurisdiction=jurisdiction, account=account)
-        events, findings = booking_rows(conn, BridgeSettings(currency=rep.currency, stablecoin_policy=rep.stablecoin_policy), venue_account=account)
+            return _booking(ctx, engine, method=method, scope=scope, jurisdiction=jurisdiction, account=account, rows=rows)
+        events, findings = (booking_rows if rows else booking_events)(conn, BridgeSettings(currency=rep.currency, stablecoin_policy=rep.stablecoin_policy), venue_account=account)
     opening = load_opening_lots(rep.opening_lots) if rep.opening_lots else []
     return events, findings, settings, opening
 
@@ -494,7 +495,7 @@ def export_gains(
             raise ConfigError(f"{name}: {value!r} is not one of {', '.join(allowed)}")
     ctx = Context(config, db)
     engine = ctx.engine(migrate=False)  # _booking checks the schema revision
-    events, findings, settings, opening = _booking(ctx, engine, method=method, scope=scope, jurisdiction=jurisdiction)
+    events, findings, settings, opening = _booking(ctx, engine, method=method, scope=scope, jurisdiction=jurisdiction, rows=True)
     engine.dispose()
     result = book_rows(events, settings, opening_lots=opening)  # gains as rows: no record per piece
     zone = settings.tax_timezone
@@ -530,7 +531,7 @@ def export_lots(
         when = when + timedelta(days=1) - timedelta(microseconds=1)
     ctx = Context(config, db)
     engine = ctx.engine(migrate=False)  # _booking checks the schema revision
-    events, findings, settings, opening = _booking(ctx, engine, method=method, scope=scope, jurisdiction=jurisdiction)
+    events, findings, settings, opening = _booking(ctx, engine, method=method, scope=scope, jurisdiction=jurisdiction, rows=True)
     engine.dispose()
     # The lots open at ``when``: the events up to it booked alone (``open_lots_at`` on event rows).
     lots = book_rows([r for r in events if r[0] <= when], settings, opening_lots=opening).open_lots

@@ -35,7 +35,7 @@ from ledger.booking.model import Acquisition, Disposal, Finding, Gain, IncomeRow
 from ledger.booking.taxdate import anniversary, tax_date
 from ledger.money import EXACT
 
-__all__ = ["ACQUISITION", "TRANSFER", "DISPOSAL", "GAIN_FIELDS", "event_row", "row_event", "gain_record", "fast_path_applies", "book_simple"]
+__all__ = ["ACQUISITION", "TRANSFER", "DISPOSAL", "GAIN_FIELDS", "acquisition_row", "disposal_row", "transfer_row", "event_row", "row_event", "gain_record", "fast_path_applies", "book_simple"]
 
 ACQUISITION, TRANSFER, DISPOSAL = 0, 1, 2
 GAIN_FIELDS = tuple(f.name for f in fields(Gain))
@@ -45,6 +45,20 @@ FAST_METHODS = frozenset({"fifo", "lifo", "hifo", "lofo"})
 ZERO = Decimal(0)
 _UTC = timezone.utc
 _UNIT_QUANTUM = Decimal("1e-18")
+
+
+def acquisition_row(*, id: str, account: str, asset: str, quantity: Decimal, cost: Decimal | None, time: datetime, source: str, kind: str) -> tuple:
+    return (time, ACQUISITION, id, account, asset, quantity, cost, source, kind)
+
+
+def disposal_row(*, id: str, account: str, asset: str, quantity: Decimal, proceeds: Decimal, time: datetime, source: str, kind: str) -> tuple:
+    return (time, DISPOSAL, id, account, asset, quantity, proceeds, source, kind)
+
+
+def transfer_row(
+    *, id: str, from_account: str, to_account: str, asset: str, quantity: Decimal, fee: Decimal, fee_value: Decimal | None, time: datetime, source: str
+) -> tuple:
+    return (time, TRANSFER, id, from_account, asset, quantity, fee, source, to_account, fee_value)
 
 
 def event_row(e: Acquisition | Disposal | Transfer) -> tuple:
