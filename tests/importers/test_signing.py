@@ -1,4 +1,8 @@
-"""Request signing against the golden vectors in ../shared/backpack-api/signing-vectors.json."""
+"""Request signing against the golden vectors of ../shared/backpack-api/signing-vectors.json.
+
+The vectors are vendored in tests/data/ so a clean checkout tests without the shared folder; when
+the shared folder is beside the checkout, a test proves the copy is still identical.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +18,9 @@ from importers.backpack import signing
 from importers.backpack.errors import BackpackError, KeyError_
 from importers.backpack.signing import Credentials, batch_signing_string, signing_string, verify
 
-VECTORS_PATH = Path(os.environ.get("BACKPACK_API_DIR", Path(__file__).resolve().parents[3] / "shared" / "backpack-api"))
-VECTORS = json.loads((VECTORS_PATH / "signing-vectors.json").read_text())
+VENDORED = Path(__file__).resolve().parents[1] / "data" / "signing-vectors.json"
+SHARED = Path(os.environ.get("BACKPACK_API_DIR", Path(__file__).resolve().parents[3] / "shared" / "backpack-api")) / "signing-vectors.json"
+VECTORS = json.loads(VENDORED.read_text())
 CASES = VECTORS["cases"]
 SEED_B64 = VECTORS["key"]["seed_b64"]
 PUBLIC_B64 = VECTORS["key"]["public_key_b64"]
@@ -25,6 +30,11 @@ def _string_of(case: dict) -> str:
     if case["params_location"] == "json_array_body":
         return batch_signing_string(case["instruction"], case["params"], case["timestamp"], case["window"])
     return signing_string(case["instruction"], case["params"], case["timestamp"], case["window"])
+
+
+@pytest.mark.skipif(not SHARED.exists(), reason="the shared API folder is not beside this checkout")
+def test_vectors__vendored_copy_equals_the_shared_ground_truth():
+    assert json.loads(SHARED.read_text()) == VECTORS
 
 
 def test_vectors__all_eleven_present():
