@@ -90,54 +90,61 @@ def _entries(conn: Connection, venue_account: str | None) -> Iterator[tuple[str,
     """Entries in (time, key) order, each with its holding and fee postings as
     ``(class, asset, quantity, unit price)`` in posting order.
 
-    Two queries on the driver's cursor (no per-row SQLAlchemy processing): the postings of the
-    accounts read, grouped by entry in Python, then the entries in order. The exchange leg
+    One query on the driver's cursor (no per-row SQLAlchemy processing): a row per entry, its
+    postings of the accounts read aggregated into one text of four fields each (account id, asset
+    id, quantity, unit price or ``-``), in posting-id order (SQLite visits them through the
+    ``entry_id`` index; PostgreSQL's ``string_agg`` is ordered). The exchange leg
     (``Equity:Trading``) and the counter accounts are not fetched: a conversion's traded quantity
-    of an asset is its holding legs plus its fee legs. PostgreSQL's NUMERIC arrives as ``Decimal``;
-    SQLite's exact decimal is its text (``ledger/types.py``), parsed once."""
-    classes: dict[int, int] = {}
+    of an asset is its holding legs plus its fee legs. Quantities and prices are exact decimals:
+    their text (SQLite's exact type stores it, ``ledger/types.py``; NUMERIC's text is plain)."""
+    classes: dict[str, int] = {}
     for aid, name in conn.exec_driver_sql("SELECT id, name FROM accounts"):
         c = _classify(name)
         if c is not None:
-            classes[aid] = c
+            classes[str(aid)] = c
     if not classes:
         return
-    symbols = dict(conn.exec_driver_sql("SELECT id, symbol FROM assets").all())
+    symbols = {str(i): sym for i, sym in conn.exec_driver_sql("SELECT id, symbol FROM assets")}
     pg = conn.dialect.name == "postgresql"
-    ids = ", ".join(str(i) for i in sorted(classes))
-    dec = (lambda v: v) if pg else Decimal
-    by_entry: dict[int, list] = {}
-    get = by_entry.get
+    ids = ", ".join(sorted(classes, key=int))
+    if pg:
+        sql = (
+            "SELECT e.entry_key, e.timestamp, e.kind, e.venue_account, p.g FROM journal_entries e JOIN ("
+            "SELECT entry_id, string_agg(account_id::text || ' ' || asset_id::text || ' ' || quantity::text || ' ' || coalesce(unit_price::text, '-'), ' ' ORDER BY id) g"
+            f" FROM postings WHERE account_id IN ({ids}) GROUP BY entry_id) p ON p.entry_id = e.id WHERE e.kind <> 'perp-fill'"
+        )
+    else:
+        sql = (
+            "SELECT e.entry_key, e.timestamp, e.kind, e.venue_account, (SELECT group_concat(p.account_id || ' ' || p.asset_id || ' ' || p.quantity"
+            f" || ' ' || ifnull(p.unit_price, '-'), ' ') FROM postings p WHERE p.entry_id = e.id AND p.account_id IN ({ids})) g"
+            " FROM journal_entries e WHERE e.kind <> 'perp-fill'"
+        )
+    params: tuple = ()
+    if venue_account:
+        sql += " AND e.venue_account = " + ("%s" if pg else "?")
+        params = (venue_account,)
     cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        # On SQLite a scan of postings (rowid order) beats an index probe per account.
-        cur.execute(f"SELECT entry_id, account_id, asset_id, quantity, unit_price FROM postings {'' if pg else 'NOT INDEXED '}"
-                    f"WHERE account_id IN ({ids}) ORDER BY id")
-        while batch := cur.fetchmany(50_000):
-            for eid, account_id, asset_id, q, price in batch:
-                posting = (classes[account_id], symbols[asset_id], dec(q), None if price is None else dec(price))
-                postings = get(eid)
-                if postings is None:
-                    by_entry[eid] = [posting]
-                else:
-                    postings.append(posting)
-        sql = "SELECT id, entry_key, timestamp, kind, venue_account FROM journal_entries WHERE kind <> 'perp-fill'"
-        params: tuple = ()
-        if venue_account:
-            sql += " AND venue_account = " + ("%s" if pg else "?")
-            params = (venue_account,)
-        # SQLite compares text by code point, as Python does; PostgreSQL's collation may not, so it is sorted here.
-        cur.execute(sql if pg else sql + " ORDER BY timestamp, entry_key", params)
+        cur.execute(sql, params)
         entries = cur.fetchall()
     finally:
         cur.close()
-    if pg:
-        entries.sort(key=lambda e: (e[2], e[1]))
-    pop = by_entry.pop
-    for eid, key, ts, kind, acct in entries:
-        postings = pop(eid, None)
-        if postings is not None:
-            yield key, _time(ts), kind, acct, postings
+    # Sorted here, not in SQL: PostgreSQL's collation may not order text by code point as Python does.
+    entries.sort(key=lambda e: (e[1], e[0]))
+    dec = Decimal
+    for key, ts, kind, acct, g in entries:
+        if g is None:
+            continue
+        parts = g.split(" ")
+        if len(parts) == 8:  # the common entry: two postings
+            a1, s1, q1, p1, a2, s2, q2, p2 = parts
+            postings = [(classes[a1], symbols[s1], dec(q1), None if p1 == "-" else dec(p1)), (classes[a2], symbols[s2], dec(q2), None if p2 == "-" else dec(p2))]
+        else:
+            postings = [
+                (classes[parts[i]], symbols[parts[i + 1]], dec(parts[i + 2]), None if parts[i + 3] == "-" else dec(parts[i + 3]))
+                for i in range(0, len(parts), 4)
+            ]
+        yield key, _time(ts), kind, acct, postings
 
 
 def _value(q: Decimal, price: Decimal | None) -> Decimal | None:
