@@ -34,14 +34,21 @@ def tax_year_of(t: datetime, jurisdiction: str, zone: str) -> int:
     return d.year
 
 
-def _iso(t: datetime, _cache: dict = {}) -> str:  # noqa: B006 - a deliberate memo: pieces repeat their lot's and disposal's times
+def _iso_utc(t: datetime) -> str:
     """``YYYY-MM-DDTHH:MM:SS.ffffffZ`` in UTC."""
+    if t.tzinfo is not timezone.utc:
+        t = t.astimezone(timezone.utc)
+    s = t.isoformat()  # without timespec: cheaper; it leaves out a zero microsecond
+    return s[:19] + ".000000Z" if len(s) == 25 else s[:26] + "Z"
+
+
+def _iso(t: datetime, _cache: dict = {}) -> str:  # noqa: B006 - a deliberate memo: pieces repeat their lot's and disposal's times
+    """``_iso_utc`` memoised (XLSX and the open-lots table)."""
     s = _cache.get(t)
     if s is None:
         if len(_cache) > 1_000_000:
             _cache.clear()
-        u = t if t.tzinfo is timezone.utc else t.astimezone(timezone.utc)
-        s = _cache[t] = u.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+        s = _cache[t] = _iso_utc(t)
     return s
 
 
@@ -74,19 +81,30 @@ def write_gains(path: Path, fmt: str, gains: Sequence[tuple], *, sheet: str = "G
     if fmt != "csv":
         return write_table(path, fmt, GAINS_COLUMNS, (gain_cells(g) for g in gains), sheet=sheet)
     tmp = path.with_name(path.name + ".partial")
-    p, iso = _plain, _iso
+    p = _plain
+    memo: dict[datetime, str] = {}  # a lot's time repeats over its pieces; per call, so every run pays its own
+
+    def iso(t: datetime) -> str:
+        s = memo[t] = _iso_utc(t)
+        return s
+
     quoted = io.StringIO()
     writer = csv.writer(quoted, lineterminator="\n")
+    when, when_s = None, ""
     try:
         with tmp.open("w", newline="", encoding="utf-8") as fh:
             fh.write(",".join(GAINS_COLUMNS) + "\n")
             lines: list[str] = []
+            get = memo.get
             for a, asset, q, acquired, disposed, proceeds, cost, gain, term, method, lot_id, disposal_id, source in gains:
-                line = f"{a},{asset},{p(q)},{iso(acquired)},{iso(disposed)},{p(proceeds)},{p(cost)},{p(gain)},{term},{method},{lot_id},{disposal_id},{source}"
+                if disposed is not when:  # a disposal's pieces are consecutive and share its time
+                    when, when_s = disposed, get(disposed) or iso(disposed)
+                since = get(acquired) or iso(acquired)
+                line = f"{a},{asset},{p(q)},{since},{when_s},{p(proceeds)},{p(cost)},{p(gain)},{term},{method},{lot_id},{disposal_id},{source}"
                 if line.count(",") != 12 or '"' in line or "\n" in line or "\r" in line:
                     quoted.seek(0)
                     quoted.truncate()
-                    writer.writerow([a, asset, p(q), iso(acquired), iso(disposed), p(proceeds), p(cost), p(gain), term, method, lot_id, disposal_id, source])
+                    writer.writerow([a, asset, p(q), since, when_s, p(proceeds), p(cost), p(gain), term, method, lot_id, disposal_id, source])
                     line = quoted.getvalue()[:-1]
                 lines.append(line)
                 if len(lines) == 20_000:

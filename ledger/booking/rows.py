@@ -122,11 +122,16 @@ def book_simple(rows: list[tuple], settings: Settings) -> tuple[list[tuple], lis
     findings: list[Finding] = []
     seq = 0
     with localcontext(EXACT):
+        pool_asset = pool_account = None
+        pool: list | deque = []
+        anniversaries: dict = {}
         for t, rank, id_, account, asset, q, amount, source, kind in rows:
-            pkey = (account if per_account else "*", asset)
-            pool = pools.get(pkey)
-            if pool is None:
-                pool = pools[pkey] = new()
+            if asset != pool_asset or (per_account and account != pool_account):  # the same pool as the last event's?
+                pool_asset, pool_account = asset, account
+                pkey = (account if per_account else "*", asset)
+                pool = pools.get(pkey)  # type: ignore[assignment]
+                if pool is None:
+                    pool = pools[pkey] = new()
             day = t.date() if utc and t.tzinfo is _UTC else tax_date(t, zone_name)
             if rank == ACQUISITION:
                 seq += 1
@@ -136,7 +141,10 @@ def book_simple(rows: list[tuple], settings: Settings) -> tuple[list[tuple], lis
                         k = -k
                 else:
                     k = 0
-                push(pool, (k, t, id_, seq, q, amount, account, source, anniversary(day)))
+                ann = anniversaries.get(day)
+                if ann is None:
+                    ann = anniversaries[day] = anniversary(day)
+                push(pool, (k, t, id_, seq, q, amount, account, source, ann))
                 if kind == "income":
                     income.append(IncomeRow(id=id_, account=account, asset=asset, quantity=q, value=amount, time=t, source=source))
                 continue
