@@ -24,7 +24,7 @@ USDT. Perpetual positions are not spot lots (their P&L and funding are income ca
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
+from operator import itemgetter
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -72,6 +72,7 @@ def _classify(name: str) -> int | None:
 
 
 _UTC = timezone.utc
+_fromiso = datetime.fromisoformat
 
 
 def _time(v) -> datetime:
@@ -86,9 +87,11 @@ def _time(v) -> datetime:
     return v if v.tzinfo is _UTC else v.astimezone(_UTC)
 
 
-def _entries(conn: Connection, venue_account: str | None) -> Iterator[tuple[str, datetime, str, str, list[tuple]]]:
-    """Entries in (time, key) order, each with its holding and fee postings as
-    ``(class, asset, quantity, unit price)`` in posting order.
+def _fetch(conn: Connection, venue_account: str | None) -> tuple[dict[str, int], dict[str, str], list[tuple]]:
+    """The classes of the accounts read and the asset symbols (by id, as text), and the entries in
+    (time, key) order as ``(key, timestamp, kind, venue account, postings text)``: the postings
+    text is four fields a posting (account id, asset id, quantity, unit price or ``-``), ``None``
+    for an entry without a posting read (``_postings`` parses it).
 
     One query on the driver's cursor (no per-row SQLAlchemy processing): a row per entry, its
     postings of the accounts read aggregated into one text of four fields each (account id, asset
@@ -103,7 +106,7 @@ def _entries(conn: Connection, venue_account: str | None) -> Iterator[tuple[str,
         if c is not None:
             classes[str(aid)] = c
     if not classes:
-        return
+        return classes, {}, []
     symbols = {str(i): sym for i, sym in conn.exec_driver_sql("SELECT id, symbol FROM assets")}
     pg = conn.dialect.name == "postgresql"
     ids = ", ".join(sorted(classes, key=int))
@@ -130,21 +133,17 @@ def _entries(conn: Connection, venue_account: str | None) -> Iterator[tuple[str,
     finally:
         cur.close()
     # Sorted here, not in SQL: PostgreSQL's collation may not order text by code point as Python does.
-    entries.sort(key=lambda e: (e[1], e[0]))
+    entries.sort(key=itemgetter(1, 0))
+    return classes, symbols, entries
+
+
+def _postings(parts: list[str], classes: dict[str, int], symbols: dict[str, str]) -> list[tuple]:
+    """An entry's aggregated postings text, split, as ``(class, asset, quantity, unit price)``."""
     dec = Decimal
-    for key, ts, kind, acct, g in entries:
-        if g is None:
-            continue
-        parts = g.split(" ")
-        if len(parts) == 8:  # the common entry: two postings
-            a1, s1, q1, p1, a2, s2, q2, p2 = parts
-            postings = [(classes[a1], symbols[s1], dec(q1), None if p1 == "-" else dec(p1)), (classes[a2], symbols[s2], dec(q2), None if p2 == "-" else dec(p2))]
-        else:
-            postings = [
-                (classes[parts[i]], symbols[parts[i + 1]], dec(parts[i + 2]), None if parts[i + 3] == "-" else dec(parts[i + 3]))
-                for i in range(0, len(parts), 4)
-            ]
-        yield key, _time(ts), kind, acct, postings
+    return [
+        (classes[parts[i]], symbols[parts[i + 1]], dec(parts[i + 2]), None if parts[i + 3] == "-" else dec(parts[i + 3]))
+        for i in range(0, len(parts), 4)
+    ]
 
 
 def _value(q: Decimal, price: Decimal | None) -> Decimal | None:
@@ -172,10 +171,18 @@ def booking_rows(conn: Connection, settings: BridgeSettings, *, venue_account: s
     def unpriced(key, t, acct, asset, what):
         findings.append(Finding(kind="unpriced", message=f"{key}: {what} of {asset} has no {settings.currency} price; valued at zero", key=key, account=acct, asset=asset, time=t))
 
-    for key, t, kind, acct, rows in _entries(conn, venue_account):
+    classes, symbols, entries = _fetch(conn, venue_account)
+    dec, text_time = Decimal, conn.dialect.name != "postgresql"
+    for key, ts, kind, acct, text in entries:
+        if text is None:
+            continue
+        t = _fromiso(ts + "+00:00") if text_time and len(ts) == 26 else _time(ts)  # _time's common case inline
+        parts = text.split(" ")
         if kind in TRADE_KINDS:
-            if len(rows) == 2:  # the common case: no fee, one asset for another (same outcome as below, less work)
-                (c1, a1, q1, p1), (c2, a2, q2, p2) = rows
+            if len(parts) == 8:  # the common case: two postings, one asset for another (same outcome as below, less work)
+                c1, a1, q1, p1, c2, a2, q2, p2 = parts
+                c1, a1, q1, p1 = classes[c1], symbols[a1], dec(q1), None if p1 == "-" else dec(p1)
+                c2, a2, q2, p2 = classes[c2], symbols[a2], dec(q2), None if p2 == "-" else dec(p2)
                 if c1 == c2 == _SPOT and a1 != a2 and (q1 > 0) != (q2 > 0) and q1 and q2:
                     (R, qR, pR), (G, qG, pG) = ((a1, q1, p1), (a2, -q2, p2)) if q1 > 0 else ((a2, q2, p2), (a1, -q1, p1))
                     if R in cash:
@@ -193,6 +200,7 @@ def booking_rows(conn: Connection, settings: BridgeSettings, *, venue_account: s
                             unpriced(key, t, acct, R, "acquisition")
                         add((t, ACQUISITION, key + "#in", acct, R, qR, proceeds_G if proceeds_G is not None and proceeds_G > 0 else _ZERO, key, "trade"))
                     continue
+            rows = _postings(parts, classes, symbols)
             traded: dict[str, Decimal] = {}
             fee: dict[str, Decimal] = {}
             price: dict[str, Decimal | None] = {}
@@ -245,6 +253,7 @@ def booking_rows(conn: Connection, settings: BridgeSettings, *, venue_account: s
                 add(acquisition_row(id=f"{key}#in", account=acct, asset=R, quantity=qR, cost=max(cost_R, _ZERO), time=t, source=key, kind="trade"))
             continue
 
+        rows = _postings(parts, classes, symbols)
         for cls, asset, q, p in rows:
             if cls == _FEE or asset in cash or not q:
                 continue

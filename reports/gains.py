@@ -56,6 +56,8 @@ def _plain(d: Decimal, _str=str) -> str:
     """``ledger.money.plain`` for the export's hot loop (same output; tested against it). ``str``
     is plain notation unless it shows an exponent, and then it is the same digits as ``"f"``."""
     s = _str(d)
+    if s[-1] != "0" and "E" not in s:  # the common case: plain, nothing to trim
+        return s
     if "E" in s:
         s = format(d, "f")
     if "." in s:
