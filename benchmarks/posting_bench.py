@@ -62,14 +62,14 @@ def _flush(conn, ep, batch, now):
                  for i, r in zip(ids, batch)])
 
 
-def run(url: str, n: int) -> None:
+def run(url: str, n: int, processes: int | None = None) -> None:
     engine = make_engine(url)
     upgrade(engine)
     t = time.perf_counter()
     store_raw(engine, n)
     stored = time.perf_counter() - t
     t = time.perf_counter()
-    count = repost(engine)
+    count = repost(engine, processes=processes)
     posted = time.perf_counter() - t
     with engine.connect() as conn:
         tb = trial_balance(conn)
@@ -86,16 +86,17 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--fills", type=int, default=1_000_000)
     ap.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
+    ap.add_argument("--processes", type=int, default=None, help="repost worker processes (default: CPU count; 0 or 1: in-process)")
     args = ap.parse_args()
     if args.db in ("sqlite", "both"):
         d = tempfile.mkdtemp()
-        run(f"sqlite:///{d}/bench.db", args.fills)
+        run(f"sqlite:///{d}/bench.db", args.fills, args.processes)
     if args.db in ("postgresql", "both"):
         name = f"reconcile_bench_{os.getpid()}"
         with psycopg.connect("host=127.0.0.1 user=postgres dbname=test", autocommit=True) as c:
             c.execute(f'CREATE DATABASE "{name}"')
         try:
-            run(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", args.fills)
+            run(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", args.fills, args.processes)
         finally:
             with psycopg.connect("host=127.0.0.1 user=postgres dbname=test", autocommit=True) as c:
                 c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

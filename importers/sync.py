@@ -226,46 +226,171 @@ def sync_account(
     return report
 
 
-def repost(engine: Engine, *, venue_account: str | None = None, batch: int = 5000, on_batch: Callable[[int], None] | None = None) -> int:
-    """Rebuild every journal entry from the raw records already stored (after a posting-rule change,
-    or to measure posting speed: benchmarks/posting_bench.py). Entries are deleted and re-derived in
-    one transaction; raw records and cursors stay. Raw records are read on a second connection and
-    the writes overlap with the rules (``ledger.journal.Pipeline``). The caller holds the database
-    lock. Returns the number of raw records examined."""
+#: Entry ids in a repost are ``base + raw_id * _IDS_PER_RECORD + i`` (i: the record's i-th entry), so
+#: the processes that derive entries need no coordination; every rule posts at most one entry.
+_IDS_PER_RECORD = 4
+#: Below this many raw records a repost derives entries in-process (starting workers costs more).
+_PARALLEL_MIN = 50_000
+
+
+def _derive(reader, lo: int, hi: int, venue_account: str | None, base: int, dialect: str):
+    """Entries of the raw records with ``lo < id <= hi``, as checked, ready rows
+    (``ledger.journal.encode_entries``), plus the records whose status or note changed."""
     from sqlalchemy import text
 
-    seen = 0
+    from ledger.journal import LedgerError, encode_entries
+
+    cond = " AND venue_account = :acct" if venue_account else ""
+    rows = reader.execute(
+        text(f"SELECT id, venue_account, endpoint, natural_key, payload, status, note FROM raw_records WHERE id > :lo AND id <= :hi{cond} ORDER BY id"),
+        {"lo": lo, "hi": hi, "acct": venue_account},
+    ).fetchall()
+    entries: list = []
+    ids: list[int] = []
+    updates = []
+    loads, endpoints, now = orjson.loads, ENDPOINTS, None
+    for rid, acct, endpoint, key, payload, old_status, old_note in rows:
+        record = loads(payload)
+        ep = endpoints.get(endpoint)
+        t = ep.record_time(record) if ep is not None else None
+        if t is None:
+            t = now = now or _utcnow()
+        x = extract(endpoint, record, Source(acct, endpoint, key, t, rid))
+        if x.entries:
+            if len(x.entries) > _IDS_PER_RECORD:
+                raise LedgerError(f"raw record {rid} posts {len(x.entries)} entries; repost allows {_IDS_PER_RECORD}")
+            first = base + rid * _IDS_PER_RECORD
+            entries.extend(x.entries)
+            ids.extend(range(first, first + len(x.entries)))
+        if x.status != old_status or x.note != old_note:
+            updates.append({"id": rid, "status": x.status, "note": x.note})
+    return (*encode_entries(entries, ids, dialect), updates, len(rows))
+
+
+def _repost_worker(url: str, chunks: list[tuple[int, int]], venue_account: str | None, base: int, out) -> None:
+    """A forked process of ``repost``: derives the rows of its chunks on its own connection."""
+    import pickle
+
+    from sqlalchemy.pool import NullPool
+
+    from ledger.db import make_engine
+
+    try:
+        engine = make_engine(url, poolclass=NullPool)
+        with engine.connect() as reader:
+            for lo, hi in chunks:
+                out.send(("rows", _derive(reader, lo, hi, venue_account, base, engine.dialect.name)))
+        out.send(("done", None))
+    except BaseException as exc:  # noqa: BLE001 - handed to the parent, which rolls back
+        try:
+            pickle.dumps(exc)
+        except Exception:  # noqa: BLE001
+            exc = RuntimeError(f"{type(exc).__name__}: {exc}")
+        out.send(("error", exc))
+    finally:
+        out.close()
+
+
+def repost(
+    engine: Engine,
+    *,
+    venue_account: str | None = None,
+    batch: int = 5000,
+    processes: int | None = None,
+    on_batch: Callable[[int], None] | None = None,
+) -> int:
+    """Rebuild every journal entry from the raw records already stored (after a posting-rule change,
+    or to measure posting speed: benchmarks/posting_bench.py). Entries are deleted and re-derived in
+    one transaction; raw records and cursors stay. The caller holds the database lock. Returns the
+    number of raw records examined.
+
+    The rules, checks and row building (the Python work) run in ``processes`` forked workers (default:
+    the CPU count, for 50,000 raw records or more in a database file), each reading its share of
+    raw-id ranges on its own connection; this process only maps account names to ids and writes,
+    with the database work on a writer thread (``ledger.journal.Pipeline``). Entry ids derive from
+    raw ids (``_IDS_PER_RECORD``), so the ledger is the same whichever process derives what, and in
+    whatever order batches arrive. Rebuilding the whole journal checks references and builds
+    indexes once at the end (``ledger.bulk.journal_rebuild``). Any error (an unbalanced entry in
+    any worker) rolls everything back."""
+    import gc
+    import multiprocessing
+    import os
+    from contextlib import ExitStack
+    from multiprocessing.connection import wait
+
+    from sqlalchemy import text
+
+    from ledger.bulk import journal_rebuild
+
     where = "WHERE venue_account = :acct" if venue_account else ""
     params: dict[str, Any] = {"acct": venue_account} if venue_account else {}
-    cond = " AND venue_account = :acct" if venue_account else ""
-    with engine.begin() as conn, engine.connect() as reader:
-        conn.execute(text(f"DELETE FROM postings WHERE entry_id IN (SELECT id FROM journal_entries {where})"), params)
-        conn.execute(text(f"DELETE FROM journal_entries {where}"), params)
-        journal = Journal(conn)
-        last = 0
-        with journal.pipeline() as pipe:
-            while True:
-                rows = reader.execute(
-                    text(f"SELECT id, venue_account, endpoint, natural_key, payload, status, note FROM raw_records WHERE id > :last{cond} ORDER BY id LIMIT :n"),
-                    {**params, "last": last, "n": batch},
-                ).fetchall()
-                if not rows:
-                    break
-                entries = []
-                updates = []
-                for rid, acct, endpoint, key, payload, old_status, old_note in rows:
-                    record = orjson.loads(payload)
-                    ep = ENDPOINTS.get(endpoint)
-                    t = ep.record_time(record) if ep is not None else None
-                    x = extract(endpoint, record, Source(acct, endpoint, key, t or _utcnow(), rid))
-                    entries.extend(x.entries)
-                    if (x.status, x.note) != (old_status, old_note):
-                        updates.append({"id": rid, "status": x.status, "note": x.note})
-                pipe.post(entries)
+    with engine.connect() as conn:
+        lo, hi, count = conn.execute(text(f"SELECT MIN(id), MAX(id), COUNT(*) FROM raw_records {where}"), params).one()
+        base = 1 if venue_account is None else conn.exec_driver_sql("SELECT COALESCE(MAX(id), 0) + 1 FROM journal_entries").scalar_one()
+    dialect = engine.dialect.name
+    chunks = [] if not count else [(a, min(a + batch, hi)) for a in range(lo - 1, hi, batch)]
+    if processes is None:
+        processes = os.cpu_count() or 1
+    in_file = dialect != "sqlite" or engine.url.database not in (None, "", ":memory:")
+    if count < _PARALLEL_MIN or not in_file or processes < 2 or len(chunks) < 2:
+        processes = 0
+
+    seen = 0
+    procs: list = []
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # millions of short-lived acyclic tuples: the cyclic collector only costs time here
+    try:
+        with ExitStack() as stack:
+            pipes = []
+            if processes:
+                if dialect == "sqlite":
+                    engine.dispose()  # fork with no SQLite connection open (the children open their own)
+                ctx = multiprocessing.get_context("fork")
+                url = engine.url.render_as_string(hide_password=False)
+                for w in range(processes):
+                    recv, send = ctx.Pipe(duplex=False)
+                    p = ctx.Process(target=_repost_worker, args=(url, chunks[w::processes], venue_account, base, send), daemon=True, name=f"repost-{w}")
+                    p.start()
+                    send.close()
+                    procs.append(p)
+                    pipes.append(recv)
+            conn = stack.enter_context(journal_rebuild(engine) if venue_account is None else engine.begin())
+            conn.execute(text(f"DELETE FROM postings WHERE entry_id IN (SELECT id FROM journal_entries {where})" if where else "DELETE FROM postings"), params)
+            conn.execute(text(f"DELETE FROM journal_entries {where}"), params)
+            pipe = stack.enter_context(Journal(conn).pipeline())
+
+            def write(derived) -> None:
+                nonlocal seen
+                entry_rows, posting_rows, accounts, assets, updates, n = derived
+                pipe.post_rows(entry_rows, posting_rows, accounts, assets)
                 if updates:
                     pipe.submit(lambda u=updates: conn.execute(text("UPDATE raw_records SET status = :status, note = :note WHERE id = :id"), u))
-                last = rows[-1][0]
-                seen += len(rows)
+                seen += n
                 if on_batch:
                     on_batch(seen)
+
+            if not processes:
+                reader = stack.enter_context(engine.connect())
+                for a, b in chunks:
+                    write(_derive(reader, a, b, venue_account, base, dialect))
+            live = list(pipes)
+            while live:
+                for r in wait(live):
+                    try:
+                        kind, body = r.recv()
+                    except EOFError:
+                        raise RuntimeError("a repost worker ended without reporting") from None
+                    if kind == "rows":
+                        write(body)
+                    elif kind == "done":
+                        live.remove(r)
+                    else:
+                        raise body
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+            p.join()
+        if gc_was_enabled:
+            gc.enable()
     return seen

@@ -19,7 +19,7 @@ from .bulk import allocate_ids, bulk_insert, db_time
 from .money import plain
 from .schema import Account, Asset
 
-__all__ = ["Leg", "Entry", "LedgerError", "UnbalancedEntry", "Journal", "ACCOUNT_TYPES", "check_entry"]
+__all__ = ["Leg", "Entry", "LedgerError", "UnbalancedEntry", "Journal", "ACCOUNT_TYPES", "check_entry", "encode_entries"]
 
 ACCOUNT_TYPES = ("Assets", "Liabilities", "Equity", "Income", "Expenses")
 _TYPE_PREFIXES = tuple(t + ":" for t in ACCOUNT_TYPES)
@@ -38,6 +38,9 @@ class UnbalancedEntry(LedgerError):
         self.residue = residue
         parts = ", ".join(f"{plain(q)} {a}" for a, q in sorted(residue.items()))
         super().__init__(f"entry {key} does not balance: residue {parts}")
+
+    def __reduce__(self):  # crosses process boundaries (importers.sync.repost's workers)
+        return (UnbalancedEntry, (self.key, self.residue))
 
 
 class Leg(NamedTuple):
@@ -84,6 +87,39 @@ def check_entry(entry: Entry) -> None:
     residue = {a: q for a, q in sums.items() if q != 0}
     if residue:
         raise UnbalancedEntry(entry.key, residue)
+
+
+def encode_entries(entries: Sequence[Entry], ids: Sequence[int], dialect: str) -> tuple[list[tuple], list[tuple], set[str], set[str]]:
+    """Check every entry (:func:`check_entry`) and turn them into ready rows for ``dialect``: entry
+    rows in :attr:`Journal._ENTRY_COLUMNS` order, posting rows naming their account and asset (the
+    writer maps them to ids: :meth:`Pipeline.post_rows`), and the account and asset names used.
+
+    Pure (no connection), so it can run in another process: times become the text the driver
+    stores (``ledger.bulk.db_time`` on SQLite, ISO-8601 with offset on PostgreSQL) and quantities
+    their exact fixed-point text. Raises before returning anything if one entry is refused.
+    """
+    sqlite = dialect == "sqlite"
+    utc = timezone.utc
+    entry_rows: list[tuple] = []
+    posting_rows: list[tuple] = []
+    add_entry, add_posting = entry_rows.append, posting_rows.append
+    accounts: set[str] = set()
+    assets: set[str] = set()
+    for i, e in zip(ids, entries):
+        check_entry(e)
+        t = e.time
+        if sqlite:
+            if t.tzinfo is not utc:
+                t = t.astimezone(utc)
+            t = t.replace(tzinfo=None).isoformat(" ", "microseconds")
+        else:
+            t = t.isoformat()
+        add_entry((i, e.key, t, e.kind, e.description, e.venue_account, e.endpoint, e.source_key, e.raw_record_id))
+        for account, asset, q, price, currency in e.legs:
+            accounts.add(account)
+            assets.add(asset)
+            add_posting((i, account, asset, format(q, "f"), None if price is None else format(price, "f"), currency))
+    return entry_rows, posting_rows, accounts, assets
 
 
 class Journal:
@@ -236,6 +272,20 @@ class Pipeline:
         self._next_id += len(entries)
         rows = j._rows(entries, ids)
         self.submit(lambda: j._write(*rows))
+
+    def post_rows(self, entry_rows: list[tuple], posting_rows: list[tuple], accounts: set[str], assets: set[str]) -> None:
+        """Write rows made by :func:`encode_entries` (which checked every entry). The caller chose
+        the entry ids (unused ones); postings name their account and asset, mapped to ids here."""
+        if not entry_rows:
+            return
+        j = self.journal
+        acc, ast = j._accounts, j._assets
+        if not (accounts <= acc.keys() and assets <= ast.keys()):
+            self.drain()
+            j._ensure(Account, acc, "name", accounts, lambda n: {"type": n.split(":", 1)[0]})
+            j._ensure(Asset, ast, "symbol", assets)
+        rows = [(e, acc[a], ast[s], q, p, c) for e, a, s, q, p, c in posting_rows]
+        self.submit(lambda: j._write(entry_rows, rows))
 
     def close(self) -> None:
         """Finish every write; on PostgreSQL move the id sequence past the ids used."""
