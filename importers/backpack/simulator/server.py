@@ -158,6 +158,10 @@ def serve_in_thread(world: World | None = None, *, seed: int = 1, fills: int = 2
     deadline = time.monotonic() + 10
     while not server.started and thread.is_alive() and time.monotonic() < deadline:
         time.sleep(0.01)
+    if not server.started:  # never hand out a URL nothing answers on
+        server.should_exit = True
+        sock.close()
+        raise RuntimeError("the simulator's server did not start (see the log above for uvicorn's reason)")
     handle = SimulatorHandle(base_url=_base_url(sock), world=world, app=app,
                              accounts={a.name: (a.api_key, a.api_secret) for a in world.accounts},
                              _server=server, _thread=thread)
