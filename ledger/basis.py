@@ -38,6 +38,7 @@ from .money import EXACT
 __all__ = ["BridgeSettings", "booking_events", "booking_rows", "TRADE_KINDS", "EXTERNAL_WALLET"]
 
 TRADE_KINDS = ("spot-trade", "rfq-fill", "quote-fill", "dust")
+_TRADE = frozenset(TRADE_KINDS)
 INCOME_KINDS = ("interest-income",)
 EXTERNAL_WALLET = "external"
 #: An internal transfer-in is paired with a transfer-out of the same asset and quantity within this window.
@@ -172,34 +173,37 @@ def booking_rows(conn: Connection, settings: BridgeSettings, *, venue_account: s
         findings.append(Finding(kind="unpriced", message=f"{key}: {what} of {asset} has no {settings.currency} price; valued at zero", key=key, account=acct, asset=asset, time=t))
 
     classes, symbols, entries = _fetch(conn, venue_account)
-    dec, text_time = Decimal, conn.dialect.name != "postgresql"
+    dec, mul, text_time = Decimal, EXACT.multiply, conn.dialect.name != "postgresql"
     for key, ts, kind, acct, text in entries:
         if text is None:
             continue
         t = _fromiso(ts + "+00:00") if text_time and len(ts) == 26 else _time(ts)  # _time's common case inline
         parts = text.split(" ")
-        if kind in TRADE_KINDS:
+        if kind in _TRADE:
             if len(parts) == 8:  # the common case: two postings, one asset for another (same outcome as below, less work)
                 c1, a1, q1, p1, c2, a2, q2, p2 = parts
-                c1, a1, q1, p1 = classes[c1], symbols[a1], dec(q1), None if p1 == "-" else dec(p1)
-                c2, a2, q2, p2 = classes[c2], symbols[a2], dec(q2), None if p2 == "-" else dec(p2)
-                if c1 == c2 == _SPOT and a1 != a2 and (q1 > 0) != (q2 > 0) and q1 and q2:
-                    (R, qR, pR), (G, qG, pG) = ((a1, q1, p1), (a2, -q2, p2)) if q1 > 0 else ((a2, q2, p2), (a1, -q1, p1))
-                    if R in cash:
-                        proceeds_G = _value(qR, pR)
+                out1 = q1[0] == "-"
+                if classes[c1] == _SPOT and classes[c2] == _SPOT and out1 != (q2[0] == "-"):
+                    if out1:  # R received, G given; prices stay text ("-": none) until needed
+                        R, G, qR, qG, pR, pG = symbols[a2], symbols[a1], dec(q2), -dec(q1), p2, p1
                     else:
-                        proceeds_G = _value(qG, pG)
-                        if proceeds_G is None and pR is not None:
-                            proceeds_G = _value(qR, pR)
-                    if G not in cash:
-                        if proceeds_G is None:
-                            unpriced(key, t, acct, G, "disposal")
-                        add((t, DISPOSAL, key + "#out", acct, G, qG, proceeds_G or _ZERO, key, "dust" if kind == "dust" else "trade"))  # disposal_row's layout
-                    if R not in cash:
-                        if proceeds_G is None:
-                            unpriced(key, t, acct, R, "acquisition")
-                        add((t, ACQUISITION, key + "#in", acct, R, qR, proceeds_G if proceeds_G is not None and proceeds_G > 0 else _ZERO, key, "trade"))
-                    continue
+                        R, G, qR, qG, pR, pG = symbols[a1], symbols[a2], dec(q1), -dec(q2), p1, p2
+                    if R != G and qR and qG:
+                        if R in cash:
+                            proceeds_G = None if pR == "-" else mul(qR, dec(pR))
+                        else:
+                            proceeds_G = None if pG == "-" else mul(qG, dec(pG))
+                            if proceeds_G is None and pR != "-":
+                                proceeds_G = mul(qR, dec(pR))
+                        if G not in cash:
+                            if proceeds_G is None:
+                                unpriced(key, t, acct, G, "disposal")
+                            add((t, DISPOSAL, key + "#out", acct, G, qG, proceeds_G or _ZERO, key, "dust" if kind == "dust" else "trade"))  # disposal_row's layout
+                        if R not in cash:
+                            if proceeds_G is None:
+                                unpriced(key, t, acct, R, "acquisition")
+                            add((t, ACQUISITION, key + "#in", acct, R, qR, proceeds_G if proceeds_G is not None and proceeds_G > 0 else _ZERO, key, "trade"))
+                        continue
             rows = _postings(parts, classes, symbols)
             traded: dict[str, Decimal] = {}
             fee: dict[str, Decimal] = {}

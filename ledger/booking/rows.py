@@ -30,7 +30,7 @@ from datetime import datetime, timezone
 from decimal import Decimal, localcontext
 from heapq import heappop, heappush
 
-from ledger.booking.methods import share
+from ledger.booking.methods import QUANTUM, share
 from ledger.booking.model import Acquisition, Disposal, Finding, Gain, IncomeRow, Lot, Settings, Transfer
 from ledger.booking.taxdate import anniversary, tax_date
 from ledger.money import EXACT
@@ -164,7 +164,13 @@ def book_simple(rows: list[tuple], settings: Settings) -> tuple[list[tuple], lis
                     pool[top] = (lot[0], lot[1], lot[2], lot[3], lq - need, whole - c, lot[6], lot[7], lot[8])
                     lq = need
                     need = ZERO
-                p = left_p if lq == left_q else share(left_p, lq, left_q)
+                if lq == left_q:  # the last piece takes the rest
+                    p = left_p
+                else:  # share(left_p, lq, left_q), inlined
+                    v = left_p * lq / left_q
+                    p = v.quantize(QUANTUM)
+                    if p == v:
+                        p = v
                 left_p -= p
                 left_q -= lq
                 gain((account, asset, lq, lot[1], t, p, c, p - c, "long" if day > lot[8] else "short", method, lot[2], id_, source))
