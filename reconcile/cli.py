@@ -508,13 +508,15 @@ def export_gains(
         zone = settings.tax_timezone
         rows = result.gains if all_years else [g for g in result.gains if tax_year_of(g[G_DISPOSED], settings.jurisdiction, zone) == year]
         n = write_gains(Path(out), fmt, rows, sheet="Gains" if all_years else f"Gains {year}")
+        total = sum((g[G_GAIN] for g in rows), Decimal(0))
+        findings += result.findings
+        del events, result, rows  # freed now by reference counting, so the collector has no million objects to scan when it resumes
     finally:
         if collecting:
             gc.enable()
-    _print_findings(findings + list(result.findings))
+    _print_findings(findings)
     from ledger.money import plain
 
-    total = sum((g[G_GAIN] for g in rows), Decimal(0))
     console.print(f"wrote {n} gain rows for {'all years' if all_years else year} ({settings.method}, {settings.scope}, {settings.jurisdiction}) to {out}; net {plain(total)} {settings.currency}")
 
 
