@@ -233,12 +233,13 @@ _IDS_PER_RECORD = 4
 _PARALLEL_MIN = 50_000
 
 
-def _derive(reader, lo: int, hi: int, venue_account: str | None, base: int, dialect: str):
-    """Entries of the raw records with ``lo < id <= hi``, as checked, ready rows
-    (``ledger.journal.encode_entries``), plus the records whose status or note changed."""
+def _derive(reader, lo: int, hi: int, venue_account: str | None, base: int, encoder, resolve):
+    """The raw records with ``lo < id <= hi``: their entries as checked, ready rows
+    (``ledger.journal.RowEncoder``; ``resolve(accounts, assets)`` gives ids of names the encoder
+    lacks), the records whose status or note changed, and how many records were read."""
     from sqlalchemy import text
 
-    from ledger.journal import LedgerError, encode_entries
+    from ledger.journal import LedgerError
 
     cond = " AND venue_account = :acct" if venue_account else ""
     rows = reader.execute(
@@ -264,31 +265,45 @@ def _derive(reader, lo: int, hi: int, venue_account: str | None, base: int, dial
             ids.extend(range(first, first + len(x.entries)))
         if x.status != old_status or x.note != old_note:
             updates.append({"id": rid, "status": x.status, "note": x.note})
-    return (*encode_entries(entries, ids, dialect), updates, len(rows))
+    encoded, accounts, assets = encoder.encode(entries, ids)
+    if encoded is None:
+        got_accounts, got_assets = resolve(accounts, assets)
+        encoder.accounts.update(got_accounts)
+        encoder.assets.update(got_assets)
+        encoded, accounts, assets = encoder.encode(entries, ids)
+        assert encoded is not None, (accounts, assets)
+    return encoded, updates, len(rows)
 
 
-def _repost_worker(url: str, chunks: list[tuple[int, int]], venue_account: str | None, base: int, out) -> None:
-    """A forked process of ``repost``: derives the rows of its chunks on its own connection."""
+def _repost_worker(url: str, chunks: list[tuple[int, int]], venue_account: str | None, base: int, chan) -> None:
+    """A forked process of ``repost``: derives the rows of its chunks on its own connection and
+    sends them on ``chan``; names of accounts and assets it has no id for are asked for on it."""
     import pickle
 
     from sqlalchemy.pool import NullPool
 
     from ledger.db import make_engine
+    from ledger.journal import RowEncoder
+
+    def resolve(accounts, assets):
+        chan.send(("resolve", (accounts, assets)))
+        return chan.recv()
 
     try:
         engine = make_engine(url, poolclass=NullPool)
+        encoder = RowEncoder(engine.dialect.name)
         with engine.connect() as reader:
             for lo, hi in chunks:
-                out.send(("rows", _derive(reader, lo, hi, venue_account, base, engine.dialect.name)))
-        out.send(("done", None))
+                chan.send(("rows", _derive(reader, lo, hi, venue_account, base, encoder, resolve)))
+        chan.send(("done", None))
     except BaseException as exc:  # noqa: BLE001 - handed to the parent, which rolls back
         try:
             pickle.dumps(exc)
         except Exception:  # noqa: BLE001
             exc = RuntimeError(f"{type(exc).__name__}: {exc}")
-        out.send(("error", exc))
+        chan.send(("error", exc))
     finally:
-        out.close()
+        chan.close()
 
 
 def repost(
@@ -348,12 +363,12 @@ def repost(
                 ctx = multiprocessing.get_context("fork")
                 url = engine.url.render_as_string(hide_password=False)
                 for w in range(processes):
-                    recv, send = ctx.Pipe(duplex=False)
-                    p = ctx.Process(target=_repost_worker, args=(url, chunks[w::processes], venue_account, base, send), daemon=True, name=f"repost-{w}")
+                    mine, theirs = ctx.Pipe(duplex=True)
+                    p = ctx.Process(target=_repost_worker, args=(url, chunks[w::processes], venue_account, base, theirs), daemon=True, name=f"repost-{w}")
                     p.start()
-                    send.close()
+                    theirs.close()
                     procs.append(p)
-                    pipes.append(recv)
+                    pipes.append(mine)
             conn = stack.enter_context(journal_rebuild(engine) if venue_account is None else engine.begin())
             conn.execute(text(f"DELETE FROM postings WHERE entry_id IN (SELECT id FROM journal_entries {where})" if where else "DELETE FROM postings"), params)
             conn.execute(text(f"DELETE FROM journal_entries {where}"), params)
@@ -361,8 +376,8 @@ def repost(
 
             def write(derived) -> None:
                 nonlocal seen
-                entry_rows, posting_rows, accounts, assets, updates, n = derived
-                pipe.post_rows(entry_rows, posting_rows, accounts, assets)
+                encoded, updates, n = derived
+                pipe.post_encoded(encoded)
                 if updates:
                     pipe.submit(lambda u=updates: conn.execute(text("UPDATE raw_records SET status = :status, note = :note WHERE id = :id"), u))
                 seen += n
@@ -371,8 +386,9 @@ def repost(
 
             if not processes:
                 reader = stack.enter_context(engine.connect())
+                encoder = pipe.encoder()
                 for a, b in chunks:
-                    write(_derive(reader, a, b, venue_account, base, dialect))
+                    write(_derive(reader, a, b, venue_account, base, encoder, pipe.resolve))
             live = list(pipes)
             while live:
                 for r in wait(live):
@@ -382,6 +398,8 @@ def repost(
                         raise RuntimeError("a repost worker ended without reporting") from None
                     if kind == "rows":
                         write(body)
+                    elif kind == "resolve":
+                        r.send(pipe.resolve(*body))
                     elif kind == "done":
                         live.remove(r)
                     else:

@@ -40,8 +40,9 @@ def db_time(conn: Connection, t: datetime | None):
     return t.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
-def bulk_insert(conn: Connection, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """Insert many rows with the driver's fastest path (COPY on PostgreSQL, executemany on SQLite)."""
+def bulk_insert(conn: Connection, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]] | bytes) -> None:
+    """Insert many rows with the driver's fastest path (COPY on PostgreSQL, executemany on SQLite).
+    On PostgreSQL ``rows`` may also be the data already in COPY text format (bytes)."""
     if not rows:
         return
     cols = ", ".join(columns)
@@ -49,8 +50,11 @@ def bulk_insert(conn: Connection, table: str, columns: Sequence[str], rows: Sequ
         cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             with cur.copy(f"COPY {table} ({cols}) FROM STDIN") as cp:
-                for row in rows:
-                    cp.write_row(row)
+                if isinstance(rows, bytes):
+                    cp.write(rows)
+                else:
+                    for row in rows:
+                        cp.write_row(row)
         finally:
             cur.close()
     else:
@@ -66,6 +70,11 @@ def _journal_constraints():
     fks = sorted((c for c in Posting.__table__.constraints if isinstance(c, ForeignKeyConstraint)), key=lambda c: c.name)
     indexes = sorted((i for t in (JournalEntry.__table__, Posting.__table__) for i in t.indexes if not i.unique), key=lambda i: i.name)
     return fks, indexes
+
+
+#: SQLite page cache for a journal rebuild (negative: KiB): the unique entry-key index and the
+#: tables being filled stay in memory instead of being spilled and re-read mid-transaction.
+_REBUILD_CACHE_KIB = -262144
 
 
 @contextmanager
@@ -96,6 +105,9 @@ def journal_rebuild(engine: Engine) -> Iterator[Connection]:
         fk_off = sqlite and not dbapi.in_transaction and dbapi.execute("PRAGMA foreign_keys").fetchone()[0] == 1  # type: ignore[union-attr]
         if fk_off:
             dbapi.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
+        cache = dbapi.execute("PRAGMA cache_size").fetchone()[0] if sqlite else None  # type: ignore[union-attr]
+        if sqlite:
+            dbapi.execute(f"PRAGMA cache_size={_REBUILD_CACHE_KIB}")  # type: ignore[union-attr]
         try:
             with conn.begin():
                 if not sqlite:
@@ -118,3 +130,5 @@ def journal_rebuild(engine: Engine) -> Iterator[Connection]:
         finally:
             if fk_off:
                 dbapi.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]
+            if sqlite:
+                dbapi.execute(f"PRAGMA cache_size={int(cache)}")  # type: ignore[union-attr]

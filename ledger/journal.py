@@ -19,7 +19,7 @@ from .bulk import allocate_ids, bulk_insert, db_time
 from .money import plain
 from .schema import Account, Asset
 
-__all__ = ["Leg", "Entry", "LedgerError", "UnbalancedEntry", "Journal", "ACCOUNT_TYPES", "check_entry", "encode_entries"]
+__all__ = ["Leg", "Entry", "LedgerError", "UnbalancedEntry", "Journal", "ACCOUNT_TYPES", "check_entry", "RowEncoder", "Encoded"]
 
 ACCOUNT_TYPES = ("Assets", "Liabilities", "Equity", "Income", "Expenses")
 _TYPE_PREFIXES = tuple(t + ":" for t in ACCOUNT_TYPES)
@@ -89,37 +89,101 @@ def check_entry(entry: Entry) -> None:
         raise UnbalancedEntry(entry.key, residue)
 
 
-def encode_entries(entries: Sequence[Entry], ids: Sequence[int], dialect: str) -> tuple[list[tuple], list[tuple], set[str], set[str]]:
-    """Check every entry (:func:`check_entry`) and turn them into ready rows for ``dialect``: entry
-    rows in :attr:`Journal._ENTRY_COLUMNS` order, posting rows naming their account and asset (the
-    writer maps them to ids: :meth:`Pipeline.post_rows`), and the account and asset names used.
+_ZERO_D = Decimal(0)
+_NULL = "\\N"  # COPY text's NULL
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
-    Pure (no connection), so it can run in another process: times become the text the driver
-    stores (``ledger.bulk.db_time`` on SQLite, ISO-8601 with offset on PostgreSQL) and quantities
-    their exact fixed-point text. Raises before returning anything if one entry is refused.
+
+def _copy_line(row: Sequence) -> str:
+    """One row in PostgreSQL's COPY text format, every field escaped (the slow, general path)."""
+    return "\t".join("\\N" if v is None else (v.translate(_COPY_ESCAPES) if type(v) is str else str(v)) for v in row) + "\n"
+
+
+class Encoded(NamedTuple):
+    """Checked entries as the writer inserts them: lists of row tuples (SQLite) or COPY text (PostgreSQL)."""
+
+    count: int
+    entries: list[tuple] | bytes
+    postings: list[tuple] | bytes
+
+
+class RowEncoder:
+    """Checks entries and turns them into the rows the writer inserts, with no connection (so it can
+    run in another process, as ``importers.sync.repost``'s workers do).
+
+    Every entry is checked as :func:`check_entry` does (legs present, aware time, Decimal finite
+    quantities, accounts under the five types, zero sum per asset), and :func:`check_entry` itself
+    raises the error for any entry that fails. Times become the text the driver stores
+    (``ledger.bulk.db_time`` on SQLite; ISO-8601 with its offset for PostgreSQL's COPY) and
+    quantities their exact fixed-point text. ``accounts`` and ``assets`` map names to ids; a name
+    not in them makes :meth:`encode` return the names to resolve first (:meth:`Journal.resolve`).
     """
-    sqlite = dialect == "sqlite"
-    utc = timezone.utc
-    entry_rows: list[tuple] = []
-    posting_rows: list[tuple] = []
-    add_entry, add_posting = entry_rows.append, posting_rows.append
-    accounts: set[str] = set()
-    assets: set[str] = set()
-    for i, e in zip(ids, entries):
-        check_entry(e)
-        t = e.time
+
+    def __init__(self, dialect: str, accounts: dict[str, int] | None = None, assets: dict[str, int] | None = None):
+        self.sqlite = dialect == "sqlite"
+        self.accounts: dict[str, int] = {} if accounts is None else accounts
+        self.assets: dict[str, int] = {} if assets is None else assets
+
+    def encode(self, entries: Sequence[Entry], ids: Sequence[int]) -> tuple[Encoded | None, set[str], set[str]]:
+        """``(rows, set(), set())``, or ``(None, accounts, assets)`` naming what has no id yet.
+        Raises (a :class:`LedgerError`) before returning anything if one entry is refused."""
+        sqlite, utc, zero = self.sqlite, timezone.utc, _ZERO_D
+        acc_get, ast_get = self.accounts.get, self.assets.get
+        miss_acc: set[str] = set()
+        miss_ast: set[str] = set()
+        entry_rows: list = []
+        posting_rows: list = []
+        add_entry, add_posting = entry_rows.append, posting_rows.append
+        for i, e in zip(ids, entries):
+            key, t, kind, description, legs, venue, endpoint, source_key, raw_id = e
+            if not legs or t.tzinfo is None:
+                check_entry(e)
+            sums: dict[str, Decimal] = {}
+            for account, asset, q, price, currency in legs:
+                if type(q) is not Decimal or not q.is_finite():
+                    check_entry(e)
+                sums[asset] = sums.get(asset, zero) + q
+                aid = acc_get(account)
+                if aid is None:
+                    if not account.startswith(_TYPE_PREFIXES):
+                        check_entry(e)
+                    miss_acc.add(account)
+                sid = ast_get(asset)
+                if sid is None:
+                    miss_ast.add(asset)
+                if miss_acc or miss_ast:
+                    continue
+                if sqlite:
+                    add_posting((i, aid, sid, format(q, "f"), None if price is None else format(price, "f"), currency))
+                elif price is None and currency is None:
+                    add_posting(f"{i}\t{aid}\t{sid}\t{q:f}\t\\N\t\\N\n")
+                else:
+                    add_posting(_copy_line((i, aid, sid, format(q, "f"), None if price is None else format(price, "f"), currency)))
+            for total in sums.values():
+                if total:
+                    check_entry(e)
+            if sqlite:
+                if t.tzinfo is not utc:
+                    t = t.astimezone(utc)
+                add_entry((i, key, t.replace(tzinfo=None).isoformat(" ", "microseconds"), kind, description, venue, endpoint, source_key, raw_id))
+            else:
+                add_entry(f"{i}\t{key}\t{t.isoformat()}\t{kind}\t{description}\t{venue}\t{endpoint}\t{source_key}\t{_NULL if raw_id is None else raw_id}\n")
+        if miss_acc or miss_ast:
+            return None, miss_acc, miss_ast
+        n = len(entry_rows)
         if sqlite:
-            if t.tzinfo is not utc:
-                t = t.astimezone(utc)
-            t = t.replace(tzinfo=None).isoformat(" ", "microseconds")
-        else:
-            t = t.isoformat()
-        add_entry((i, e.key, t, e.kind, e.description, e.venue_account, e.endpoint, e.source_key, e.raw_record_id))
-        for account, asset, q, price, currency in e.legs:
-            accounts.add(account)
-            assets.add(asset)
-            add_posting((i, account, asset, format(q, "f"), None if price is None else format(price, "f"), currency))
-    return entry_rows, posting_rows, accounts, assets
+            return Encoded(n, entry_rows, posting_rows), miss_acc, miss_ast
+        text_e, text_p = "".join(entry_rows), "".join(posting_rows)
+        # One scan per batch instead of escaping every field: any backslash, CR, or tab/newline
+        # beyond the separators means some field needs escaping, and then every line is rebuilt.
+        if "\\" in text_e or "\r" in text_e or text_e.count("\t") != 8 * n or text_e.count("\n") != n:
+            text_e = "".join(
+                _copy_line((i, e.key, e.time.isoformat(), e.kind, e.description, e.venue_account, e.endpoint, e.source_key, e.raw_record_id))
+                for i, e in zip(ids, entries)
+            )
+        if "\r" in text_p or text_p.count("\n") != len(posting_rows) or text_p.count("\t") != 5 * len(posting_rows):
+            raise LedgerError("posting rows do not fit COPY text")  # ids and decimals only; currency is escaped
+        return Encoded(n, text_e.encode(), text_p.encode()), miss_acc, miss_ast
 
 
 class Journal:
@@ -153,6 +217,13 @@ class Journal:
     def asset_id(self, symbol: str) -> int:
         self._ensure(Asset, self._assets, "symbol", [symbol])
         return self._assets[symbol]
+
+    def resolve(self, accounts: Iterable[str], assets: Iterable[str]) -> tuple[dict[str, int], dict[str, int]]:
+        """Ids of the named accounts and assets, creating those the database lacks."""
+        accounts, assets = set(accounts), set(assets)
+        self._ensure(Account, self._accounts, "name", accounts, lambda n: {"type": n.split(":", 1)[0]})
+        self._ensure(Asset, self._assets, "symbol", assets)
+        return {n: self._accounts[n] for n in accounts}, {n: self._assets[n] for n in assets}
 
     # -- the writer --------------------------------------------------------------------------------
     _ENTRY_COLUMNS = ("id", "entry_key", "timestamp", "kind", "description", "venue_account", "endpoint", "source_key", "raw_record_id")
@@ -273,19 +344,21 @@ class Pipeline:
         rows = j._rows(entries, ids)
         self.submit(lambda: j._write(*rows))
 
-    def post_rows(self, entry_rows: list[tuple], posting_rows: list[tuple], accounts: set[str], assets: set[str]) -> None:
-        """Write rows made by :func:`encode_entries` (which checked every entry). The caller chose
-        the entry ids (unused ones); postings name their account and asset, mapped to ids here."""
-        if not entry_rows:
-            return
-        j = self.journal
-        acc, ast = j._accounts, j._assets
-        if not (accounts <= acc.keys() and assets <= ast.keys()):
-            self.drain()
-            j._ensure(Account, acc, "name", accounts, lambda n: {"type": n.split(":", 1)[0]})
-            j._ensure(Asset, ast, "symbol", assets)
-        rows = [(e, acc[a], ast[s], q, p, c) for e, a, s, q, p, c in posting_rows]
-        self.submit(lambda: j._write(entry_rows, rows))
+    def encoder(self) -> RowEncoder:
+        """A :class:`RowEncoder` sharing this journal's account and asset ids (for this process)."""
+        return RowEncoder(self.journal.dialect, self.journal._accounts, self.journal._assets)
+
+    def resolve(self, accounts: Iterable[str], assets: Iterable[str]) -> tuple[dict[str, int], dict[str, int]]:
+        """:meth:`Journal.resolve` once the writes queued so far are done (they share the connection)."""
+        self.drain()
+        return self.journal.resolve(accounts, assets)
+
+    def post_encoded(self, rows: Encoded) -> None:
+        """Queue rows made by :meth:`RowEncoder.encode` (which checked every entry); the caller chose
+        the entry ids (unused ones)."""
+        if rows.count:
+            j = self.journal
+            self.submit(lambda: (bulk_insert(j.conn, "journal_entries", j._ENTRY_COLUMNS, rows.entries), bulk_insert(j.conn, "postings", j._POSTING_COLUMNS, rows.postings)))
 
     def close(self) -> None:
         """Finish every write; on PostgreSQL move the id sequence past the ids used."""
