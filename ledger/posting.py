@@ -48,6 +48,12 @@ TRANSFERS = "Equity:Transfers"
 FEES_TRADING = "Expenses:Fees:Trading"
 FEES_WITHDRAWAL = "Expenses:Fees:Withdrawal"
 
+# The builders run once per record of a million-fill repost: records are built positionally
+# (``tuple.__new__`` skips the NamedTuple constructor's keyword handling) and constants are shared.
+_new = tuple.__new__
+_ONE = Decimal(1)
+_MINUS_ONE = Decimal(-1)
+
 
 def spot(acct: str, asset: str) -> str:
     return f"Assets:Backpack:{acct}:Spot:{asset}"
@@ -74,17 +80,9 @@ class Source:
         self.acct, self.endpoint, self.key, self.time, self.raw_id = acct, endpoint, key, time, raw_id
 
     def entry(self, kind: str, description: str, legs: list[Leg], suffix: str = "") -> Entry:
-        return Entry(
-            key=f"{self.acct}:{self.key}{suffix}",
-            time=self.time,
-            kind=kind,
-            description=description,
-            legs=tuple(legs),
-            venue_account=self.acct,
-            endpoint=self.endpoint,
-            source_key=self.key,
-            raw_record_id=self.raw_id,
-        )
+        acct, key = self.acct, self.key
+        # Entry(key, time, kind, description, legs, venue_account, endpoint, source_key, raw_record_id)
+        return _new(Entry, (f"{acct}:{key}{suffix}", self.time, kind, description, tuple(legs), acct, self.endpoint, key, self.raw_id))
 
 
 def _fee_legs(acct: str, fee: Decimal, fee_asset: str | None) -> list[Leg]:
@@ -92,8 +90,8 @@ def _fee_legs(acct: str, fee: Decimal, fee_asset: str | None) -> list[Leg]:
         return []
     # A-FEE-2: positive fee paid, negative a rebate received; either way it leaves/enters spot.
     return [
-        Leg(account=spot(acct, fee_asset), asset=fee_asset, quantity=-fee),
-        Leg(account=FEES_TRADING, asset=fee_asset, quantity=fee),
+        _new(Leg, (f"Assets:Backpack:{acct}:Spot:{fee_asset}", fee_asset, -fee, None, None)),  # spot(acct, fee_asset)
+        _new(Leg, (FEES_TRADING, fee_asset, fee, None, None)),
     ]
 
 
@@ -120,15 +118,16 @@ def trade(
         if price is None:
             raise ValueError("trade needs price or quote_quantity")
         quote_quantity = EXACT.multiply(quantity, price)
-    sign = Decimal(1) if side == "buy" else Decimal(-1)
+    sign, neg = (_ONE, _MINUS_ONE) if side == "buy" else (_MINUS_ONE, _ONE)
     a = src.acct
     legs = [
-        Leg(account=spot(a, base), asset=base, quantity=sign * quantity),
-        Leg(account=TRADING, asset=base, quantity=-sign * quantity),
-        Leg(account=spot(a, quote), asset=quote, quantity=-sign * quote_quantity),
-        Leg(account=TRADING, asset=quote, quantity=sign * quote_quantity),
+        _new(Leg, (f"Assets:Backpack:{a}:Spot:{base}", base, sign * quantity, None, None)),  # spot(a, base)
+        _new(Leg, (TRADING, base, neg * quantity, None, None)),
+        _new(Leg, (f"Assets:Backpack:{a}:Spot:{quote}", quote, neg * quote_quantity, None, None)),  # spot(a, quote)
+        _new(Leg, (TRADING, quote, sign * quote_quantity, None, None)),
     ]
-    legs += _fee_legs(a, fee, fee_asset)
+    if fee and fee_asset:
+        legs += _fee_legs(a, fee, fee_asset)
     return src.entry(kind, description or f"{side} {quantity} {base} for {quote_quantity} {quote}", legs)
 
 
@@ -136,8 +135,8 @@ def perp_fill(src: Source, *, symbol: str, side: str, quantity: Decimal, price: 
     """A perpetual fill changes the position only; its cash moves through settlements (A-PERP-1)."""
     signed = quantity if side == "buy" else -quantity
     legs = [
-        Leg(account=perp(src.acct, symbol), asset=symbol, quantity=signed),
-        Leg(account=TRADING, asset=symbol, quantity=-signed),
+        _new(Leg, (f"Assets:Backpack:{src.acct}:Perp:{symbol}", symbol, signed, None, None)),  # perp(src.acct, symbol)
+        _new(Leg, (TRADING, symbol, -signed, None, None)),
     ]
     return src.entry("perp-fill", description or f"perp {side} {quantity} {symbol} @ {price}", legs)
 

@@ -46,8 +46,23 @@ _SIDE = {"Bid": "buy", "Ask": "sell"}
 _MARKET_SUFFIXES = ("PERP", "RFQ")
 
 
+_PAIRS: dict[str, tuple[str, str, str] | None] = {}  # memo of split_symbol (a venue lists few markets)
+_NO_PAIR = object()
+
+
 def split_symbol(symbol: str) -> tuple[str, str, str] | None:
     """``SOL_USDC`` -> (SOL, USDC, SPOT); ``SOL_USDC_PERP`` -> (SOL, USDC, PERP); None if not a pair."""
+    if type(symbol) is not str:
+        return _split_symbol(symbol)
+    pair = _PAIRS.get(symbol, _NO_PAIR)
+    if pair is _NO_PAIR:
+        pair = _split_symbol(symbol)
+        if len(_PAIRS) < 4096:
+            _PAIRS[symbol] = pair
+    return pair  # type: ignore[return-value]
+
+
+def _split_symbol(symbol: str) -> tuple[str, str, str] | None:
     parts = symbol.split("_")
     kind = "SPOT"
     if len(parts) == 3 and parts[2] in _MARKET_SUFFIXES:
