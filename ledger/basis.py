@@ -24,7 +24,6 @@ USDT. Perpetual positions are not spot lots (their P&L and funding are income ca
 from __future__ import annotations
 
 from collections import defaultdict
-from operator import itemgetter
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -90,7 +89,7 @@ def _time(v) -> datetime:
 
 def _fetch(conn: Connection, venue_account: str | None) -> tuple[dict[str, int], dict[str, str], list[tuple]]:
     """The classes of the accounts read and the asset symbols (by id, as text), and the entries in
-    (time, key) order as ``(key, timestamp, kind, venue account, postings text)``: the postings
+    (time, key) order as ``(timestamp, key, kind, venue account, postings text)``: the postings
     text is four fields a posting (account id, asset id, quantity, unit price or ``-``), ``None``
     for an entry without a posting read (``_postings`` parses it).
 
@@ -113,14 +112,14 @@ def _fetch(conn: Connection, venue_account: str | None) -> tuple[dict[str, int],
     ids = ", ".join(sorted(classes, key=int))
     if pg:
         sql = (
-            "SELECT e.entry_key, e.timestamp, e.kind, e.venue_account, p.g FROM journal_entries e JOIN ("
+            "SELECT e.timestamp, e.entry_key, e.kind, e.venue_account, p.g FROM journal_entries e JOIN ("
             "SELECT entry_id, string_agg(account_id::text || ' ' || asset_id::text || ' ' || quantity::text || ' ' || coalesce(unit_price::text, '-'), ' ' ORDER BY id) g"
             f" FROM postings WHERE account_id IN ({ids}) GROUP BY entry_id) p ON p.entry_id = e.id WHERE e.kind <> 'perp-fill'"
         )
     else:
         sql = (
             # printf builds each posting's text in one step (a tenth cheaper than three concatenations)
-            "SELECT e.entry_key, e.timestamp, e.kind, e.venue_account, (SELECT group_concat(printf('%d %d %s %s', p.account_id, p.asset_id, p.quantity,"
+            "SELECT e.timestamp, e.entry_key, e.kind, e.venue_account, (SELECT group_concat(printf('%d %d %s %s', p.account_id, p.asset_id, p.quantity,"
             f" ifnull(p.unit_price, '-')), ' ') FROM postings p WHERE p.entry_id = e.id AND p.account_id IN ({ids})) g"
             " FROM journal_entries e WHERE e.kind <> 'perp-fill'"
         )
@@ -135,7 +134,7 @@ def _fetch(conn: Connection, venue_account: str | None) -> tuple[dict[str, int],
     finally:
         cur.close()
     # Sorted here, not in SQL: PostgreSQL's collation may not order text by code point as Python does.
-    entries.sort(key=itemgetter(1, 0))
+    entries.sort()  # by (timestamp, key): keys are unique, so no further field is compared
     return classes, symbols, entries
 
 
@@ -175,7 +174,7 @@ def booking_rows(conn: Connection, settings: BridgeSettings, *, venue_account: s
 
     classes, symbols, entries = _fetch(conn, venue_account)
     dec, mul, text_time = Decimal, EXACT.multiply, conn.dialect.name != "postgresql"
-    for key, ts, kind, acct, text in entries:
+    for ts, key, kind, acct, text in entries:
         if text is None:
             continue
         t = _fromiso(ts + "+00:00") if text_time and len(ts) == 26 else _time(ts)  # _time's common case inline
