@@ -11,8 +11,10 @@ Per token, across all wallets, on the Europe/London calendar day (``taxdate.tax_
 
 Acquisitions that are not purchases of new tokens (kinds 'deposit', 'transfer-in',
 'opening': own tokens arriving) join the pool directly and are never matched by rules 1-2.
-Within a day the pool takes, in order: those arrivals and transfer-fee outflows (in time
-order), the day's unmatched acquisitions, then the day's unmatched disposal.
+Within a day the pool takes, in order: those arrivals (in time order), the day's unmatched
+acquisitions, the transfer-fee outflows (add-to-basis: units leave, cost stays, so their place
+among the day's additions changes nothing but whether the pool covers them; a fee paid from
+units bought that day is covered), then the day's unmatched disposal.
 
 Each output row is one rule applied to one disposal day (and, for bed and breakfast, one
 acquisition day). The day's proceeds are apportioned over its rows by quantity, in the order
@@ -215,13 +217,21 @@ def _section_104(st: _Asset, findings: list[Finding], open_lots: list[Lot]) -> N
     pool_q = pool_c = ZERO
     since: datetime | None = None
     for day in sorted(set(st.buys) | set(st.sells) | set(st.pool_moves)):
-        for time, q, cost, ref, account in sorted(st.pool_moves.get(day, ()), key=lambda m: (m[0], m[3])):
+        moves = sorted(st.pool_moves.get(day, ()), key=lambda m: (m[0], m[3]))
+        for time, q, cost, ref, account in moves:
             if q > 0:
                 if pool_q == 0:
                     since = time
                 pool_q += q
                 pool_c += cost  # type: ignore[operator]
-            else:
+        buy = st.buys.get(day)
+        if buy is not None and buy.left_q > 0:
+            if pool_q == 0:
+                since = buy.time
+            pool_q += buy.left_q
+            pool_c += buy.take(buy.left_q)
+        for time, q, cost, ref, account in moves:
+            if q < 0:
                 out = -q
                 if out > pool_q:
                     findings.append(
@@ -236,12 +246,6 @@ def _section_104(st: _Asset, findings: list[Finding], open_lots: list[Lot]) -> N
                     )
                     out = pool_q
                 pool_q -= out  # add-to-basis: the fee's units leave, their cost stays in the pool
-        buy = st.buys.get(day)
-        if buy is not None and buy.left_q > 0:
-            if pool_q == 0:
-                since = buy.time
-            pool_q += buy.left_q
-            pool_c += buy.take(buy.left_q)
         sell = st.sells.get(day)
         if sell is not None and sell.left_q > 0:
             need = sell.left_q

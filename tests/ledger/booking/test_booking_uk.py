@@ -193,6 +193,15 @@ def test_book_uk__transfer_fee_is_a_disposal_into_the_days_disposal():
     assert [(g.disposal_id, g.quantity, g.proceeds, g.cost_basis) for g in result.gains] == [("t:fee", D("0.1"), D(15), D(10))]
 
 
+def test_book_uk__add_to_basis_fee_paid_from_units_bought_that_day():
+    # Found by hypothesis: the fee left the pool before the day's purchase joined it, so it overspent.
+    events = [buy("b", "2020-01-01T10:00:00Z", "2", "200"), move("t", "2020-01-01T11:00:00Z", "1", "A", "B", fee="0.1")]
+    result = book(events, Settings(jurisdiction="uk", transfer_fee_policy="add-to-basis"))
+    assert result.findings == []
+    [lot] = result.open_lots
+    assert (lot.quantity, lot.cost) == (D("1.9"), D(200))
+
+
 def test_book_uk__overspend_is_a_finding_and_zero_basis():
     events = [buy("b", "2020-01-01", "1", "100"), sell("s", "2020-03-01", "3", "600")]
     result = book(events, UK)
