@@ -72,11 +72,6 @@ def _journal_constraints():
     return fks, indexes
 
 
-#: SQLite page cache for a journal rebuild (negative: KiB): the unique entry-key index and the
-#: tables being filled stay in memory instead of being spilled and re-read mid-transaction.
-_REBUILD_CACHE_KIB = -262144
-
-
 @contextmanager
 def journal_rebuild(engine: Engine) -> Iterator[Connection]:
     """One transaction for rewriting most of the journal in bulk (``importers.sync.repost``), by the
@@ -105,9 +100,6 @@ def journal_rebuild(engine: Engine) -> Iterator[Connection]:
         fk_off = sqlite and not dbapi.in_transaction and dbapi.execute("PRAGMA foreign_keys").fetchone()[0] == 1  # type: ignore[union-attr]
         if fk_off:
             dbapi.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
-        cache = dbapi.execute("PRAGMA cache_size").fetchone()[0] if sqlite else None  # type: ignore[union-attr]
-        if sqlite:
-            dbapi.execute(f"PRAGMA cache_size={_REBUILD_CACHE_KIB}")  # type: ignore[union-attr]
         try:
             with conn.begin():
                 if not sqlite:
@@ -130,5 +122,3 @@ def journal_rebuild(engine: Engine) -> Iterator[Connection]:
         finally:
             if fk_off:
                 dbapi.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]
-            if sqlite:
-                dbapi.execute(f"PRAGMA cache_size={int(cache)}")  # type: ignore[union-attr]

@@ -229,11 +229,6 @@ class Journal:
     _ENTRY_COLUMNS = ("id", "entry_key", "timestamp", "kind", "description", "venue_account", "endpoint", "source_key", "raw_record_id")
     _POSTING_COLUMNS = ("entry_id", "account_id", "asset_id", "quantity", "unit_price", "price_currency")
 
-    def _resolve(self, entries: Sequence[Entry]) -> bool:
-        """True when every account and asset of the entries already has an id (no database work)."""
-        acc, ast = self._accounts, self._assets
-        return all(l.account in acc and l.asset in ast for e in entries for l in e.legs)
-
     def _ensure_all(self, entries: Sequence[Entry]) -> None:
         self._ensure(Account, self._accounts, "name", {l.account for e in entries for l in e.legs}, lambda n: {"type": n.split(":", 1)[0]})
         self._ensure(Asset, self._assets, "symbol", {l.asset for e in entries for l in e.legs})
@@ -283,12 +278,12 @@ class Journal:
 class Pipeline:
     """Posting in bulk with the database work on a second thread.
 
-    The caller prepares batch k+1 (rules, checks, rows: Python work holding the GIL) while the writer
-    thread inserts batch k (the drivers release the GIL inside SQLite's step and while PostgreSQL
-    processes a COPY). Everything runs on the one connection and transaction of the journal; the
-    caller must not touch that connection until :meth:`close` (``submit`` runs other statements on
-    the writer thread, in order). Entry ids come from one counter read at the start, so this is for
-    a writer that holds the database lock (``ledger.lock``), such as ``importers.sync.repost``.
+    The caller prepares batch k+1 (rules, checks, rows: Python work, here or in other processes)
+    while the writer thread inserts batch k (the drivers release the GIL inside SQLite's step and
+    while PostgreSQL processes a COPY). Everything runs on the one connection and transaction of the
+    journal; the caller must not touch that connection until :meth:`close` (``submit`` runs other
+    statements on the writer thread, in order). The caller chooses entry ids (unused ones), so this
+    is for a writer that holds the database lock (``ledger.lock``), such as ``importers.sync.repost``.
     """
 
     def __init__(self, journal: Journal):
@@ -299,7 +294,6 @@ class Pipeline:
         self._q: queue.Queue = queue.Queue(maxsize=2)
         self._error: BaseException | None = None
         self._abort = False
-        self._next_id = allocate_ids(journal.conn, "journal_entries", 1)[0]
         self._thread = threading.Thread(target=self._run, name="journal-writer", daemon=True)
         self._thread.start()
 
@@ -330,20 +324,6 @@ class Pipeline:
         self._raise()
         self._q.put(fn)
 
-    def post(self, entries: Sequence[Entry]) -> None:
-        if not entries:
-            return
-        for e in entries:
-            check_entry(e)
-        j = self.journal
-        if not j._resolve(entries):
-            self.drain()
-            j._ensure_all(entries)
-        ids = range(self._next_id, self._next_id + len(entries))
-        self._next_id += len(entries)
-        rows = j._rows(entries, ids)
-        self.submit(lambda: j._write(*rows))
-
     def encoder(self) -> RowEncoder:
         """A :class:`RowEncoder` sharing this journal's account and asset ids (for this process)."""
         return RowEncoder(self.journal.dialect, self.journal._accounts, self.journal._assets)
@@ -361,15 +341,15 @@ class Pipeline:
             self.submit(lambda: (bulk_insert(j.conn, "journal_entries", j._ENTRY_COLUMNS, rows.entries), bulk_insert(j.conn, "postings", j._POSTING_COLUMNS, rows.postings)))
 
     def close(self) -> None:
-        """Finish every write; on PostgreSQL move the id sequence past the ids used."""
+        """Finish every write; on PostgreSQL move the id sequence past the ids used (it never goes back)."""
         self.drain()
         self._q.put(None)
         self._thread.join()
         j = self.journal
         if j.dialect == "postgresql":
             j.conn.exec_driver_sql(
-                "SELECT setval(pg_get_serial_sequence('journal_entries', 'id'), GREATEST(%(n)s, (SELECT COALESCE(MAX(id), 1) FROM journal_entries)))",
-                {"n": self._next_id - 1 if self._next_id > 1 else 1},
+                "SELECT setval(pg_get_serial_sequence('journal_entries', 'id'),"
+                " GREATEST(nextval(pg_get_serial_sequence('journal_entries', 'id')), (SELECT COALESCE(MAX(id), 1) FROM journal_entries)))"
             )
 
     def __enter__(self) -> "Pipeline":

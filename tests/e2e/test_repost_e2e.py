@@ -12,6 +12,7 @@ from sqlalchemy import inspect
 
 import importers.sync as sync_mod
 from importers.sync import repost
+from ledger.bulk import allocate_ids
 from ledger.db import make_engine
 from ledger.journal import Entry, Leg, UnbalancedEntry
 
@@ -44,6 +45,8 @@ def test_repost__rebuilds_the_synced_ledger_exactly(synced, db_url, tmp_path, ca
     assert journal_digest(capsys, config, db_url, tmp_path / "all.csv") == digest
     assert db_counts(db_url) == counts
     assert _schema(engine) == schema  # indexes and foreign keys are back
+    with engine.begin() as conn:  # the next entry a sync posts gets an unused id
+        assert allocate_ids(conn, "journal_entries", 1)[0] > conn.exec_driver_sql("SELECT MAX(id) FROM journal_entries").scalar_one()
     if engine.dialect.name == "sqlite":
         with engine.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 1
