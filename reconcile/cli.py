@@ -324,11 +324,7 @@ def check(
 ) -> None:
     """Ledger-derived balances and positions against the exchange's own figures. Exit 3 on any difference."""
     ctx = Context(config, db)
-    when = _parse_date(at, "--at")
-    if when is not None and len(at or "") == 10:
-        from datetime import timedelta
-
-        when = when + timedelta(days=1) - timedelta(microseconds=1)  # a date means the end of that day
+    when = _parse_at(at)
     engine = ctx.engine()
     code = _run_check(ctx, engine, account=account, at=when, as_json=as_json, quiet=False)
     engine.dispose()
@@ -383,6 +379,24 @@ def _parse_date(value: str | None, what: str):
     except ValueError:
         raise ConfigError(f"{what}: {value!r} is not an ISO date (YYYY-MM-DD or YYYY-MM-DDTHH:MM)") from None
     return d.replace(tzinfo=timezone.utc) if d.tzinfo is None else d.astimezone(timezone.utc)
+
+
+def _parse_at(value: str | None):
+    """``--at``: a date/time in UTC; a bare date (YYYY-MM-DD) means the end of that day."""
+    from datetime import timedelta
+
+    when = _parse_date(value, "--at")
+    if when is not None and len(value or "") == 10:
+        when = when + timedelta(days=1) - timedelta(microseconds=1)
+    return when
+
+
+def _check_choices(method: str | None, scope: str | None, jurisdiction: str | None) -> None:
+    from .config import JURISDICTIONS, METHODS, SCOPES
+
+    for name, value, allowed in (("--method", method, METHODS), ("--scope", scope, SCOPES), ("--jurisdiction", jurisdiction, JURISDICTIONS)):
+        if value is not None and value not in allowed:
+            raise ConfigError(f"{name}: {value!r} is not one of {', '.join(allowed)}")
 
 
 FormatOpt = Annotated[str, typer.Option("--format", help="csv or xlsx.")]
@@ -488,11 +502,7 @@ def export_gains(
     _check_format(fmt)
     if (year is None) == (not all_years):
         raise ConfigError("export gains: give exactly one of --year YYYY or --all-years")
-    from .config import JURISDICTIONS, METHODS, SCOPES
-
-    for name, value, allowed in (("--method", method, METHODS), ("--scope", scope, SCOPES), ("--jurisdiction", jurisdiction, JURISDICTIONS)):
-        if value is not None and value not in allowed:
-            raise ConfigError(f"{name}: {value!r} is not one of {', '.join(allowed)}")
+    _check_choices(method, scope, jurisdiction)
     ctx = Context(config, db)
     engine = ctx.engine(migrate=False)  # _booking checks the schema revision
     # Read, book and write build about a million acyclic tuples and decimals: the cycle collector's full
@@ -532,15 +542,12 @@ def export_lots(
     db: DbOpt = None,
 ) -> None:
     """Open lots with their basis at a date."""
-    from datetime import timedelta
-
     from ledger.booking import book_rows
     from reports.gains import LOTS_COLUMNS, lot_cells, write_table
 
     _check_format(fmt)
-    when = _parse_date(at, "--at")
-    if len(at) == 10:
-        when = when + timedelta(days=1) - timedelta(microseconds=1)
+    _check_choices(method, scope, jurisdiction)
+    when = _parse_at(at)
     ctx = Context(config, db)
     engine = ctx.engine(migrate=False)  # _booking checks the schema revision
     events, findings, settings, opening = _booking(ctx, engine, method=method, scope=scope, jurisdiction=jurisdiction, rows=True)
@@ -570,6 +577,7 @@ def statement(
 
     if fmt not in GENERATORS:
         raise ConfigError(f"--format: {fmt!r} is not one of {', '.join(GENERATORS)}")
+    _check_choices(method, scope, jurisdiction)
     ctx = Context(config, db)
     engine = ctx.engine()
     events, findings, settings, opening = _booking(ctx, engine, method=method, scope=scope, jurisdiction=jurisdiction)
