@@ -127,11 +127,14 @@ def demo(
     seed: Annotated[int, typer.Option(help="Seed of the generated demo account.")] = 7,
     workdir: Annotated[Optional[str], typer.Option(help="Where to write the demo database, config and exports.")] = None,
     db: Annotated[Optional[str], typer.Option("--db", help="Database for the demo ledger (default: demo.db in the work directory).")] = None,
+    config: Annotated[Optional[str], typer.Option("--config", help="Take the cost-basis method and jurisdiction from this config's [reporting].")] = None,
 ) -> None:
     """Run the whole chain offline against a generated account on a local simulator."""
     from .demo import run_demo
 
-    raise typer.Exit(run_demo(console, fills=fills, seed=seed, workdir=Path(workdir) if workdir else None, db_url=db))
+    rep = load_config(Path(config)).reporting if config else None
+    raise typer.Exit(run_demo(console, fills=fills, seed=seed, workdir=Path(workdir) if workdir else None, db_url=db,
+                              method=rep.method if rep else "fifo", jurisdiction=rep.jurisdiction if rep else "us"))
 
 
 # -- sync -------------------------------------------------------------------------------------------
