@@ -403,6 +403,9 @@ def _check_choices(method: str | None, scope: str | None, jurisdiction: str | No
 
 
 FormatOpt = Annotated[str, typer.Option("--format", help="csv or xlsx.")]
+MethodOpt = Annotated[Optional[str], typer.Option(help="fifo, lifo, hifo, lofo, average or uk (default: the config's).")]
+ScopeOpt = Annotated[Optional[str], typer.Option(help="universal or account (default: the jurisdiction's).")]
+JurisdictionOpt = Annotated[Optional[str], typer.Option(help="us, uk, de or generic (default: the config's).")]
 
 
 def _check_format(fmt: str) -> str:
@@ -491,9 +494,9 @@ def export_gains(
     year: Annotated[Optional[int], typer.Option("--year", help="Tax year (uk: the year it starts, 2025 = 2025/26).")] = None,
     all_years: Annotated[bool, typer.Option("--all-years", help="Every tax year in one file (instead of --year).")] = False,
     fmt: FormatOpt = "csv",
-    method: Annotated[Optional[str], typer.Option(help="fifo, lifo, hifo, lofo, average or uk (default: the config's).")] = None,
-    scope: Annotated[Optional[str], typer.Option(help="universal or account (default: the jurisdiction's).")] = None,
-    jurisdiction: Annotated[Optional[str], typer.Option(help="us, uk, de or generic (default: the config's).")] = None,
+    method: MethodOpt = None,
+    scope: ScopeOpt = None,
+    jurisdiction: JurisdictionOpt = None,
     config: ConfigOpt = None,
     db: DbOpt = None,
 ) -> None:
@@ -538,9 +541,9 @@ def export_lots(
     at: Annotated[str, typer.Option("--at", help="Open lots at this date/time (UTC; a date means its end).")],
     out: Annotated[str, typer.Option("--out", help="Output file.")],
     fmt: FormatOpt = "csv",
-    method: Annotated[Optional[str], typer.Option(help="Cost-basis method (default: the config's).")] = None,
-    scope: Annotated[Optional[str], typer.Option(help="universal or account.")] = None,
-    jurisdiction: Annotated[Optional[str], typer.Option(help="us, uk, de or generic.")] = None,
+    method: MethodOpt = None,
+    scope: ScopeOpt = None,
+    jurisdiction: JurisdictionOpt = None,
     config: ConfigOpt = None,
     db: DbOpt = None,
 ) -> None:
@@ -566,9 +569,9 @@ def statement(
     year: Annotated[int, typer.Option("--year", help="Tax year (uk: the year it starts, 2025 = 2025/26).")],
     out: Annotated[str, typer.Option("--out", help="Output file.")],
     fmt: Annotated[str, typer.Option("--format", help="html or xlsx.")] = "html",
-    method: Annotated[Optional[str], typer.Option(help="Cost-basis method (default: the config's).")] = None,
-    scope: Annotated[Optional[str], typer.Option(help="universal or account.")] = None,
-    jurisdiction: Annotated[Optional[str], typer.Option(help="us, uk, de or generic.")] = None,
+    method: MethodOpt = None,
+    scope: ScopeOpt = None,
+    jurisdiction: JurisdictionOpt = None,
     config: ConfigOpt = None,
     db: DbOpt = None,
 ) -> None:

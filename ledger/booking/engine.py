@@ -161,17 +161,7 @@ class _Booker:
                 self._acquire(ev)  # type: ignore[arg-type]
             else:
                 self._transfer(ev)  # type: ignore[arg-type]
-        for n, o, left in self.register.unclaimed():
-            self.findings.append(
-                Finding(
-                    kind="unclaimed-opening-lot",
-                    message=f"opening lot #{n} ({o.account} {o.asset}, {left} of {o.quantity} left) was claimed by no deposit of unknown basis",
-                    key=f"opening-lot:{n}",
-                    account=o.account,
-                    asset=o.asset,
-                    time=o.acquired,
-                )
-            )
+        self.findings.extend(self.register.unclaimed_findings())
         open_lots = _sort_lots([lot for pool in self.pools.values() for lot in pool.lots()])
         return BookingResult(gains=self.gains, open_lots=open_lots, income=self.income, findings=self.findings, allocations=self.allocations)
 

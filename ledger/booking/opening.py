@@ -18,7 +18,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from ledger.booking.methods import share
-from ledger.booking.model import Acquisition, Lot, OpeningLot
+from ledger.booking.model import Acquisition, Finding, Lot, OpeningLot
 
 __all__ = ["OpeningLotsError", "load_opening_lots", "OpeningRegister"]
 
@@ -132,3 +132,17 @@ class OpeningRegister:
         """(index, opening lot, quantity left) for every opening lot not wholly claimed."""
         out = [(e[1], e[4], e[2]) for entries in self._left.values() for e in entries if e[2] > 0]
         return sorted(out, key=lambda t: t[0])
+
+    def unclaimed_findings(self) -> list[Finding]:
+        """One finding per opening lot (or its remainder) that no deposit of unknown basis claimed."""
+        return [
+            Finding(
+                kind="unclaimed-opening-lot",
+                message=f"opening lot #{n} ({o.account} {o.asset}, {left} of {o.quantity} left) was claimed by no deposit of unknown basis",
+                key=f"opening-lot:{n}",
+                account=o.account,
+                asset=o.asset,
+                time=o.acquired,
+            )
+            for n, o, left in self.unclaimed()
+        ]

@@ -167,17 +167,7 @@ def book_uk(evs: list[Event], settings: Settings, register: OpeningRegister) -> 
         _section_104(st, findings, open_lots)
         _rows(st, gains)
     gains.sort(key=lambda g: (g.disposed, g.asset))
-    for n, o, left in register.unclaimed():
-        findings.append(
-            Finding(
-                kind="unclaimed-opening-lot",
-                message=f"opening lot #{n} ({o.account} {o.asset}, {left} of {o.quantity} left) was claimed by no deposit of unknown basis",
-                key=f"opening-lot:{n}",
-                account=o.account,
-                asset=o.asset,
-                time=o.acquired,
-            )
-        )
+    findings.extend(register.unclaimed_findings())
     return BookingResult(gains=gains, open_lots=open_lots, income=income, findings=findings, allocations=[])
 
 
