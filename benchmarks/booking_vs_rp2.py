@@ -19,6 +19,8 @@ is imported late, from inside the temporary directory.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import argparse
 import os
 import sys
@@ -165,45 +167,49 @@ def run_rp2_side(events: list, method: str) -> tuple[float, float, list[tuple]]:
         os.chdir(cwd)
 
 
-def compare(ours: BookingResult, theirs: list[tuple], events: list) -> dict[str, int]:
-    """Match pieces by (disposal id, lot id) and compare them; counts of each outcome."""
+#: The outcomes that count as a disagreement (a term difference near an anniversary does not: RP2 counts 365 days).
+DISAGREEMENTS = ("missing in rp2", "missing in ours", "quantity differs", "basis differs >= 1c", "gain differs >= 1c", "term differs elsewhere")
+
+
+def agreement(ours: Iterable[tuple], theirs: Iterable[tuple], events: list) -> dict[str, int]:
+    """Match pieces ``(disposal id, lot id, quantity, basis, gain, is long)`` of both engines by
+    (disposal id, lot id) and count each outcome (shared by benchmarks/gains_vs_rp2.py)."""
     acquired = {e.id: e.time for e in events if isinstance(e, Acquisition)}
     disposed = {e.id: e.time for e in events if isinstance(e, Disposal)}
-    mine: dict[tuple[str, str], list] = defaultdict(lambda: [Decimal(0), Decimal(0), Decimal(0), set()])
-    for g in ours.gains:
-        m = mine[(g.disposal_id, g.lot_id)]
-        m[0] += g.quantity
-        m[1] += g.cost_basis
-        m[2] += g.gain
-        m[3].add(g.term == "long")
-    rp2: dict[tuple[str, str], list] = defaultdict(lambda: [Decimal(0), Decimal(0), Decimal(0), set()])
-    for d, lot, q, cost, gain, long in theirs:
-        r = rp2[(d, lot)]
-        r[0] += q
-        r[1] += cost
-        r[2] += gain
-        r[3].add(long)
-    counts = {"pieces ours": len(mine), "pieces rp2": len(rp2), "missing in rp2": 0, "missing in ours": 0, "quantity differs": 0,
-              "basis differs > 1c": 0, "gain differs > 1c": 0, "term agrees": 0, "term differs near anniversary": 0, "term differs elsewhere": 0}
-    for key in mine.keys() - rp2.keys():
-        counts["missing in rp2"] += 1
-    for key in rp2.keys() - mine.keys():
-        counts["missing in ours"] += 1
+
+    def pieces(rows: Iterable[tuple]) -> dict[tuple[str, str], list]:
+        out: dict[tuple[str, str], list] = defaultdict(lambda: [Decimal(0), Decimal(0), Decimal(0), set()])
+        for d, lot, q, cost, gain, long in rows:
+            p = out[(d, lot)]
+            p[0] += q
+            p[1] += cost
+            p[2] += gain
+            p[3].add(long)
+        return out
+
+    mine, rp2 = pieces(ours), pieces(theirs)
+    counts = {"pieces ours": len(mine), "pieces rp2": len(rp2), "missing in rp2": len(mine.keys() - rp2.keys()),
+              "missing in ours": len(rp2.keys() - mine.keys()), "quantity differs": 0, "basis differs >= 1c": 0,
+              "gain differs >= 1c": 0, "term agrees": 0, "term differs near anniversary": 0, "term differs elsewhere": 0}
     for key in mine.keys() & rp2.keys():
         a, b = mine[key], rp2[key]
         if a[0].quantize(Decimal("1e-8")) != b[0].quantize(Decimal("1e-8")):
             counts["quantity differs"] += 1
         if abs(a[1] - b[1]) >= CENT:
-            counts["basis differs > 1c"] += 1
+            counts["basis differs >= 1c"] += 1
         if abs(a[2] - b[2]) >= CENT:
-            counts["gain differs > 1c"] += 1
+            counts["gain differs >= 1c"] += 1
         if a[3] == b[3]:
             counts["term agrees"] += 1
         else:
-            bought, sold = acquired[key[1]], disposed[key[0]]
-            near = abs((sold - bought) - timedelta(days=365)) <= timedelta(days=2)
+            near = abs((disposed[key[0]] - acquired[key[1]]) - timedelta(days=365)) <= timedelta(days=2)
             counts["term differs near anniversary" if near else "term differs elsewhere"] += 1
     return counts
+
+
+def compare(ours: BookingResult, theirs: list[tuple], events: list) -> dict[str, int]:
+    """Our engine's gains against RP2's pieces."""
+    return agreement(((g.disposal_id, g.lot_id, g.quantity, g.cost_basis, g.gain, g.term == "long") for g in ours.gains), theirs, events)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -231,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     total_ours = sum((g.gain for g in ours.gains), Decimal(0))
     total_rp2 = sum((r[4] for r in theirs), Decimal(0))
     print(f"total gain ours {total_ours.quantize(CENT)}  rp2 {total_rp2.quantize(CENT)}")
-    agree = not any(counts[k] for k in ("missing in rp2", "missing in ours", "quantity differs", "basis differs > 1c", "gain differs > 1c", "term differs elsewhere"))
+    agree = not any(counts[k] for k in DISAGREEMENTS)
     print("AGREE: every piece matches to the cent; terms differ only within 2 days of 365 days held" if agree else "DISAGREE: see counts above")
     return 0 if agree else 2
 

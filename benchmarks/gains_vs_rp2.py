@@ -42,15 +42,13 @@ import statistics
 import sys
 import tempfile
 import time
-from collections import defaultdict
-from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from booking_vs_rp2 import RP2_METHODS, history, run_rp2_side  # noqa: E402
+from booking_vs_rp2 import DISAGREEMENTS, RP2_METHODS, agreement, history, run_rp2_side  # noqa: E402
 
 from ledger.booking import Acquisition, Disposal  # noqa: E402
 
@@ -130,48 +128,15 @@ def load() -> str:
 
 def compare_csv(path: Path, theirs: list[tuple], events: list) -> dict[str, int]:
     """Match the CSV's pieces with RP2's by (disposal id, lot id)."""
-    acquired = {e.id: e.time for e in events if isinstance(e, Acquisition)}
-    disposed = {e.id: e.time for e in events if isinstance(e, Disposal)}
     prefix = f"{ACCOUNT}:"
 
     def bare(ref: str) -> str:
         return ref[len(prefix):].split("#", 1)[0] if ref else ""
 
-    def acc():
-        return [Decimal(0), Decimal(0), Decimal(0), set()]
-
-    mine: dict[tuple[str, str], list] = defaultdict(acc)
     with path.open(newline="", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            m = mine[(bare(row["disposal_id"]), bare(row["lot_id"]))]
-            m[0] += Decimal(row["quantity"])
-            m[1] += Decimal(row["cost_basis"])
-            m[2] += Decimal(row["gain"])
-            m[3].add(row["term"] == "long")
-    rp2: dict[tuple[str, str], list] = defaultdict(acc)
-    for d, lot, q, cost, gain, long in theirs:
-        r = rp2[(d, lot)]
-        r[0] += q
-        r[1] += cost
-        r[2] += gain
-        r[3].add(long)
-    counts = {"pieces ours": len(mine), "pieces rp2": len(rp2), "missing in rp2": len(mine.keys() - rp2.keys()),
-              "missing in ours": len(rp2.keys() - mine.keys()), "quantity differs": 0, "basis differs >= 1c": 0,
-              "gain differs >= 1c": 0, "term agrees": 0, "term differs near anniversary": 0, "term differs elsewhere": 0}
-    for key in mine.keys() & rp2.keys():
-        a, b = mine[key], rp2[key]
-        if a[0].quantize(Decimal("1e-8")) != b[0].quantize(Decimal("1e-8")):
-            counts["quantity differs"] += 1
-        if abs(a[1] - b[1]) >= CENT:
-            counts["basis differs >= 1c"] += 1
-        if abs(a[2] - b[2]) >= CENT:
-            counts["gain differs >= 1c"] += 1
-        if a[3] == b[3]:
-            counts["term agrees"] += 1
-        else:
-            near = abs((disposed[key[0]] - acquired[key[1]]) - timedelta(days=365)) <= timedelta(days=2)
-            counts["term differs near anniversary" if near else "term differs elsewhere"] += 1
-    return counts
+        ours = [(bare(r["disposal_id"]), bare(r["lot_id"]), Decimal(r["quantity"]), Decimal(r["cost_basis"]), Decimal(r["gain"]), r["term"] == "long")
+                for r in csv.DictReader(fh)]
+    return agreement(ours, theirs, events)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -232,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     width = max(len(k) for k in counts)
     for k, v in counts.items():
         print(f"  {k:<{width}}  {v:,}")
-    agree = not any(counts[k] for k in ("missing in rp2", "missing in ours", "quantity differs", "basis differs >= 1c", "gain differs >= 1c", "term differs elsewhere"))
+    agree = not any(counts[k] for k in DISAGREEMENTS)
     print("AGREE: every piece matches to the cent; terms differ only within 2 days of 365 days held" if agree else "DISAGREE: see counts above")
     return 0 if agree and rp2_s / ours_median >= 20 else 2
 
