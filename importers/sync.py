@@ -186,6 +186,25 @@ class _Statistics:
             self.threshold = self.added * 2
 
 
+#: A raw record kept by a deferred sync, to be posted by the rebuild that ends it.
+_DEFERRED = Outcome("deferred", (), "posted by the journal rebuild at the end of the first sync")
+
+
+def journal_is_empty(engine: Engine) -> bool:
+    """True when the journal holds no entry: a first sync may then defer posting to one rebuild."""
+    with engine.connect() as conn:
+        return conn.exec_driver_sql("SELECT 1 FROM journal_entries LIMIT 1").first() is None
+
+
+def finish_deferred(engine: Engine) -> int:
+    """Post every raw record a deferred sync kept: one rebuild of the whole journal (the caller holds
+    the lock). A sync killed before this point leaves only raw records and cursors; the next sync
+    finds the journal still empty, defers again, and ends here. Returns the records examined."""
+    with engine.connect() as conn:
+        waiting = conn.exec_driver_sql("SELECT 1 FROM raw_records WHERE status = 'deferred' LIMIT 1").first()
+    return repost(engine) if waiting is not None else 0
+
+
 def sync_account(
     engine: Engine,
     client: PagingClient,
@@ -197,8 +216,14 @@ def sync_account(
     snapshot: bool = True,
     page_size: int = 1000,
     now: Callable[[], datetime] = _utcnow,
+    defer_posting: bool = False,
 ) -> SyncReport:
-    """Sync one venue account. The caller holds the database lock (``ledger.lock``)."""
+    """Sync one venue account. The caller holds the database lock (``ledger.lock``).
+
+    ``defer_posting``: keep the raw records only (status ``deferred``) and leave the entries to one
+    :func:`repost` at the end of the sync: the bulk path for a first sync into an empty journal
+    (``finish_deferred``), which checks references once instead of row by row.
+    """
     report = SyncReport(venue_account)
     journal: Journal | None = None
     stats = _Statistics(engine)
@@ -226,6 +251,8 @@ def sync_account(
         started = time.perf_counter()
 
         def decide(raw: RawIn, raw_id: int, _name: str = name) -> Outcome:
+            if defer_posting:
+                return _DEFERRED
             src = Source(venue_account, _name, raw.key, raw.time or report.snapshot_time or now(), raw_id)
             x = extract(_name, raw.record, src)
             return Outcome(x.status, x.entries, x.note)

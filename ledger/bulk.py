@@ -102,14 +102,19 @@ def journal_rebuild(engine: Engine) -> Iterator[Connection]:
             dbapi.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
         try:
             with conn.begin():
-                if not sqlite:
+                if sqlite:
+                    # pysqlite opens a transaction only before DML; DDL before it would autocommit, and a
+                    # kill mid-rebuild would leave the indexes dropped. Open it explicitly: everything
+                    # below, DDL included, then commits or rolls back as one.
+                    dbapi.execute("BEGIN")  # type: ignore[union-attr]
+                else:
                     for fk in fks:
                         conn.execute(DropConstraint(fk))
                 for ix in indexes:
-                    conn.execute(DropIndex(ix))
+                    conn.execute(DropIndex(ix, if_exists=True))
                 yield conn
                 for ix in indexes:
-                    conn.execute(CreateIndex(ix))
+                    conn.execute(CreateIndex(ix, if_not_exists=True))
                 if sqlite:
                     if fk_off:
                         bad = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()

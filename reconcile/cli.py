@@ -170,7 +170,7 @@ def sync(
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
-    from importers.sync import sync_account
+    from importers.sync import finish_deferred, journal_is_empty, sync_account
     from ledger.lock import database_lock
 
     ctx = Context(config, db)
@@ -178,6 +178,9 @@ def sync(
     engine = ctx.engine()
     reports = []
     with database_lock(engine):
+        # A first sync into an empty journal keeps raw records only and posts them in one rebuild at
+        # the end (references checked once, not row by row); later syncs post page by page.
+        defer = journal_is_empty(engine)
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console, disable=quiet, transient=True) as progress:
             for acc, make_client in clients:
                 task = progress.add_task(f"{acc.name}: snapshot", total=None)
@@ -186,8 +189,16 @@ def sync(
                     progress.update(_task, description=f"{_acc}: {endpoint}: {er.received} records, {er.pages} pages, {er.rate:,.0f}/s")
 
                 with make_client() as client:
-                    reports.append(sync_account(engine, client, acc.name, full=full, on_page=on_page))
+                    reports.append(sync_account(engine, client, acc.name, full=full, on_page=on_page, defer_posting=defer))
                 progress.remove_task(task)
+            if defer:
+                task = progress.add_task("posting the first sync's records (one journal rebuild)", total=None)
+                examined = finish_deferred(engine)
+                progress.remove_task(task)
+                if examined and not quiet:
+                    with engine.connect() as conn:
+                        n = conn.exec_driver_sql("SELECT COUNT(*) FROM journal_entries").scalar_one()
+                    console.print(f"first sync: {n} entries posted from {examined} raw records in one journal rebuild")
         if not quiet:
             table = Table(title="sync")
             for col in ("account", "endpoint", "pages", "records", "new", "entries", "memo", "pending", "unknown", "records/s"):
