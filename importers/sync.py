@@ -186,10 +186,6 @@ class _Statistics:
             self.threshold = self.added * 2
 
 
-#: A raw record kept by a deferred sync, to be posted by the rebuild that ends it.
-_DEFERRED = Outcome("deferred", (), "posted by the journal rebuild at the end of the first sync")
-
-
 def journal_is_empty(engine: Engine) -> bool:
     """True when the journal holds no entry: a first sync may then defer posting to one rebuild."""
     with engine.connect() as conn:
@@ -197,11 +193,12 @@ def journal_is_empty(engine: Engine) -> bool:
 
 
 def finish_deferred(engine: Engine) -> int:
-    """Post every raw record a deferred sync kept: one rebuild of the whole journal (the caller holds
-    the lock). A sync killed before this point leaves only raw records and cursors; the next sync
-    finds the journal still empty, defers again, and ends here. Returns the records examined."""
+    """Post the records a deferred sync kept: one rebuild of the whole journal (the caller holds the
+    lock and found the journal empty). Raw records were stored with their final status, so the
+    rebuild rewrites no raw row. A sync killed before this point leaves raw records and cursors and
+    an empty journal; the next sync defers again and ends here. Returns the records examined."""
     with engine.connect() as conn:
-        waiting = conn.exec_driver_sql("SELECT 1 FROM raw_records WHERE status = 'deferred' LIMIT 1").first()
+        waiting = conn.exec_driver_sql("SELECT 1 FROM raw_records WHERE status = 'posted' LIMIT 1").first()
     return repost(engine) if waiting is not None else 0
 
 
@@ -220,8 +217,8 @@ def sync_account(
 ) -> SyncReport:
     """Sync one venue account. The caller holds the database lock (``ledger.lock``).
 
-    ``defer_posting``: keep the raw records only (status ``deferred``) and leave the entries to one
-    :func:`repost` at the end of the sync: the bulk path for a first sync into an empty journal
+    ``defer_posting``: keep the raw records only (with their final status) and leave the entries to
+    one :func:`repost` at the end of the sync: the bulk path for a first sync into an empty journal
     (``finish_deferred``), which checks references once instead of row by row.
     """
     report = SyncReport(venue_account)
@@ -251,11 +248,10 @@ def sync_account(
         started = time.perf_counter()
 
         def decide(raw: RawIn, raw_id: int, _name: str = name) -> Outcome:
-            if defer_posting:
-                return _DEFERRED
             src = Source(venue_account, _name, raw.key, raw.time or report.snapshot_time or now(), raw_id)
             x = extract(_name, raw.record, src)
-            return Outcome(x.status, x.entries, x.note)
+            # Deferring: the record keeps its final status; its entries come from the closing rebuild.
+            return Outcome(x.status, () if defer_posting else x.entries, x.note)
 
         for page in prefetch(client.iter_pages(name, cursor, page_size=page_size)):
             raws = [RawIn(ep.natural_key(r), r, ep.record_time(r)) for r in page.records]

@@ -8,6 +8,7 @@ Exit codes: 0 ok; 1 error; 2 bad input or configuration; 3 reconciliation differ
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from decimal import Decimal
 from pathlib import Path
@@ -182,15 +183,23 @@ def sync(
         # the end (references checked once, not row by row); later syncs post page by page.
         defer = journal_is_empty(engine)
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console, disable=quiet, transient=True) as progress:
-            for acc, make_client in clients:
-                task = progress.add_task(f"{acc.name}: snapshot", total=None)
+            try:
+                for acc, make_client in clients:
+                    task = progress.add_task(f"{acc.name}: snapshot", total=None)
 
-                def on_page(endpoint, er, _acc=acc.name, _task=task):
-                    progress.update(_task, description=f"{_acc}: {endpoint}: {er.received} records, {er.pages} pages, {er.rate:,.0f}/s")
+                    def on_page(endpoint, er, _acc=acc.name, _task=task):
+                        progress.update(_task, description=f"{_acc}: {endpoint}: {er.received} records, {er.pages} pages, {er.rate:,.0f}/s")
 
-                with make_client() as client:
-                    reports.append(sync_account(engine, client, acc.name, full=full, on_page=on_page, defer_posting=defer))
-                progress.remove_task(task)
+                    with make_client() as client:
+                        reports.append(sync_account(engine, client, acc.name, full=full, on_page=on_page, defer_posting=defer))
+                    progress.remove_task(task)
+            except BaseException:
+                # A failed first sync still posts the whole pages it stored, so the ledger it leaves is
+                # consistent; if even that fails (or the process is killed), the next sync does it.
+                if defer:
+                    with contextlib.suppress(Exception):
+                        finish_deferred(engine)
+                raise
             if defer:
                 task = progress.add_task("posting the first sync's records (one journal rebuild)", total=None)
                 examined = finish_deferred(engine)
