@@ -179,9 +179,10 @@ def sync(
     engine = ctx.engine()
     reports = []
     with database_lock(engine):
-        # A first sync into an empty journal keeps raw records only and posts them in one rebuild at
-        # the end (references checked once, not row by row); later syncs post page by page.
-        defer = journal_is_empty(engine)
+        # On PostgreSQL a first sync into an empty journal keeps raw records only and posts them in one
+        # rebuild at the end: its per-row foreign-key checks are most of a bulk load (1M fills: 231 s
+        # page by page, 154 s deferred). SQLite posts page by page faster than a rebuild (112 s vs 133 s).
+        defer = engine.dialect.name == "postgresql" and journal_is_empty(engine)
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console, disable=quiet, transient=True) as progress:
             try:
                 for acc, make_client in clients:
