@@ -261,24 +261,17 @@ def booking_rows(conn: Connection, settings: BridgeSettings, *, venue_account: s
         for cls, asset, q, p in rows:
             if cls == _FEE or asset in cash or not q:
                 continue
-            if kind in INCOME_KINDS or kind in ("realized-pnl", "funding", "liquidation"):
-                v = _value(abs(q), p)
-                if v is None:
-                    unpriced(key, t, acct, asset, kind)
-                    v = _ZERO
-                if q > 0:
-                    add(acquisition_row(id=f"{key}#in", account=acct, asset=asset, quantity=q, cost=v, time=t, source=key, kind="income"))
-                else:
-                    add(disposal_row(id=f"{key}#out", account=acct, asset=asset, quantity=-q, proceeds=v, time=t, source=key, kind="spend"))
-            elif kind in ("borrow", "repay", "perp-fee", "interest-expense"):
-                if cls == _BORROWED:
+            income = kind in INCOME_KINDS or kind in ("realized-pnl", "funding", "liquidation")
+            if income or kind in ("borrow", "repay", "perp-fee", "interest-expense"):
+                if not income and cls == _BORROWED:
                     continue  # the liability side; the asset side is the spot posting
                 v = _value(abs(q), p)
                 if v is None:
                     unpriced(key, t, acct, asset, kind)
                     v = _ZERO
                 if q > 0:
-                    add(acquisition_row(id=f"{key}#in", account=acct, asset=asset, quantity=q, cost=v, time=t, source=key, kind="trade"))
+                    add(acquisition_row(id=f"{key}#in", account=acct, asset=asset, quantity=q, cost=v, time=t, source=key,
+                                        kind="income" if income else "trade"))
                 else:
                     add(disposal_row(id=f"{key}#out", account=acct, asset=asset, quantity=-q, proceeds=v, time=t, source=key, kind="spend"))
             elif kind == "withdrawal":
