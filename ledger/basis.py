@@ -90,8 +90,8 @@ def _time(v) -> datetime:
 def _fetch(conn: Connection, venue_account: str | None) -> tuple[dict[str, int], dict[str, str], list[tuple]]:
     """The classes of the accounts read and the asset symbols (by id, as text), and the entries in
     (time, key) order as ``(timestamp, key, kind, venue account, postings text)``: the postings
-    text is four fields a posting (account id, asset id, quantity, unit price or ``-``), ``None``
-    for an entry without a posting read (``_postings`` parses it).
+    text is four fields a posting (account id, asset id, quantity, unit price or ``-``); an entry
+    without a posting read is left out (``_postings`` parses the text).
 
     One query on the driver's cursor (no per-row SQLAlchemy processing): a row per entry, its
     postings of the accounts read aggregated into one text of four fields each (account id, asset
@@ -118,10 +118,12 @@ def _fetch(conn: Connection, venue_account: str | None) -> tuple[dict[str, int],
         )
     else:
         sql = (
-            # printf builds each posting's text in one step (a tenth cheaper than three concatenations)
-            "SELECT e.timestamp, e.entry_key, e.kind, e.venue_account, (SELECT group_concat(printf('%d %d %s %s', p.account_id, p.asset_id, p.quantity,"
-            f" ifnull(p.unit_price, '-')), ' ') FROM postings p WHERE p.entry_id = e.id AND p.account_id IN ({ids})) g"
-            " FROM journal_entries e WHERE e.kind <> 'perp-fill'"
+            # The postings are aggregated in one pass over the entry_id index, then joined to their entries:
+            # half the time of a correlated subquery per entry. printf builds each posting's text in one step
+            # (a tenth cheaper than three concatenations). Entries without a posting read are left out.
+            "SELECT e.timestamp, e.entry_key, e.kind, e.venue_account, p.g FROM (SELECT entry_id, group_concat(printf('%d %d %s %s',"
+            f" account_id, asset_id, quantity, ifnull(unit_price, '-')), ' ') g FROM postings WHERE account_id IN ({ids}) GROUP BY entry_id) p"
+            " JOIN journal_entries e ON e.id = p.entry_id WHERE e.kind <> 'perp-fill'"
         )
     params: tuple = ()
     if venue_account:
