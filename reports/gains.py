@@ -49,16 +49,6 @@ def _iso_utc(t: datetime, _days: dict = {}) -> str:  # noqa: B006 - memo of the 
     return f"{day}{s}Z" if len(s) == 15 else f"{day}{s}.000000Z"
 
 
-def _iso(t: datetime, _cache: dict = {}) -> str:  # noqa: B006 - a deliberate memo: pieces repeat their lot's and disposal's times
-    """``_iso_utc`` memoised (XLSX and the open-lots table)."""
-    s = _cache.get(t)
-    if s is None:
-        if len(_cache) > 1_000_000:
-            _cache.clear()
-        s = _cache[t] = _iso_utc(t)
-    return s
-
-
 def _plain(d: Decimal, _str=str) -> str:
     """``ledger.money.plain`` for the export's hot loop (same output; tested against it). ``str``
     is plain notation unless it shows an exponent, and then it is the same digits as ``"f"``."""
@@ -80,7 +70,7 @@ def gain_cells(g) -> list[str]:
         a, asset, q, acquired, disposed, proceeds, cost, gain = g.account, g.asset, g.quantity, g.acquired, g.disposed, g.proceeds, g.cost_basis, g.gain
         term, method, lot_id, disposal_id, source = g.term, g.method, g.lot_id, g.disposal_id, g.source_ref
     p = _plain
-    return [a, asset, p(q), _iso(acquired), _iso(disposed), p(proceeds), p(cost), p(gain), term, method, lot_id, disposal_id, source]
+    return [a, asset, p(q), _iso_utc(acquired), _iso_utc(disposed), p(proceeds), p(cost), p(gain), term, method, lot_id, disposal_id, source]
 
 
 def write_gains(path: Path, fmt: str, gains: Sequence[tuple], *, sheet: str = "Gains") -> int:
@@ -91,12 +81,7 @@ def write_gains(path: Path, fmt: str, gains: Sequence[tuple], *, sheet: str = "G
         return write_table(path, fmt, GAINS_COLUMNS, (gain_cells(g) for g in gains), sheet=sheet)
     tmp = path.with_name(path.name + ".partial")
     p = _plain
-    memo: dict[datetime, str] = {}  # a lot's time repeats over its pieces; per call, so every run pays its own
-
-    def iso(t: datetime) -> str:
-        s = memo[t] = _iso_utc(t)
-        return s
-
+    iso = _iso_utc  # not memoised by time: hashing an aware datetime costs more than formatting it
     quoted = io.StringIO()
     writer = csv.writer(quoted, lineterminator="\n")
     when, when_s = None, ""
@@ -104,11 +89,10 @@ def write_gains(path: Path, fmt: str, gains: Sequence[tuple], *, sheet: str = "G
         with tmp.open("w", newline="", encoding="utf-8") as fh:
             fh.write(",".join(GAINS_COLUMNS) + "\n")
             lines: list[str] = []
-            get = memo.get
             for a, asset, q, acquired, disposed, proceeds, cost, gain, term, method, lot_id, disposal_id, source in gains:
                 if disposed is not when:  # a disposal's pieces are consecutive and share its time
-                    when, when_s = disposed, get(disposed) or iso(disposed)
-                since = get(acquired) or iso(acquired)
+                    when, when_s = disposed, iso(disposed)
+                since = iso(acquired)
                 line = f"{a},{asset},{p(q)},{since},{when_s},{p(proceeds)},{p(cost)},{p(gain)},{term},{method},{lot_id},{disposal_id},{source}"
                 if line.count(",") != 12 or '"' in line or "\n" in line or "\r" in line:
                     quoted.seek(0)
@@ -132,7 +116,7 @@ def write_gains(path: Path, fmt: str, gains: Sequence[tuple], *, sheet: str = "G
 
 def lot_cells(l) -> list[str]:
     unit = plain(l.cost / l.quantity) if l.quantity else "0"
-    return [l.account, l.asset, plain(l.quantity), plain(l.cost), unit, _iso(l.acquired), l.id, l.source]
+    return [l.account, l.asset, plain(l.quantity), plain(l.cost), unit, _iso_utc(l.acquired), l.id, l.source]
 
 
 def write_table(path: Path, fmt: str, columns: Sequence[str], rows: Iterable[list[str]], *, sheet: str = "Sheet") -> int:
