@@ -204,7 +204,7 @@ def booking_rows(conn: Connection, settings: BridgeSettings, *, venue_account: s
                         if R not in cash:
                             if proceeds_G is None:
                                 unpriced(key, t, acct, R, "acquisition")
-                            add((t, ACQUISITION, key + "#in", acct, R, qR, proceeds_G if proceeds_G is not None and proceeds_G > 0 else _ZERO, key, "trade"))
+                            add((t, ACQUISITION, key + "#in", acct, R, qR, proceeds_G if proceeds_G is not None and proceeds_G > _ZERO else _ZERO, key, "trade"))
                         continue
             rows = _postings(parts, classes, symbols)
             traded: dict[str, Decimal] = {}

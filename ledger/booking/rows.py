@@ -44,7 +44,6 @@ G_DISPOSED, G_GAIN = GAIN_FIELDS.index("disposed"), GAIN_FIELDS.index("gain")
 FAST_METHODS = frozenset({"fifo", "lifo", "hifo", "lofo"})
 ZERO = Decimal(0)
 _UTC = timezone.utc
-_UNIT_QUANTUM = Decimal("1e-18")
 
 
 def acquisition_row(*, id: str, account: str, asset: str, quantity: Decimal, cost: Decimal | None, time: datetime, source: str, kind: str) -> tuple:
@@ -136,7 +135,7 @@ def book_simple(rows: list[tuple], settings: Settings) -> tuple[list[tuple], lis
             if rank == ACQUISITION:
                 seq += 1
                 if keyed:  # the unit cost at 18 places as an exact integer of 1e-18 units: compared faster than a Decimal
-                    k = int((amount / q).quantize(_UNIT_QUANTUM).scaleb(18))
+                    k = round((amount / q).scaleb(18))  # = int(quantize(1e-18).scaleb(18)): round() is half-even
                     if negate:
                         k = -k
                 else:
@@ -151,7 +150,7 @@ def book_simple(rows: list[tuple], settings: Settings) -> tuple[list[tuple], lis
             need = q
             left_p = amount
             left_q = q
-            while need > 0 and pool:
+            while need and pool:  # need is never negative; truth is cheaper than a comparison with int 0
                 lot = pool[top]
                 lq = lot[4]
                 if lq <= need:
