@@ -458,9 +458,10 @@ def export_journal(
 
 
 
-def _booking(ctx: Context, engine, *, method: str | None, scope: str | None, jurisdiction: str | None, account: str | None = None, rows: bool = False):
-    """Events from the valued ledger (as event rows for ``book_rows`` with ``rows=True``) and the engine's settings,
-    from the config and the options."""
+def _booking(ctx: Context, engine, *, method: str | None, scope: str | None, jurisdiction: str | None, account: str | None = None, rows: bool = False,
+             times: dict | None = None):
+    """Events from the valued ledger (as event rows for ``book_rows`` with ``rows=True``, filling ``times`` as
+    ``ledger.basis.booking_rows`` does) and the engine's settings, from the config and the options."""
     from ledger.basis import BridgeSettings, booking_events, booking_rows
     from ledger.booking import Settings, load_opening_lots
 
@@ -490,8 +491,12 @@ def _booking(ctx: Context, engine, *, method: str | None, scope: str | None, jur
             from ledger.db import upgrade
 
             upgrade(engine)
-            return _booking(ctx, engine, method=method, scope=scope, jurisdiction=jurisdiction, account=account, rows=rows)
-        events, findings = (booking_rows if rows else booking_events)(conn, BridgeSettings(currency=rep.currency, stablecoin_policy=rep.stablecoin_policy), venue_account=account)
+            return _booking(ctx, engine, method=method, scope=scope, jurisdiction=jurisdiction, account=account, rows=rows, times=times)
+        bridge = BridgeSettings(currency=rep.currency, stablecoin_policy=rep.stablecoin_policy)
+        if rows:
+            events, findings = booking_rows(conn, bridge, venue_account=account, times=times)
+        else:
+            events, findings = booking_events(conn, bridge, venue_account=account)
     opening = load_opening_lots(rep.opening_lots) if rep.opening_lots else []
     return events, findings, settings, opening
 
@@ -539,15 +544,16 @@ def export_gains(
     collecting = gc.isenabled()
     gc.disable()
     try:
-        events, findings, settings, opening = _booking(ctx, engine, method=method, scope=scope, jurisdiction=jurisdiction, rows=True)
+        times: dict = {}  # the cell text of the entries' times, rearranged from the stored text (cheaper than formatting)
+        events, findings, settings, opening = _booking(ctx, engine, method=method, scope=scope, jurisdiction=jurisdiction, rows=True, times=times)
         engine.dispose()
         result = book_rows(events, settings, opening_lots=opening)  # gains as rows: no record per piece
         zone = settings.tax_timezone
         rows = result.gains if all_years else [g for g in result.gains if tax_year_of(g[G_DISPOSED], settings.jurisdiction, zone) == year]
-        n = write_gains(Path(out), fmt, rows, sheet="Gains" if all_years else f"Gains {year}")
+        n = write_gains(Path(out), fmt, rows, sheet="Gains" if all_years else f"Gains {year}", times=times)
         total = sum((g[G_GAIN] for g in rows), Decimal(0))
         findings += result.findings
-        del events, result, rows  # freed now by reference counting, so the collector has no million objects to scan when it resumes
+        del events, result, rows, times  # freed now by reference counting, so the collector has no million objects to scan when it resumes
     finally:
         if collecting:
             gc.enable()

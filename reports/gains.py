@@ -73,15 +73,19 @@ def gain_cells(g) -> list[str]:
     return [a, asset, p(q), _iso_utc(acquired), _iso_utc(disposed), p(proceeds), p(cost), p(gain), term, method, lot_id, disposal_id, source]
 
 
-def write_gains(path: Path, fmt: str, gains: Sequence[tuple], *, sheet: str = "Gains") -> int:
+def write_gains(path: Path, fmt: str, gains: Sequence[tuple], *, sheet: str = "Gains", times: dict[int, tuple[datetime, str]] | None = None) -> int:
     """Write gain rows (``book_rows``) as the gains table. The CSV is the same text ``write_table``
     writes, built a line at a time with one f-string: a line whose text fields need quoting (a
-    comma, quote or line break) goes through the csv module instead."""
+    comma, quote or line break) goes through the csv module instead. ``times`` holds the cell text of
+    time objects known beforehand, by id (``ledger.basis.booking_rows``); other times are formatted."""
     if fmt != "csv":
         return write_table(path, fmt, GAINS_COLUMNS, (gain_cells(g) for g in gains), sheet=sheet)
     tmp = path.with_name(path.name + ".partial")
     p = _plain
-    iso = _iso_utc  # not memoised by time: hashing an aware datetime costs more than formatting it
+    # A time's text: from ``times`` (its entry holds the time object, so no other object has its id), else
+    # formatted; not memoised by time: hashing an aware datetime costs more than formatting it.
+    known = (times or {}).get
+    iso = _iso_utc
     quoted = io.StringIO()
     writer = csv.writer(quoted, lineterminator="\n")
     when, when_s = None, ""
@@ -91,8 +95,10 @@ def write_gains(path: Path, fmt: str, gains: Sequence[tuple], *, sheet: str = "G
             lines: list[str] = []
             for a, asset, q, acquired, disposed, proceeds, cost, gain, term, method, lot_id, disposal_id, source in gains:
                 if disposed is not when:  # a disposal's pieces are consecutive and share its time
-                    when, when_s = disposed, iso(disposed)
-                since = iso(acquired)
+                    e = known(id(disposed))
+                    when, when_s = disposed, iso(disposed) if e is None else e[1]
+                e = known(id(acquired))
+                since = iso(acquired) if e is None else e[1]
                 line = f"{a},{asset},{p(q)},{since},{when_s},{p(proceeds)},{p(cost)},{p(gain)},{term},{method},{lot_id},{disposal_id},{source}"
                 if line.count(",") != 12 or '"' in line or "\n" in line or "\r" in line:
                     quoted.seek(0)

@@ -212,3 +212,29 @@ def test_basis__venue_account_filter_and_perp_fills_ignored(engine):
     assert [e.id for e in events] == ["sub:c#in"]
     events, _ = events_of(engine)
     assert [e.id for e in events] == ["main:b#in", "sub:c#in"]
+
+
+def test_booking_rows__times_are_the_rows_times_as_iso_text(engine, tmp_path):
+    """The text ``times`` receives for each row's time object is that time's ISO-8601 UTC cell text,
+    and the gains CSV written with it is the CSV written without it."""
+    from ledger.basis import booking_rows
+    from ledger.booking import book_rows
+    from reports.gains import _iso_utc, write_gains
+
+    post(engine, buy("b1", "2024-01-02 03:04:05", "1", "100"), buy("b2", "2024-02-29 23:59:59.999999", "2", "300"),
+         sell("s1", "2025-03-01 00:00:00", "2.5", "500"))
+    times: dict = {}
+    with engine.connect() as conn:
+        rows, _ = booking_rows(conn, BridgeSettings(), times=times)
+    if engine.dialect.name == "sqlite":  # read off SQLite's stored text; PostgreSQL's driver gives datetimes
+        assert {id(r[0]) for r in rows} == set(times)
+    for r in rows:
+        if id(r[0]) in times:
+            assert times[id(r[0])][0] is r[0]
+    assert all(text == _iso_utc(t) for t, text in times.values())
+    gains = book_rows(rows, Settings(method="fifo")).gains
+    assert len(gains) == 2
+    write_gains(tmp_path / "with.csv", "csv", gains, times=times)
+    write_gains(tmp_path / "without.csv", "csv", gains)
+    assert (tmp_path / "with.csv").read_bytes() == (tmp_path / "without.csv").read_bytes()
+    assert b"2024-02-29T23:59:59.999999Z,2025-03-01T00:00:00.000000Z" in (tmp_path / "with.csv").read_bytes()
