@@ -14,9 +14,10 @@ Timed, in this process:
   "csv", ...])``: configuration, the schema-revision check, the ledger read, the bridge, the
   engine, and the CSV of every year's rows. The first run is reported apart (it also imports the
   modules the command loads lazily: SQLAlchemy, alembic, the engine); then ``--repeat`` runs
-  (default 5), each its own complete command with nothing carried over, reported as best and
-  median, wall clock and CPU time of this process (the CPU time is what load from other
-  processes on the machine does not inflate). ``--all-years`` exports every tax year in one file;
+  (default 5), each its own complete command with nothing carried over, half of them before
+  RP2's run and half after it (the speed of a shared machine drifts; this way a drift moves both
+  sides alike), reported as best and median, wall clock and CPU time of this process (the CPU
+  time is what load from other processes on the machine does not inflate). ``--all-years`` exports every tax year in one file;
   the command would otherwise be run once per year, reading and booking the whole ledger each
   time (the per-year figures are printed too, with ``--per-year``).
 - RP2: ``rp2.tax_engine.compute_tax`` on the same trades (its transaction objects are built
@@ -168,12 +169,12 @@ def main(argv: list[str] | None = None) -> int:
     with out.open(encoding="utf-8") as fh:
         rows = sum(1 for _ in fh) - 1
     print(f"ours  {args.method}: {first:7.2f} s  first run, with the command's lazy imports ({rows:,} rows in {out}; {load()})", flush=True)
-    runs = [run_command(url, out, args.method, None, cpu=True) for _ in range(max(args.repeat, 1))]
-    walls = sorted(w for w, _ in runs)
-    cpus = sorted(c for _, c in runs)
-    ours, ours_median = walls[0], statistics.median(walls)
-    print(f"ours  {args.method}: {ours:7.2f} s  best, {ours_median:.2f} s median of {len(runs)} runs of the whole `reconcile export gains --all-years`"
-          f" (each: {', '.join(f'{w:.2f}' for w, _ in runs)}); CPU best {cpus[0]:.2f} s, median {statistics.median(cpus):.2f} s; {load()}", flush=True)
+    repeat = max(args.repeat, 1)
+    # The machine's speed drifts (other tenants of the host): half our runs go before RP2's and half
+    # after it, so that a drift during the run moves both sides alike.
+    before = repeat if args.no_rp2 else (repeat + 1) // 2
+    runs = [run_command(url, out, args.method, None, cpu=True) for _ in range(before)]
+    print(f"ours  {args.method}: {len(runs)} runs before RP2's: {', '.join(f'{w:.2f}' for w, _ in runs)} s; {load()}", flush=True)
     if args.per_year:
         years = range(events[0].time.year, events[-1].time.year + 1)
         total = 0.0
@@ -182,15 +183,26 @@ def main(argv: list[str] | None = None) -> int:
             total += s
             print(f"        --year {y}: {s:6.2f} s")
         print(f"        per-year runs together: {total:.2f} s")
-    if args.no_rp2:
+    rp2 = None
+    if not args.no_rp2:
+        try:
+            rp2 = _rp2_with_cpu(events, args.method)
+        except ImportError as exc:
+            print(f"RP2 not importable ({exc}); install it with: pip install rp2")
+            return 1
+        build_s, rp2_s, theirs, rp2_cpu = rp2
+        print(f"rp2   {args.method}: {rp2_s:7.2f} s  compute_tax() ({len(theirs):,} pieces; +{build_s:.2f} s building its transaction objects; {load()})")
+        print(f"rp2   {args.method}: {rp2_cpu:7.2f} s  CPU time of compute_tax()", flush=True)
+        after = [run_command(url, out, args.method, None, cpu=True) for _ in range(repeat - before)]
+        print(f"ours  {args.method}: {len(after)} runs after RP2's: {', '.join(f'{w:.2f}' for w, _ in after)} s; {load()}", flush=True)
+        runs += after
+    walls = sorted(w for w, _ in runs)
+    cpus = sorted(c for _, c in runs)
+    ours, ours_median = walls[0], statistics.median(walls)
+    print(f"ours  {args.method}: {ours:7.2f} s  best, {ours_median:.2f} s median of {len(runs)} runs of the whole `reconcile export gains --all-years`"
+          f"; CPU best {cpus[0]:.2f} s, median {statistics.median(cpus):.2f} s", flush=True)
+    if rp2 is None:
         return 0
-    try:
-        build_s, rp2_s, theirs, rp2_cpu = _rp2_with_cpu(events, args.method)
-    except ImportError as exc:
-        print(f"RP2 not importable ({exc}); install it with: pip install rp2")
-        return 1
-    print(f"rp2   {args.method}: {rp2_s:7.2f} s  compute_tax() ({len(theirs):,} pieces; +{build_s:.2f} s building its transaction objects; {load()})")
-    print(f"rp2   {args.method}: {rp2_cpu:7.2f} s  CPU time of compute_tax()")
     print(f"ratio rp2 / ours: {rp2_s / ours:.1f}x best, {rp2_s / ours_median:.1f}x median, {rp2_s / first:.1f}x first run (wall clock); "
           f"{rp2_cpu / statistics.median(cpus):.1f}x median CPU time  (target >= 20x)")
     counts = compare_csv(out, theirs, events)
