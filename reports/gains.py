@@ -75,9 +75,10 @@ def gain_cells(g) -> list[str]:
 
 def write_gains(path: Path, fmt: str, gains: Sequence[tuple], *, sheet: str = "Gains", times: dict[int, tuple[datetime, str]] | None = None) -> int:
     """Write gain rows (``book_rows``) as the gains table. The CSV is the same text ``write_table``
-    writes, built a line at a time with one f-string: a line whose text fields need quoting (a
-    comma, quote or line break) goes through the csv module instead. ``times`` holds the cell text of
-    time objects known beforehand, by id (``ledger.basis.booking_rows``); other times are formatted."""
+    writes, built a line at a time with one f-string, a chunk of lines at a time: a chunk where some
+    text field needs quoting (a comma, quote or line break) is written by the csv module instead.
+    ``times`` holds the cell text of time objects known beforehand, by id
+    (``ledger.basis.booking_rows``); other times are formatted."""
     if fmt != "csv":
         return write_table(path, fmt, GAINS_COLUMNS, (gain_cells(g) for g in gains), sheet=sheet)
     tmp = path.with_name(path.name + ".partial")
@@ -86,33 +87,30 @@ def write_gains(path: Path, fmt: str, gains: Sequence[tuple], *, sheet: str = "G
     # formatted; not memoised by time: hashing an aware datetime costs more than formatting it.
     known = (times or {}).get
     iso = _iso_utc
-    quoted = io.StringIO()
-    writer = csv.writer(quoted, lineterminator="\n")
-    when, when_s = None, ""
     try:
         with tmp.open("w", newline="", encoding="utf-8") as fh:
             fh.write(",".join(GAINS_COLUMNS) + "\n")
-            lines: list[str] = []
-            for a, asset, q, acquired, disposed, proceeds, cost, gain, term, method, lot_id, disposal_id, source in gains:
-                if disposed is not when:  # a disposal's pieces are consecutive and share its time
-                    e = known(id(disposed))
-                    when, when_s = disposed, iso(disposed) if e is None else e[1]
-                e = known(id(acquired))
-                since = iso(acquired) if e is None else e[1]
-                line = f"{a},{asset},{p(q)},{since},{when_s},{p(proceeds)},{p(cost)},{p(gain)},{term},{method},{lot_id},{disposal_id},{source}"
-                if line.count(",") != 12 or '"' in line or "\n" in line or "\r" in line:
-                    quoted.seek(0)
-                    quoted.truncate()
-                    writer.writerow([a, asset, p(q), since, when_s, p(proceeds), p(cost), p(gain), term, method, lot_id, disposal_id, source])
-                    line = quoted.getvalue()[:-1]
-                lines.append(line)
-                if len(lines) == 20_000:
-                    lines.append("")
-                    fh.write("\n".join(lines))
-                    lines.clear()
-            if lines:
-                lines.append("")
-                fh.write("\n".join(lines))
+            for start in range(0, len(gains), 20_000):
+                chunk = gains[start:start + 20_000]
+                lines: list[str] = []
+                add = lines.append
+                when, when_s = None, ""
+                for a, asset, q, acquired, disposed, proceeds, cost, gain, term, method, lot_id, disposal_id, source in chunk:
+                    if disposed is not when:  # a disposal's pieces are consecutive and share its time
+                        e = known(id(disposed))
+                        when, when_s = disposed, iso(disposed) if e is None else e[1]
+                    e = known(id(acquired))
+                    since = iso(acquired) if e is None else e[1]
+                    add(f"{a},{asset},{p(q)},{since},{when_s},{p(proceeds)},{p(cost)},{p(gain)},{term},{method},{lot_id},{disposal_id},{source}")
+                add("")
+                text = "\n".join(lines)
+                # Every line has its 12 separating commas and its one line break: any more, or a quote or a
+                # carriage return, means a text field that needs quoting somewhere in the chunk.
+                if text.count(",") != 12 * len(chunk) or text.count("\n") != len(chunk) or '"' in text or "\r" in text:
+                    buffer = io.StringIO()
+                    csv.writer(buffer, lineterminator="\n").writerows(gain_cells(g) for g in chunk)
+                    text = buffer.getvalue()
+                fh.write(text)
         tmp.replace(path)
     finally:
         if tmp.exists():
