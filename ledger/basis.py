@@ -23,7 +23,11 @@ USDT. Perpetual positions are not spot lots (their P&L and funding are income ca
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -33,6 +37,7 @@ from sqlalchemy import Connection
 from .booking import Finding
 from .booking.rows import ACQUISITION, DISPOSAL, acquisition_row, disposal_row, row_event, transfer_row
 from .money import EXACT
+from .sqlite_reader import BORROWED, FEE, LENT, SPOT, classify, entries_sql
 
 __all__ = ["BridgeSettings", "booking_events", "booking_rows", "TRADE_KINDS", "EXTERNAL_WALLET"]
 
@@ -56,19 +61,14 @@ class BridgeSettings:
         return frozenset(c)
 
 
-#: Classes of the postings the bridge reads; no other posting is fetched.
-_SPOT, _LENT, _BORROWED, _FEE = 0, 1, 2, 3
+# The classes of the postings the bridge reads (no other posting is fetched), and the rule.
+_SPOT, _LENT, _BORROWED, _FEE = SPOT, LENT, BORROWED, FEE
+_classify = classify
 _ZERO = Decimal(0)
-
-
-def _classify(name: str) -> int | None:
-    if name.startswith("Expenses:Fees"):
-        return _FEE
-    if name.startswith(("Assets:", "Liabilities:")):
-        for cls, marker in ((_SPOT, ":Spot:"), (_LENT, ":Lent:"), (_BORROWED, ":Borrowed:")):
-            if marker in name:
-                return cls
-    return None
+#: From this many entries (by id range) on, SQLite's part of the read runs in a child process
+#: (``ledger.sqlite_reader``) while this one bridges what is already read; below it the child's
+#: start (about 50 ms) costs more than the overlap saves.
+CHILD_READ_ENTRIES = 50_000
 
 
 _UTC = timezone.utc
@@ -88,8 +88,8 @@ def _time(v) -> datetime:
 
 
 def _fetch(conn: Connection, venue_account: str | None) -> tuple[dict[str, int], dict[str, str], list[tuple]]:
-    """The classes of the accounts read and the asset symbols (by id, as text), and the entries in
-    (time, key) order as ``(timestamp, key, kind, venue account, postings text)``: the postings
+    """The classes of the accounts read and the asset symbols (by id, as text), and the entries (in
+    no particular order) as ``(timestamp, key, kind, venue account, postings text)``: the postings
     text is four fields a posting (account id, asset id, quantity, unit price or ``-``); an entry
     without a posting read is left out (``_postings`` parses the text).
 
@@ -117,17 +117,11 @@ def _fetch(conn: Connection, venue_account: str | None) -> tuple[dict[str, int],
             f" FROM postings WHERE account_id IN ({ids}) GROUP BY entry_id) p ON p.entry_id = e.id WHERE e.kind <> 'perp-fill'"
         )
     else:
-        sql = (
-            # The postings are aggregated in one pass over the entry_id index, then joined to their entries:
-            # half the time of a correlated subquery per entry. printf builds each posting's text in one step
-            # (a tenth cheaper than three concatenations). Entries without a posting read are left out.
-            "SELECT e.timestamp, e.entry_key, e.kind, e.venue_account, p.g FROM (SELECT entry_id, group_concat(printf('%d %d %s %s',"
-            f" account_id, asset_id, quantity, ifnull(unit_price, '-')), ' ') g FROM postings WHERE account_id IN ({ids}) GROUP BY entry_id) p"
-            " JOIN journal_entries e ON e.id = p.entry_id WHERE e.kind <> 'perp-fill'"
-        )
+        sql = entries_sql(ids, venue=bool(venue_account))
     params: tuple = ()
     if venue_account:
-        sql += " AND e.venue_account = " + ("%s" if pg else "?")
+        if pg:
+            sql += " AND e.venue_account = %s"
         params = (venue_account,)
     cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
@@ -135,9 +129,88 @@ def _fetch(conn: Connection, venue_account: str | None) -> tuple[dict[str, int],
         entries = cur.fetchall()
     finally:
         cur.close()
-    # Sorted here, not in SQL: PostgreSQL's collation may not order text by code point as Python does.
-    entries.sort()  # by (timestamp, key): keys are unique, so no further field is compared
     return classes, symbols, entries
+
+
+class _ChildReadFailed(Exception):
+    """The child reader did not deliver the whole read: the read is done again in process."""
+
+
+def _read(conn: Connection, venue_account: str | None) -> tuple[dict[str, int], dict[str, str], Iterable[list]]:
+    """``_fetch``'s classes, symbols and entries, the entries in chunks: read by a child process
+    (``ledger.sqlite_reader``) for a large SQLite ledger in a file, so that the caller bridges one
+    chunk while the next is read, else in one chunk read here."""
+    child = _child_read(conn, venue_account)
+    if child is not None:
+        return child
+    classes, symbols, entries = _fetch(conn, venue_account)
+    return classes, symbols, (entries,)
+
+
+def _child_read(conn: Connection, venue_account: str | None):
+    if conn.dialect.name != "sqlite" or not sys.executable:
+        return None
+    path = conn.engine.url.database
+    if not path or path == ":memory:" or path.startswith("file:") or not os.path.isfile(path):
+        return None
+    lo, hi = conn.exec_driver_sql("SELECT min(id), max(id) FROM journal_entries").one()
+    if lo is None or hi - lo + 1 < CHILD_READ_ENTRIES:
+        return None
+    from . import sqlite_reader
+
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-I", "-S", sqlite_reader.__file__, os.path.abspath(path), venue_account or ""],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        )
+    except OSError:
+        return None
+    frames = sqlite_reader.read_frames(proc.stdout)
+    try:
+        classes, symbols = next(frames)
+    except Exception:  # noqa: BLE001 - whatever went wrong there, the read is done here instead
+        _stop(proc)
+        return None
+    return classes, symbols, _child_chunks(proc, frames)
+
+
+def _child_chunks(proc: subprocess.Popen, frames) -> Iterator[list]:
+    try:
+        try:
+            yield from frames
+        except Exception as exc:  # noqa: BLE001 - a malformed or truncated stream
+            raise _ChildReadFailed(str(exc)) from exc
+        if proc.wait() != 0:
+            raise _ChildReadFailed(f"reader exited {proc.returncode}")
+    finally:
+        _stop(proc)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+    if proc.stdout is not None:
+        proc.stdout.close()
+
+
+def _ordered(chunks: Iterable[list]) -> Iterator:
+    """The entries of ``chunks``: conversions as they come, then every other entry in (time, key)
+    order. A conversion's events depend on its entry alone, so it is bridged while later chunks are
+    still being read; deposits, withdrawals and transfers pair up with earlier ones and need the
+    order. Sorted here, not in SQL: PostgreSQL's collation may not order text by code point as
+    Python does."""
+    deferred = []
+    keep = deferred.append
+    trade = _TRADE
+    for chunk in chunks:
+        for entry in chunk:
+            if entry[2] in trade:
+                yield entry
+            else:
+                keep(tuple(entry))
+    deferred.sort()  # by (timestamp, key): keys are unique, so no further field is compared
+    yield from deferred
 
 
 def _postings(parts: list[str], classes: dict[str, int], symbols: dict[str, str]) -> list[tuple]:
@@ -172,6 +245,16 @@ def booking_rows(
     object ``t`` the rows carry (the entry holds ``t``, so its id stays its own). The gains CSV
     prints every lot's and disposal's time; rearranging text costs a quarter of formatting a
     datetime, and keying by id avoids hashing an aware datetime, which costs more than either."""
+    try:
+        return _bridge(conn, _read(conn, venue_account), settings, times)
+    except _ChildReadFailed:
+        if times is not None:
+            times.clear()
+        classes, symbols, entries = _fetch(conn, venue_account)
+        return _bridge(conn, (classes, symbols, (entries,)), settings, times)
+
+
+def _bridge(conn: Connection, read: tuple, settings: BridgeSettings, times: dict | None) -> tuple[list[tuple], list[Finding]]:
     cash = settings.cash
     events: list = []
     add = events.append
@@ -182,9 +265,9 @@ def booking_rows(
     def unpriced(key, t, acct, asset, what):
         findings.append(Finding(kind="unpriced", message=f"{key}: {what} of {asset} has no {settings.currency} price; valued at zero", key=key, account=acct, asset=asset, time=t))
 
-    classes, symbols, entries = _fetch(conn, venue_account)
+    classes, symbols, chunks = read
     dec, mul, text_time = Decimal, EXACT.multiply, conn.dialect.name != "postgresql"
-    for ts, key, kind, acct, text in entries:
+    for ts, key, kind, acct, text in _ordered(chunks):
         if text is None:
             continue
         if text_time and len(ts) == 26:  # _time's common case inline: SQLite's text 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC)
@@ -328,4 +411,5 @@ def booking_rows(
         # The other side was never synced: the lots leave this account for the outside wallet.
         outside[asset] += q
         add(transfer_row(id=f"{key}#xfer", from_account=acct, to_account=EXTERNAL_WALLET, asset=asset, quantity=q, fee=_ZERO, fee_value=None, time=t, source=key))
+    findings.sort(key=lambda f: (f.time, f.key))  # the entries' order (conversions were bridged first); stable within an entry
     return events, findings
