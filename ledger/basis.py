@@ -37,7 +37,7 @@ from sqlalchemy import Connection
 from .booking import Finding
 from .booking.rows import ACQUISITION, DISPOSAL, acquisition_row, disposal_row, row_event, transfer_row
 from .money import EXACT
-from .sqlite_reader import BORROWED, FEE, LENT, SPOT, classify, entries_sql
+from .sqlite_reader import BORROWED, FEE, ID_RANGE_SQL, LENT, SPOT, classify, entries_sql
 
 __all__ = ["BridgeSettings", "booking_events", "booking_rows", "TRADE_KINDS", "EXTERNAL_WALLET"]
 
@@ -153,7 +153,7 @@ def _child_read(conn: Connection, venue_account: str | None):
     path = conn.engine.url.database
     if not path or path == ":memory:" or path.startswith("file:") or not os.path.isfile(path):
         return None
-    lo, hi = conn.exec_driver_sql("SELECT min(id), max(id) FROM journal_entries").one()
+    lo, hi = conn.exec_driver_sql(ID_RANGE_SQL).one()
     if lo is None or hi - lo + 1 < CHILD_READ_ENTRIES:
         return None
     from . import sqlite_reader

@@ -30,7 +30,7 @@ import sqlite3
 import struct
 import sys
 
-__all__ = ["SPOT", "LENT", "BORROWED", "FEE", "classify", "entries_sql", "read_frames", "FIELD", "ENTRY", "CHUNK_ENTRIES"]
+__all__ = ["SPOT", "LENT", "BORROWED", "FEE", "classify", "entries_sql", "read_frames", "FIELD", "ENTRY", "CHUNK_ENTRIES", "FIRST_CHUNK_ENTRIES", "ID_RANGE_SQL"]
 
 #: Classes of the postings the bridge reads; no other posting is fetched.
 SPOT, LENT, BORROWED, FEE = 0, 1, 2, 3
@@ -38,6 +38,10 @@ FIELD, ENTRY = "\x1f", "\x1e"
 #: Entries per chunk (by id range): small enough that the first arrives soon, large enough that
 #: a query's fixed cost is spread.
 CHUNK_ENTRIES = 10_000
+#: The lowest and highest entry id: two subqueries, as ``min(id), max(id)`` in one select scans the table.
+ID_RANGE_SQL = "SELECT (SELECT min(id) FROM journal_entries), (SELECT max(id) FROM journal_entries)"
+#: The first chunk is smaller, so that the parent has work sooner.
+FIRST_CHUNK_ENTRIES = 2_000
 _HEAD = struct.Struct("<cI")
 _COUNT = struct.Struct("<I")
 
@@ -97,12 +101,13 @@ def main(argv: list[str]) -> int:
                 classes[str(aid)] = c
         symbols = {str(i): sym for i, sym in con.execute("SELECT id, symbol FROM assets")}
         _frame(out, b"H", pickle.dumps((classes, symbols), protocol=pickle.HIGHEST_PROTOCOL))
-        lo, hi = con.execute("SELECT min(id), max(id) FROM journal_entries").fetchone()
+        lo, hi = con.execute(ID_RANGE_SQL).fetchone()
         if classes and lo is not None:
             ids = ", ".join(sorted(classes, key=int))
             as_text = entries_sql(ids, ranged=True, venue=venue is not None, text=True)
-            for start in range(lo, hi + 1, CHUNK_ENTRIES):
-                params: tuple = (start, start + CHUNK_ENTRIES - 1) + ((venue,) if venue is not None else ())
+            bounds = [lo, *range(lo + FIRST_CHUNK_ENTRIES, hi + 1, CHUNK_ENTRIES), hi + 1]
+            for start, end in zip(bounds, bounds[1:]):
+                params: tuple = (start, end - 1) + ((venue,) if venue is not None else ())
                 n, text = con.execute(as_text, params).fetchone()
                 if n:
                     _frame(out, b"T", _COUNT.pack(n) + text.encode("utf-8", "surrogatepass"))
