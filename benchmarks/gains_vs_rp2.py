@@ -22,16 +22,17 @@ Timed, in this process:
   the command would otherwise be run once per year, reading and booking the whole ledger each
   time (the per-year figures are printed too, with ``--per-year``).
 - RP2: ``rp2.tax_engine.compute_tax`` on the same trades (its transaction objects are built
-  beforehand and reported separately; no spreadsheet I/O).
+  beforehand and reported separately; no spreadsheet I/O), in a child Python process of its own,
+  so that neither side runs in a heap the other left behind.
 
 The ratio is RP2's ``compute_tax`` wall time over our best and our median run, and its CPU time
 over our median CPU time (the figure load from other processes moves least); the exit code is 0
 only if the pieces agree and the median wall-clock ratio reaches 20. The load average is printed with
 each side. Then every (disposal, lot) piece of the CSV is compared with RP2's: quantity, cost basis and
 gain to the cent; the holding term away from acquisition anniversaries (RP2 counts
-``(sell - buy).days >= 365``, TAX-RULES §1.3). Modules are imported before the timed run
-(this is one Python process: the command's own imports are loaded once, as by the console
-script before it parses its arguments).
+``(sell - buy).days >= 365``, TAX-RULES §1.3). Our command runs in this process, its modules
+imported before the timed runs (loaded once, as by the console script before it parses its
+arguments).
 """
 
 from __future__ import annotations
@@ -132,6 +133,23 @@ def _rp2_with_cpu(events: list, method: str) -> tuple[float, float, list[tuple],
     return build_s, rp2_s, theirs, cpu[3] - cpu[2]
 
 
+def _rp2_in_own_process(trades: int, method: str, work: Path):
+    """``_rp2_with_cpu`` on the same generated history, in a child Python process: each side runs in
+    a heap of its own (RP2's hundreds of thousands of objects, once freed, leave this process's heap
+    fragmented, which slowed our later runs by a tenth). None if RP2 is not importable."""
+    import pickle
+    import subprocess
+
+    out = work / "rp2-result.pickle"
+    code = subprocess.call([sys.executable, __file__, "--rp2-only", "--trades", str(trades), "--method", method, "--rp2-out", str(out)])
+    if code == 3:
+        return None
+    if code != 0:
+        raise SystemExit(f"the RP2 process exited {code}")
+    with out.open("rb") as fh:
+        return pickle.load(fh)
+
+
 def load() -> str:
     return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -157,7 +175,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-year", action="store_true", help="also time one --year run per tax year")
     parser.add_argument("--no-rp2", action="store_true", help="time our command only")
     parser.add_argument("--repeat", type=int, default=5, help="timed runs of our command after the first (default 5)")
+    parser.add_argument("--rp2-only", action="store_true", help=argparse.SUPPRESS)  # the RP2 side's own process
+    parser.add_argument("--rp2-out", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.rp2_only:
+        import pickle
+
+        try:
+            result = _rp2_with_cpu(history(args.trades), args.method)
+        except ImportError as exc:
+            print(f"RP2 not importable ({exc})", file=sys.stderr)
+            return 3
+        with open(args.rp2_out, "wb") as fh:
+            pickle.dump(result, fh)
+        return 0
     work = Path(args.keep or tempfile.mkdtemp(prefix="gains-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     db = work / "ledger.db"
@@ -194,10 +225,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"        per-year runs together: {total:.2f} s")
     rp2 = None
     if not args.no_rp2:
-        try:
-            rp2 = _rp2_with_cpu(events, args.method)
-        except ImportError as exc:
-            print(f"RP2 not importable ({exc}); install it with: pip install rp2")
+        rp2 = _rp2_in_own_process(args.trades, args.method, work)
+        if rp2 is None:
+            print("RP2 not importable; install it with: pip install rp2")
             return 1
         build_s, rp2_s, theirs, rp2_cpu = rp2
         print(f"rp2   {args.method}: {rp2_s:7.2f} s  compute_tax() ({len(theirs):,} pieces; +{build_s:.2f} s building its transaction objects; {load()})")
