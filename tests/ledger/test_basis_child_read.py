@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import sys
 
 import pytest
 
@@ -120,4 +119,3 @@ def test_child_read__not_for_postgresql_or_small_ledgers(engine, monkeypatch):
     with engine.connect() as conn:
         booking_rows(conn, BridgeSettings())
     assert not called  # 1 entry < CHILD_READ_ENTRIES, and never on PostgreSQL
-    assert sys.executable
