@@ -37,7 +37,7 @@ from sqlalchemy import Connection
 from .booking import Finding
 from .booking.rows import ACQUISITION, DISPOSAL, acquisition_row, disposal_row, row_event, transfer_row
 from .money import EXACT
-from .sqlite_reader import BORROWED, FEE, ID_RANGE_SQL, LENT, SPOT, classify, entries_sql
+from .sqlite_reader import BORROWED, FEE, ID_RANGE_SQL, SPOT, classify, entries_sql  # the classes of the postings read, and the rule
 
 __all__ = ["BridgeSettings", "booking_events", "booking_rows", "TRADE_KINDS", "EXTERNAL_WALLET"]
 
@@ -61,9 +61,6 @@ class BridgeSettings:
         return frozenset(c)
 
 
-# The classes of the postings the bridge reads (no other posting is fetched), and the rule.
-_SPOT, _LENT, _BORROWED, _FEE = SPOT, LENT, BORROWED, FEE
-_classify = classify
 _ZERO = Decimal(0)
 #: From this many entries (by id range) on, SQLite's part of the read runs in a child process
 #: (``ledger.sqlite_reader``) while this one bridges what is already read; below it the child's
@@ -102,7 +99,7 @@ def _fetch(conn: Connection, venue_account: str | None) -> tuple[dict[str, int],
     their text (SQLite's exact type stores it, ``ledger/types.py``; NUMERIC's text is plain)."""
     classes: dict[str, int] = {}
     for aid, name in conn.exec_driver_sql("SELECT id, name FROM accounts"):
-        c = _classify(name)
+        c = classify(name)
         if c is not None:
             classes[str(aid)] = c
     if not classes:
@@ -282,7 +279,7 @@ def _bridge(conn: Connection, read: tuple, settings: BridgeSettings, times: dict
             if len(parts) == 8:  # the common case: two postings, one asset for another (same outcome as below, less work)
                 c1, a1, q1, p1, c2, a2, q2, p2 = parts
                 out1 = q1[0] == "-"
-                if classes[c1] == _SPOT and classes[c2] == _SPOT and out1 != (q2[0] == "-"):
+                if classes[c1] == SPOT and classes[c2] == SPOT and out1 != (q2[0] == "-"):
                     if out1:  # R received, G given; prices stay text ("-": none) until needed
                         R, G, qR, qG, pR, pG = symbols[a2], symbols[a1], dec(q2), -dec(q1), p2, p1
                     else:
@@ -309,7 +306,7 @@ def _bridge(conn: Connection, read: tuple, settings: BridgeSettings, times: dict
             price: dict[str, Decimal | None] = {}
             for cls, asset, q, p in rows:
                 traded[asset] = traded.get(asset, _ZERO) + q
-                if cls == _FEE:
+                if cls == FEE:
                     fee[asset] = fee.get(asset, _ZERO) + q
                 elif p is not None or asset not in price:
                     price[asset] = p
@@ -358,11 +355,11 @@ def _bridge(conn: Connection, read: tuple, settings: BridgeSettings, times: dict
 
         rows = _postings(parts, classes, symbols)
         for cls, asset, q, p in rows:
-            if cls == _FEE or asset in cash or not q:
+            if cls == FEE or asset in cash or not q:
                 continue
             income = kind in INCOME_KINDS or kind in ("realized-pnl", "funding", "liquidation")
             if income or kind in ("borrow", "repay", "perp-fee", "interest-expense"):
-                if not income and cls == _BORROWED:
+                if not income and cls == BORROWED:
                     continue  # the liability side; the asset side is the spot posting
                 v = _value(abs(q), p)
                 if v is None:
@@ -374,7 +371,7 @@ def _bridge(conn: Connection, read: tuple, settings: BridgeSettings, times: dict
                 else:
                     add(disposal_row(id=f"{key}#out", account=acct, asset=asset, quantity=-q, proceeds=v, time=t, source=key, kind="spend"))
             elif kind == "withdrawal":
-                fee_q = sum((x[2] for x in rows if x[0] == _FEE and x[1] == asset), _ZERO)
+                fee_q = sum((x[2] for x in rows if x[0] == FEE and x[1] == asset), _ZERO)
                 moved = -q - fee_q
                 fee_value = None
                 if fee_q:
@@ -391,7 +388,7 @@ def _bridge(conn: Connection, read: tuple, settings: BridgeSettings, times: dict
                 if q - back > 0:
                     add(acquisition_row(id=f"{key}#in", account=acct, asset=asset, quantity=q - back, cost=None, time=t, source=key, kind="deposit"))
             elif kind == "transfer-out":
-                fee_q = sum((x[2] for x in rows if x[0] == _FEE and x[1] == asset), _ZERO)
+                fee_q = sum((x[2] for x in rows if x[0] == FEE and x[1] == asset), _ZERO)
                 pending_out.append((t, acct, asset, -q - fee_q, key))
                 if fee_q:
                     v = _value(fee_q, p)
