@@ -551,7 +551,12 @@ def export_gains(
         zone = settings.tax_timezone
         rows = result.gains if all_years else [g for g in result.gains if tax_year_of(g[G_DISPOSED], settings.jurisdiction, zone) == year]
         n = write_gains(Path(out), fmt, rows, sheet="Gains" if all_years else f"Gains {year}", times=times)
-        total = sum((g[G_GAIN] for g in rows), Decimal(0))
+        from decimal import localcontext
+
+        from ledger.money import EXACT
+
+        with localcontext(EXACT):  # the net of every row, exact (the default context keeps 28 digits)
+            total = sum((g[G_GAIN] for g in rows), Decimal(0))
         findings += result.findings
         del events, result, rows, times  # freed now by reference counting, so the collector has no million objects to scan when it resumes
     finally:
