@@ -134,11 +134,11 @@ def read_frames(stream):
         kind, n = _HEAD.unpack(head)
         payload = _exact(stream, n)
         if kind == b"T":
-            # A separator inside a key, kind or account name would add a field to its entry or split it
-            # in two: every entry must have exactly five fields, and there must be as many as counted.
+            # A separator inside a key, kind or account name would split its entry in two (one entry too
+            # many) or add a field to it (each entry has at least five, so more than five per entry in all).
             (count,) = _COUNT.unpack_from(payload)
             chunk = [e.split(FIELD) for e in payload[_COUNT.size:].decode("utf-8", "surrogatepass").split(ENTRY)]
-            if len(chunk) != count or any(len(e) != 5 for e in chunk):
+            if len(chunk) != count or sum(map(len, chunk)) != 5 * count:
                 raise ValueError("reader: a separator inside an entry's text")
             yield chunk
         elif kind == b"E":
