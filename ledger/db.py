@@ -113,6 +113,11 @@ def alembic_config(url: str | None = None):
 def _migration_connection(engine: Engine) -> Iterator[tuple[object, Connection]]:
     cfg = alembic_config()
     with engine.begin() as conn:
+        if conn.dialect.name == "sqlite":
+            # One transaction for the whole migration: the driver opens one only before DML, so each
+            # CREATE TABLE would commit on its own, and a process killed half-way through the first
+            # migration would leave tables without a revision (the next run then fails on them).
+            conn.exec_driver_sql("BEGIN")
         cfg.attributes["connection"] = conn
         yield cfg, conn
 
