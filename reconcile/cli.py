@@ -502,12 +502,15 @@ def _booking(ctx: Context, engine, *, method: str | None, scope: str | None, jur
 
 
 def _print_findings(findings, limit: int = 10) -> None:
+    """The warnings' count per kind, then the first ``limit`` of them (``limit=0``: the count only)."""
     if not findings:
         return
     by_kind: dict[str, int] = {}
     for f in findings:
         by_kind[f.kind] = by_kind.get(f.kind, 0) + 1
     err_console.print("warnings: " + ", ".join(f"{n} {k}" for k, n in sorted(by_kind.items())))
+    if not limit:
+        return
     for f in findings[:limit]:
         err_console.print(f"  {f.kind}: {f.message}", markup=False, highlight=False)
     if len(findings) > limit:
@@ -525,6 +528,7 @@ def export_gains(
     jurisdiction: JurisdictionOpt = None,
     config: ConfigOpt = None,
     db: DbOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="Print the warnings' count only, not each warning.")] = False,
 ) -> None:
     """Realized gains: one row per (disposal, lot) fraction, for one tax year."""
     from ledger.booking import book_rows
@@ -562,7 +566,7 @@ def export_gains(
     finally:
         if collecting:
             gc.enable()
-    _print_findings(findings)
+    _print_findings(findings, limit=0 if quiet else 10)
     from ledger.money import plain
 
     console.print(f"wrote {n} gain rows for {'all years' if all_years else year} ({settings.method}, {settings.scope}, {settings.jurisdiction}) to {out}; net {plain(total)} {settings.currency}")

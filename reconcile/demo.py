@@ -119,11 +119,19 @@ def run_demo(console: Console, *, fills: int, seed: int, workdir: Path | None, m
 
     with engine.connect() as conn:
         income = income_summary(conn, lambda t: tax_year_of(t, settings.jurisdiction, settings.tax_timezone))
-    for year in sorted(per_year):
-        main(["export", "gains", "--year", str(year), "--format", "csv", "--out", str(work / f"gains-{year}.csv"), *base])
-        main(["statement", "--year", str(year), "--format", "html", "--out", str(work / f"statement-{year}.html"), *base])
-        main(["statement", "--year", str(year), "--format", "xlsx", "--out", str(work / f"statement-{year}.xlsx"), *base])
-    main(["export", "journal", "--format", "csv", "--out", str(work / "journal.csv"), *base])
+    # The warnings concern the whole ledger: listed with the first year's export, counted after it.
+    exports = []
+    for i, year in enumerate(sorted(per_year)):
+        exports.append(["export", "gains", "--year", str(year), "--format", "csv", "--out", str(work / f"gains-{year}.csv"), *base, *(["--quiet"] if i else [])])
+        exports.append(["statement", "--year", str(year), "--format", "html", "--out", str(work / f"statement-{year}.html"), *base])
+        exports.append(["statement", "--year", str(year), "--format", "xlsx", "--out", str(work / f"statement-{year}.xlsx"), *base])
+    exports.append(["export", "journal", "--format", "csv", "--out", str(work / "journal.csv"), *base])
+    for argv in exports:
+        code = main(argv)
+        if code != EXIT_OK:
+            engine.dispose()
+            console.print(f"[red]reconcile {' '.join(argv[:2])} failed with exit code {code}[/red]")
+            return code
     engine.dispose()
 
     table = Table(title=f"realized gains and income ({settings.method}, {settings.scope}, {settings.jurisdiction}; {settings.currency})")

@@ -123,3 +123,15 @@ def test_export_lots__open_lots_with_basis(ledger_url, tmp_path):
     assert rows == [["main", "BTC", "1", "100", "100", "2024-01-10T12:00:00.000000Z", "main:b1#in", "main:b1"]]
     assert main(["export", "lots", "--at", "2024-01-09", "--out", str(out), "--db", ledger_url]) == 0
     assert _csv(out) == [header]
+
+
+def test_export_gains__quiet_prints_the_warnings_count_only(ledger_url, engine, tmp_path, capsys):
+    with engine.begin() as conn:
+        Journal(conn).post([_trade("s4", "2025-06-01T12:00:00", "sell", "5", "500")])  # more than held: an overspend
+    assert _export(ledger_url, tmp_path / "g.csv", "--year", "2025") == 0
+    loud = capsys.readouterr().err
+    assert "warnings: 1 overspend" in loud and "overspend: main:s4#out" in loud
+    assert _export(ledger_url, tmp_path / "q.csv", "--year", "2025", "--quiet") == 0
+    quiet = capsys.readouterr().err
+    assert "warnings: 1 overspend" in quiet and "main:s4#out" not in quiet
+    assert _csv(tmp_path / "q.csv") == _csv(tmp_path / "g.csv")
