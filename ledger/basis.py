@@ -133,13 +133,13 @@ class _ChildReadFailed(Exception):
     """The child reader did not deliver the whole read: the read is done again in process."""
 
 
-def _read(conn: Connection, venue_account: str | None) -> tuple[dict[str, int], dict[str, str], Iterable[list]]:
+def _read(conn: Connection, venue_account: str | None, *, child: bool = True) -> tuple[dict[str, int], dict[str, str], Iterable[list]]:
     """``_fetch``'s classes, symbols and entries, the entries in chunks: read by a child process
     (``ledger.sqlite_reader``) for a large SQLite ledger in a file, so that the caller bridges one
-    chunk while the next is read, else in one chunk read here."""
-    child = _child_read(conn, venue_account)
-    if child is not None:
-        return child
+    chunk while the next is read, else (or with ``child=False``) in one chunk read here."""
+    read = _child_read(conn, venue_account) if child else None
+    if read is not None:
+        return read
     classes, symbols, entries = _fetch(conn, venue_account)
     return classes, symbols, (entries,)
 
@@ -247,8 +247,7 @@ def booking_rows(
     except _ChildReadFailed:
         if times is not None:
             times.clear()
-        classes, symbols, entries = _fetch(conn, venue_account)
-        return _bridge(conn, (classes, symbols, (entries,)), settings, times)
+        return _bridge(conn, _read(conn, venue_account, child=False), settings, times)
 
 
 def _bridge(conn: Connection, read: tuple, settings: BridgeSettings, times: dict | None) -> tuple[list[tuple], list[Finding]]:
