@@ -35,7 +35,7 @@ from decimal import Decimal
 from sqlalchemy import Connection
 
 from .booking import Finding
-from .booking.rows import ACQUISITION, DISPOSAL, acquisition_row, disposal_row, row_event, transfer_row
+from .booking.rows import ACQUISITION, DISPOSAL, acquisition_row, disposal_row, instant, iso_utc, row_event, transfer_row
 from .money import EXACT
 from .sqlite_reader import BORROWED, FEE, ID_RANGE_SQL, SPOT, classify, entries_sql  # the classes of the postings read, and the rule
 
@@ -230,36 +230,33 @@ def booking_events(conn: Connection, settings: BridgeSettings, *, venue_account:
 
 
 def booking_rows(
-    conn: Connection, settings: BridgeSettings, *, venue_account: str | None = None, times: dict[int, tuple[datetime, str]] | None = None
+    conn: Connection, settings: BridgeSettings, *, venue_account: str | None = None, text_times: bool = False
 ) -> tuple[list[tuple], list[Finding]]:
     """``booking_events`` as the engine's event rows (``ledger.booking.rows``; for ``book_rows``).
 
     Every row satisfies what the records' constructors check (positive quantities, known kinds,
     UTC times, a cost only None for a deposit), so the engine takes them without re-validating.
 
-    ``times``, if given, receives the ISO-8601 UTC text (``YYYY-MM-DDTHH:MM:SS.ffffffZ``) of the
-    rows' times, rearranged from SQLite's stored text: ``times[id(t)] = (t, text)`` for the time
-    object ``t`` the rows carry (the entry holds ``t``, so its id stays its own). The gains CSV
-    prints every lot's and disposal's time; rearranging text costs a quarter of formatting a
-    datetime, and keying by id avoids hashing an aware datetime, which costs more than either."""
+    ``text_times``: the rows' times are ISO-8601 UTC text (``YYYY-MM-DDTHH:MM:SS.ffffffZ``,
+    ``ledger.booking.rows.iso_utc``), rearranged from SQLite's stored text, instead of datetimes:
+    the gains CSV prints every lot's and disposal's time, and rearranging text costs less than
+    parsing it and formatting the datetime again. Findings carry datetimes either way."""
     try:
-        return _bridge(conn, _read(conn, venue_account), settings, times)
+        return _bridge(conn, _read(conn, venue_account), settings, text_times)
     except _ChildReadFailed:
-        if times is not None:
-            times.clear()
-        return _bridge(conn, _read(conn, venue_account, child=False), settings, times)
+        return _bridge(conn, _read(conn, venue_account, child=False), settings, text_times)
 
 
-def _bridge(conn: Connection, read: tuple, settings: BridgeSettings, times: dict | None) -> tuple[list[tuple], list[Finding]]:
+def _bridge(conn: Connection, read: tuple, settings: BridgeSettings, text_times: bool) -> tuple[list[tuple], list[Finding]]:
     cash = settings.cash
     events: list = []
     add = events.append
     findings: list[Finding] = []
     outside: dict[str, Decimal] = defaultdict(Decimal)  # asset -> quantity carried to own outside wallet
-    pending_out: list[tuple[datetime, str, str, Decimal, str]] = []  # internal transfers awaiting their other side
+    pending_out: list[tuple[datetime | str, str, str, Decimal, str]] = []  # internal transfers awaiting their other side
 
     def unpriced(key, t, acct, asset, what):
-        findings.append(Finding(kind="unpriced", message=f"{key}: {what} of {asset} has no {settings.currency} price; valued at zero", key=key, account=acct, asset=asset, time=t))
+        findings.append(Finding(kind="unpriced", message=f"{key}: {what} of {asset} has no {settings.currency} price; valued at zero", key=key, account=acct, asset=asset, time=instant(t)))
 
     classes, symbols, chunks = read
     dec, mul, text_time = Decimal, EXACT.multiply, conn.dialect.name != "postgresql"
@@ -267,12 +264,13 @@ def _bridge(conn: Connection, read: tuple, settings: BridgeSettings, times: dict
         if text is None:
             continue
         if text_time and len(ts) == 26:  # _time's common case inline: SQLite's text 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC)
-            iso = f"{ts[:10]}T{ts[11:]}Z"
-            t = _fromiso(iso)  # tzinfo is timezone.utc
-            if times is not None:
-                times[id(t)] = (t, iso)
+            t = f"{ts[:10]}T{ts[11:]}Z"  # iso_utc's text
+            if not text_times:
+                t = _fromiso(t)  # tzinfo is timezone.utc
         else:
             t = _time(ts)
+            if text_times:
+                t = iso_utc(t)
         parts = text.split(" ")
         if kind in _TRADE:
             if len(parts) == 8:  # the common case: two postings, one asset for another (same outcome as below, less work)
@@ -312,7 +310,7 @@ def _bridge(conn: Connection, read: tuple, settings: BridgeSettings, times: dict
             recv = [a for a, q in traded.items() if q > 0]
             gave = [a for a, q in traded.items() if q < 0]
             if len(recv) != 1 or len(gave) != 1:
-                findings.append(Finding(kind="unrecognised-trade", message=f"entry {key} is not a two-asset conversion", key=key, account=acct, asset="", time=t))
+                findings.append(Finding(kind="unrecognised-trade", message=f"entry {key} is not a two-asset conversion", key=key, account=acct, asset="", time=instant(t)))
                 continue
             R, G = recv[0], gave[0]
             fR, fG = fee.get(R, _ZERO), fee.get(G, _ZERO)
@@ -396,7 +394,8 @@ def _bridge(conn: Connection, read: tuple, settings: BridgeSettings, times: dict
                         v = _ZERO
                     add(disposal_row(id=f"{key}#fee", account=acct, asset=asset, quantity=fee_q, proceeds=v, time=t, source=key, kind="fee"))
             elif kind == "transfer-in":
-                match = next((x for x in pending_out if x[2] == asset and x[3] == q and x[1] != acct and timedelta(0) <= t - x[0] <= TRANSFER_PAIRING_WINDOW), None)
+                now = instant(t)
+                match = next((x for x in pending_out if x[2] == asset and x[3] == q and x[1] != acct and timedelta(0) <= now - instant(x[0]) <= TRANSFER_PAIRING_WINDOW), None)
                 if match is not None:
                     pending_out.remove(match)
                     add(transfer_row(id=f"{match[4]}#xfer", from_account=match[1], to_account=acct, asset=asset, quantity=q, fee=_ZERO, fee_value=None, time=t, source=match[4]))

@@ -459,9 +459,10 @@ def export_journal(
 
 
 def _booking(ctx: Context, engine, *, method: str | None, scope: str | None, jurisdiction: str | None, account: str | None = None, rows: bool = False,
-             times: dict | None = None):
-    """Events from the valued ledger (as event rows for ``book_rows`` with ``rows=True``, filling ``times`` as
-    ``ledger.basis.booking_rows`` does) and the engine's settings, from the config and the options."""
+             text_times: bool = False):
+    """Events from the valued ledger (as event rows for ``book_rows`` with ``rows=True``, with text times
+    as ``ledger.basis.booking_rows`` gives them with ``text_times``) and the engine's settings, from the
+    config and the options."""
     from ledger.basis import BridgeSettings, booking_events, booking_rows
     from ledger.booking import Settings, load_opening_lots
 
@@ -491,10 +492,10 @@ def _booking(ctx: Context, engine, *, method: str | None, scope: str | None, jur
             from ledger.db import upgrade
 
             upgrade(engine)
-            return _booking(ctx, engine, method=method, scope=scope, jurisdiction=jurisdiction, account=account, rows=rows, times=times)
+            return _booking(ctx, engine, method=method, scope=scope, jurisdiction=jurisdiction, account=account, rows=rows, text_times=text_times)
         bridge = BridgeSettings(currency=rep.currency, stablecoin_policy=rep.stablecoin_policy)
         if rows:
-            events, findings = booking_rows(conn, bridge, venue_account=account, times=times)
+            events, findings = booking_rows(conn, bridge, venue_account=account, text_times=text_times)
         else:
             events, findings = booking_events(conn, bridge, venue_account=account)
     opening = load_opening_lots(rep.opening_lots) if rep.opening_lots else []
@@ -548,13 +549,13 @@ def export_gains(
     collecting = gc.isenabled()
     gc.disable()
     try:
-        times: dict = {}  # the cell text of the entries' times, rearranged from the stored text (cheaper than formatting)
-        events, findings, settings, opening = _booking(ctx, engine, method=method, scope=scope, jurisdiction=jurisdiction, rows=True, times=times)
+        # Times as their cell text, rearranged from the stored text (cheaper than parsing and formatting them).
+        events, findings, settings, opening = _booking(ctx, engine, method=method, scope=scope, jurisdiction=jurisdiction, rows=True, text_times=True)
         engine.dispose()
         result = book_rows(events, settings, opening_lots=opening)  # gains as rows: no record per piece
         zone = settings.tax_timezone
         rows = result.gains if all_years else [g for g in result.gains if tax_year_of(g[G_DISPOSED], settings.jurisdiction, zone) == year]
-        n = write_gains(Path(out), fmt, rows, sheet="Gains" if all_years else f"Gains {year}", times=times)
+        n = write_gains(Path(out), fmt, rows, sheet="Gains" if all_years else f"Gains {year}")
         from decimal import localcontext
 
         from ledger.money import EXACT
@@ -562,7 +563,7 @@ def export_gains(
         with localcontext(EXACT):  # the net of every row, exact (the default context keeps 28 digits)
             total = sum((g[G_GAIN] for g in rows), Decimal(0))
         findings += result.findings
-        del events, result, rows, times  # freed now by reference counting, so the collector has no million objects to scan when it resumes
+        del events, result, rows  # freed now by reference counting, so the collector has no million objects to scan when it resumes
     finally:
         if collecting:
             gc.enable()

@@ -11,10 +11,11 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
+from ledger.booking.rows import instant, iso_utc
 from ledger.money import plain
 
 __all__ = ["GAINS_COLUMNS", "LOTS_COLUMNS", "gain_cells", "lot_cells", "write_table", "write_gains", "tax_year_of"]
@@ -23,30 +24,24 @@ GAINS_COLUMNS = ("account", "asset", "quantity", "acquired", "disposed", "procee
 LOTS_COLUMNS = ("account", "asset", "quantity", "cost_basis", "unit_cost", "acquired", "lot_id", "source_ref")
 
 
-def tax_year_of(t: datetime, jurisdiction: str, zone: str) -> int:
-    """The tax year a moment falls in: the calendar year of the local date, except the UK, whose
-    tax year 6 April YYYY - 5 April YYYY+1 is called YYYY here (2025 = 2025/26)."""
+def tax_year_of(t: datetime | str, jurisdiction: str, zone: str) -> int:
+    """The tax year a moment (a datetime or a row's text time) falls in: the calendar year of the
+    local date, except the UK, whose tax year 6 April YYYY - 5 April YYYY+1 is called YYYY here
+    (2025 = 2025/26)."""
+    if type(t) is str and zone == "UTC":  # the UTC date of iso_utc's text is its first ten characters
+        year = int(t[:4])
+        return year - 1 if jurisdiction == "uk" and t[5:10] < "04-06" else year
     from ledger.booking import tax_date
 
-    d = tax_date(t, zone)
+    d = tax_date(instant(t), zone)
     if jurisdiction == "uk" and (d.month, d.day) < (4, 6):
         return d.year - 1
     return d.year
 
 
-def _iso_utc(t: datetime, _days: dict = {}) -> str:  # noqa: B006 - memo of the date part (a few thousand days)
-    """``YYYY-MM-DDTHH:MM:SS.ffffffZ`` in UTC. Date and time of day are formatted apart, as the
-    naive ``time`` formats in a third of the aware datetime's time."""
-    if t.tzinfo is not timezone.utc:
-        t = t.astimezone(timezone.utc)
-    d = t.date()
-    day = _days.get(d)
-    if day is None:
-        if len(_days) > 100_000:
-            _days.clear()
-        day = _days[d] = d.isoformat() + "T"
-    s = t.time().isoformat()  # without timespec: cheaper; it leaves out a zero microsecond
-    return f"{day}{s}Z" if len(s) == 15 else f"{day}{s}.000000Z"
+def _iso_utc(t: datetime | str) -> str:
+    """A time's cell: ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (rows with text times carry it already)."""
+    return t if type(t) is str else iso_utc(t)  # type: ignore[return-value]
 
 
 def _plain(d: Decimal, _str=str) -> str:
@@ -73,20 +68,16 @@ def gain_cells(g) -> list[str]:
     return [a, asset, p(q), _iso_utc(acquired), _iso_utc(disposed), p(proceeds), p(cost), p(gain), term, method, lot_id, disposal_id, source]
 
 
-def write_gains(path: Path, fmt: str, gains: Sequence[tuple], *, sheet: str = "Gains", times: dict[int, tuple[datetime, str]] | None = None) -> int:
-    """Write gain rows (``book_rows``) as the gains table. The CSV is the same text ``write_table``
-    writes, built a line at a time with one f-string, a chunk of lines at a time: a chunk where some
-    text field needs quoting (a comma, quote or line break) is written by the csv module instead.
-    ``times`` holds the cell text of time objects known beforehand, by id
-    (``ledger.basis.booking_rows``); other times are formatted."""
+def write_gains(path: Path, fmt: str, gains: Sequence[tuple], *, sheet: str = "Gains") -> int:
+    """Write gain rows (``book_rows``; times as datetimes or as their cell text) as the gains
+    table. The CSV is the same text ``write_table`` writes, built a line at a time with one
+    f-string, a chunk of lines at a time: a chunk where some text field needs quoting (a comma,
+    quote or line break) is written by the csv module instead."""
     if fmt != "csv":
         return write_table(path, fmt, GAINS_COLUMNS, (gain_cells(g) for g in gains), sheet=sheet)
     tmp = path.with_name(path.name + ".partial")
     p = _plain
-    # A time's text: from ``times`` (its entry holds the time object, so no other object has its id), else
-    # formatted; not memoised by time: hashing an aware datetime costs more than formatting it.
-    known = (times or {}).get
-    iso = _iso_utc
+    iso = _iso_utc  # not memoised by time: hashing an aware datetime costs more than formatting it
     try:
         with tmp.open("w", newline="", encoding="utf-8") as fh:
             fh.write(",".join(GAINS_COLUMNS) + "\n")
@@ -97,11 +88,8 @@ def write_gains(path: Path, fmt: str, gains: Sequence[tuple], *, sheet: str = "G
                 when, when_s = None, ""
                 for a, asset, q, acquired, disposed, proceeds, cost, gain, term, method, lot_id, disposal_id, source in chunk:
                     if disposed is not when:  # a disposal's pieces are consecutive and share its time
-                        e = known(id(disposed))
-                        when, when_s = disposed, iso(disposed) if e is None else e[1]
-                    e = known(id(acquired))
-                    since = iso(acquired) if e is None else e[1]
-                    add(f"{a},{asset},{p(q)},{since},{when_s},{p(proceeds)},{p(cost)},{p(gain)},{term},{method},{lot_id},{disposal_id},{source}")
+                        when, when_s = disposed, disposed if type(disposed) is str else iso(disposed)
+                    add(f"{a},{asset},{p(q)},{acquired if type(acquired) is str else iso(acquired)},{when_s},{p(proceeds)},{p(cost)},{p(gain)},{term},{method},{lot_id},{disposal_id},{source}")
                 add("")
                 text = "\n".join(lines)
                 # Every line has its 12 separating commas and its one line break: any more, or a quote or a

@@ -33,7 +33,7 @@ from ledger.booking.model import (
     Transfer,
 )
 from ledger.booking.opening import OpeningRegister
-from ledger.booking.rows import FAST_METHODS, book_simple, event_row, fast_path_applies, gain_record, gain_row, row_event
+from ledger.booking.rows import FAST_METHODS, book_simple, event_row, fast_path_applies, gain_record, gain_row, iso_utc, row_event, text_times
 from ledger.booking.safeharbor import US_ACCOUNT_SCOPE_FROM, allocate
 from ledger.booking.taxdate import anniversary, tax_date, zone
 from ledger.money import EXACT
@@ -99,7 +99,8 @@ def book_rows(rows: Iterable[tuple], settings: Settings, *, opening_lots: Iterab
     callers that build the events themselves (the ledger bridge) and write the gains out.
 
     Rows are trusted: they are not validated field by field as records are (``row_event``
-    builds the validated record), but ids must still be unique."""
+    builds the validated record), but ids must still be unique. Rows with text times give gains
+    with text times (``ledger.booking.rows``)."""
     rows = list(rows)
     if len({r[2] for r in rows}) != len(rows):
         seen: set[str] = set()
@@ -109,13 +110,27 @@ def book_rows(rows: Iterable[tuple], settings: Settings, *, opening_lots: Iterab
     opening = tuple(opening_lots)
     if not isinstance(settings, Settings):
         raise TypeError("settings must be a ledger.booking.Settings")
-    if fast_path_applies(rows, settings, _us_boundary(settings), bool(opening)):
+    text = text_times(rows)  # book_simple books text times in the UTC tax zone; every other case books datetimes
+    boundary = _us_boundary(settings)
+    if text and settings.tax_timezone != "UTC":
+        rows = _datetime_rows(rows)  # the same order: iso_utc's text sorts as its instants
+    if fast_path_applies(rows, settings, boundary if boundary is None or not text_times(rows) else iso_utc(boundary), bool(opening)):
         gains, lots, income, findings = book_simple(rows, settings)
-        return BookingRows(gains=gains, open_lots=_sort_lots(lots), income=income, findings=findings, allocations=[])
-    result = book([row_event(r) for r in rows], settings, opening_lots=opening)
-    return BookingRows(
-        gains=[gain_row(g) for g in result.gains], open_lots=result.open_lots, income=result.income, findings=result.findings, allocations=result.allocations
-    )
+        result = BookingRows(gains=gains, open_lots=_sort_lots(lots), income=income, findings=findings, allocations=[])
+    else:
+        if text_times(rows):
+            rows = _datetime_rows(rows)
+        booked = book([row_event(r) for r in rows], settings, opening_lots=opening)
+        gains = [gain_row(g) for g in booked.gains]
+        result = BookingRows(gains=gains, open_lots=booked.open_lots, income=booked.income, findings=booked.findings, allocations=booked.allocations)
+    if text and not text_times(rows):  # the gains' times in the form of the rows given
+        result.gains[:] = [(*g[:3], iso_utc(g[3]), iso_utc(g[4]), *g[5:]) for g in result.gains]
+    return result
+
+
+def _datetime_rows(rows: list[tuple]) -> list[tuple]:
+    fromiso = datetime.fromisoformat
+    return [(fromiso(r[0]), *r[1:]) for r in rows]
 
 
 def open_lots_at(events: Iterable[Event], settings: Settings, at: datetime, *, opening_lots: Iterable[OpeningLot] = ()) -> list[Lot]:

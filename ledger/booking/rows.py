@@ -14,6 +14,12 @@ Event rows, sorted by their first three fields (time, rank, id), the engine's pr
 
 A gain row holds ``Gain``'s fields in their order (``GAIN_FIELDS``, also the export's columns).
 
+Times are aware datetimes, or, in every row of a list, their ISO-8601 UTC text
+``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (``iso_utc``; fixed width, so it sorts as the instants do): the
+bridge reads SQLite's stored text and the CSV prints it, so text skips a parse, a format and a
+hash per time. ``book_rows`` gives gain rows the times' form of its event rows; findings, income
+and open lots always carry datetimes.
+
 The fast path books histories without transfers, opening lots, method changes by year or a US
 per-account boundary crossing, with a lot-based method (fifo, lifo, hifo, lofo): the same rules
 as ``engine._Booker`` with lots as tuples ``(key, acquired, id, arrival, quantity, cost, account,
@@ -26,7 +32,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import fields
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from decimal import Decimal, localcontext
 from heapq import heappop, heappush
 
@@ -35,7 +41,7 @@ from ledger.booking.model import Acquisition, Disposal, Finding, Gain, IncomeRow
 from ledger.booking.taxdate import anniversary, tax_date
 from ledger.money import EXACT
 
-__all__ = ["ACQUISITION", "TRANSFER", "DISPOSAL", "GAIN_FIELDS", "acquisition_row", "disposal_row", "transfer_row", "event_row", "row_event", "gain_record", "fast_path_applies", "book_simple"]
+__all__ = ["ACQUISITION", "TRANSFER", "DISPOSAL", "GAIN_FIELDS", "iso_utc", "instant", "text_times", "acquisition_row", "disposal_row", "transfer_row", "event_row", "row_event", "gain_record", "fast_path_applies", "book_simple"]
 
 ACQUISITION, TRANSFER, DISPOSAL = 0, 1, 2
 GAIN_FIELDS = tuple(f.name for f in fields(Gain))
@@ -44,6 +50,36 @@ G_DISPOSED, G_GAIN = GAIN_FIELDS.index("disposed"), GAIN_FIELDS.index("gain")
 FAST_METHODS = frozenset({"fifo", "lifo", "hifo", "lofo"})
 ZERO = Decimal(0)
 _UTC = timezone.utc
+
+
+def iso_utc(t: datetime, _days: dict = {}) -> str:  # noqa: B006 - memo of the date part (a few thousand days)
+    """``YYYY-MM-DDTHH:MM:SS.ffffffZ``: an instant as the ISO-8601 UTC text of event rows with text
+    times and of the exports' cells. Date and time of day are formatted apart, as the naive
+    ``time`` formats in a third of the aware datetime's time."""
+    if t.tzinfo is not _UTC:
+        t = t.astimezone(_UTC)
+    d = t.date()
+    day = _days.get(d)
+    if day is None:
+        if len(_days) > 100_000:
+            _days.clear()
+        day = _days[d] = d.isoformat() + "T"
+    s = t.time().isoformat()  # without timespec: cheaper; it leaves out a zero microsecond
+    return f"{day}{s}Z" if len(s) == 15 else f"{day}{s}.000000Z"
+
+
+def instant(t: datetime | str) -> datetime:
+    """A row's time as an aware datetime (text times are ``iso_utc``'s form)."""
+    return _fromiso(t) if type(t) is str else t  # type: ignore[arg-type]
+
+
+_fromiso = datetime.fromisoformat
+_fromisodate = date.fromisoformat
+
+
+def text_times(rows: list[tuple]) -> bool:
+    """Whether event rows carry text times (``iso_utc``'s form; all of them or none do)."""
+    return bool(rows) and type(rows[0][0]) is str
 
 
 def acquisition_row(*, id: str, account: str, asset: str, quantity: Decimal, cost: Decimal | None, time: datetime, source: str, kind: str) -> tuple:
@@ -114,6 +150,9 @@ def book_simple(rows: list[tuple], settings: Settings) -> tuple[list[tuple], lis
     negate = method == "hifo"
     keyed = method in ("hifo", "lofo")
     utc = zone_name == "UTC"
+    text = text_times(rows)
+    if text and not utc:
+        raise ValueError("book_simple: rows with text times are booked in the UTC tax zone only (book_rows converts them)")
     pools: dict[tuple[str, str], list | deque] = {}
     gains: list[tuple] = []
     gain = gains.append
@@ -131,7 +170,10 @@ def book_simple(rows: list[tuple], settings: Settings) -> tuple[list[tuple], lis
                 pool = pools.get(pkey)  # type: ignore[assignment]
                 if pool is None:
                     pool = pools[pkey] = new()
-            day = t.date() if utc and t.tzinfo is _UTC else tax_date(t, zone_name)
+            if text:  # the UTC tax day of iso_utc's text is its first ten characters; ISO dates compare as text
+                day = t[:10]
+            else:
+                day = t.date() if utc and t.tzinfo is _UTC else tax_date(t, zone_name)
             if rank == ACQUISITION:
                 seq += 1
                 if keyed:  # the unit cost at 18 places as an exact integer of 1e-18 units: compared faster than a Decimal
@@ -142,10 +184,10 @@ def book_simple(rows: list[tuple], settings: Settings) -> tuple[list[tuple], lis
                     k = 0
                 ann = anniversaries.get(day)
                 if ann is None:
-                    ann = anniversaries[day] = anniversary(day)
+                    ann = anniversaries[day] = anniversary(_fromisodate(day)).isoformat() if text else anniversary(day)
                 push(pool, (k, t, id_, seq, q, amount, account, source, ann))
                 if kind == "income":
-                    income.append(IncomeRow(id=id_, account=account, asset=asset, quantity=q, value=amount, time=t, source=source))
+                    income.append(IncomeRow(id=id_, account=account, asset=asset, quantity=q, value=amount, time=instant(t), source=source))
                 continue
             need = q
             left_p = amount
@@ -174,14 +216,15 @@ def book_simple(rows: list[tuple], settings: Settings) -> tuple[list[tuple], lis
                 left_q -= lq
                 gain((account, asset, lq, lot[1], t, p, c, p - c, "long" if day > lot[8] else "short", method, lot[2], id_, source))
             if need:
+                at = instant(t)
                 findings.append(Finding(
                     kind="overspend",
-                    message=f"{id_}: disposes {q} {asset} from {account} at {t.isoformat()} but only {q - need} held; {need} booked at zero basis",
-                    key=id_, account=account, asset=asset, time=t,
+                    message=f"{id_}: disposes {q} {asset} from {account} at {at.isoformat()} but only {q - need} held; {need} booked at zero basis",
+                    key=id_, account=account, asset=asset, time=at,
                 ))
                 gain((account, asset, need, t, t, left_p, ZERO, left_p, "short", method, "", id_, source))
     open_lots = []
     for (_, asset), pool in pools.items():
         for lot in sorted(pool) if keyed else pool:
-            open_lots.append(Lot(id=lot[2], account=lot[6], asset=asset, quantity=lot[4], cost=lot[5], acquired=lot[1], source=lot[7]))
+            open_lots.append(Lot(id=lot[2], account=lot[6], asset=asset, quantity=lot[4], cost=lot[5], acquired=instant(lot[1]), source=lot[7]))
     return gains, open_lots, income, findings

@@ -214,27 +214,29 @@ def test_basis__venue_account_filter_and_perp_fills_ignored(engine):
     assert [e.id for e in events] == ["main:b#in", "sub:c#in"]
 
 
-def test_booking_rows__times_are_the_rows_times_as_iso_text(engine, tmp_path):
-    """The text ``times`` receives for each row's time object is that time's ISO-8601 UTC cell text,
-    and the gains CSV written with it is the CSV written without it."""
+def test_booking_rows__text_times_are_the_datetimes_iso_text_and_give_the_same_gains(engine, tmp_path):
+    """With ``text_times`` each row's time is its datetime's ISO-8601 UTC text (and only the time
+    differs); booked, the gains are the same with text times, and so is the CSV written from them."""
     from ledger.basis import booking_rows
     from ledger.booking import book_rows
-    from reports.gains import _iso_utc, write_gains
+    from ledger.booking.rows import iso_utc
+    from reports.gains import write_gains
 
     post(engine, buy("b1", "2024-01-02 03:04:05", "1", "100"), buy("b2", "2024-02-29 23:59:59.999999", "2", "300"),
-         sell("s1", "2025-03-01 00:00:00", "2.5", "500"))
-    times: dict = {}
+         sell("s1", "2025-03-01 00:00:00", "2.5", "500"), sell("s2", "2025-03-02 00:00:00", "1", "100"))
     with engine.connect() as conn:
-        rows, _ = booking_rows(conn, BridgeSettings(), times=times)
-    if engine.dialect.name == "sqlite":  # read off SQLite's stored text; PostgreSQL's driver gives datetimes
-        assert {id(r[0]) for r in rows} == set(times)
-    for r in rows:
-        if id(r[0]) in times:
-            assert times[id(r[0])][0] is r[0]
-    assert all(text == _iso_utc(t) for t, text in times.values())
-    gains = book_rows(rows, Settings(method="fifo")).gains
-    assert len(gains) == 2
-    write_gains(tmp_path / "with.csv", "csv", gains, times=times)
-    write_gains(tmp_path / "without.csv", "csv", gains)
-    assert (tmp_path / "with.csv").read_bytes() == (tmp_path / "without.csv").read_bytes()
-    assert b"2024-02-29T23:59:59.999999Z,2025-03-01T00:00:00.000000Z" in (tmp_path / "with.csv").read_bytes()
+        rows, findings = booking_rows(conn, BridgeSettings())
+        text_rows, text_findings = booking_rows(conn, BridgeSettings(), text_times=True)
+    assert all(type(r[0]) is str for r in text_rows)
+    assert text_rows == [(iso_utc(r[0]), *r[1:]) for r in rows] and text_findings == findings
+    for method in ("fifo", "hifo", "average", "uk"):
+        for zone_jurisdiction in ("generic", "us"):
+            settings = Settings(method=method, jurisdiction=zone_jurisdiction) if method != "uk" else Settings(method="uk", jurisdiction="uk")
+            plain, text = book_rows(rows, settings), book_rows(text_rows, settings)
+            assert text.gains == [(*g[:3], iso_utc(g[3]), iso_utc(g[4]), *g[5:]) for g in plain.gains], (method, zone_jurisdiction)
+            assert (text.open_lots, text.income, text.findings) == (plain.open_lots, plain.income, plain.findings)
+            write_gains(tmp_path / "dt.csv", "csv", plain.gains)
+            write_gains(tmp_path / "text.csv", "csv", text.gains)
+            assert (tmp_path / "dt.csv").read_bytes() == (tmp_path / "text.csv").read_bytes()
+            if method == "hifo":  # s1 sells b2's 2 units first, then 0.5 of b1
+                assert b"2024-02-29T23:59:59.999999Z,2025-03-01T00:00:00.000000Z" in (tmp_path / "text.csv").read_bytes()

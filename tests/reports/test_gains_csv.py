@@ -41,3 +41,19 @@ def test_write_gains__quoting_in_a_later_chunk_only(tmp_path):
     rows[20_003] = _row(20_003, source='fill "7", odd\nline')
     assert _same_as_csv_module(tmp_path, rows)
     assert b'"fill ""7"", odd\nline"' in (tmp_path / "fast.csv").read_bytes()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2040, 12, 31), timezones=st.just(timezone.utc)),
+    st.sampled_from((("uk", "Europe/London"), ("uk", "UTC"), ("generic", "UTC"), ("us", "America/New_York"), ("de", "Europe/Berlin"))),
+)
+def test_tax_year_of__a_text_time_is_in_its_datetimes_year(t, rule):
+    """Gain rows with text times (the export's form) fall in the tax year their instants do, also
+    around 6 April (UK) and the new year in each zone."""
+    from ledger.booking.rows import iso_utc
+    from reports.gains import tax_year_of
+
+    jurisdiction, zone = rule
+    for moment in (t, t.replace(month=4, day=5, hour=23), t.replace(month=4, day=6, hour=0), t.replace(month=12, day=31, hour=23, minute=30)):
+        assert tax_year_of(iso_utc(moment), jurisdiction, zone) == tax_year_of(moment, jurisdiction, zone)

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from ledger.booking import Acquisition, BookingInputError, Disposal, Settings, Transfer, book, book_rows, ordered
 from ledger.booking.engine import _Booker
 from ledger.booking.opening import OpeningRegister
-from ledger.booking.rows import event_row, fast_path_applies, gain_row
+from ledger.booking.rows import event_row, fast_path_applies, gain_row, iso_utc
 from ledger.money import D, EXACT
 
 START = datetime(2023, 12, 20, tzinfo=timezone.utc)
@@ -69,6 +69,18 @@ def test_fast_path__same_result_as_general_engine(steps, method, scope, jurisdic
         assert fast_path_applies(rows, s, None, False)
     assert got == expected
     assert book_rows(list(reversed(rows)), s).gains == [gain_row(g) for g in expected.gains]
+    # Text times (the export's form): the same booking, the gains' times as text; findings, income and lots keep datetimes.
+    texts = book_rows([as_text(r) for r in reversed(rows)], s)
+    assert texts.gains == [gain_text(gain_row(g)) for g in expected.gains]
+    assert (texts.open_lots, texts.income, texts.findings) == (expected.open_lots, expected.income, expected.findings)
+
+
+def as_text(row: tuple) -> tuple:
+    return (iso_utc(row[0]), *row[1:])
+
+
+def gain_text(g: tuple) -> tuple:
+    return (*g[:3], iso_utc(g[3]), iso_utc(g[4]), *g[5:])
 
 
 def test_book_rows__general_path_for_transfers():
@@ -85,6 +97,8 @@ def test_book_rows__general_path_for_transfers():
     expected = book(events, s)
     assert got.gains == [gain_row(g) for g in expected.gains]
     assert got.open_lots == expected.open_lots
+    texts = book_rows([as_text(r) for r in rows], s)
+    assert texts.gains == [gain_text(gain_row(g)) for g in expected.gains] and texts.open_lots == expected.open_lots
 
 
 def test_book_rows__duplicate_id_raises():
