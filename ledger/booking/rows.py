@@ -36,7 +36,7 @@ from datetime import date, datetime, timezone
 from decimal import Decimal, localcontext
 from heapq import heappop, heappush
 
-from ledger.booking.methods import QUANTUM, share
+from ledger.booking.methods import QUANTUM
 from ledger.booking.model import Acquisition, Disposal, Finding, Gain, IncomeRow, Lot, Settings, Transfer
 from ledger.booking.taxdate import anniversary, tax_date
 from ledger.money import EXACT
@@ -189,32 +189,37 @@ def book_simple(rows: list[tuple], settings: Settings) -> tuple[list[tuple], lis
                 if kind == "income":
                     income.append(IncomeRow(id=id_, account=account, asset=asset, quantity=q, value=amount, time=instant(t), source=source))
                 continue
+            # Pieces: every whole lot the disposal empties, then the last piece, which takes the rest of the
+            # proceeds. ``need`` is the quantity still to relieve and ``left_p`` its proceeds.
             need = q
             left_p = amount
-            left_q = q
-            while need and pool:  # need is never negative; truth is cheaper than a comparison with int 0
+            while pool:
                 lot = pool[top]
                 lq = lot[4]
-                if lq <= need:
+                if lq < need:  # the whole lot, and more to come: its share of the proceeds (methods.share, inlined)
                     pop(pool)
-                    need -= lq
-                    c = lot[5]
-                else:
-                    whole = lot[5]
-                    c = share(whole, need, lq)
-                    pool[top] = (lot[0], lot[1], lot[2], lot[3], lq - need, whole - c, lot[6], lot[7], lot[8])
-                    lq = need
-                    need = ZERO
-                if lq == left_q:  # the last piece takes the rest
-                    p = left_p
-                else:  # share(left_p, lq, left_q), inlined
-                    v = left_p * lq / left_q
+                    v = left_p * lq / need
                     p = v.quantize(QUANTUM)
                     if p == v:
                         p = v
-                left_p -= p
-                left_q -= lq
-                gain((account, asset, lq, lot[1], t, p, c, p - c, "long" if day > lot[8] else "short", method, lot[2], id_, source))
+                    left_p -= p
+                    need -= lq
+                    c = lot[5]
+                    gain((account, asset, lq, lot[1], t, p, c, p - c, "long" if day > lot[8] else "short", method, lot[2], id_, source))  # long: sold after the anniversary
+                    continue
+                if lq == need:  # the last piece empties the lot
+                    pop(pool)
+                    c = lot[5]
+                else:  # the last piece, part of the lot: its share of the basis (methods.share, inlined)
+                    whole = lot[5]
+                    v = whole * need / lq
+                    c = v.quantize(QUANTUM)
+                    if c == v:
+                        c = v
+                    pool[top] = (lot[0], lot[1], lot[2], lot[3], lq - need, whole - c, lot[6], lot[7], lot[8])
+                gain((account, asset, need, lot[1], t, left_p, c, left_p - c, "long" if day > lot[8] else "short", method, lot[2], id_, source))
+                need = ZERO
+                break
             if need:
                 at = instant(t)
                 findings.append(Finding(
