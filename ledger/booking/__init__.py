@@ -3,7 +3,7 @@
 ``book(events, settings, opening_lots=...) -> BookingResult``; see ``docs/methods.md``.
 """
 
-from ledger.booking.engine import book, book_rows, open_lots_at, ordered
+from ledger.booking.engine import RowBooking, book, book_rows, open_lots_at, ordered
 from ledger.booking.model import (
     Acquisition,
     BookingInputError,
@@ -43,6 +43,7 @@ __all__ = [
     "Transfer",
     "book",
     "book_rows",
+    "RowBooking",
     "holding_term",
     "load_opening_lots",
     "open_lots_at",

@@ -11,6 +11,7 @@ unique across all events (a duplicate id is corrupt input and raises).
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from decimal import Decimal, localcontext
@@ -33,12 +34,12 @@ from ledger.booking.model import (
     Transfer,
 )
 from ledger.booking.opening import OpeningRegister
-from ledger.booking.rows import FAST_METHODS, book_simple, event_row, fast_path_applies, gain_record, gain_row, iso_utc, row_event, text_times
+from ledger.booking.rows import FAST_METHODS, book_simple, event_row, fast_path_applies, gain_record, gain_row, iso_utc, pool_lots, row_event, simple_booker, text_times
 from ledger.booking.safeharbor import US_ACCOUNT_SCOPE_FROM, allocate
 from ledger.booking.taxdate import anniversary, tax_date, zone
 from ledger.money import EXACT
 
-__all__ = ["book", "book_rows", "open_lots_at", "ordered"]
+__all__ = ["book", "book_rows", "RowBooking", "open_lots_at", "ordered"]
 
 ZERO = Decimal(0)
 _RANK = {Acquisition: 0, Transfer: 1, Disposal: 2}
@@ -102,30 +103,110 @@ def book_rows(rows: Iterable[tuple], settings: Settings, *, opening_lots: Iterab
     builds the validated record), but ids must still be unique. Rows with text times give gains
     with text times (``ledger.booking.rows``)."""
     rows = list(rows)
-    if len({r[2] for r in rows}) != len(rows):
-        seen: set[str] = set()
-        dup = next(r[2] for r in rows if r[2] in seen or seen.add(r[2]))  # type: ignore[func-returns-value]
-        raise BookingInputError(f"duplicate event id {dup!r}: ids must be unique across acquisitions, disposals and transfers")
+    _check_unique(rows)
     rows.sort()
     opening = tuple(opening_lots)
     if not isinstance(settings, Settings):
         raise TypeError("settings must be a ledger.booking.Settings")
-    text = text_times(rows)  # book_simple books text times in the UTC tax zone; every other case books datetimes
+    text = text_times(rows)  # book_simple books text times; the general engine books datetimes
     boundary = _us_boundary(settings)
-    if text and settings.tax_timezone != "UTC":
-        rows = _datetime_rows(rows)  # the same order: iso_utc's text sorts as its instants
-    if fast_path_applies(rows, settings, boundary if boundary is None or not text_times(rows) else iso_utc(boundary), bool(opening)):
+    if fast_path_applies(rows, settings, boundary if boundary is None or not text else iso_utc(boundary), bool(opening)):
         gains, lots, income, findings = book_simple(rows, settings)
-        result = BookingRows(gains=gains, open_lots=_sort_lots(lots), income=income, findings=findings, allocations=[])
-    else:
-        if text_times(rows):
-            rows = _datetime_rows(rows)
-        booked = book([row_event(r) for r in rows], settings, opening_lots=opening)
-        gains = [gain_row(g) for g in booked.gains]
-        result = BookingRows(gains=gains, open_lots=booked.open_lots, income=booked.income, findings=booked.findings, allocations=booked.allocations)
-    if text and not text_times(rows):  # the gains' times in the form of the rows given
-        result.gains[:] = [(*g[:3], iso_utc(g[3]), iso_utc(g[4]), *g[5:]) for g in result.gains]
-    return result
+        return BookingRows(gains=gains, open_lots=_sort_lots(lots), income=income, findings=findings, allocations=[])
+    if text:
+        rows = _datetime_rows(rows)  # the same order: iso_utc's text sorts as its instants
+    booked = book([row_event(r) for r in rows], settings, opening_lots=opening)
+    gains = [gain_row(g) for g in booked.gains]
+    if text:  # the gains' times in the form of the rows given
+        gains = [(*g[:3], iso_utc(g[3]), iso_utc(g[4]), *g[5:]) for g in gains]
+    return BookingRows(gains=gains, open_lots=booked.open_lots, income=booked.income, findings=booked.findings, allocations=booked.allocations)
+
+
+class RowBooking:
+    """``book_rows`` fed in batches as they are read, booking what it can at once: the export books
+    the ledger's first entries while later ones are still being read.
+
+    ``feed(rows)`` takes a batch of event rows and gives back the gains booked so far that it had
+    not given yet; ``finish()`` books the rest and gives the ``BookingRows`` of everything, its
+    ``gains`` being only those not given by ``feed``. The gains given, in order, are ``book_rows``'
+    on all the rows fed (``tests/ledger/booking/test_row_booking.py``).
+
+    Rows are booked on arrival by the fast path (``rows.simple_booker``) while every batch keeps to
+    its conditions (no transfer, no unknown cost, no US per-account boundary) and comes after what
+    was booked; the rows at a batch's last instant wait for the
+    next batch, which may hold more of that instant. Otherwise the rows are kept and ``finish``
+    books them all with ``book_rows``: then, if ``feed`` had given gains, ``restarted`` is True and
+    the gains ``finish`` gives replace them all."""
+
+    def __init__(self, settings: Settings, *, opening_lots: Iterable[OpeningLot] = ()) -> None:
+        if not isinstance(settings, Settings):
+            raise TypeError("settings must be a ledger.booking.Settings")
+        self.settings = settings
+        self.restarted = False
+        self._opening = tuple(opening_lots)
+        self._rows: list[tuple] = []
+        self._held: list[tuple] = []  # sorted rows at the last instant seen, not booked yet
+        self._last: tuple | None = None  # the last row booked
+        self._given = False
+        self._boundary = _us_boundary(settings)
+        self._booker = None
+        if settings.method in FAST_METHODS and not settings.method_by_year and not self._opening:
+            self._booker = simple_booker(settings)
+            next(self._booker)
+
+    def feed(self, rows: list[tuple]) -> list[tuple]:
+        self._rows += rows
+        if self._booker is None or not rows:
+            return []
+        batch = sorted(rows)
+        if not self._fits(batch):
+            self._booker = None  # finish books everything
+            return []
+        if self._held:
+            batch = self._held + batch
+            if batch[len(self._held)] < self._held[-1]:
+                batch.sort()
+        cut = bisect_left(batch, (batch[-1][0],))  # the rows before the last instant: nothing later can precede them
+        self._held = batch[cut:]
+        if not cut:
+            return []
+        self._last = batch[cut - 1]
+        gains = self._booker.send(batch[:cut])
+        self._given = self._given or bool(gains)
+        return gains
+
+    def _fits(self, batch: list[tuple]) -> bool:
+        """Whether the fast path books ``batch`` (sorted) after what it booked."""
+        if self._last is not None and batch[0] <= self._last:
+            return False
+        boundary = self._boundary
+        if boundary is not None and batch[-1][0] >= (iso_utc(boundary) if text_times(batch) else boundary):
+            return False
+        return fast_path_applies(batch, self.settings, None, False)
+
+    def finish(self, *, lots: bool = True) -> BookingRows:
+        """The rest of the booking; ``lots=False``: the open lots are not needed (the export of gains),
+        so the result's ``open_lots`` is empty unless the rows had to be booked again."""
+        rows = self._rows
+        _check_unique(rows)
+        booker = self._booker
+        if booker is None:
+            self.restarted = self._given
+            return book_rows(rows, self.settings, opening_lots=self._opening)
+        gains = booker.send(self._held) if self._held else []
+        try:
+            booker.send(None)
+        except StopIteration as stop:
+            pools, income, findings = stop.value
+        open_lots = _sort_lots(pool_lots(pools, self.settings.method)) if lots else []  # type: ignore[arg-type]
+        return BookingRows(gains=gains, open_lots=open_lots, income=income, findings=findings, allocations=[])
+
+
+def _check_unique(rows: list[tuple]) -> None:
+    if len({r[2] for r in rows}) != len(rows):
+        seen: set[str] = set()
+        dup = next(r[2] for r in rows if r[2] in seen or seen.add(r[2]))  # type: ignore[func-returns-value]
+        raise BookingInputError(f"duplicate event id {dup!r}: ids must be unique across acquisitions, disposals and transfers")
 
 
 def _datetime_rows(rows: list[tuple]) -> list[tuple]:

@@ -31,6 +31,7 @@ Both give identical results (tested with hypothesis in ``tests/ledger/booking/te
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Generator
 from dataclasses import fields
 from datetime import date, datetime, timezone
 from decimal import Decimal, localcontext
@@ -41,7 +42,7 @@ from ledger.booking.model import Acquisition, Disposal, Finding, Gain, IncomeRow
 from ledger.booking.taxdate import anniversary, tax_date
 from ledger.money import EXACT
 
-__all__ = ["ACQUISITION", "TRANSFER", "DISPOSAL", "GAIN_FIELDS", "iso_utc", "instant", "text_times", "acquisition_row", "disposal_row", "transfer_row", "event_row", "row_event", "gain_record", "fast_path_applies", "book_simple"]
+__all__ = ["ACQUISITION", "TRANSFER", "DISPOSAL", "GAIN_FIELDS", "iso_utc", "instant", "text_times", "acquisition_row", "disposal_row", "transfer_row", "event_row", "row_event", "gain_record", "fast_path_applies", "book_simple", "simple_booker", "pool_lots"]
 
 ACQUISITION, TRANSFER, DISPOSAL = 0, 1, 2
 GAIN_FIELDS = tuple(f.name for f in fields(Gain))
@@ -138,6 +139,22 @@ def fast_path_applies(rows: list[tuple], settings: Settings, boundary: datetime 
 
 def book_simple(rows: list[tuple], settings: Settings) -> tuple[list[tuple], list[Lot], list[IncomeRow], list[Finding]]:
     """Gains (rows), open lots, income and findings of ``rows`` (sorted; ``fast_path_applies``)."""
+    booker = simple_booker(settings)
+    next(booker)
+    gains = booker.send(rows)
+    try:
+        booker.send(None)
+    except StopIteration as stop:
+        pools, income, findings = stop.value
+    return gains, pool_lots(pools, settings.method), income, findings  # type: ignore[arg-type]
+
+
+def simple_booker(settings: Settings) -> Generator[list[tuple], list[tuple] | None, tuple[dict, list[IncomeRow], list[Finding]]]:
+    """``book_simple`` a batch of rows at a time: a generator that, once started (``next``), takes
+    each batch by ``send`` (sorted, every row after the previous batch's last; the batches together
+    meet ``fast_path_applies``) and gives back that batch's gains; ``send(None)`` ends it, with the
+    pools (``pool_lots`` makes them open lots), income and findings as ``StopIteration.value``. The batches book exactly as their
+    concatenation would in one."""
     method: str = settings.method  # type: ignore[assignment]
     zone_name: str = settings.tax_timezone  # type: ignore[assignment]
     per_account = settings.scope == "account"
@@ -150,86 +167,97 @@ def book_simple(rows: list[tuple], settings: Settings) -> tuple[list[tuple], lis
     negate = method == "hifo"
     keyed = method in ("hifo", "lofo")
     utc = zone_name == "UTC"
-    text = text_times(rows)
-    if text and not utc:
-        raise ValueError("book_simple: rows with text times are booked in the UTC tax zone only (book_rows converts them)")
     pools: dict[tuple[str, str], list | deque] = {}
-    gains: list[tuple] = []
-    gain = gains.append
     income: list[IncomeRow] = []
     findings: list[Finding] = []
     seq = 0
-    with localcontext(EXACT):
-        pool_asset = pool_account = None
-        pool: list | deque = []
-        anniversaries: dict = {}
-        for t, rank, id_, account, asset, q, amount, source, kind in rows:
-            if asset != pool_asset or (per_account and account != pool_account):  # the same pool as the last event's?
-                pool_asset, pool_account = asset, account
-                pkey = (account if per_account else "*", asset)
-                pool = pools.get(pkey)  # type: ignore[assignment]
-                if pool is None:
-                    pool = pools[pkey] = new()
-            if text:  # the UTC tax day of iso_utc's text is its first ten characters; ISO dates compare as text
-                day = t[:10]
-            else:
-                day = t.date() if utc and t.tzinfo is _UTC else tax_date(t, zone_name)
-            if rank == ACQUISITION:
-                seq += 1
-                if keyed:  # the unit cost at 18 places as an exact integer of 1e-18 units: compared faster than a Decimal
-                    k = round((amount / q).scaleb(18))  # = int(quantize(1e-18).scaleb(18)): round() is half-even
-                    if negate:
-                        k = -k
+    pool_asset = pool_account = None
+    pool: list | deque = []
+    anniversaries: dict = {}
+    gains: list[tuple] = []
+    rows = yield gains
+    while rows is not None:
+        text = text_times(rows)
+        text_day = text and utc  # the tax day as text: iso_utc's first ten characters
+        gains = []
+        gain = gains.append
+        with localcontext(EXACT):  # entered per batch: a context must not stay set while the generator waits
+            for t, rank, id_, account, asset, q, amount, source, kind in rows:
+                if asset != pool_asset or (per_account and account != pool_account):  # the same pool as the last event's?
+                    pool_asset, pool_account = asset, account
+                    pkey = (account if per_account else "*", asset)
+                    pool = pools.get(pkey)  # type: ignore[assignment]
+                    if pool is None:
+                        pool = pools[pkey] = new()
+                if text_day:  # ISO dates compare as text
+                    day = t[:10]
+                elif text:
+                    day = tax_date(_fromiso(t), zone_name)
                 else:
-                    k = 0
-                ann = anniversaries.get(day)
-                if ann is None:
-                    ann = anniversaries[day] = anniversary(_fromisodate(day)).isoformat() if text else anniversary(day)
-                push(pool, (k, t, id_, seq, q, amount, account, source, ann))
-                if kind == "income":
-                    income.append(IncomeRow(id=id_, account=account, asset=asset, quantity=q, value=amount, time=instant(t), source=source))
-                continue
-            # Pieces: every whole lot the disposal empties, then the last piece, which takes the rest of the
-            # proceeds. ``need`` is the quantity still to relieve and ``left_p`` its proceeds.
-            need = q
-            left_p = amount
-            while pool:
-                lot = pool[top]
-                lq = lot[4]
-                if lq < need:  # the whole lot, and more to come: its share of the proceeds (methods.share, inlined)
-                    pop(pool)
-                    v = left_p * lq / need
-                    p = v.quantize(QUANTUM)
-                    if p == v:
-                        p = v
-                    left_p -= p
-                    need -= lq
-                    c = lot[5]
-                    gain((account, asset, lq, lot[1], t, p, c, p - c, "long" if day > lot[8] else "short", method, lot[2], id_, source))  # long: sold after the anniversary
+                    day = t.date() if utc and t.tzinfo is _UTC else tax_date(t, zone_name)
+                if rank == ACQUISITION:
+                    seq += 1
+                    if keyed:  # the unit cost at 18 places as an exact integer of 1e-18 units: compared faster than a Decimal
+                        k = round((amount / q).scaleb(18))  # = int(quantize(1e-18).scaleb(18)): round() is half-even
+                        if negate:
+                            k = -k
+                    else:
+                        k = 0
+                    ann = anniversaries.get(day)
+                    if ann is None:
+                        ann = anniversaries[day] = anniversary(_fromisodate(day)).isoformat() if text_day else anniversary(day)
+                    push(pool, (k, t, id_, seq, q, amount, account, source, ann))
+                    if kind == "income":
+                        income.append(IncomeRow(id=id_, account=account, asset=asset, quantity=q, value=amount, time=instant(t), source=source))
                     continue
-                if lq == need:  # the last piece empties the lot
-                    pop(pool)
-                    c = lot[5]
-                else:  # the last piece, part of the lot: its share of the basis (methods.share, inlined)
-                    whole = lot[5]
-                    v = whole * need / lq
-                    c = v.quantize(QUANTUM)
-                    if c == v:
-                        c = v
-                    pool[top] = (lot[0], lot[1], lot[2], lot[3], lq - need, whole - c, lot[6], lot[7], lot[8])
-                gain((account, asset, need, lot[1], t, left_p, c, left_p - c, "long" if day > lot[8] else "short", method, lot[2], id_, source))
-                need = ZERO
-                break
-            if need:
-                at = instant(t)
-                findings.append(Finding(
-                    kind="overspend",
-                    message=f"{id_}: disposes {q} {asset} from {account} at {at.isoformat()} but only {q - need} held; {need} booked at zero basis",
-                    key=id_, account=account, asset=asset, time=at,
-                ))
-                gain((account, asset, need, t, t, left_p, ZERO, left_p, "short", method, "", id_, source))
+                # Pieces: every whole lot the disposal empties, then the last piece, which takes the rest of the
+                # proceeds. ``need`` is the quantity still to relieve and ``left_p`` its proceeds.
+                need = q
+                left_p = amount
+                while pool:
+                    lot = pool[top]
+                    lq = lot[4]
+                    if lq < need:  # the whole lot, and more to come: its share of the proceeds (methods.share, inlined)
+                        pop(pool)
+                        v = left_p * lq / need
+                        p = v.quantize(QUANTUM)
+                        if p == v:
+                            p = v
+                        left_p -= p
+                        need -= lq
+                        c = lot[5]
+                        gain((account, asset, lq, lot[1], t, p, c, p - c, "long" if day > lot[8] else "short", method, lot[2], id_, source))  # long: sold after the anniversary
+                        continue
+                    if lq == need:  # the last piece empties the lot
+                        pop(pool)
+                        c = lot[5]
+                    else:  # the last piece, part of the lot: its share of the basis (methods.share, inlined)
+                        whole = lot[5]
+                        v = whole * need / lq
+                        c = v.quantize(QUANTUM)
+                        if c == v:
+                            c = v
+                        pool[top] = (lot[0], lot[1], lot[2], lot[3], lq - need, whole - c, lot[6], lot[7], lot[8])
+                    gain((account, asset, need, lot[1], t, left_p, c, left_p - c, "long" if day > lot[8] else "short", method, lot[2], id_, source))
+                    need = ZERO
+                    break
+                if need:
+                    at = instant(t)
+                    findings.append(Finding(
+                        kind="overspend",
+                        message=f"{id_}: disposes {q} {asset} from {account} at {at.isoformat()} but only {q - need} held; {need} booked at zero basis",
+                        key=id_, account=account, asset=asset, time=at,
+                    ))
+                    gain((account, asset, need, t, t, left_p, ZERO, left_p, "short", method, "", id_, source))
+        rows = yield gains
+    return pools, income, findings
+
+
+def pool_lots(pools: dict, method: str) -> list[Lot]:
+    """The open lots of ``simple_booker``'s pools (its ``StopIteration.value[0]``), as ``Lot`` records."""
+    keyed = method in ("hifo", "lofo")
     open_lots = []
     for (_, asset), pool in pools.items():
         for lot in sorted(pool) if keyed else pool:
             open_lots.append(Lot(id=lot[2], account=lot[6], asset=asset, quantity=lot[4], cost=lot[5], acquired=instant(lot[1]), source=lot[7]))
-    return gains, open_lots, income, findings
+    return open_lots
