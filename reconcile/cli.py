@@ -458,12 +458,24 @@ def export_journal(
 
 
 
-def _booking(ctx: Context, engine, *, method: str | None, scope: str | None, jurisdiction: str | None, account: str | None = None, rows: bool = False,
-             text_times: bool = False):
-    """Events from the valued ledger (as event rows for ``book_rows`` with ``rows=True``, with text times
-    as ``ledger.basis.booking_rows`` gives them with ``text_times``) and the engine's settings, from the
-    config and the options."""
-    from ledger.basis import BridgeSettings, booking_events, booking_rows
+def _booking(ctx: Context, engine, *, method: str | None, scope: str | None, jurisdiction: str | None, account: str | None = None, rows: bool = False):
+    """Events from the valued ledger (as event rows for ``book_rows`` with ``rows=True``) and the engine's
+    settings, from the config and the options."""
+    from ledger.basis import booking_events, booking_rows
+
+    settings, bridge, opening = _booking_setup(ctx, engine, method=method, scope=scope, jurisdiction=jurisdiction)
+    with engine.connect() as conn:
+        if rows:
+            events, findings = booking_rows(conn, bridge, venue_account=account)
+        else:
+            events, findings = booking_events(conn, bridge, venue_account=account)
+    return events, findings, settings, opening
+
+
+def _booking_setup(ctx: Context, engine, *, method: str | None, scope: str | None, jurisdiction: str | None):
+    """The engine's settings, the bridge's settings and the opening lots, from the config and the
+    options, once the ledger's schema is at head (migrated if it is not)."""
+    from ledger.basis import BridgeSettings
     from ledger.booking import Settings, load_opening_lots
 
     rep = ctx.config.reporting
@@ -487,19 +499,13 @@ def _booking(ctx: Context, engine, *, method: str | None, scope: str | None, jur
         except Exception:  # noqa: BLE001 - no version table: an empty or foreign database, migrated below
             rev = None
             conn.rollback()
-        if rev != head_revision():
-            conn.close()
-            from ledger.db import upgrade
+    if rev != head_revision():
+        from ledger.db import upgrade
 
-            upgrade(engine)
-            return _booking(ctx, engine, method=method, scope=scope, jurisdiction=jurisdiction, account=account, rows=rows, text_times=text_times)
-        bridge = BridgeSettings(currency=rep.currency, stablecoin_policy=rep.stablecoin_policy)
-        if rows:
-            events, findings = booking_rows(conn, bridge, venue_account=account, text_times=text_times)
-        else:
-            events, findings = booking_events(conn, bridge, venue_account=account)
+        upgrade(engine)
+    bridge = BridgeSettings(currency=rep.currency, stablecoin_policy=rep.stablecoin_policy)
     opening = load_opening_lots(rep.opening_lots) if rep.opening_lots else []
-    return events, findings, settings, opening
+    return settings, bridge, opening
 
 
 def _print_findings(findings, limit: int = 10) -> None:
@@ -532,16 +538,32 @@ def export_gains(
     quiet: Annotated[bool, typer.Option("--quiet", help="Print the warnings' count only, not each warning.")] = False,
 ) -> None:
     """Realized gains: one row per (disposal, lot) fraction, for one tax year."""
-    from ledger.booking import book_rows
+    from ledger.basis import ChildReadFailed, booking_row_chunks
+    from ledger.booking import RowBooking
     from ledger.booking.rows import G_DISPOSED, G_GAIN
-    from reports.gains import tax_year_of, write_gains
+    from decimal import localcontext
+
+    from ledger.money import EXACT
+    from reports.gains import GainsWriter, tax_year_of
 
     _check_format(fmt)
     if (year is None) == (not all_years):
         raise ConfigError("export gains: give exactly one of --year YYYY or --all-years")
     _check_choices(method, scope, jurisdiction)
     ctx = Context(config, db)
-    engine = ctx.engine(migrate=False)  # _booking checks the schema revision
+    engine = ctx.engine(migrate=False)  # _booking_setup checks the schema revision
+    settings, bridge, opening = _booking_setup(ctx, engine, method=method, scope=scope, jurisdiction=jurisdiction)
+    zone = settings.tax_timezone
+    total = Decimal(0)
+
+    def put(gains: list[tuple]) -> None:  # a batch of gains, in order: the year's to the file, and their net
+        nonlocal total
+        if not all_years:
+            gains = [g for g in gains if tax_year_of(g[G_DISPOSED], settings.jurisdiction, zone) == year]
+        writer.write(gains)
+        with localcontext(EXACT):  # exact: the default context keeps 28 digits
+            total = sum((g[G_GAIN] for g in gains), total)
+
     # Read, book and write build about a million acyclic tuples and decimals: the cycle collector's full
     # passes over them found nothing and cost a tenth of the command, so it is paused for this part.
     import gc
@@ -549,21 +571,34 @@ def export_gains(
     collecting = gc.isenabled()
     gc.disable()
     try:
-        # Times as their cell text, rearranged from the stored text (cheaper than parsing and formatting them).
-        events, findings, settings, opening = _booking(ctx, engine, method=method, scope=scope, jurisdiction=jurisdiction, rows=True, text_times=True)
-        engine.dispose()
-        result = book_rows(events, settings, opening_lots=opening)  # gains as rows: no record per piece
-        zone = settings.tax_timezone
-        rows = result.gains if all_years else [g for g in result.gains if tax_year_of(g[G_DISPOSED], settings.jurisdiction, zone) == year]
-        n = write_gains(Path(out), fmt, rows, sheet="Gains" if all_years else f"Gains {year}")
-        from decimal import localcontext
-
-        from ledger.money import EXACT
-
-        with localcontext(EXACT):  # the net of every row, exact (the default context keeps 28 digits)
-            total = sum((g[G_GAIN] for g in rows), Decimal(0))
+        # The ledger is read, bridged, booked and written a chunk at a time: a large SQLite ledger is read by
+        # a child process, and each chunk is booked and written while the next is read (ledger.basis).
+        # Times stay their cell text, rearranged from the stored text (cheaper than parsing and formatting).
+        with GainsWriter(Path(out), fmt, sheet="Gains" if all_years else f"Gains {year}") as writer:
+            for child in (True, False):
+                findings: list = []
+                booking = RowBooking(settings, opening_lots=opening)
+                try:
+                    with engine.connect() as conn:
+                        for rows in booking_row_chunks(conn, bridge, findings, text_times=True, child=child):
+                            put(booking.feed(rows))
+                except ChildReadFailed:
+                    if not child:
+                        raise
+                    writer.restart()  # read again in process: what the child's chunks gave is dropped
+                    total = Decimal(0)
+                    continue
+                break
+            engine.dispose()
+            result = booking.finish(lots=False)  # the open lots are not exported here
+            if booking.restarted:  # the history left the fast path after some gains were written: all again
+                writer.restart()
+                total = Decimal(0)
+            put(result.gains)
+            writer.commit()
+        n = writer.count
         findings += result.findings
-        del events, result, rows  # freed now by reference counting, so the collector has no million objects to scan when it resumes
+        del booking, result  # freed now by reference counting, so the collector has no million objects to scan when it resumes
     finally:
         if collecting:
             gc.enable()

@@ -18,7 +18,7 @@ from pathlib import Path
 from ledger.booking.rows import instant, iso_utc
 from ledger.money import plain
 
-__all__ = ["GAINS_COLUMNS", "LOTS_COLUMNS", "gain_cells", "lot_cells", "write_table", "write_gains", "tax_year_of"]
+__all__ = ["GAINS_COLUMNS", "LOTS_COLUMNS", "GainsWriter", "gain_cells", "lot_cells", "write_table", "write_gains", "tax_year_of"]
 
 GAINS_COLUMNS = ("account", "asset", "quantity", "acquired", "disposed", "proceeds", "cost_basis", "gain", "term", "method", "lot_id", "disposal_id", "source_ref")
 LOTS_COLUMNS = ("account", "asset", "quantity", "cost_basis", "unit_cost", "acquired", "lot_id", "source_ref")
@@ -69,41 +69,92 @@ def gain_cells(g) -> list[str]:
 
 
 def write_gains(path: Path, fmt: str, gains: Sequence[tuple], *, sheet: str = "Gains") -> int:
-    """Write gain rows (``book_rows``; times as datetimes or as their cell text) as the gains
-    table. The CSV is the same text ``write_table`` writes, built a line at a time with one
-    f-string, a chunk of lines at a time: a chunk where some text field needs quoting (a comma,
-    quote or line break) is written by the csv module instead."""
-    if fmt != "csv":
-        return write_table(path, fmt, GAINS_COLUMNS, (gain_cells(g) for g in gains), sheet=sheet)
-    tmp = path.with_name(path.name + ".partial")
-    p = _plain
-    iso = _iso_utc  # not memoised by time: hashing an aware datetime costs more than formatting it
-    try:
-        with tmp.open("w", newline="", encoding="utf-8") as fh:
-            fh.write(",".join(GAINS_COLUMNS) + "\n")
-            for start in range(0, len(gains), 20_000):
-                chunk = gains[start:start + 20_000]
-                lines: list[str] = []
-                add = lines.append
-                when, when_s = None, ""
-                for a, asset, q, acquired, disposed, proceeds, cost, gain, term, method, lot_id, disposal_id, source in chunk:
-                    if disposed is not when:  # a disposal's pieces are consecutive and share its time
-                        when, when_s = disposed, disposed if type(disposed) is str else iso(disposed)
-                    add(f"{a},{asset},{p(q)},{acquired if type(acquired) is str else iso(acquired)},{when_s},{p(proceeds)},{p(cost)},{p(gain)},{term},{method},{lot_id},{disposal_id},{source}")
-                add("")
-                text = "\n".join(lines)
-                # Every line has its 12 separating commas and its one line break: any more, or a quote or a
-                # carriage return, means a text field that needs quoting somewhere in the chunk.
-                if text.count(",") != 12 * len(chunk) or text.count("\n") != len(chunk) or '"' in text or "\r" in text:
-                    buffer = io.StringIO()
-                    csv.writer(buffer, lineterminator="\n").writerows(gain_cells(g) for g in chunk)
-                    text = buffer.getvalue()
-                fh.write(text)
-        tmp.replace(path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return len(gains)
+    """Write gain rows (``book_rows``; times as datetimes or as their cell text) as the gains table
+    (``GainsWriter`` in one go)."""
+    with GainsWriter(path, fmt, sheet=sheet) as writer:
+        writer.write(gains)
+        writer.commit()
+    return writer.count
+
+
+class GainsWriter:
+    """The gains table written as gain rows come, a batch at a time (``write``), to a temporary
+    name: ``commit`` renames it to ``path``; leaving the ``with`` block without a commit (an error)
+    removes it, so nothing half-written is left. ``restart`` drops what was written.
+
+    The CSV is the same text ``write_table`` writes, built a line at a time with one f-string, up to
+    20,000 lines at a time: such a chunk where some text field needs quoting (a comma, quote or line
+    break) is written by the csv module instead. An XLSX is written at ``commit``."""
+
+    CHUNK = 20_000
+
+    def __init__(self, path: Path, fmt: str, *, sheet: str = "Gains") -> None:
+        if fmt not in ("csv", "xlsx"):
+            raise ValueError(f"unknown format {fmt!r}: use csv or xlsx")
+        self.path, self.fmt, self.sheet = path, fmt, sheet
+        self.count = 0
+        self._tmp = path.with_name(path.name + ".partial")
+        self._held: list[tuple] = []  # xlsx: the rows, written at commit
+        self._fh = None
+        self._open()
+
+    def _open(self) -> None:
+        if self.fmt == "csv":
+            self._fh = self._tmp.open("w", newline="", encoding="utf-8")
+            self._fh.write(",".join(GAINS_COLUMNS) + "\n")
+
+    def __enter__(self) -> GainsWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._close()
+        if self._tmp.exists():
+            self._tmp.unlink()
+
+    def _close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+    def restart(self) -> None:
+        """Drop every row written so far."""
+        self._close()
+        self.count = 0
+        self._held = []
+        self._open()
+
+    def commit(self) -> None:
+        if self.fmt == "xlsx":
+            write_table(self._tmp, "xlsx", GAINS_COLUMNS, (gain_cells(g) for g in self._held), sheet=self.sheet)
+        self._close()
+        self._tmp.replace(self.path)
+
+    def write(self, gains: Sequence[tuple]) -> None:
+        self.count += len(gains)
+        if self.fmt != "csv":
+            self._held += gains
+            return
+        p = _plain
+        iso = _iso_utc  # not memoised by time: hashing an aware datetime costs more than formatting it
+        write = self._fh.write  # type: ignore[union-attr]
+        for start in range(0, len(gains), self.CHUNK):
+            chunk = gains[start:start + self.CHUNK]
+            lines: list[str] = []
+            add = lines.append
+            when, when_s = None, ""
+            for a, asset, q, acquired, disposed, proceeds, cost, gain, term, method, lot_id, disposal_id, source in chunk:
+                if disposed is not when:  # a disposal's pieces are consecutive and share its time
+                    when, when_s = disposed, disposed if type(disposed) is str else iso(disposed)
+                add(f"{a},{asset},{p(q)},{acquired if type(acquired) is str else iso(acquired)},{when_s},{p(proceeds)},{p(cost)},{p(gain)},{term},{method},{lot_id},{disposal_id},{source}")
+            add("")
+            text = "\n".join(lines)
+            # Every line has its 12 separating commas and its one line break: any more, or a quote or a
+            # carriage return, means a text field that needs quoting somewhere in the chunk.
+            if text.count(",") != 12 * len(chunk) or text.count("\n") != len(chunk) or '"' in text or "\r" in text:
+                buffer = io.StringIO()
+                csv.writer(buffer, lineterminator="\n").writerows(gain_cells(g) for g in chunk)
+                text = buffer.getvalue()
+            write(text)
 
 
 def lot_cells(l) -> list[str]:

@@ -120,3 +120,43 @@ def test_child_read__not_for_postgresql_or_small_ledgers(engine, monkeypatch):
     with engine.connect() as conn:
         booking_rows(conn, BridgeSettings())
     assert not called  # 1 entry < CHILD_READ_ENTRIES, and never on PostgreSQL
+
+
+def test_child_read__chunks_come_in_time_order_and_keep_an_instant_whole(sqlite_engine, monkeypatch):
+    """Small chunks (3, 6, 7, 7, ...): each chunk's rows come after the previous chunk's, and the
+    entries at one instant arrive in one chunk; together, the rows of the read in process."""
+    _mixed_ledger(sqlite_engine)
+    post(sqlite_engine, *[buy(f"same{j}", "2024-01-05T05:00:00", "0.1", str(50 + j)) for j in range(6)])
+    monkeypatch.setattr(basis, "CHILD_READ_ENTRIES", 1)
+    monkeypatch.setattr("ledger.sqlite_reader.FIRST_CHUNK_ENTRIES", 3)
+    monkeypatch.setattr("ledger.sqlite_reader.CHUNK_ENTRIES", 7)
+    findings: list = []
+    with sqlite_engine.connect() as conn:
+        chunks = list(basis.booking_row_chunks(conn, BridgeSettings(), findings, text_times=True))
+        whole, whole_findings = booking_rows(conn, BridgeSettings(), text_times=True)
+    assert len(chunks) > 10
+    times = [sorted(r[0] for r in c) for c in chunks[:-1] if c]  # the last chunk: transfers never paired, at their own times
+    assert all(a[-1] < b[0] for a, b in zip(times, times[1:]))
+    assert sum(1 for c in chunks if any(r[2].startswith("main:same") for r in c)) == 1
+    assert sorted(r for c in chunks for r in c) == sorted(whole) and findings == whole_findings
+
+
+def test_child_read__entries_out_of_order_fall_back_to_the_read_in_process(sqlite_engine, monkeypatch, tmp_path):
+    """A reader whose deposits and withdrawals come out of (time, key) order (their pairing depends
+    on it): the read is done again in process."""
+    _mixed_ledger(sqlite_engine, n=5)
+    bad = tmp_path / "unordered_reader.py"
+    bad.write_text(
+        "import pickle, struct, sys\n"
+        "out = sys.stdout.buffer\n"
+        "def frame(kind, payload): out.write(struct.pack('<cI', kind, len(payload)) + payload)\n"
+        "frame(b'H', pickle.dumps(({'1': 0}, {'1': 'BTC'})))\n"
+        "fields = ['2024-03-03T00:00:00.000000Z', 'main:d', 'deposit', 'main', '1 1 0.6 250',\n"
+        "          '2024-03-02T00:00:00.000000Z', 'main:w', 'withdrawal', 'main', '1 1 -0.5 200']\n"
+        "frame(b'T', struct.pack('<I', 2) + '\\x1f'.join(fields).encode())\n"
+        "frame(b'E', b'')\n"
+        "out.flush()\n"
+    )
+    monkeypatch.setattr("ledger.sqlite_reader.__file__", str(bad))
+    here, child = _both(sqlite_engine, monkeypatch)
+    assert here == child and here[0]
