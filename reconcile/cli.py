@@ -538,11 +538,11 @@ def export_gains(
     quiet: Annotated[bool, typer.Option("--quiet", help="Print the warnings' count only, not each warning.")] = False,
 ) -> None:
     """Realized gains: one row per (disposal, lot) fraction, for one tax year."""
+    from decimal import localcontext
+
     from ledger.basis import ChildReadFailed, booking_row_chunks
     from ledger.booking import RowBooking
     from ledger.booking.rows import G_DISPOSED, G_GAIN
-    from decimal import localcontext
-
     from ledger.money import EXACT
     from reports.gains import GainsWriter, tax_year_of
 
