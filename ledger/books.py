@@ -16,17 +16,20 @@ export that writes a million rows without holding them.
 
 from __future__ import annotations
 
+import gc
+from bisect import bisect_left
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import Connection
 
-from .booking import Finding, Gain, IncomeRow, Lot, OpeningLot, SafeHarborAllocation, Settings, load_opening_lots
+from .booking import Engine, Finding, Gain, IncomeRow, Lot, OpeningLot, SafeHarborAllocation, Settings, load_opening_lots
 from .booking.jurisdictions import Jurisdiction, jurisdiction
 
-__all__ = ["BookSettings", "Books", "resolve_settings", "book_ledger", "stream_gains"]
+__all__ = ["BookSettings", "Books", "resolve_settings", "book_ledger", "stream_gains", "basis_rollforward"]
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,8 @@ class Books:
     income: list[IncomeRow]
     findings: list[Finding]
     allocations: list[SafeHarborAllocation] = field(default_factory=list)
+    #: ``basis_rollforward``'s lots at the start of its period.
+    checkpoint_lots: list[Lot] = field(default_factory=list)
 
     def gains_in(self, year: int) -> list[Gain]:
         """The gains of disposals in tax year ``year``."""
@@ -110,24 +115,77 @@ class Books:
         return [f for f in self.findings if f.time < end]
 
 
-def book_ledger(conn: Connection, settings: BookSettings, *, until: datetime | None = None, venue_account: str | None = None) -> Books:
-    """Book the valued ledger (its events up to and including ``until``, if given)."""
-    from .basis import BridgeSettings, booking_events
-    from .booking import book
-
-    events, findings = booking_events(conn, BridgeSettings(currency=settings.currency, stablecoin_policy=settings.stablecoin_policy), venue_account=venue_account)
-    if until is not None:
-        events = [e for e in events if e.time <= until]
-        findings = [f for f in findings if f.time <= until]
-    result = book(events, settings.booking, opening_lots=settings.opening_lots)
-    allf = sorted([*findings, *result.findings], key=lambda f: (f.time, f.key))
-    return Books(settings=settings, gains=result.gains, open_lots=result.open_lots, income=result.income, findings=allf, allocations=result.allocations)
-
-
-def stream_gains(conn: Connection, settings: BookSettings, sink: Callable[[list[Gain]], None], *, venue_account: str | None = None) -> Books:
-    """``book_ledger``, handing the gains to ``sink`` a batch at a time in disposal order as they are
-    booked (the returned ``Books.gains`` is empty): an export of any size holds one batch."""
-    books = book_ledger(conn, settings, venue_account=venue_account)
-    sink(books.gains)
-    books.gains = []
+def book_ledger(conn: Connection, settings: BookSettings, *, until: datetime | None = None, venue_account: str | None = None,
+                lots: bool = True) -> Books:
+    """Book the valued ledger (its entries up to and including ``until``, if given). ``lots=False``
+    skips building the open lots (an export of gains needs none)."""
+    gains: list[Gain] = []
+    books = _run(conn, settings, gains.extend, until=until, venue_account=venue_account, lots=lots)
+    books.gains = gains
     return books
+
+
+def stream_gains(conn: Connection, settings: BookSettings, sink: Callable[[list[Gain]], None], *, until: datetime | None = None,
+                 venue_account: str | None = None) -> Books:
+    """``book_ledger``, handing the gains to ``sink`` a batch at a time, in booking order, as they are
+    booked (the returned ``Books.gains`` is empty, and so are its open lots): an export of any size
+    holds one batch of gains at a time."""
+    return _run(conn, settings, sink, until=until, venue_account=venue_account, lots=False)
+
+
+def basis_rollforward(conn: Connection, settings: BookSettings, at: datetime):
+    """The basis roll-forward from the start of ``at``'s calendar year (UTC) to ``at``, all accounts
+    (``ledger.reconcile.basis_rollforward``), from one booking: the lots open at the start are taken
+    as the booking passes it."""
+    from .reconcile import basis_rollforward as rollforward
+
+    start = datetime(at.year, 1, 1, tzinfo=timezone.utc)
+    gains: list[Gain] = []
+    books = _run(conn, settings, gains.extend, until=at, venue_account=None, lots=True, checkpoint=start)
+    return rollforward(start, at, books.checkpoint_lots, books.open_lots, gains)
+
+
+def _run(conn: Connection, settings: BookSettings, sink: Callable[[list[Gain]], None], *, until: datetime | None, venue_account: str | None,
+         lots: bool, checkpoint: datetime | None = None) -> Books:
+    """Read -> bridge -> engine, a chunk at a time (``docs/pipeline.md``). With ``checkpoint``, the
+    lots open then (every event up to it booked) are kept in ``Books.checkpoint_lots``."""
+    from .bridge import events
+    from .reader import read_entries
+
+    found: list[Finding] = []
+    engine = Engine(settings.booking, opening_lots=settings.opening_lots)
+    at_checkpoint: list[Lot] | None = None
+    with _no_cycle_collection():
+        for batch in events(read_entries(conn, venue_account=venue_account, until=until), settings.cash, found, currency=settings.currency):
+            if checkpoint is not None and at_checkpoint is None:
+                cut = bisect_left(batch, (checkpoint, 3))  # the events at or before the checkpoint
+                if cut < len(batch):
+                    booked = engine.feed(batch[:cut])
+                    if booked:
+                        sink(booked)
+                    at_checkpoint = engine.open_lots()
+                    batch = batch[cut:]
+            booked = engine.feed(batch)
+            if booked:
+                sink(booked)
+        if checkpoint is not None and at_checkpoint is None:
+            at_checkpoint = engine.open_lots()
+        result = engine.finish(lots=lots)
+        if result.gains:
+            sink(result.gains)
+    found.sort(key=lambda f: (f.time, f.key))
+    return Books(settings=settings, gains=[], open_lots=result.open_lots, income=result.income, findings=found + result.findings,
+                 allocations=result.allocations, checkpoint_lots=at_checkpoint or [])
+
+
+@contextmanager
+def _no_cycle_collection():
+    """Booking builds about a million acyclic tuples and decimals for a large ledger: the cycle
+    collector's passes over them find nothing and cost a tenth of the run, so it pauses meanwhile."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

@@ -19,7 +19,7 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from .money import D, MoneyError
 
-__all__ = ["ExactDecimal", "UTCDateTime", "decimal_to_db_text"]
+__all__ = ["ExactDecimal", "UTCDateTime", "decimal_to_db_text", "utc_from_db"]
 
 
 def decimal_to_db_text(value: Decimal) -> str:
@@ -62,6 +62,23 @@ class ExactDecimal(TypeDecorator[Decimal]):
         raise MoneyError(f"exact decimal column returned {type(value).__name__}")
 
 
+_fromiso = datetime.fromisoformat
+
+
+def utc_from_db(value: Any) -> datetime | None:
+    """The one parser of a stored timestamp: SQLite's text (``YYYY-MM-DD HH:MM:SS[.ffffff]``, UTC,
+    as SQLAlchemy stores it), or a driver's datetime (naive UTC, or aware). Always aware UTC."""
+    if value is None:
+        return None
+    if type(value) is str:
+        if len(value) == 26 or len(value) == 19:  # the stored form: a naive UTC time
+            return _fromiso(value + "+00:00")
+        value = _fromiso(value)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo is timezone.utc else value.astimezone(timezone.utc)
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """A timezone-aware UTC datetime. Naive values are refused on the way in."""
 
@@ -79,8 +96,4 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
+        return utc_from_db(value)

@@ -17,10 +17,8 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from . import __version__
+from . import EXIT_BAD_INPUT, EXIT_DIFFERENCE, EXIT_ERROR, EXIT_OK, __version__
 from .config import Config, ConfigError, load_config, resolve_config_path, resolve_db_url
-
-EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT, EXIT_DIFFERENCE = 0, 1, 2, 3
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
@@ -52,15 +50,11 @@ class Context:
         self.db_url: str = resolve_db_url(db_opt, self.config)
 
     def engine(self, *, migrate: bool = True):
-        from ledger.db import current_revision, head_revision, make_engine
+        from ledger.db import ensure_schema, make_engine
 
         engine = make_engine(self.db_url)
         if migrate:
-            rev = current_revision(engine)
-            if rev != head_revision():
-                from ledger.db import upgrade
-
-                upgrade(engine)
+            ensure_schema(engine)
         return engine
 
 
@@ -134,7 +128,7 @@ def demo(
     from .demo import run_demo
 
     rep = load_config(Path(config)).reporting if config else None
-    raise typer.Exit(run_demo(console, fills=fills, seed=seed, workdir=Path(workdir) if workdir else None, db_url=db,
+    raise typer.Exit(run_demo(console, main, fills=fills, seed=seed, workdir=Path(workdir) if workdir else None, db_url=db,
                               method=rep.method if rep else "fifo", jurisdiction=rep.jurisdiction if rep else "us"))
 
 
@@ -276,18 +270,10 @@ def _add_pricing_status(conn, st) -> None:
 
 def _rollforward(ctx: Context, engine, at):
     """The basis roll-forward from the start of ``at``'s calendar year (UTC) to ``at``, all accounts."""
-    from datetime import datetime, timezone
+    from ledger.books import basis_rollforward
 
-    from ledger.booking import open_lots_at
-    from ledger.booking import book as run_book
-    from ledger.reconcile import basis_rollforward
-
-    events, _findings, settings, opening = _booking(ctx, engine, method=None, scope=None, jurisdiction=None)
-    start = datetime(at.year, 1, 1, tzinfo=timezone.utc)
-    before = open_lots_at(events, settings, start, opening_lots=opening)
-    upto = [e for e in events if e.time <= at]
-    result = run_book(upto, settings, opening_lots=opening)
-    return basis_rollforward(start, at, before, result.open_lots, result.gains)
+    with engine.connect() as conn:
+        return basis_rollforward(conn, _settings(ctx, method=None, scope=None, jurisdiction=None), at)
 
 
 def _run_check(ctx: Context, engine, *, account: str | None, at, as_json: bool, quiet: bool) -> int:
@@ -458,54 +444,12 @@ def export_journal(
 
 
 
-def _booking(ctx: Context, engine, *, method: str | None, scope: str | None, jurisdiction: str | None, account: str | None = None, rows: bool = False):
-    """Events from the valued ledger (as event rows for ``book_rows`` with ``rows=True``) and the engine's
-    settings, from the config and the options."""
-    from ledger.basis import booking_events, booking_rows
+def _settings(ctx: Context, *, method: str | None, scope: str | None, jurisdiction: str | None):
+    """The booking settings from the config's [reporting] and the command's options."""
+    from ledger.books import resolve_settings
 
-    settings, bridge, opening = _booking_setup(ctx, engine, method=method, scope=scope, jurisdiction=jurisdiction)
-    with engine.connect() as conn:
-        if rows:
-            events, findings = booking_rows(conn, bridge, venue_account=account)
-        else:
-            events, findings = booking_events(conn, bridge, venue_account=account)
-    return events, findings, settings, opening
-
-
-def _booking_setup(ctx: Context, engine, *, method: str | None, scope: str | None, jurisdiction: str | None):
-    """The engine's settings, the bridge's settings and the opening lots, from the config and the
-    options, once the ledger's schema is at head (migrated if it is not)."""
-    from ledger.basis import BridgeSettings
-    from ledger.booking import Settings, load_opening_lots
-
-    rep = ctx.config.reporting
-    # A jurisdiction named on the command line brings its own default method and scope: the config's
-    # were chosen for the config's jurisdiction (--jurisdiction uk must not inherit fifo).
-    own = jurisdiction is None or jurisdiction == rep.jurisdiction
-    settings = Settings(
-        method=method or (rep.method if own else None),
-        scope=scope or (rep.scope if own else None),
-        jurisdiction=jurisdiction or rep.jurisdiction,
-        method_by_year=dict(rep.method_by_year) if own and not method else {},
-        transfer_fee_policy=rep.transfer_fee_policy,
-        currency=rep.currency,
-    )
-    with engine.connect() as conn:
-        from ledger.db import head_revision
-
-        # A read-only export needs the schema at head; alembic's own check costs ~0.1 s, this one query does not.
-        try:
-            rev = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
-        except Exception:  # noqa: BLE001 - no version table: an empty or foreign database, migrated below
-            rev = None
-            conn.rollback()
-    if rev != head_revision():
-        from ledger.db import upgrade
-
-        upgrade(engine)
-    bridge = BridgeSettings(currency=rep.currency, stablecoin_policy=rep.stablecoin_policy)
-    opening = load_opening_lots(rep.opening_lots) if rep.opening_lots else []
-    return settings, bridge, opening
+    _check_choices(method, scope, jurisdiction)
+    return resolve_settings(ctx.config.reporting, method=method, scope=scope, jurisdiction=jurisdiction)
 
 
 def _print_findings(findings, limit: int = 10) -> None:
@@ -538,74 +482,21 @@ def export_gains(
     quiet: Annotated[bool, typer.Option("--quiet", help="Print the warnings' count only, not each warning.")] = False,
 ) -> None:
     """Realized gains: one row per (disposal, lot) fraction, for one tax year."""
-    from decimal import localcontext
-
-    from ledger.basis import ChildReadFailed, booking_row_chunks
-    from ledger.booking import RowBooking
-    from ledger.booking.rows import G_DISPOSED, G_GAIN
-    from ledger.money import EXACT
-    from reports.gains import GainsWriter, tax_year_of
+    from ledger.money import plain
+    from reports.gains import export_gains as run_export
 
     _check_format(fmt)
     if (year is None) == (not all_years):
         raise ConfigError("export gains: give exactly one of --year YYYY or --all-years")
-    _check_choices(method, scope, jurisdiction)
     ctx = Context(config, db)
-    engine = ctx.engine(migrate=False)  # _booking_setup checks the schema revision
-    settings, bridge, opening = _booking_setup(ctx, engine, method=method, scope=scope, jurisdiction=jurisdiction)
-    zone = settings.tax_timezone
-    total = Decimal(0)
-
-    def put(gains: list[tuple]) -> None:  # a batch of gains, in order: the year's to the file, and their net
-        nonlocal total
-        if not all_years:
-            gains = [g for g in gains if tax_year_of(g[G_DISPOSED], settings.jurisdiction, zone) == year]
-        writer.write(gains)
-        with localcontext(EXACT):  # exact: the default context keeps 28 digits
-            total = sum((g[G_GAIN] for g in gains), total)
-
-    # Read, book and write build about a million acyclic tuples and decimals: the cycle collector's full
-    # passes over them found nothing and cost a tenth of the command, so it is paused for this part.
-    import gc
-
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        # The ledger is read, bridged, booked and written a chunk at a time: a large SQLite ledger is read by
-        # a child process, and each chunk is booked and written while the next is read (ledger.basis).
-        # Times stay their cell text, rearranged from the stored text (cheaper than parsing and formatting).
-        with GainsWriter(Path(out), fmt, sheet="Gains" if all_years else f"Gains {year}") as writer:
-            for child in (True, False):
-                findings: list = []
-                booking = RowBooking(settings, opening_lots=opening)
-                try:
-                    with engine.connect() as conn:
-                        for rows in booking_row_chunks(conn, bridge, findings, text_times=True, child=child):
-                            put(booking.feed(rows))
-                except ChildReadFailed:
-                    if not child:
-                        raise
-                    writer.restart()  # read again in process: what the child's chunks gave is dropped
-                    total = Decimal(0)
-                    continue
-                break
-            engine.dispose()
-            result = booking.finish(lots=False)  # the open lots are not exported here
-            if booking.restarted:  # the history left the fast path after some gains were written: all again
-                writer.restart()
-                total = Decimal(0)
-            put(result.gains)
-            writer.commit()
-        n = writer.count
-        findings += result.findings
-        del booking, result  # freed now by reference counting, so the collector has no million objects to scan when it resumes
-    finally:
-        if collecting:
-            gc.enable()
-    _print_findings(findings, limit=0 if quiet else 10)
-    from ledger.money import plain
-
-    console.print(f"wrote {n} gain rows for {'all years' if all_years else year} ({settings.method}, {settings.scope}, {settings.jurisdiction}) to {out}; net {plain(total)} {settings.currency}")
+    settings = _settings(ctx, method=method, scope=scope, jurisdiction=jurisdiction)
+    engine = ctx.engine()
+    with engine.connect() as conn:
+        done = run_export(conn, settings, Path(out), fmt, year=year)
+    engine.dispose()
+    _print_findings(done.findings, limit=0 if quiet else 10)
+    b = settings.booking
+    console.print(f"wrote {done.rows} gain rows for {'all years' if all_years else year} ({b.method}, {b.scope}, {b.jurisdiction}) to {out}; net {plain(done.net)} {settings.currency}")
 
 
 @export_app.command("lots")
@@ -620,19 +511,16 @@ def export_lots(
     db: DbOpt = None,
 ) -> None:
     """Open lots with their basis at a date."""
-    from ledger.booking import book_rows
-    from reports.gains import LOTS_COLUMNS, lot_cells, write_table
+    from reports.gains import export_lots as run_export
 
     _check_format(fmt)
-    _check_choices(method, scope, jurisdiction)
     when = _parse_at(at)
     ctx = Context(config, db)
-    engine = ctx.engine(migrate=False)  # _booking checks the schema revision
-    events, findings, settings, opening = _booking(ctx, engine, method=method, scope=scope, jurisdiction=jurisdiction, rows=True)
+    settings = _settings(ctx, method=method, scope=scope, jurisdiction=jurisdiction)
+    engine = ctx.engine()
+    with engine.connect() as conn:
+        n, _findings = run_export(conn, settings, Path(out), fmt, at=when)
     engine.dispose()
-    # The lots open at ``when``: the events up to it booked alone (``open_lots_at`` on event rows).
-    lots = book_rows([r for r in events if r[0] <= when], settings, opening_lots=opening).open_lots
-    n = write_table(Path(out), fmt, LOTS_COLUMNS, (lot_cells(l) for l in lots), sheet="Lots")
     console.print(f"wrote {n} open lots at {when.isoformat()} to {out}")
 
 
@@ -648,31 +536,29 @@ def statement(
     db: DbOpt = None,
 ) -> None:
     """The year's statement for an accountant: reconciliation, gains, income, balances, unpriced events, warnings."""
-    from ledger.booking import book
+    from ledger.books import book_ledger
     from ledger.prices import unpriced_events
-    from reports.gains import tax_year_of
-    from reports.statement import GENERATORS, build_statement, tax_year_bounds
+    from reports.statement import GENERATORS, build_statement
 
     if fmt not in GENERATORS:
         raise ConfigError(f"--format: {fmt!r} is not one of {', '.join(GENERATORS)}")
-    _check_choices(method, scope, jurisdiction)
     ctx = Context(config, db)
+    settings = _settings(ctx, method=method, scope=scope, jurisdiction=jurisdiction)
+    b = settings.booking
     engine = ctx.engine()
-    events, findings, settings, opening = _booking(ctx, engine, method=method, scope=scope, jurisdiction=jurisdiction)
-    result = book(events, settings, opening_lots=opening)
-    zone = settings.tax_timezone
     with engine.connect() as conn:
+        books = book_ledger(conn, settings)
         st = build_statement(
             conn,
             year=year,
-            period=tax_year_bounds(year, settings.jurisdiction, zone),
-            year_of=lambda t: tax_year_of(t, settings.jurisdiction, zone),
-            gains=result.gains,
-            findings=list(findings) + list(result.findings),
+            period=settings.year_bounds(year),
+            year_of=settings.tax_year,
+            gains=books.gains,
+            findings=books.findings,
             currency=settings.currency,
-            method=settings.method,
-            scope=settings.scope,
-            jurisdiction=settings.jurisdiction,
+            method=b.method,
+            scope=b.scope,
+            jurisdiction=b.jurisdiction,
             unpriced=unpriced_events(conn),
         )
     engine.dispose()

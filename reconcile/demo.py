@@ -14,9 +14,12 @@ import tempfile
 import time
 from collections import defaultdict
 from decimal import Decimal
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
+
+from . import EXIT_OK
 from rich.table import Table
 
 
@@ -69,12 +72,14 @@ def _write_config(work: Path, handle, *, method: str, jurisdiction: str, db_url:
     return cfg
 
 
-def run_demo(console: Console, *, fills: int, seed: int, workdir: Path | None, method: str = "fifo", jurisdiction: str = "us",
-             db_url: str | None = None) -> int:
+def run_demo(console: Console, run: Callable[[list[str]], int], *, fills: int, seed: int, workdir: Path | None, method: str = "fifo",
+             jurisdiction: str = "us", db_url: str | None = None) -> int:
+    """The demo; ``run(argv)`` runs one ``reconcile`` command as a user would (the CLI's ``main``,
+    handed in by the CLI: this module does not import it)."""
     from importers.backpack.simulator.server import serve_in_thread
     from ledger.money import plain
 
-    from .cli import EXIT_OK, _booking, main
+    main = run
 
     started = time.perf_counter()
     work = (workdir or Path(tempfile.mkdtemp(prefix="reconcile-demo-"))).resolve()
@@ -100,25 +105,25 @@ def run_demo(console: Console, *, fills: int, seed: int, workdir: Path | None, m
     console.print(f"\nopening lots: {n_lots} lots for coins deposited from outside written to opening-lots.csv (the user's purchase records)")
 
     # Headline figures: realized gains and income per tax year under the configured method.
-    from .cli import Context
+    from ledger.books import book_ledger, resolve_settings
+    from ledger.db import ensure_schema, make_engine
+    from reports.income import income_summary
 
-    ctx = Context(str(cfg), None)
-    engine = ctx.engine()
-    events, findings, settings, opening = _booking(ctx, engine, method=None, scope=None, jurisdiction=None)
-    from ledger.booking import book
-    from reports.gains import tax_year_of
+    from .config import load_config
 
-    result = book(events, settings, opening_lots=opening)
+    books_settings = resolve_settings(load_config(cfg).reporting)
+    settings = books_settings.booking
+    engine = make_engine(db_url)
+    ensure_schema(engine)
+    with engine.connect() as conn:
+        books = book_ledger(conn, books_settings)
+        income = income_summary(conn, books_settings.tax_year)
     per_year: dict[int, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
-    for g in result.gains:
-        y = tax_year_of(g.disposed, settings.jurisdiction, settings.tax_timezone)
+    for g in books.gains:
+        y = books_settings.tax_year(g.disposed)
         per_year[y]["proceeds"] += g.proceeds
         per_year[y]["basis"] += g.cost_basis
         per_year[y][g.term] += g.gain
-    from reports.income import income_summary
-
-    with engine.connect() as conn:
-        income = income_summary(conn, lambda t: tax_year_of(t, settings.jurisdiction, settings.tax_timezone))
     # The warnings concern the whole ledger: listed with the first year's export, counted after it.
     exports = []
     for i, year in enumerate(sorted(per_year)):
@@ -148,7 +153,7 @@ def run_demo(console: Console, *, fills: int, seed: int, workdir: Path | None, m
         for line in income:
             itable.add_row(str(line.year), line.category, plain(round(line.value, 2)), str(line.entries), str(line.unpriced))
         console.print(itable)
-    all_findings = list(findings) + list(result.findings)
+    all_findings = books.findings
     if all_findings:
         kinds: dict[str, int] = defaultdict(int)
         for fnd in all_findings:

@@ -3,7 +3,11 @@
 One row per (disposal, lot) fraction with the columns ``GAINS_COLUMNS``: times ISO-8601 UTC,
 decimals as plain strings (never exponent notation), ``term`` short/long or, for the uk method,
 the matching rule. CSV and XLSX carry the same cells; files are written to a temporary name and
-renamed, so a failure leaves nothing half-written.
+renamed, so a failure leaves nothing half-written. Exchange-supplied text goes through
+``reports.safety.text_cell``.
+
+``export_gains`` is the whole export: the ledger booked by ``ledger.books.stream_gains`` and each
+batch of gains written as it is booked, so a million rows are never held at once.
 """
 
 from __future__ import annotations
@@ -11,37 +15,24 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Sequence
-from datetime import datetime
-from decimal import Decimal
+from dataclasses import dataclass
+from decimal import Decimal, localcontext
 from pathlib import Path
 
-from ledger.booking.rows import instant, iso_utc
-from ledger.money import plain
+from ledger.booking import Finding, Gain, Lot, iso_utc
+from ledger.books import BookSettings, book_ledger, stream_gains
+from ledger.money import EXACT, plain
 
-__all__ = ["GAINS_COLUMNS", "LOTS_COLUMNS", "GainsWriter", "gain_cells", "lot_cells", "write_table", "write_gains", "tax_year_of"]
+from .safety import FORMULA_PREFIXES, UNSAFE_CHARACTERS, text_cell
+
+_PREFIXES = frozenset(FORMULA_PREFIXES)
+_UNSAFE = UNSAFE_CHARACTERS
+
+__all__ = ["GAINS_COLUMNS", "LOTS_COLUMNS", "GainsWriter", "GainsExport", "export_gains", "export_lots", "gain_cells", "lot_cells", "write_table",
+           "write_gains"]
 
 GAINS_COLUMNS = ("account", "asset", "quantity", "acquired", "disposed", "proceeds", "cost_basis", "gain", "term", "method", "lot_id", "disposal_id", "source_ref")
 LOTS_COLUMNS = ("account", "asset", "quantity", "cost_basis", "unit_cost", "acquired", "lot_id", "source_ref")
-
-
-def tax_year_of(t: datetime | str, jurisdiction: str, zone: str) -> int:
-    """The tax year a moment (a datetime or a row's text time) falls in: the calendar year of the
-    local date, except the UK, whose tax year 6 April YYYY - 5 April YYYY+1 is called YYYY here
-    (2025 = 2025/26)."""
-    if type(t) is str and zone == "UTC":  # the UTC date of iso_utc's text is its first ten characters
-        year = int(t[:4])
-        return year - 1 if jurisdiction == "uk" and t[5:10] < "04-06" else year
-    from ledger.booking import tax_date
-
-    d = tax_date(instant(t), zone)
-    if jurisdiction == "uk" and (d.month, d.day) < (4, 6):
-        return d.year - 1
-    return d.year
-
-
-def _iso_utc(t: datetime | str) -> str:
-    """A time's cell: ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (rows with text times carry it already)."""
-    return t if type(t) is str else iso_utc(t)  # type: ignore[return-value]
 
 
 def _plain(d: Decimal, _str=str) -> str:
@@ -57,20 +48,21 @@ def _plain(d: Decimal, _str=str) -> str:
     return "0" if s == "0" or s == "-0" else s
 
 
-def gain_cells(g) -> list[str]:
-    """The cells of a gain: a ``Gain`` record or a gain row (its fields in order, ``book_rows``)."""
-    if type(g) is tuple:
-        a, asset, q, acquired, disposed, proceeds, cost, gain, term, method, lot_id, disposal_id, source = g
-    else:
-        a, asset, q, acquired, disposed, proceeds, cost, gain = g.account, g.asset, g.quantity, g.acquired, g.disposed, g.proceeds, g.cost_basis, g.gain
-        term, method, lot_id, disposal_id, source = g.term, g.method, g.lot_id, g.disposal_id, g.source_ref
-    p = _plain
-    return [a, asset, p(q), _iso_utc(acquired), _iso_utc(disposed), p(proceeds), p(cost), p(gain), term, method, lot_id, disposal_id, source]
+def gain_cells(g: Gain) -> list[str]:
+    """The cells of a gain, in ``GAINS_COLUMNS`` order."""
+    p, t = _plain, text_cell
+    return [t(g.account), t(g.asset), p(g.quantity), iso_utc(g.acquired), iso_utc(g.disposed), p(g.proceeds), p(g.cost_basis), p(g.gain),
+            g.term, g.method, t(g.lot_id), t(g.disposal_id), t(g.source_ref)]
 
 
-def write_gains(path: Path, fmt: str, gains: Sequence[tuple], *, sheet: str = "Gains") -> int:
-    """Write gain rows (``book_rows``; times as datetimes or as their cell text) as the gains table
-    (``GainsWriter`` in one go)."""
+def lot_cells(lot: Lot) -> list[str]:
+    unit = plain(lot.cost / lot.quantity) if lot.quantity else "0"
+    t = text_cell
+    return [t(lot.account), t(lot.asset), plain(lot.quantity), plain(lot.cost), unit, iso_utc(lot.acquired), t(lot.id), t(lot.source)]
+
+
+def write_gains(path: Path, fmt: str, gains: Sequence[Gain], *, sheet: str = "Gains") -> int:
+    """Write gains as the gains table (``GainsWriter`` in one go)."""
     with GainsWriter(path, fmt, sheet=sheet) as writer:
         writer.write(gains)
         writer.commit()
@@ -78,13 +70,14 @@ def write_gains(path: Path, fmt: str, gains: Sequence[tuple], *, sheet: str = "G
 
 
 class GainsWriter:
-    """The gains table written as gain rows come, a batch at a time (``write``), to a temporary
-    name: ``commit`` renames it to ``path``; leaving the ``with`` block without a commit (an error)
-    removes it, so nothing half-written is left. ``restart`` drops what was written.
+    """The gains table written as gains come, a batch at a time (``write``), to a temporary name:
+    ``commit`` renames it to ``path``; leaving the ``with`` block without a commit (an error)
+    removes it, so nothing half-written is left.
 
     The CSV is the same text ``write_table`` writes, built a line at a time with one f-string, up to
-    20,000 lines at a time: such a chunk where some text field needs quoting (a comma, quote or line
-    break) is written by the csv module instead. An XLSX is written at ``commit``."""
+    20,000 lines at a time: such a chunk where some text field needs quoting or neutralising (a
+    comma, quote, line break, a leading formula character or a control character) is written
+    through ``gain_cells`` and the csv module instead. An XLSX is written at ``commit``."""
 
     CHUNK = 20_000
 
@@ -94,12 +87,9 @@ class GainsWriter:
         self.path, self.fmt, self.sheet = path, fmt, sheet
         self.count = 0
         self._tmp = path.with_name(path.name + ".partial")
-        self._held: list[tuple] = []  # xlsx: the rows, written at commit
+        self._held: list[Gain] = []  # xlsx: the rows, written at commit
         self._fh = None
-        self._open()
-
-    def _open(self) -> None:
-        if self.fmt == "csv":
+        if fmt == "csv":
             self._fh = self._tmp.open("w", newline="", encoding="utf-8")
             self._fh.write(",".join(GAINS_COLUMNS) + "\n")
 
@@ -116,50 +106,42 @@ class GainsWriter:
             self._fh.close()
             self._fh = None
 
-    def restart(self) -> None:
-        """Drop every row written so far."""
-        self._close()
-        self.count = 0
-        self._held = []
-        self._open()
-
     def commit(self) -> None:
         if self.fmt == "xlsx":
             write_table(self._tmp, "xlsx", GAINS_COLUMNS, (gain_cells(g) for g in self._held), sheet=self.sheet)
         self._close()
         self._tmp.replace(self.path)
 
-    def write(self, gains: Sequence[tuple]) -> None:
+    def write(self, gains: Sequence[Gain]) -> None:
         self.count += len(gains)
         if self.fmt != "csv":
             self._held += gains
             return
         p = _plain
-        iso = _iso_utc  # not memoised by time: hashing an aware datetime costs more than formatting it
         write = self._fh.write  # type: ignore[union-attr]
         for start in range(0, len(gains), self.CHUNK):
             chunk = gains[start:start + self.CHUNK]
             lines: list[str] = []
             add = lines.append
-            when, when_s = None, ""
+            last, when_s = None, ""
+            care = False
             for a, asset, q, acquired, disposed, proceeds, cost, gain, term, method, lot_id, disposal_id, source in chunk:
-                if disposed is not when:  # a disposal's pieces are consecutive and share its time
-                    when, when_s = disposed, disposed if type(disposed) is str else iso(disposed)
-                add(f"{a},{asset},{p(q)},{acquired if type(acquired) is str else iso(acquired)},{when_s},{p(proceeds)},{p(cost)},{p(gain)},{term},{method},{lot_id},{disposal_id},{source}")
+                if disposal_id is not last:  # a disposal's pieces are consecutive and share its time and fields
+                    last, when_s = disposal_id, iso_utc(disposed)
+                    care = care or a[:1] in _PREFIXES or asset[:1] in _PREFIXES or disposal_id[:1] in _PREFIXES or source[:1] in _PREFIXES
+                if lot_id[:1] in _PREFIXES:
+                    care = True
+                add(f"{a},{asset},{p(q)},{iso_utc(acquired)},{when_s},{p(proceeds)},{p(cost)},{p(gain)},{term},{method},{lot_id},{disposal_id},{source}")
             add("")
             text = "\n".join(lines)
-            # Every line has its 12 separating commas and its one line break: any more, or a quote or a
-            # carriage return, means a text field that needs quoting somewhere in the chunk.
-            if text.count(",") != 12 * len(chunk) or text.count("\n") != len(chunk) or '"' in text or "\r" in text:
+            # Every line has its 12 separating commas and its one line break: any more, a quote, a carriage
+            # return, a text cell starting like a formula or a control character means a text field that
+            # needs the careful path somewhere in the chunk.
+            if care or text.count(",") != 12 * len(chunk) or text.count("\n") != len(chunk) or '"' in text or "\r" in text or _UNSAFE.search(text):
                 buffer = io.StringIO()
                 csv.writer(buffer, lineterminator="\n").writerows(gain_cells(g) for g in chunk)
                 text = buffer.getvalue()
             write(text)
-
-
-def lot_cells(l) -> list[str]:
-    unit = plain(l.cost / l.quantity) if l.quantity else "0"
-    return [l.account, l.asset, plain(l.quantity), plain(l.cost), unit, _iso_utc(l.acquired), l.id, l.source]
 
 
 def write_table(path: Path, fmt: str, columns: Sequence[str], rows: Iterable[list[str]], *, sheet: str = "Sheet") -> int:
@@ -175,12 +157,19 @@ def write_table(path: Path, fmt: str, columns: Sequence[str], rows: Iterable[lis
                     n += 1
         elif fmt == "xlsx":
             from openpyxl import Workbook
+            from openpyxl.cell import WriteOnlyCell
 
             wb = Workbook(write_only=True)
             ws = wb.create_sheet(sheet)
             ws.append(list(columns))
             for r in rows:
-                ws.append(r)
+                cells = []
+                for v in r:  # text cells are text: openpyxl would store a text starting with '=' as a formula
+                    c = WriteOnlyCell(ws, value=v)
+                    if isinstance(v, str):
+                        c.data_type = "s"
+                    cells.append(c)
+                ws.append(cells)
                 n += 1
             wb.save(tmp)
         else:
@@ -190,3 +179,39 @@ def write_table(path: Path, fmt: str, columns: Sequence[str], rows: Iterable[lis
         if tmp.exists():
             tmp.unlink()
     return n
+
+
+@dataclass(frozen=True)
+class GainsExport:
+    """What ``export_gains`` wrote: the rows, their net gain (exact), and the findings."""
+
+    rows: int
+    net: Decimal
+    findings: list[Finding]
+
+
+def export_gains(conn, settings: BookSettings, path: Path, fmt: str, *, year: int | None) -> GainsExport:
+    """The gains of tax year ``year`` (``None``: every year) to ``path``, booked and written a batch at
+    a time."""
+    total = Decimal(0)
+    tax_year = settings.tax_year
+    with GainsWriter(path, fmt, sheet="Gains" if year is None else f"Gains {year}") as writer:
+
+        def put(gains: list[Gain]) -> None:
+            nonlocal total
+            if year is not None:
+                gains = [g for g in gains if tax_year(g.disposed) == year]
+            writer.write(gains)
+            with localcontext(EXACT):  # exact: the default context keeps 28 digits
+                total = sum((g.gain for g in gains), total)
+
+        books = stream_gains(conn, settings, put)
+        writer.commit()
+    return GainsExport(rows=writer.count, net=total, findings=books.findings)
+
+
+def export_lots(conn, settings: BookSettings, path: Path, fmt: str, *, at) -> tuple[int, list[Finding]]:
+    """The lots open at instant ``at`` (inclusive) to ``path``; returns their number and the findings."""
+    books = book_ledger(conn, settings, until=at)
+    n = write_table(path, fmt, LOTS_COLUMNS, (lot_cells(lot) for lot in books.open_lots), sheet="Lots")
+    return n, books.findings

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["text_cell", "terminal", "FORMULA_PREFIXES", "is_plain_number"]
+__all__ = ["text_cell", "terminal", "FORMULA_PREFIXES", "UNSAFE_CHARACTERS", "is_plain_number"]
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n", "\x00")
 #: C0 controls (TAB, LF and CR are handled by the CSV quoting), DEL, C1, bidi embeddings/overrides/isolates.
-_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+UNSAFE_CHARACTERS = _UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _UNSAFE_TERMINAL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _NUMBER = re.compile(r"-?\d+(\.\d+)?")
 

@@ -3,12 +3,11 @@
 ``book(events, settings, opening_lots=...) -> BookingResult``; see ``docs/methods.md``.
 """
 
-from ledger.booking.engine import RowBooking, book, book_rows, open_lots_at, ordered
+from ledger.booking.engine import Engine, book, open_lots_at, ordered
 from ledger.booking.model import (
     Acquisition,
     BookingInputError,
     BookingResult,
-    BookingRows,
     Disposal,
     Event,
     Finding,
@@ -22,13 +21,12 @@ from ledger.booking.model import (
     Transfer,
 )
 from ledger.booking.opening import OpeningLotsError, load_opening_lots
-from ledger.booking.taxdate import holding_term, tax_date
+from ledger.booking.jurisdictions import JURISDICTIONS, Jurisdiction, holding_term, iso_utc, jurisdiction, tax_day
 
 __all__ = [
     "Acquisition",
     "BookingInputError",
     "BookingResult",
-    "BookingRows",
     "Disposal",
     "Event",
     "Finding",
@@ -42,11 +40,14 @@ __all__ = [
     "SettingsError",
     "Transfer",
     "book",
-    "book_rows",
-    "RowBooking",
+    "Engine",
+    "JURISDICTIONS",
+    "Jurisdiction",
+    "jurisdiction",
+    "iso_utc",
     "holding_term",
     "load_opening_lots",
     "open_lots_at",
     "ordered",
-    "tax_date",
+    "tax_day",
 ]

@@ -97,8 +97,10 @@ class Jurisdiction:
     default_scope: str
     #: From this local day on, basis is tracked per account whatever the scope (US safe harbor).
     per_account_from: date | None = None
-    #: The currency reports default to.
+    #: The currency its forms are in.
     currency: str = "USD"
+    #: Why the allowed methods are restricted (quoted in the error for another method).
+    method_rule: str = ""
 
     def tax_day(self, t: datetime, zone_name: str | None = None) -> date:
         return tax_day(t, zone_name or self.zone)
@@ -132,9 +134,11 @@ _LOT_METHODS = ("fifo", "lifo", "hifo", "lofo", "average")
 JURISDICTIONS: MappingProxyType[str, Jurisdiction] = MappingProxyType(
     {
         "us": Jurisdiction("us", "UTC", (1, 1), "fifo", _LOT_METHODS, "universal", per_account_from=date(2025, 1, 1)),
-        "uk": Jurisdiction("uk", "Europe/London", (4, 6), "uk", ("uk",), "universal", currency="GBP"),
-        "de": Jurisdiction("de", "Europe/Berlin", (1, 1), "fifo", ("fifo",), "account", currency="EUR"),
-        "generic": Jurisdiction("generic", "UTC", (1, 1), "fifo", _LOT_METHODS, "universal"),
+        "uk": Jurisdiction("uk", "Europe/London", (4, 6), "uk", ("uk",), "universal", currency="GBP",
+                           method_rule="HMRC share identification"),
+        "de": Jurisdiction("de", "Europe/Berlin", (1, 1), "fifo", ("fifo",), "account", currency="EUR",
+                           method_rule="§23(1) Nr. 2 S. 3 EStG"),
+        "generic": Jurisdiction("generic", "UTC", (1, 1), "fifo", (*_LOT_METHODS, "uk"), "universal"),
     }
 )
 

@@ -1,8 +1,12 @@
 """Records of the cost-basis engine: events in, lots, gains and findings out.
 
-Every record is a frozen, slotted, keyword-only dataclass. Money and quantities are ``Decimal``
-(a float, bool or int is refused: build values with ``ledger.money.D``). Datetimes must be
-timezone-aware; input events are normalised to UTC on construction.
+Events and the records the engine returns are NamedTuples: immutable, cheap to build and to
+compare. The events' public constructors are keyword-only and validate (the boundary): money and
+quantities are ``Decimal`` (a float, bool or int is refused: build values with
+``ledger.money.D``), datetimes timezone-aware and normalised to UTC. An event's first three
+fields are ``(time, rank, id)``, so events sort into the engine's processing order as plain
+tuples. Code that builds events from already-checked data (the ledger bridge) builds them with
+``tuple.__new__(Acquisition, (...))``, skipping the checks.
 """
 
 from __future__ import annotations
@@ -12,7 +16,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Union
+from typing import NamedTuple, Union
+
+from ledger.booking.jurisdictions import JURISDICTIONS as _JURISDICTIONS
+from ledger.booking.jurisdictions import Jurisdiction, tax_day
 
 __all__ = [
     "ACQUISITION_KINDS",
@@ -35,29 +42,21 @@ __all__ = [
     "Finding",
     "SafeHarborAllocation",
     "BookingResult",
-    "BookingRows",
+    "ACQUIRE",
+    "TRANSFER",
+    "DISPOSE",
 ]
 
+#: Ranks: the order of events at one instant (units bought then are available to a sale then).
+ACQUIRE, TRANSFER, DISPOSE = 0, 1, 2
 ACQUISITION_KINDS = frozenset({"trade", "income", "deposit", "opening", "transfer-in"})
 #: Acquisition kinds whose cost may be None (unknown basis: zero basis plus a finding).
 BASISLESS_KINDS = frozenset({"deposit", "transfer-in"})
 DISPOSAL_KINDS = frozenset({"trade", "fee", "dust", "spend", "interest-paid"})
 METHODS = ("fifo", "lifo", "hifo", "lofo", "average", "uk")
 SCOPES = ("universal", "account")
-JURISDICTIONS = ("us", "uk", "de", "generic")
+JURISDICTIONS = tuple(_JURISDICTIONS)
 TRANSFER_FEE_POLICIES = ("disposal", "add-to-basis")
-
-#: Per-jurisdiction defaults: (method, scope, tax-day zone). US scope is universal before
-#: 2025-01-01 and per account from then on (Rev. Proc. 2024-28), whatever the setting.
-JURISDICTION_DEFAULTS: Mapping[str, tuple[str, str, str]] = MappingProxyType(
-    {
-        "us": ("fifo", "universal", "UTC"),
-        "uk": ("uk", "universal", "Europe/London"),
-        "de": ("fifo", "account", "Europe/Berlin"),
-        "generic": ("fifo", "universal", "UTC"),
-    }
-)
-
 
 class BookingInputError(ValueError):
     """A record the engine cannot take at all (wrong type, naive datetime, duplicate id)."""
@@ -94,84 +93,105 @@ def _utc(owner: str, name: str, value: object) -> datetime:
     return value.astimezone(timezone.utc)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Acquisition:
-    """Units entering an account. ``cost`` is the total basis in the reporting currency,
-    acquisition fees included; ``None`` only for a deposit or transfer-in of unknown basis."""
+_new = tuple.__new__
 
+
+def _rebuild(cls, values):  # pickle and copy: NamedTuple's default goes through the keyword-only __new__
+    return _new(cls, values)
+
+
+class _AcquisitionFields(NamedTuple):
+    time: datetime
+    rank: int
     id: str
     account: str
     asset: str
     quantity: Decimal
     cost: Decimal | None
-    time: datetime
     source: str
     kind: str
 
-    def __post_init__(self) -> None:
-        q, c, t = self.quantity, self.cost, self.time
-        if (  # the common well-formed case in one expression; anything else takes the checks below
+
+class Acquisition(_AcquisitionFields):
+    """Units entering an account. ``cost`` is the total basis in the reporting currency,
+    acquisition fees included; ``None`` only for a deposit or transfer-in of unknown basis."""
+
+    __slots__ = ()
+    RANK = ACQUIRE
+
+    def __new__(cls, *, id: str, account: str, asset: str, quantity: Decimal, cost: Decimal | None, time: datetime, source: str, kind: str):
+        q, c, t = quantity, cost, time
+        if not (  # the common well-formed case in one expression; anything else takes the checks below
             type(q) is Decimal and q.is_finite() and q > 0 and type(c) is Decimal and c.is_finite() and c >= 0
-            and type(t) is datetime and t.tzinfo is timezone.utc and self.kind in ACQUISITION_KINDS
-            and type(self.id) is str and self.id and type(self.account) is str and self.account
-            and type(self.asset) is str and self.asset and type(self.source) is str
+            and type(t) is datetime and t.tzinfo is timezone.utc and kind in ACQUISITION_KINDS
+            and type(id) is str and id and type(account) is str and account
+            and type(asset) is str and asset and type(source) is str
         ):
-            return
-        _need_str("Acquisition", "id", self.id)
-        _need_str("Acquisition", "account", self.account)
-        _need_str("Acquisition", "asset", self.asset)
-        _need_decimal("Acquisition", "quantity", self.quantity, positive=True)
-        if self.kind not in ACQUISITION_KINDS:
-            raise BookingInputError(f"Acquisition {self.id}: kind {self.kind!r} is not one of {sorted(ACQUISITION_KINDS)}")
-        if self.cost is None:
-            if self.kind not in BASISLESS_KINDS:
-                raise BookingInputError(f"Acquisition {self.id}: cost may be None only for {sorted(BASISLESS_KINDS)}, not {self.kind!r}")
-        else:
-            _need_decimal("Acquisition", "cost", self.cost, non_negative=True)
-        object.__setattr__(self, "time", _utc("Acquisition", "time", self.time))
-        if not isinstance(self.source, str):
-            raise BookingInputError(f"Acquisition {self.id}: source must be a str")
+            _need_str("Acquisition", "id", id)
+            _need_str("Acquisition", "account", account)
+            _need_str("Acquisition", "asset", asset)
+            _need_decimal("Acquisition", "quantity", quantity, positive=True)
+            if kind not in ACQUISITION_KINDS:
+                raise BookingInputError(f"Acquisition {id}: kind {kind!r} is not one of {sorted(ACQUISITION_KINDS)}")
+            if cost is None:
+                if kind not in BASISLESS_KINDS:
+                    raise BookingInputError(f"Acquisition {id}: cost may be None only for {sorted(BASISLESS_KINDS)}, not {kind!r}")
+            else:
+                _need_decimal("Acquisition", "cost", cost, non_negative=True)
+            t = _utc("Acquisition", "time", time)
+            if not isinstance(source, str):
+                raise BookingInputError(f"Acquisition {id}: source must be a str")
+        return _new(cls, (t, ACQUIRE, id, account, asset, quantity, cost, source, kind))
+
+    def __reduce__(self):
+        return (_rebuild, (type(self), tuple(self)))
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Disposal:
-    """Units leaving an account in a taxable event. ``proceeds`` are net of disposal fees."""
-
+class _DisposalFields(NamedTuple):
+    time: datetime
+    rank: int
     id: str
     account: str
     asset: str
     quantity: Decimal
     proceeds: Decimal
-    time: datetime
     source: str
     kind: str
 
-    def __post_init__(self) -> None:
-        q, p, t = self.quantity, self.proceeds, self.time
-        if (  # the common well-formed case in one expression; anything else takes the checks below
+
+class Disposal(_DisposalFields):
+    """Units leaving an account in a taxable event. ``proceeds`` are net of disposal fees."""
+
+    __slots__ = ()
+    RANK = DISPOSE
+
+    def __new__(cls, *, id: str, account: str, asset: str, quantity: Decimal, proceeds: Decimal, time: datetime, source: str, kind: str):
+        q, p, t = quantity, proceeds, time
+        if not (
             type(q) is Decimal and q.is_finite() and q > 0 and type(p) is Decimal and p.is_finite()
-            and type(t) is datetime and t.tzinfo is timezone.utc and self.kind in DISPOSAL_KINDS
-            and type(self.id) is str and self.id and type(self.account) is str and self.account
-            and type(self.asset) is str and self.asset and type(self.source) is str
+            and type(t) is datetime and t.tzinfo is timezone.utc and kind in DISPOSAL_KINDS
+            and type(id) is str and id and type(account) is str and account
+            and type(asset) is str and asset and type(source) is str
         ):
-            return
-        _need_str("Disposal", "id", self.id)
-        _need_str("Disposal", "account", self.account)
-        _need_str("Disposal", "asset", self.asset)
-        _need_decimal("Disposal", "quantity", self.quantity, positive=True)
-        _need_decimal("Disposal", "proceeds", self.proceeds)
-        if self.kind not in DISPOSAL_KINDS:
-            raise BookingInputError(f"Disposal {self.id}: kind {self.kind!r} is not one of {sorted(DISPOSAL_KINDS)}")
-        object.__setattr__(self, "time", _utc("Disposal", "time", self.time))
-        if not isinstance(self.source, str):
-            raise BookingInputError(f"Disposal {self.id}: source must be a str")
+            _need_str("Disposal", "id", id)
+            _need_str("Disposal", "account", account)
+            _need_str("Disposal", "asset", asset)
+            _need_decimal("Disposal", "quantity", quantity, positive=True)
+            _need_decimal("Disposal", "proceeds", proceeds)
+            if kind not in DISPOSAL_KINDS:
+                raise BookingInputError(f"Disposal {id}: kind {kind!r} is not one of {sorted(DISPOSAL_KINDS)}")
+            t = _utc("Disposal", "time", time)
+            if not isinstance(source, str):
+                raise BookingInputError(f"Disposal {id}: source must be a str")
+        return _new(cls, (t, DISPOSE, id, account, asset, quantity, proceeds, source, kind))
+
+    def __reduce__(self):
+        return (_rebuild, (type(self), tuple(self)))
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Transfer:
-    """Units moving between two of the owner's accounts. ``quantity`` arrives; ``fee`` more
-    units of the same asset are consumed on the way; ``fee_value`` is their market value."""
-
+class _TransferFields(NamedTuple):
+    time: datetime
+    rank: int
     id: str
     from_account: str
     to_account: str
@@ -179,23 +199,35 @@ class Transfer:
     quantity: Decimal
     fee: Decimal
     fee_value: Decimal | None
-    time: datetime
     source: str
 
-    def __post_init__(self) -> None:
-        _need_str("Transfer", "id", self.id)
-        _need_str("Transfer", "from_account", self.from_account)
-        _need_str("Transfer", "to_account", self.to_account)
-        _need_str("Transfer", "asset", self.asset)
-        if self.from_account == self.to_account:
-            raise BookingInputError(f"Transfer {self.id}: from_account and to_account are both {self.from_account!r}")
-        _need_decimal("Transfer", "quantity", self.quantity, positive=True)
-        _need_decimal("Transfer", "fee", self.fee, non_negative=True)
-        if self.fee_value is not None:
-            _need_decimal("Transfer", "fee_value", self.fee_value, non_negative=True)
-        object.__setattr__(self, "time", _utc("Transfer", "time", self.time))
-        if not isinstance(self.source, str):
-            raise BookingInputError(f"Transfer {self.id}: source must be a str")
+
+class Transfer(_TransferFields):
+    """Units moving between two of the owner's accounts. ``quantity`` arrives; ``fee`` more
+    units of the same asset are consumed on the way; ``fee_value`` is their market value."""
+
+    __slots__ = ()
+    RANK = TRANSFER
+
+    def __new__(cls, *, id: str, from_account: str, to_account: str, asset: str, quantity: Decimal, fee: Decimal, fee_value: Decimal | None,
+                time: datetime, source: str):
+        _need_str("Transfer", "id", id)
+        _need_str("Transfer", "from_account", from_account)
+        _need_str("Transfer", "to_account", to_account)
+        _need_str("Transfer", "asset", asset)
+        if from_account == to_account:
+            raise BookingInputError(f"Transfer {id}: from_account and to_account are both {from_account!r}")
+        _need_decimal("Transfer", "quantity", quantity, positive=True)
+        _need_decimal("Transfer", "fee", fee, non_negative=True)
+        if fee_value is not None:
+            _need_decimal("Transfer", "fee_value", fee_value, non_negative=True)
+        t = _utc("Transfer", "time", time)
+        if not isinstance(source, str):
+            raise BookingInputError(f"Transfer {id}: source must be a str")
+        return _new(cls, (t, TRANSFER, id, from_account, to_account, asset, quantity, fee, fee_value, source))
+
+    def __reduce__(self):
+        return (_rebuild, (type(self), tuple(self)))
 
 
 Event = Union[Acquisition, Disposal, Transfer]
@@ -224,7 +256,7 @@ class OpeningLot:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     """How to book. ``None`` for method, scope or tax_timezone means the jurisdiction's default
-    (``JURISDICTION_DEFAULTS``); after construction the fields always hold the resolved values."""
+    (``ledger.booking.jurisdictions``); after construction the fields always hold the resolved values."""
 
     method: str | None = None
     scope: str | None = None
@@ -235,12 +267,12 @@ class Settings:
     tax_timezone: str | None = None
 
     def __post_init__(self) -> None:
-        if self.jurisdiction not in JURISDICTION_DEFAULTS:
+        j = _JURISDICTIONS.get(self.jurisdiction)
+        if j is None:
             raise SettingsError(f"unknown jurisdiction {self.jurisdiction!r}; expected one of {list(JURISDICTIONS)}")
-        d_method, d_scope, d_zone = JURISDICTION_DEFAULTS[self.jurisdiction]
-        method = d_method if self.method is None else self.method
-        scope = d_scope if self.scope is None else self.scope
-        zone = d_zone if self.tax_timezone is None else self.tax_timezone
+        method = j.default_method if self.method is None else self.method
+        scope = j.default_scope if self.scope is None else self.scope
+        zone = j.zone if self.tax_timezone is None else self.tax_timezone
         by_year = MappingProxyType(dict(self.method_by_year))
         for m in (method, *by_year.values()):
             if m not in METHODS:
@@ -257,10 +289,11 @@ class Settings:
             raise SettingsError("method 'uk' (HMRC share pooling) cannot be mixed with other methods across years")
         if uses_uk and scope != "universal":
             raise SettingsError("method 'uk' pools each token across all wallets: scope must be 'universal'")
-        if self.jurisdiction == "uk" and not uses_uk:
-            raise SettingsError(f"jurisdiction 'uk' requires method 'uk' (HMRC share identification), got {method!r}")
-        if self.jurisdiction == "de" and (method != "fifo" or any(m != "fifo" for m in by_year.values())):
-            raise SettingsError("jurisdiction 'de' requires method 'fifo' (§23(1) Nr. 2 S. 3 EStG)")
+        for m in (method, *by_year.values()):
+            if m not in j.allowed_methods:
+                if len(j.allowed_methods) == 1:
+                    raise SettingsError(f"jurisdiction {j.name!r} requires method {j.allowed_methods[0]!r} ({j.method_rule}), got {m!r}")
+                raise SettingsError(f"jurisdiction {j.name!r} allows methods {', '.join(j.allowed_methods)}, got {m!r}")
         try:
             from zoneinfo import ZoneInfo
 
@@ -276,9 +309,25 @@ class Settings:
         """The booking method in force for disposals in ``tax_year``."""
         return self.method_by_year.get(tax_year, self.method)  # type: ignore[return-value]
 
+    @property
+    def rules(self) -> Jurisdiction:
+        """The jurisdiction's facts (``ledger.booking.jurisdictions``)."""
+        return _JURISDICTIONS[self.jurisdiction]
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Lot:
+    def tax_year(self, t: datetime) -> int:
+        """The tax year instant ``t`` falls in, in the settings' tax zone."""
+        return self.rules.tax_year(t, self.tax_timezone)
+
+    def year_bounds(self, year: int) -> tuple[datetime, datetime]:
+        """[start, end) of tax year ``year`` as UTC instants."""
+        return self.rules.year_bounds(year, self.tax_timezone)
+
+    def per_account_from(self) -> datetime | None:
+        """The instant basis becomes per account whatever the scope (US safe harbor), or None."""
+        return self.rules.per_account_instant(self.tax_timezone)
+
+
+class Lot(NamedTuple):
     """Units of one asset with one basis and one acquisition date. Immutable: a partly
     relieved lot is a new Lot (``dataclasses.replace``) with the remaining quantity and cost.
     ``id`` is the id of the acquisition the units came from; it survives transfers."""
@@ -292,8 +341,7 @@ class Lot:
     source: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Gain:
+class Gain(NamedTuple):
     """One matched piece of a disposal: ``quantity`` units of lot ``lot_id`` relieved by
     disposal ``disposal_id``. ``term`` is 'short'/'long' (calendar anniversary in the tax
     zone), or for the uk method 'same-day'/'bed-and-breakfast'/'s104'."""
@@ -313,8 +361,7 @@ class Gain:
     source_ref: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class IncomeRow:
+class IncomeRow(NamedTuple):
     """Income received in kind (staking, lending interest): value at receipt in the
     reporting currency; the same value is the basis of the lot it creates."""
 
@@ -327,8 +374,7 @@ class IncomeRow:
     source: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Finding:
+class Finding(NamedTuple):
     """A shortfall the engine worked around and the user should see, keyed by the record id."""
 
     kind: str
@@ -358,18 +404,6 @@ class SafeHarborAllocation:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BookingResult:
     gains: list[Gain]
-    open_lots: list[Lot]
-    income: list[IncomeRow]
-    findings: list[Finding]
-    allocations: list[SafeHarborAllocation]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BookingRows:
-    """``book_rows``' result: as ``BookingResult``, with each gain a tuple of ``Gain``'s fields
-    in their order (``ledger.booking.rows.GAIN_FIELDS``)."""
-
-    gains: list[tuple]
     open_lots: list[Lot]
     income: list[IncomeRow]
     findings: list[Finding]

@@ -98,8 +98,9 @@ class OpeningRegister:
     """Opening lots waiting to be claimed by deposits of unknown basis (engine-internal)."""
 
     def __init__(self, opening_lots: Iterable[OpeningLot]) -> None:
+        self.lots = tuple(opening_lots)
         self._left: dict[tuple[str, str], list[list]] = {}
-        for n, o in enumerate(opening_lots):
+        for n, o in enumerate(self.lots):
             if not isinstance(o, OpeningLot):
                 raise TypeError(f"opening_lots must hold OpeningLot records, got {type(o).__name__}")
             self._left.setdefault((o.account, o.asset), []).append([o.acquired, n, o.quantity, o.basis, o])

@@ -1,6 +1,6 @@
 """HMRC share identification for cryptoassets (TCGA 1992 ss.104-106A; CRYPTO22200+).
 
-Per token, across all wallets, on the Europe/London calendar day (``taxdate.tax_date``):
+Per token, across all wallets, on the Europe/London calendar day (``jurisdictions.tax_day``):
 
 1. **Same day** (s.105): all acquisitions of a day are one acquisition and all disposals of a
    day one disposal; the day's disposal is matched with the day's acquisition first.
@@ -43,7 +43,7 @@ from ledger.booking.model import (
     Transfer,
 )
 from ledger.booking.opening import OpeningRegister
-from ledger.booking.taxdate import tax_date
+from ledger.booking.jurisdictions import tax_day as tax_date
 
 __all__ = ["book_uk", "BED_AND_BREAKFAST_DAYS"]
 

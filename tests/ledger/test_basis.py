@@ -1,4 +1,4 @@
-"""The ledger-to-engine bridge (ledger/basis.py) on SQLite and PostgreSQL.
+"""The ledger-to-engine bridge (ledger/reader.py, ledger/bridge.py) on SQLite and PostgreSQL.
 
 Ledgers are written with the posting builders; the unit prices valuation would attach are set on
 the holding postings (Assets/Liabilities), as ``ledger.valuation`` does.
@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from ledger.basis import EXTERNAL_WALLET, BridgeSettings, booking_events
+from ledger.bridge import EXTERNAL_WALLET, ledger_events
 from ledger.booking import Acquisition, Disposal, Settings, Transfer, book
 from ledger.journal import Entry, Journal
 from ledger.money import D
@@ -42,7 +42,7 @@ def post(engine, *entries: Entry) -> None:
 
 def events_of(engine, **kw):
     with engine.connect() as conn:
-        return booking_events(conn, BridgeSettings(), **kw)
+        return ledger_events(conn, **kw)
 
 
 def buy(key, when, qty, usdc, *, fee="0", fee_asset=None, price=None, acct="main", base="BTC"):
@@ -212,31 +212,3 @@ def test_basis__venue_account_filter_and_perp_fills_ignored(engine):
     assert [e.id for e in events] == ["sub:c#in"]
     events, _ = events_of(engine)
     assert [e.id for e in events] == ["main:b#in", "sub:c#in"]
-
-
-def test_booking_rows__text_times_are_the_datetimes_iso_text_and_give_the_same_gains(engine, tmp_path):
-    """With ``text_times`` each row's time is its datetime's ISO-8601 UTC text (and only the time
-    differs); booked, the gains are the same with text times, and so is the CSV written from them."""
-    from ledger.basis import booking_rows
-    from ledger.booking import book_rows
-    from ledger.booking.rows import iso_utc
-    from reports.gains import write_gains
-
-    post(engine, buy("b1", "2024-01-02 03:04:05", "1", "100"), buy("b2", "2024-02-29 23:59:59.999999", "2", "300"),
-         sell("s1", "2025-03-01 00:00:00", "2.5", "500"), sell("s2", "2025-03-02 00:00:00", "1", "100"))
-    with engine.connect() as conn:
-        rows, findings = booking_rows(conn, BridgeSettings())
-        text_rows, text_findings = booking_rows(conn, BridgeSettings(), text_times=True)
-    assert all(type(r[0]) is str for r in text_rows)
-    assert text_rows == [(iso_utc(r[0]), *r[1:]) for r in rows] and text_findings == findings
-    for method in ("fifo", "hifo", "average", "uk"):
-        for zone_jurisdiction in ("generic", "us"):
-            settings = Settings(method=method, jurisdiction=zone_jurisdiction) if method != "uk" else Settings(method="uk", jurisdiction="uk")
-            plain, text = book_rows(rows, settings), book_rows(text_rows, settings)
-            assert text.gains == [(*g[:3], iso_utc(g[3]), iso_utc(g[4]), *g[5:]) for g in plain.gains], (method, zone_jurisdiction)
-            assert (text.open_lots, text.income, text.findings) == (plain.open_lots, plain.income, plain.findings)
-            write_gains(tmp_path / "dt.csv", "csv", plain.gains)
-            write_gains(tmp_path / "text.csv", "csv", text.gains)
-            assert (tmp_path / "dt.csv").read_bytes() == (tmp_path / "text.csv").read_bytes()
-            if method == "hifo":  # s1 sells b2's 2 units first, then 0.5 of b1
-                assert b"2024-02-29T23:59:59.999999Z,2025-03-01T00:00:00.000000Z" in (tmp_path / "text.csv").read_bytes()

@@ -9,7 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ledger.money import plain
-from reports.gains import _iso_utc, _plain
+from ledger.booking import iso_utc as _iso_utc
+from reports.gains import _plain
 
 decimals = st.builds(lambda n, e: Decimal(n).scaleb(e), st.integers(min_value=-(10**30), max_value=10**30), st.integers(min_value=-30, max_value=8))
 

@@ -9,16 +9,17 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ledger.booking import Gain
 from reports.gains import GAINS_COLUMNS, gain_cells, write_gains, write_table
 
 T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
-texts = st.text(alphabet=st.sampled_from('ab,"\n\r x#:'), max_size=6)
+texts = st.text(alphabet=st.sampled_from('ab,"\n\r x#:=+-@\t\x00\x1b\u202e'), max_size=6)
 decimals = st.builds(lambda n, e: Decimal(n).scaleb(e), st.integers(-(10**12), 10**12), st.integers(-12, 4))
 
 
 def _row(i: int, a="main", asset="BTC", lot_id=None, disposal_id=None, source=None, q=Decimal("0.5"), p=Decimal("10"), c=Decimal("4")) -> tuple:
     acquired = T0 + timedelta(seconds=i)
-    return (a, asset, q, acquired, acquired + timedelta(days=400), p, c, p - c, "long", "hifo", lot_id or f"lot{i}", disposal_id or f"d{i}", source or f"src{i}")
+    return Gain(a, asset, q, acquired, acquired + timedelta(days=400), p, c, p - c, "long", "hifo", lot_id or f"lot{i}", disposal_id or f"d{i}", source or f"src{i}")
 
 
 def _same_as_csv_module(tmp: Path, rows: list[tuple]) -> bool:
@@ -43,17 +44,33 @@ def test_write_gains__quoting_in_a_later_chunk_only(tmp_path):
     assert b'"fill ""7"", odd\nline"' in (tmp_path / "fast.csv").read_bytes()
 
 
+def test_write_gains__formula_and_control_text_is_neutralised(tmp_path):
+    """Exchange text that a spreadsheet would run or a terminal would obey is defused in the file;
+    negative numbers stay numbers."""
+    rows = [_row(0, asset="=HYPERLINK(1)", source="@x", p=Decimal("-5"), c=Decimal("4")), _row(1, a="-main", lot_id="\x1b[31m")]
+    assert _same_as_csv_module(tmp_path, rows)
+    text = (tmp_path / "fast.csv").read_text()
+    assert ",'=HYPERLINK(1)," in text and ",'@x" in text and "\n-main" not in text and "'-main," in text and "\\x1b[31m" in text
+    assert ",-5,4,-9," in text
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2040, 12, 31), timezones=st.just(timezone.utc)),
     st.sampled_from((("uk", "Europe/London"), ("uk", "UTC"), ("generic", "UTC"), ("us", "America/New_York"), ("de", "Europe/Berlin"))),
 )
-def test_tax_year_of__a_text_time_is_in_its_datetimes_year(t, rule):
-    """Gain rows with text times (the export's form) fall in the tax year their instants do, also
-    around 6 April (UK) and the new year in each zone."""
-    from ledger.booking.rows import iso_utc
-    from reports.gains import tax_year_of
+def test_tax_year__against_an_independent_calendar_rule(t, rule):
+    """The tax year of an instant is the year of its local date in the tax zone, the UK's starting on
+    6 April: checked against zoneinfo directly, around 5/6 April and the new year in each zone."""
+    from zoneinfo import ZoneInfo
+
+    from ledger.booking import Settings
 
     jurisdiction, zone = rule
+    settings = Settings(jurisdiction=jurisdiction, tax_timezone=zone)
     for moment in (t, t.replace(month=4, day=5, hour=23), t.replace(month=4, day=6, hour=0), t.replace(month=12, day=31, hour=23, minute=30)):
-        assert tax_year_of(iso_utc(moment), jurisdiction, zone) == tax_year_of(moment, jurisdiction, zone)
+        local = moment.astimezone(ZoneInfo(zone)).date()
+        expected = local.year - (1 if jurisdiction == "uk" and (local.month < 4 or (local.month == 4 and local.day < 6)) else 0)
+        assert settings.tax_year(moment) == expected
+        start, end = settings.year_bounds(expected)
+        assert start <= moment < end

@@ -9,7 +9,7 @@ import pytest
 
 from tests.ledger.booking.booking_scenarios import at, buy, by_term, cents, dsum, lots, move, rows, sell, total_gain
 from ledger.booking import OpeningLot, Settings, book, open_lots_at
-from ledger.booking.taxdate import anniversary, holding_term, tax_date
+from ledger.booking.jurisdictions import anniversary, holding_term, tax_day as tax_date
 from ledger.money import D
 
 # --- tie-breaks: written rule, one case each ---------------------------------------------
