@@ -1,256 +1,344 @@
-"""The whole ``reconcile export gains`` command against RP2's engine, on one 100k-trade history.
+"""The gains race: the whole `reconcile export gains` process against a whole RP2 process, per shape.
 
     pip install rp2          # benchmark-only dependency, not in pyproject
-    python benchmarks/gains_vs_rp2.py [--trades 100000] [--method hifo] [--keep DIR]
+    python benchmarks/gains_vs_rp2.py [--trades 100000] [--method hifo] [--shapes simple,realistic]
+                                      [--repeat 5] [--keep DIR] [--no-rp2]
 
-Setup (not timed): the deterministic spot history of ``booking_bench.generate`` (one BTC buy or
-sell every 10-22 minutes from 2022-01-01, about three years) becomes USDC-quoted ``spot-trade``
-journal entries (``ledger.posting.trade``) in a fresh SQLite ledger, with the unit prices
-valuation would attach (BTC at the fill price, USDC at par).
+For each shape, setup (not timed) writes a SQLite ledger of valued journal entries (the unit prices
+valuation would attach) and a config file, then times, each as a whole process started as a user
+starts it (interpreter start-up and imports included):
 
-Timed, in this process:
+- ours: ``reconcile export gains --all-years --method M --config C --out F`` (the console script's
+  module run by this interpreter), the first run reported on its own, then ``--repeat`` runs
+  (median and best), half before RP2's run and half after it, so that a drift of the shared
+  machine's speed moves both sides alike; and ``--year 2025`` the same way (it must cost no more
+  than ``--all-years``). Peak RSS of each run (``wait4``).
+- RP2: a child process that imports RP2, builds its transaction objects for every asset from the
+  same trades (read from a pickle) and runs ``rp2.tax_engine.compute_tax`` per asset (RP2's
+  generic country, the same method): the whole process is timed, like ours.
 
-- ours: ``reconcile.cli.main(["export", "gains", "--all-years", "--method", M, "--format",
-  "csv", ...])``: configuration, the schema-revision check, the ledger read, the bridge, the
-  engine, and the CSV of every year's rows. The first run is reported apart (it also imports the
-  modules the command loads lazily: SQLAlchemy, alembic, the engine); then ``--repeat`` runs
-  (default 5), each its own complete command with nothing carried over, half of them before
-  RP2's run and half after it (the speed of a shared machine drifts; this way a drift moves both
-  sides alike), reported as best and median, wall clock and CPU time (this process's and its
-  reader child's: the figure load from other processes on the machine moves least; on two cores
-  it can exceed the wall clock). ``--all-years`` exports every tax year in one file;
-  the command would otherwise be run once per year, reading and booking the whole ledger each
-  time (the per-year figures are printed too, with ``--per-year``).
-- RP2: ``rp2.tax_engine.compute_tax`` on the same trades (its transaction objects are built
-  beforehand and reported separately; no spreadsheet I/O), in a child Python process of its own,
-  so that neither side runs in a heap the other left behind.
+Shapes:
 
-The ratio is RP2's ``compute_tax`` wall time over our best and our median run, and its CPU time
-over our median CPU time (the figure load from other processes moves least); the exit code is 0
-only if the pieces agree and the median wall-clock ratio reaches 20. The load average is printed with
-each side. Then every (disposal, lot) piece of the CSV is compared with RP2's: quantity, cost basis and
-gain to the cent; the holding term away from acquisition anniversaries (RP2 counts
-``(sell - buy).days >= 365``, TAX-RULES §1.3). Our command runs in this process, its modules
-imported before the timed runs (loaded once, as by the console script before it parses its
-arguments).
+- ``simple``: one asset (BTC), one account, no deposit, jurisdiction ``generic``.
+- ``realistic``: BTC, ETH and SOL traded for USDC on two sub-accounts (``main`` and ``sub``, 9:1),
+  an opening USDC deposit, an opening BTC deposit of unknown basis covered by an opening-lots file,
+  withdrawals of BTC to the user's own wallet (with a fee in BTC) each deposited back three days
+  later, transfers of ETH from ``main`` to ``sub`` (the deposit stamped a few seconds before the
+  withdrawal, and account names on both sides of the alphabet), jurisdiction ``us`` with trades from
+  2022 to 2025 (both sides of the per-account boundary on 2025-01-01). RP2 gets the same trades and
+  the opening deposit; the handful of transfers are not given to it (they are not trades, and it
+  would need its own per-wallet setup), so the agreement check runs on the simple shape only.
+
+The exit code is 0 only if the simple shape's pieces agree with RP2's to the cent and every
+shape's median ratio reaches 20.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import gc
 import os
+import pickle
+import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
 
-from booking_vs_rp2 import DISAGREEMENTS, RP2_METHODS, agreement, history, run_rp2_side  # noqa: E402
-
-from ledger.booking import Acquisition, Disposal  # noqa: E402
-
+UTC = timezone.utc
+START = datetime(2022, 1, 1, tzinfo=UTC)
+END = datetime(2025, 12, 31, tzinfo=UTC)
 CENT = Decimal("0.01")
-ACCOUNT = "main"
+UNIT = Decimal("0.0001")
+RP2_METHODS = ("fifo", "lifo", "hifo", "lofo")
+#: CPU seconds of each timed process, in order (the machine may be shared: CPU time moves least).
+CPU: list[float] = []
 
 
-def load_ledger(events: list, url: str) -> None:
-    """Write ``events`` as spot-trade entries with unit prices into the ledger at ``url``."""
+# --- histories -------------------------------------------------------------------------------------
+
+def trades(n: int, assets: tuple[str, ...], accounts: tuple[tuple[str, int], ...], seed: int = 2024) -> list[tuple]:
+    """``n`` spot trades (time, id, account, asset, side, quantity, usdc), prices a random walk in
+    cents, sells never exceeding the account's holding, spread evenly from 2022 to the end of 2025."""
+    rnd = random.Random(seed)
+    step = (END - START) / n
+    price = {a: 20_000_00 for a in assets}
+    held = {(acct, a): 0 for acct, _ in accounts for a in assets}
+    names = [acct for acct, w in accounts for _ in range(w)]
+    out = []
+    for i in range(n):
+        t = START + step * i + timedelta(microseconds=rnd.randrange(1_000_000))
+        acct = names[rnd.randrange(len(names))]
+        asset = assets[rnd.randrange(len(assets))]
+        price[asset] = max(100_00, price[asset] + rnd.randint(-300_00, 300_00))
+        q = rnd.randint(1, 20_000)
+        if held[acct, asset] > 0 and rnd.random() < 0.45:
+            q = min(q, held[acct, asset])
+            held[acct, asset] -= q
+            side = "sell"
+        else:
+            held[acct, asset] += q
+            side = "buy"
+        qty = Decimal(q) * UNIT
+        out.append((t, f"t{i:07d}", acct, asset, side, qty, Decimal(price[asset]) * CENT * qty))
+    return out
+
+
+def write_ledger(shape: str, n: int, work: Path) -> tuple[Path, list[tuple]]:
+    """The shape's ledger and config in ``work``; returns the config and the trades (for RP2)."""
     from ledger.db import make_engine, upgrade
     from ledger.journal import Journal
     from ledger.money import EXACT
-    from ledger.posting import Source, trade
+    from ledger.posting import Source, deposit, trade, withdrawal
 
-    engine = make_engine(url)
+    realistic = shape == "realistic"
+    assets = ("BTC", "ETH", "SOL") if realistic else ("BTC",)
+    accounts = (("main", 9), ("sub", 1)) if realistic else (("main", 1),)
+    history = trades(n, assets, accounts)
+    db = work / f"{shape}.db"
+    if db.exists():
+        db.unlink()
+    engine = make_engine(f"sqlite:///{db}")
     upgrade(engine)
     usd, one = "USD", Decimal(1)
+    last_price: dict[str, Decimal] = {}
+
+    def priced(entry, prices):
+        legs = tuple(leg._replace(unit_price=prices.get(leg.asset, one), price_currency=usd) if leg.account.startswith("Assets:") else leg for leg in entry.legs)
+        return entry._replace(legs=legs)
+
     entries = []
-    for e in events:
-        buy = isinstance(e, Acquisition)
-        value = e.cost if buy else e.proceeds
-        price = EXACT.divide(value, e.quantity)
-        entry = trade(Source(ACCOUNT, "history/fills", e.id, e.time), kind="spot-trade", base="BTC", quote="USDC",
-                      side="buy" if buy else "sell", quantity=e.quantity, quote_quantity=value)
-        legs = tuple(
-            leg._replace(unit_price=price if leg.asset == "BTC" else one, price_currency=usd) if leg.account.startswith("Assets:") else leg
-            for leg in entry.legs
-        )
-        entries.append(entry._replace(legs=legs))
+    if realistic:
+        entries.append(priced(deposit(Source("main", "capital/deposits", "usdc-open", START - timedelta(days=1)), asset="USDC", quantity=Decimal(10**9), internal=False), {}))
+        entries.append(priced(deposit(Source("main", "capital/deposits", "btc-open", START - timedelta(hours=12)), asset="BTC", quantity=Decimal(5), internal=False),
+                              {"BTC": Decimal(20_000)}))
+        entries.append(priced(deposit(Source("sub", "capital/deposits", "usdc-open-sub", START - timedelta(days=1)), asset="USDC", quantity=Decimal(10**8), internal=False), {}))
+    every = max(n // 40, 1)
+    for k, (t, id_, acct, asset, side, qty, usdc) in enumerate(history):
+        price = EXACT.divide(usdc, qty)
+        last_price[asset] = price
+        fee = (usdc * Decimal("0.001")).quantize(CENT) if realistic and k % 3 == 0 else Decimal(0)  # RP2 gets no fees: none in the simple shape
+        e = trade(Source(acct, "history/fills", id_, t), kind="spot-trade", base=asset, quote="USDC", side=side, quantity=qty, quote_quantity=usdc,
+                  fee=fee, fee_asset="USDC" if fee else None)
+        entries.append(priced(e, {asset: price}))
+        if realistic and k % every == every // 2 and "BTC" in last_price:
+            p = last_price["BTC"]
+            out_at = t + timedelta(seconds=1)
+            back_at = t + timedelta(days=3)
+            entries.append(priced(withdrawal(Source("main", "capital/withdrawals", f"w{k}", out_at), asset="BTC", quantity=Decimal("0.05"), fee=Decimal("0.0001"),
+                                             internal=False), {"BTC": p}))
+            entries.append(priced(deposit(Source("main", "capital/deposits", f"d{k}", back_at), asset="BTC", quantity=Decimal("0.05"), internal=False), {"BTC": p}))
+        if realistic and k % (every * 4) == every and "ETH" in last_price:  # ETH main -> sub: the deposit stamped 3 s before the withdrawal
+            p = last_price["ETH"]
+            out_at = t + timedelta(seconds=5)
+            entries.append(priced(deposit(Source("sub", "capital/deposits", f"ti{k}", out_at - timedelta(seconds=3)), asset="ETH", quantity=Decimal("0.01"), internal=True), {"ETH": p}))
+            entries.append(priced(withdrawal(Source("main", "capital/withdrawals", f"to{k}", out_at), asset="ETH", quantity=Decimal("0.01"), fee=Decimal(0), internal=True),
+                                  {"ETH": p}))
+    entries.sort(key=lambda e: e.time)
     with engine.begin() as conn:
         Journal(conn).post(entries)
     engine.dispose()
+    cfg = work / f"{shape}.toml"
+    lines = ["[database]", f'url = "sqlite:///{db}"', "", "[reporting]", 'currency = "USD"', f'jurisdiction = "{"us" if realistic else "generic"}"', 'method = "fifo"']
+    if realistic:
+        (work / "opening-lots.csv").write_text("account,asset,quantity,acquired,basis\nmain,BTC,5,2021-06-01T00:00:00Z,150000\n")
+        lines.append(f'opening_lots = "{work / "opening-lots.csv"}"')
+    cfg.write_text("\n".join(lines) + "\n")
+    return cfg, history
 
 
-def run_command(url: str, out: Path, method: str, year: int | None, *, cpu: bool = False) -> float | tuple[float, float]:
-    """Seconds of one whole command (wall clock; with ``cpu``, also this process's CPU time)."""
-    from reconcile.cli import main
+# --- timing ----------------------------------------------------------------------------------------
 
-    argv = ["export", "gains", "--method", method, "--jurisdiction", "generic", "--format", "csv", "--out", str(out), "--db", url]
-    argv += ["--all-years"] if year is None else ["--year", str(year)]
-    gc.collect()
-    c0 = time.process_time() + _children_cpu()
+def run(argv: list[str]) -> tuple[float, float]:
+    """(wall seconds, peak RSS MiB) of one whole process; its CPU seconds are added to ``CPU``."""
     t0 = time.perf_counter()
-    code = main(argv)
+    p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(p.pid, 0)
     seconds = time.perf_counter() - t0
-    cpu_s = time.process_time() + _children_cpu() - c0  # with the child that reads the ledger (ledger/sqlite_reader.py)
-    if code != 0:
-        raise SystemExit(f"reconcile export gains exited {code}")
-    return (seconds, cpu_s) if cpu else seconds
+    CPU.append(usage.ru_utime + usage.ru_stime)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    err = p.stderr.read().decode() if p.stderr else ""
+    if p.returncode != 0:
+        raise SystemExit(f"{' '.join(argv[:6])} exited {p.returncode}: {err.strip()[-400:]}")
+    return seconds, usage.ru_maxrss / 1024
 
 
-def _children_cpu() -> float:
-    """CPU seconds of this process's finished children (the command's reader child among them)."""
-    import resource
-
-    r = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return r.ru_utime + r.ru_stime
+def ours(cfg: Path, out: Path, method: str, year: int | None) -> tuple[float, float]:
+    argv = [sys.executable, "-m", "reconcile.cli", "export", "gains", "--method", method, "--config", str(cfg), "--out", str(out), "--quiet"]
+    argv += ["--all-years"] if year is None else ["--year", str(year)]
+    return run(argv)
 
 
-def _rp2_with_cpu(events: list, method: str) -> tuple[float, float, list[tuple], float]:
-    """``run_rp2_side``, plus the CPU time of ``compute_tax``: its clock reads (build start and end,
-    compute start and end) also record this process's CPU time."""
-    import booking_vs_rp2
-
-    cpu: list[float] = []
-
-    class _Clock:
-        @staticmethod
-        def perf_counter() -> float:
-            cpu.append(time.process_time())
-            return time.perf_counter()
-
-    real = booking_vs_rp2.time
-    booking_vs_rp2.time = _Clock  # type: ignore[assignment]
-    try:
-        build_s, rp2_s, theirs = run_rp2_side(events, method)
-    finally:
-        booking_vs_rp2.time = real
-    return build_s, rp2_s, theirs, cpu[3] - cpu[2]
+def rp2_process(history_file: Path, method: str, out: Path) -> tuple[float, float]:
+    return run([sys.executable, __file__, "--rp2-only", str(history_file), "--method", method, "--rp2-out", str(out)])
 
 
-def _rp2_in_own_process(trades: int, method: str, work: Path):
-    """``_rp2_with_cpu`` on the same generated history, in a child Python process: each side runs in
-    a heap of its own (RP2's hundreds of thousands of objects, once freed, leave this process's heap
-    fragmented, which slowed our later runs by a tenth). None if RP2 is not importable."""
-    import pickle
-    import subprocess
+def rp2_main(history_file: str, method: str, out: str) -> int:
+    """The RP2 side, in its own process: every asset's trades through ``compute_tax``."""
+    with open(history_file, "rb") as fh:
+        history, opening = pickle.load(fh)
+    workdir = tempfile.mkdtemp(prefix="rp2-bench-")
+    os.chdir(workdir)  # RP2 writes ./log on import
+    os.environ.setdefault("CURRENCY_CODE", "USD")
+    os.environ.setdefault("LONG_TERM_CAPITAL_GAINS", "365")
+    import logging
+    from importlib import import_module
 
-    out = work / "rp2-result.pickle"
-    code = subprocess.call([sys.executable, __file__, "--rp2-only", "--trades", str(trades), "--method", method, "--rp2-out", str(out)])
-    if code == 3:
-        return None
-    if code != 0:
-        raise SystemExit(f"the RP2 process exited {code}")
-    with out.open("rb") as fh:
-        return pickle.load(fh)
+    from prezzemolo.avl_tree import AVLTree
+    from rp2.accounting_engine import AccountingEngine
+    from rp2.configuration import MAX_DATE, MIN_DATE, Configuration
+    from rp2.in_transaction import InTransaction
+    from rp2.input_data import InputData
+    from rp2.logger import LOGGER
+    from rp2.out_transaction import OutTransaction
+    from rp2.plugin.country.generic import Generic
+    from rp2.rp2_decimal import RP2Decimal
+    from rp2.tax_engine import compute_tax
+    from rp2.transaction_set import TransactionSet
+
+    LOGGER.setLevel(logging.WARNING)
+    assets = sorted({h[3] for h in history})
+    holders = sorted({h[2] for h in history})
+    ini = Path(workdir) / "bench.ini"
+    from booking_vs_rp2 import _RP2_INI
+
+    ini.write_text(_RP2_INI.replace("assets = BTC", f"assets = {', '.join(assets)}").replace("holders = main", f"holders = {', '.join(holders)}"), encoding="utf-8")
+    config = Configuration(str(ini), Generic())
+    zero = RP2Decimal("0")
+    rows = []
+    for asset in assets:
+        ins = TransactionSet(config, "IN", asset, MIN_DATE, MAX_DATE)
+        outs = TransactionSet(config, "OUT", asset, MIN_DATE, MAX_DATE)
+        intras = TransactionSet(config, "INTRA", asset, MIN_DATE, MAX_DATE)
+        row = 0
+        for t, qty, cost, holder in opening.get(asset, ()):
+            row += 1
+            ins.add_entry(InTransaction(config, t.isoformat(), asset, "Backpack", holder, "BUY", RP2Decimal(str(cost / qty)), RP2Decimal(str(qty)), fiat_fee=zero,
+                                        row=row, unique_id=f"opening-{row}"))
+        for t, id_, acct, a, side, qty, usdc in history:
+            if a != asset:
+                continue
+            row += 1
+            price, q = RP2Decimal(str(usdc / qty)), RP2Decimal(str(qty))
+            if side == "buy":
+                ins.add_entry(InTransaction(config, t.isoformat(), asset, "Backpack", acct, "BUY", price, q, fiat_fee=zero, row=row, unique_id=id_))
+            else:
+                outs.add_entry(OutTransaction(config, t.isoformat(), asset, "Backpack", acct, "SELL", price, q, zero, fiat_fee=zero, row=row, unique_id=id_))
+        years: AVLTree = AVLTree()
+        years.insert_node(MIN_DATE.year, import_module(f"rp2.plugin.accounting_method.{method}").AccountingMethod())
+        computed = compute_tax(config, AccountingEngine(years_2_methods=years), InputData(asset, ins, outs, intras))
+        for gl in computed.gain_loss_set:
+            rows.append((gl.taxable_event.unique_id, gl.acquired_lot.unique_id if gl.acquired_lot else "", Decimal(gl.crypto_amount),
+                         Decimal(gl.fiat_cost_basis), Decimal(gl.fiat_gain), gl.is_long_term_capital_gains()))
+    with open(out, "wb") as fh:
+        pickle.dump(rows, fh)
+    return 0
+
+
+def agreement_simple(path: Path, theirs: list[tuple], history: list[tuple]) -> dict[str, int]:
+    """The simple shape's CSV pieces against RP2's, by (trade id, lot trade id)."""
+    from booking_vs_rp2 import agreement
+
+    from ledger.booking import Acquisition, Disposal
+
+    def bare(ref: str) -> str:
+        return ref.split(":")[-1].split("#", 1)[0] if ref else ""
+
+    with path.open(newline="", encoding="utf-8") as fh:
+        mine = [(bare(r["disposal_id"]), bare(r["lot_id"]), Decimal(r["quantity"]), Decimal(r["cost_basis"]), Decimal(r["gain"]), r["term"] == "long")
+                for r in csv.DictReader(fh)]
+    events = [Acquisition(id=i, account=a, asset=s, quantity=q, cost=u, time=t, source="", kind="trade") if side == "buy" else
+              Disposal(id=i, account=a, asset=s, quantity=q, proceeds=u, time=t, source="", kind="trade") for t, i, a, s, side, q, u in history]
+    return agreement(mine, theirs, events)
 
 
 def load() -> str:
-    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return "load " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def compare_csv(path: Path, theirs: list[tuple], events: list) -> dict[str, int]:
-    """Match the CSV's pieces with RP2's by (disposal id, lot id)."""
-    prefix = f"{ACCOUNT}:"
+def race(shape: str, args, work: Path) -> tuple[float, bool | None]:
+    t0 = time.perf_counter()
+    cfg, history = write_ledger(shape, args.trades, work)
+    print(f"[{shape}] setup: {args.trades:,} trades, ledger {work / (shape + '.db')} in {time.perf_counter() - t0:.1f} s", flush=True)
+    out = work / f"gains-{shape}.csv"
+    first, first_rss = ours(cfg, out, args.method, None)
+    with out.open(encoding="utf-8") as fh:
+        n_rows = sum(1 for _ in fh) - 1
+    print(f"[{shape}] ours first run: {first:.2f} s, peak {first_rss:.0f} MiB ({n_rows:,} rows; {load()})", flush=True)
+    before = (args.repeat + 1) // 2
+    mark = len(CPU)
+    runs = [ours(cfg, out, args.method, None) for _ in range(before)]
+    ours_cpu = CPU[mark:]
+    year_runs = [ours(cfg, work / f"gains-{shape}-2025.csv", args.method, 2025) for _ in range(before)]
+    rp2_s = None
+    agree = None
+    if not args.no_rp2:
+        hist_file = work / f"{shape}-history.pickle"
+        opening = {"BTC": [(START - timedelta(hours=12), Decimal(5), Decimal(150000), "main")]} if shape == "realistic" else {}
+        with hist_file.open("wb") as fh:
+            pickle.dump((history, opening), fh)
+        rp2_out = work / f"rp2-{shape}.pickle"
+        rp2_s, rp2_rss = rp2_process(hist_file, args.method, rp2_out)
+        rp2_cpu = CPU[-1]
+        print(f"[{shape}] rp2 whole process: {rp2_s:.2f} s (CPU {rp2_cpu:.2f} s), peak {rp2_rss:.0f} MiB ({load()})", flush=True)
+        mark = len(CPU)
+        runs += [ours(cfg, out, args.method, None) for _ in range(args.repeat - before)]
+        ours_cpu += CPU[mark:]
+        year_runs += [ours(cfg, work / f"gains-{shape}-2025.csv", args.method, 2025) for _ in range(args.repeat - before)]
+        if shape == "simple":
+            with rp2_out.open("rb") as fh:
+                theirs = pickle.load(fh)
+            counts = agreement_simple(out, theirs, history)
+            from booking_vs_rp2 import DISAGREEMENTS
 
-    def bare(ref: str) -> str:
-        return ref[len(prefix):].split("#", 1)[0] if ref else ""
-
-    with path.open(newline="", encoding="utf-8") as fh:
-        ours = [(bare(r["disposal_id"]), bare(r["lot_id"]), Decimal(r["quantity"]), Decimal(r["cost_basis"]), Decimal(r["gain"]), r["term"] == "long")
-                for r in csv.DictReader(fh)]
-    return agreement(ours, theirs, events)
+            agree = not any(counts[k] for k in DISAGREEMENTS)
+            print(f"[{shape}] agreement with RP2: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    walls = sorted(w for w, _ in runs)
+    median = statistics.median(walls)
+    ymed = statistics.median(sorted(w for w, _ in year_runs))
+    peak = max(r for _, r in runs)
+    line = (f"[{shape}] ours --all-years: best {walls[0]:.2f} s, median {median:.2f} s of {len(runs)}; --year 2025: median {ymed:.2f} s; peak {peak:.0f} MiB")
+    cpu_median = statistics.median(ours_cpu)
+    line += f"; CPU median {cpu_median:.2f} s"
+    if rp2_s is not None:
+        line += (f"; ratio rp2/ours: {rp2_s / median:.1f}x median, {rp2_s / walls[0]:.1f}x best, {rp2_s / first:.1f}x first run (target >= 20x), "
+                 f"{rp2_cpu / cpu_median:.1f}x CPU time")
+    print(line, flush=True)
+    return median, (agree if rp2_s is None else (agree is not False and rp2_s / median >= 20))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trades", type=int, default=100_000)
     parser.add_argument("--method", default="hifo", choices=RP2_METHODS)
-    parser.add_argument("--keep", help="directory for the ledger and the CSV (default: a temporary one)")
-    parser.add_argument("--per-year", action="store_true", help="also time one --year run per tax year")
-    parser.add_argument("--no-rp2", action="store_true", help="time our command only")
-    parser.add_argument("--repeat", type=int, default=5, help="timed runs of our command after the first (default 5)")
-    parser.add_argument("--rp2-only", action="store_true", help=argparse.SUPPRESS)  # the RP2 side's own process
+    parser.add_argument("--shapes", default="simple,realistic")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--keep", help="directory for the ledgers and CSVs (default: a temporary one)")
+    parser.add_argument("--no-rp2", action="store_true")
+    parser.add_argument("--rp2-only", help=argparse.SUPPRESS)
     parser.add_argument("--rp2-out", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.rp2_only:
-        import pickle
-
-        try:
-            result = _rp2_with_cpu(history(args.trades), args.method)
-        except ImportError as exc:
-            print(f"RP2 not importable ({exc})", file=sys.stderr)
-            return 3
-        with open(args.rp2_out, "wb") as fh:
-            pickle.dump(result, fh)
-        return 0
-    work = Path(args.keep or tempfile.mkdtemp(prefix="gains-bench-"))
+        return rp2_main(args.rp2_only, args.method, args.rp2_out)
+    work = Path(args.keep or tempfile.mkdtemp(prefix="gains-race-"))
     work.mkdir(parents=True, exist_ok=True)
-    db = work / "ledger.db"
-    url = f"sqlite:///{db}"
-    out = work / "gains.csv"
-
-    t0 = time.perf_counter()
-    events = history(args.trades)
-    if db.exists():
-        db.unlink()
-    load_ledger(events, url)
-    print(f"setup: {args.trades:,} trades ({sum(isinstance(e, Disposal) for e in events):,} sells), {events[0].time:%Y-%m-%d} to "
-          f"{events[-1].time:%Y-%m-%d}, ledger {db} ({db.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t0:.1f} s", flush=True)
-    import reconcile.cli  # noqa: F401 - imported before timing, as the console script does
-
     os.environ.pop("RECONCILE_CONFIG", None)
-    first = run_command(url, out, args.method, None)
-    with out.open(encoding="utf-8") as fh:
-        rows = sum(1 for _ in fh) - 1
-    print(f"ours  {args.method}: {first:7.2f} s  first run, with the command's lazy imports ({rows:,} rows in {out}; {load()})", flush=True)
-    repeat = max(args.repeat, 1)
-    # The machine's speed drifts (other tenants of the host): half our runs go before RP2's and half
-    # after it, so that a drift during the run moves both sides alike.
-    before = repeat if args.no_rp2 else (repeat + 1) // 2
-    runs = [run_command(url, out, args.method, None, cpu=True) for _ in range(before)]
-    print(f"ours  {args.method}: {len(runs)} runs before RP2's: {', '.join(f'{w:.2f}' for w, _ in runs)} s; {load()}", flush=True)
-    if args.per_year:
-        years = range(events[0].time.year, events[-1].time.year + 1)
-        total = 0.0
-        for y in years:
-            s = run_command(url, work / f"gains-{y}.csv", args.method, y)
-            total += s
-            print(f"        --year {y}: {s:6.2f} s")
-        print(f"        per-year runs together: {total:.2f} s")
-    rp2 = None
-    if not args.no_rp2:
-        rp2 = _rp2_in_own_process(args.trades, args.method, work)
-        if rp2 is None:
-            print("RP2 not importable; install it with: pip install rp2")
-            return 1
-        build_s, rp2_s, theirs, rp2_cpu = rp2
-        print(f"rp2   {args.method}: {rp2_s:7.2f} s  compute_tax() ({len(theirs):,} pieces; +{build_s:.2f} s building its transaction objects; {load()})")
-        print(f"rp2   {args.method}: {rp2_cpu:7.2f} s  CPU time of compute_tax()", flush=True)
-        after = [run_command(url, out, args.method, None, cpu=True) for _ in range(repeat - before)]
-        print(f"ours  {args.method}: {len(after)} runs after RP2's: {', '.join(f'{w:.2f}' for w, _ in after)} s; {load()}", flush=True)
-        runs += after
-    walls = sorted(w for w, _ in runs)
-    cpus = sorted(c for _, c in runs)
-    ours, ours_median = walls[0], statistics.median(walls)
-    print(f"ours  {args.method}: {ours:7.2f} s  best, {ours_median:.2f} s median of {len(runs)} runs of the whole `reconcile export gains --all-years`"
-          f"; CPU best {cpus[0]:.2f} s, median {statistics.median(cpus):.2f} s", flush=True)
-    if rp2 is None:
-        return 0
-    print(f"ratio rp2 / ours: {rp2_s / ours:.1f}x best, {rp2_s / ours_median:.1f}x median, {rp2_s / first:.1f}x first run (wall clock); "
-          f"{rp2_cpu / statistics.median(cpus):.1f}x median CPU time  (target >= 20x)")
-    counts = compare_csv(out, theirs, events)
-    width = max(len(k) for k in counts)
-    for k, v in counts.items():
-        print(f"  {k:<{width}}  {v:,}")
-    agree = not any(counts[k] for k in DISAGREEMENTS)
-    print("AGREE: every piece matches to the cent; terms differ only within 2 days of 365 days held" if agree else "DISAGREE: see counts above")
-    return 0 if agree and rp2_s / ours_median >= 20 else 2
+    os.environ.pop("RECONCILE_DB", None)
+    results = {shape: race(shape, args, work) for shape in args.shapes.split(",")}
+    simplest = min(m for m, _ in results.values())
+    print("shape        median   vs simplest")
+    for shape, (m, _) in results.items():
+        print(f"{shape:<12} {m:6.2f} s  {m / simplest:.2f}x (target <= 1.3x)")
+    ok = all(ok is not False for _, ok in results.values()) and all(m / simplest <= 1.3 for m, _ in results.values())
+    return 0 if ok else 2
 
 
 if __name__ == "__main__":

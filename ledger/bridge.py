@@ -97,30 +97,42 @@ class State:
 
 def conversion(e: Entry, st: State) -> list:
     """One asset given for another (fees absorbed by the non-cash side; see the module's text)."""
-    traded: dict[str, Decimal] = {}
-    fee: dict[str, Decimal] = {}
-    price: dict[str, Decimal | None] = {}
+    # Per asset: [traded quantity (every read posting), fee quantity, unit price of a non-fee posting].
+    per: dict[str, list] = {}
     for cls, asset, q, p in e.postings:
-        traded[asset] = traded.get(asset, ZERO) + q
+        a = per.get(asset)
+        if a is None:
+            a = per[asset] = [q, q if cls == FEE else ZERO, None if cls == FEE else p]
+            continue
+        a[0] += q
         if cls == FEE:
-            fee[asset] = fee.get(asset, ZERO) + q
-        elif p is not None or asset not in price:
-            price[asset] = p
-    recv = [a for a, q in traded.items() if q > 0]
-    gave = [a for a, q in traded.items() if q < 0]
-    if len(recv) != 1 or len(gave) != 1:
+            a[1] += q
+        elif p is not None:
+            a[2] = p
+    R = G = None
+    for asset, a in per.items():
+        if a[0] > 0:
+            if R is not None:
+                R = ""
+                break
+            R = asset
+        elif a[0] < 0:
+            if G is not None:
+                G = ""
+                break
+            G = asset
+    if not R or not G:
         st.findings.append(_new(Finding, ("unrecognised-trade", f"entry {e.key} is not a two-asset conversion", e.key, e.account, "", e.time)))
         return []
-    R, G = recv[0], gave[0]
     cash = st.cash
     out: list = []
     t, key, acct = e.time, e.key, e.account
     third = ZERO  # the value of fees (and rebates) in a third asset
-    if len(fee) > (R in fee) + (G in fee):
-        for a, q in fee.items():
+    if len(per) > 2:
+        for a, (_, q, p) in per.items():
             if a == R or a == G or not q:
                 continue
-            v = st.value(e, q, price.get(a), a, "trading fee")
+            v = st.value(e, q, p, a, "trading fee")
             third += v
             if a in cash:
                 continue
@@ -128,26 +140,26 @@ def conversion(e: Entry, st: State) -> list:
                 out.append(_disp(t, f"{key}#fee:{a}", acct, a, q, v, key, "fee"))
             else:  # a rebate received in a third asset arrives at market value
                 out.append(_acq(t, f"{key}#rebate:{a}", acct, a, -q, -v, key, "trade"))
-    fR, fG = fee.get(R, ZERO), fee.get(G, ZERO)
-    qR, qG = traded[R] - fR, -traded[G] + fG
-    pR, pG = price.get(R), price.get(G)
+    tR, fR, pR = per[R]
+    tG, fG, pG = per[G]
+    qR, qG = tR - fR, fG - tG
     if R in cash:  # cash received: a sale of G; fees reduce the proceeds
         proceeds = None if pR is None else _mul(qR, pR) - third
         cost_R = None
     else:  # a purchase of R (for cash or another asset): fees add to its basis
         proceeds = None if pG is None else _mul(qG, pG)
         if proceeds is None and pR is not None:
-            proceeds = _mul(traded[R], pR)
+            proceeds = _mul(tR, pR)
         cost_R = None if proceeds is None else proceeds + third
     if G not in cash and qG > 0:
         if proceeds is None:
             st.unpriced(e, G, "disposal")
-        out.append(_disp(t, f"{key}#out", acct, G, qG, proceeds if proceeds is not None else ZERO, key, "dust" if e.kind == "dust" else "trade"))
+        out.append(_disp(t, key + "#out", acct, G, qG, proceeds if proceeds is not None else ZERO, key, "dust" if e.kind == "dust" else "trade"))
     if R not in cash and qR > 0:
         if cost_R is None:
             st.unpriced(e, R, "acquisition")
             cost_R = ZERO
-        out.append(_acq(t, f"{key}#in", acct, R, qR, cost_R if cost_R > 0 else ZERO, key, "trade"))
+        out.append(_acq(t, key + "#in", acct, R, qR, cost_R if cost_R > 0 else ZERO, key, "trade"))
     return out
 
 

@@ -107,11 +107,8 @@ def read_entries(conn: Connection, *, venue_account: str | None = None, until: d
                 return
             out = []
             for ts, key, kind, acct, text in rows:
-                parts = text.split(" ")
-                postings = [
-                    new(Posting, (classes[parts[i]], symbols[parts[i + 1]], dec(parts[i + 2]), None if parts[i + 3] == "-" else dec(parts[i + 3])))
-                    for i in range(0, len(parts), 4)
-                ]
+                it = iter(text.split(" "))
+                postings = [new(Posting, (classes[a], symbols[s], dec(q), None if p == "-" else dec(p))) for a, s, q, p in zip(it, it, it, it)]
                 out.append(new(Entry, (utc_from_db(ts), key, kind, acct, postings)))
             yield out
     finally:

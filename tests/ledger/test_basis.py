@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from decimal import Decimal
 
+import pytest
+
 from ledger.bridge import EXTERNAL_WALLET, ledger_events
 from ledger.booking import Acquisition, Disposal, Settings, Transfer, book
 from ledger.journal import Entry, Journal
@@ -212,3 +214,46 @@ def test_basis__venue_account_filter_and_perp_fills_ignored(engine):
     assert [e.id for e in events] == ["sub:c#in"]
     events, _ = events_of(engine)
     assert [e.id for e in events] == ["main:b#in", "sub:c#in"]
+
+
+@pytest.mark.parametrize("receiver", ["alpha", "sub", "zulu"])
+@pytest.mark.parametrize("deposit_offset", [-3, 0, 5, -3600])
+def test_basis__transfer_pairs_whichever_leg_comes_first_and_whatever_the_names(engine, receiver, deposit_offset):
+    """A sub-account transfer pairs within the window whichever record is stamped first (the
+    deposit seconds before the withdrawal, at the same instant, or after) and whatever the
+    accounts are called (at one instant the legs sort by key, so by account name): the receiver
+    keeps the sender's basis and date, and no missing-basis finding is made."""
+    from datetime import timedelta
+
+    out_at = at("2024-01-01T10:00:00")
+    in_at = (out_at + timedelta(seconds=deposit_offset)).isoformat().replace("+00:00", "")
+    post(
+        engine,
+        buy("b", "2023-01-01T00:00:00", "1", "100"),
+        withdrawal(src("w", "2024-01-01T10:00:00", endpoint="capital/withdrawals"), asset="BTC", quantity=D("1"), fee=D("0"), internal=True),
+        deposit(src("d", in_at, acct=receiver, endpoint="capital/deposits"), asset="BTC", quantity=D("1"), internal=True),
+        sell("s", "2024-03-01T00:00:00", "1", "300", acct=receiver),
+    )
+    events, findings = events_of(engine)
+    assert findings == []
+    (x,) = only(events, Transfer)
+    assert (x.from_account, x.to_account, x.source, x.time) == ("main", receiver, "main:w", max(out_at, at(in_at)))
+    result = book(events, Settings(scope="account"))
+    assert not result.findings
+    (g,) = result.gains
+    assert (g.account, g.acquired, g.cost_basis) == (receiver, at("2023-01-01T00:00:00"), D("100"))
+
+
+def test_basis__transfer_legs_outside_the_window_do_not_pair(engine):
+    """A deposit two days before the withdrawal is not its other side: the deposit has unknown basis,
+    and the withdrawal's lots leave for the outside wallet."""
+    post(
+        engine,
+        buy("b", "2023-01-01T00:00:00", "1", "100"),
+        deposit(src("d", "2023-12-30T10:00:00", acct="sub", endpoint="capital/deposits"), asset="BTC", quantity=D("1"), internal=True),
+        withdrawal(src("w", "2024-01-01T10:00:00", endpoint="capital/withdrawals"), asset="BTC", quantity=D("1"), fee=D("0"), internal=True),
+    )
+    events, _ = events_of(engine)
+    (x,) = only(events, Transfer)
+    assert (x.from_account, x.to_account) == ("main", EXTERNAL_WALLET)
+    assert [e.id for e in only(events, Acquisition) if e.cost is None] == ["sub:d#in"]

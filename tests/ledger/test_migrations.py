@@ -60,3 +60,11 @@ def test_migrations__a_migration_that_fails_half_way_leaves_nothing(db_url):
     upgrade(engine)
     assert current_revision(engine) == head_revision() and _diff(engine) == []
     engine.dispose()
+
+
+def test_head_revision_constant_is_alembics_head():
+    """``ledger.db.HEAD_REVISION`` (read-only commands check the schema against it without importing
+    alembic) names the newest migration."""
+    from ledger.db import HEAD_REVISION, head_revision
+
+    assert HEAD_REVISION == head_revision()
