@@ -163,32 +163,29 @@ def conversion(e: Entry, st: State) -> list:
     return out
 
 
-def income(e: Entry, st: State) -> list:
-    """Income in a non-cash asset acquires lots at value; a negative amount spends units."""
-    out: list = []
-    for cls, asset, q, p in e.postings:
-        if cls == FEE or asset in st.cash or not q:
-            continue
-        v = st.value(e, abs(q), p, asset, e.kind)
-        if q > 0:
-            out.append(_acq(e.time, f"{e.key}#in", e.account, asset, q, v, e.key, "income"))
-        else:
-            out.append(_disp(e.time, f"{e.key}#out", e.account, asset, -q, v, e.key, "spend"))
-    return out
+def _flows(acquired_kind: str, skip: tuple[int, ...]) -> Callable[[Entry, State], list]:
+    """A rule for units arriving (an acquisition at value, of ``acquired_kind``) or leaving (a
+    ``spend`` at value) a holding, one event per posting not of the classes ``skip``."""
+
+    def rule(e: Entry, st: State) -> list:
+        out: list = []
+        for cls, asset, q, p in e.postings:
+            if cls in skip or asset in st.cash or not q:
+                continue
+            v = st.value(e, abs(q), p, asset, e.kind)
+            if q > 0:
+                out.append(_acq(e.time, f"{e.key}#in", e.account, asset, q, v, e.key, acquired_kind))
+            else:
+                out.append(_disp(e.time, f"{e.key}#out", e.account, asset, -q, v, e.key, "spend"))
+        return out
+
+    return rule
 
 
-def spend(e: Entry, st: State) -> list:
-    """Borrowing acquires at market value; repaying, fees and interest paid dispose (the liability side is skipped)."""
-    out: list = []
-    for cls, asset, q, p in e.postings:
-        if cls == FEE or cls == BORROWED or asset in st.cash or not q:
-            continue
-        v = st.value(e, abs(q), p, asset, e.kind)
-        if q > 0:
-            out.append(_acq(e.time, f"{e.key}#in", e.account, asset, q, v, e.key, "trade"))
-        else:
-            out.append(_disp(e.time, f"{e.key}#out", e.account, asset, -q, v, e.key, "spend"))
-    return out
+#: Income in a non-cash asset acquires lots at value; a negative amount spends units.
+income = _flows("income", (FEE,))
+#: Borrowing acquires at market value; repaying, perp fees and interest paid dispose (the liability side is skipped).
+spend = _flows("trade", (FEE, BORROWED))
 
 
 def _fee_of(e: Entry, asset: str) -> Decimal:

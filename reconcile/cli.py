@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Optional
 

@@ -32,7 +32,6 @@ from ledger.booking.jurisdictions import anniversary, tax_day
 from ledger.booking.methods import QUANTUM, Pool, make_pool, share
 from ledger.booking.model import (
     ACQUIRE,
-    DISPOSE,
     Acquisition,
     BookingInputError,
     BookingResult,

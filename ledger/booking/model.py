@@ -19,7 +19,7 @@ from types import MappingProxyType
 from typing import NamedTuple, Union
 
 from ledger.booking.jurisdictions import JURISDICTIONS as _JURISDICTIONS
-from ledger.booking.jurisdictions import Jurisdiction, tax_day
+from ledger.booking.jurisdictions import Jurisdiction
 
 __all__ = [
     "ACQUISITION_KINDS",
