@@ -154,12 +154,12 @@ def conversion(e: Entry, st: State) -> list:
     if G not in cash and qG > 0:
         if proceeds is None:
             st.unpriced(e, G, "disposal")
-        out.append(_disp(t, key + "#out", acct, G, qG, proceeds if proceeds is not None else ZERO, key, "dust" if e.kind == "dust" else "trade"))
+        out.append(_new(Disposal, (t, 2, key + "#out", acct, G, qG, proceeds if proceeds is not None else ZERO, key, "dust" if e.kind == "dust" else "trade")))
     if R not in cash and qR > 0:
         if cost_R is None:
             st.unpriced(e, R, "acquisition")
             cost_R = ZERO
-        out.append(_acq(t, key + "#in", acct, R, qR, cost_R if cost_R > 0 else ZERO, key, "trade"))
+        out.append(_new(Acquisition, (t, 0, key + "#in", acct, R, qR, cost_R if cost_R > 0 else ZERO, key, "trade")))
     return out
 
 
