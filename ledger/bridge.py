@@ -319,17 +319,17 @@ def events(chunks: Iterable[list[Entry]], cash: frozenset[str], findings: list[F
     rules = RULES
     pairing = st.pairing
     held: list = []
+    window = pairing.window
     for chunk in chunks:
         for e in chunk:
+            if pairing.pending and e.time - pairing.pending[0].time > window:  # legs unpaired for good, before this entry's rule
+                held += pairing.expire(e.time, st)
             rule = rules.get(e.kind)
             if rule is not None:
                 held += rule(e, st)
         if not chunk:
             continue
-        now = chunk[-1].time
-        if pairing.pending:
-            held += pairing.expire(now, st)
-        bound = now
+        bound = chunk[-1].time
         hold = pairing.hold_from()
         if hold is not None and hold < bound:
             bound = hold

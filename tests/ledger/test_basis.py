@@ -257,3 +257,34 @@ def test_basis__transfer_legs_outside_the_window_do_not_pair(engine):
     (x,) = only(events, Transfer)
     assert (x.from_account, x.to_account) == ("main", EXTERNAL_WALLET)
     assert [e.id for e in only(events, Acquisition) if e.cost is None] == ["sub:d#in"]
+
+
+def test_bridge__events_do_not_depend_on_the_read_chunks(engine):
+    """However the reader cuts the ledger into chunks, the bridge gives the same events and findings,
+    in batches that are each sorted and after the one before (an unpaired transfer-out reaches the
+    outside wallet before a later deposit of the same asset, whichever chunk that deposit is in)."""
+    from ledger.bridge import events
+    from ledger.reader import read_entries
+
+    post(
+        engine,
+        buy("b", "2023-01-01T00:00:00", "2", "100"),
+        withdrawal(src("w1", "2023-02-01T00:00:00", endpoint="capital/withdrawals"), asset="BTC", quantity=D("0.5"), fee=D("0"), internal=True),
+        buy("c", "2023-02-01T00:00:00", "1", "300", acct="sub"),
+        buy("e", "2023-02-03T00:00:00", "1", "300", acct="sub"),
+        deposit(src("d1", "2023-02-05T00:00:00", endpoint="capital/deposits"), asset="BTC", quantity=D("0.5"), internal=False),
+        withdrawal(src("w2", "2023-03-01T00:00:00", endpoint="capital/withdrawals"), asset="BTC", quantity=D("0.25"), fee=D("0.01"), internal=False),
+        deposit(src("d2", "2023-03-01T00:00:03", acct="alpha", endpoint="capital/deposits"), asset="BTC", quantity=D("0.25"), internal=True),
+        deposit(src("d3", "2023-03-10T00:00:00", endpoint="capital/deposits"), asset="BTC", quantity=D("0.25"), internal=False),
+        sell("s", "2023-04-01T00:00:00", "1", "500"),
+    )
+    results = []
+    with engine.connect() as conn:
+        for size in (1, 2, 3, 10_000):
+            findings: list = []
+            batches = list(events(read_entries(conn, chunk=size), frozenset({"USD", "USDC", "USDT"}), findings))
+            flat = [e for b in batches for e in b]
+            assert flat == sorted(flat)
+            results.append((flat, sorted(findings)))
+    assert all(r == results[0] for r in results)
+    assert [e.id for e in results[0][0] if e.id.startswith("main:d1")] == ["main:d1#back"]  # w1's lots come back
