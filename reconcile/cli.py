@@ -681,6 +681,56 @@ def statement(
                   f"{len(st.unpriced)} unpriced events, {len(st.findings)} warnings")
 
 
+# -- tax exports and interop (docs/tax-exports.md) ----------------------------------------------------
+EXIT_INCOMPLETE = 4
+
+
+@export_app.command("tax")
+def export_tax_cmd(
+    year: Annotated[int, typer.Option("--year", help="Tax year (uk: the year it starts, 2025 = 2025/26).")],
+    out: Annotated[str, typer.Option("--out", help="Output folder (one per run; replaced if it exists).")],
+    jurisdiction: JurisdictionOpt = None,
+    method: MethodOpt = None,
+    fmt: Annotated[str, typer.Option("--format", help="Comma-separated: csv (always), xlsx, pdf, txf.")] = "csv",
+    rounding: Annotated[str, typer.Option("--rounding", help="cents (default), dollars (whole units) or exact.")] = "cents",
+    account: Annotated[Optional[str], typer.Option("--account", help="Only this venue account.")] = None,
+    allow_incomplete: Annotated[bool, typer.Option("--allow-incomplete", help="Write the files even when findings change the year's figures (each file then says so).")] = False,
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """Year-end tax files in one folder: Form 8949 / Schedule D / TurboTax (us), SA108 (uk), Anlage SO (de), gains tables (generic).
+
+    Exit 4 when findings (missing basis, overspend, unpriced, unrecognised trades) change the year's figures, unless --allow-incomplete."""
+    from ledger.books import resolve_settings
+    from reports.tax.common import ROUNDINGS
+    from reports.tax.run import FORMATS, IncompleteData, export_tax, prepare
+
+    formats = tuple(dict.fromkeys(["csv", *[f.strip() for f in fmt.split(",") if f.strip()]]))
+    for f in formats:
+        if f not in FORMATS:
+            raise ConfigError(f"--format: {f!r} is not one of {', '.join(FORMATS)}")
+    if rounding not in ROUNDINGS:
+        raise ConfigError(f"--rounding: {rounding!r} is not one of {', '.join(ROUNDINGS)}")
+    _check_choices(method, None, jurisdiction)
+    ctx = Context(config, db)
+    settings = resolve_settings(ctx.config.reporting, method=method, jurisdiction=jurisdiction)
+    engine = ctx.engine()
+    with engine.connect() as conn:
+        run = prepare(conn, settings, year, formats=formats, rounding=rounding, form_1099da=ctx.config.tax.form_1099da, venue_account=account)
+        try:
+            result = export_tax(run, Path(out), allow_incomplete=allow_incomplete)
+        except IncompleteData as exc:
+            engine.dispose()
+            err_console.print(f"reconcile: incomplete data: {exc}", markup=False, highlight=False, soft_wrap=True)
+            _print_findings(run.incomplete)
+            raise typer.Exit(EXIT_INCOMPLETE)
+    engine.dispose()
+    for w in result.warnings:
+        err_console.print(w, markup=False, highlight=False)
+    console.print(f"wrote {len(result.files)} files for {settings.jurisdiction.name} tax year {run.label} ({settings.booking.method_for(year)}, "
+                  f"{settings.booking.scope}, {settings.currency}) to {out}/", markup=False, highlight=False)
+
+
 def _bad_input_types() -> tuple[type[BaseException], ...]:
     types: list[type[BaseException]] = [ConfigError]
     from ledger.db import DatabaseError
