@@ -731,6 +731,89 @@ def export_tax_cmd(
                   f"{settings.booking.scope}, {settings.currency}) to {out}/", markup=False, highlight=False)
 
 
+def _interop_period(date_from, date_to):
+    start, end = _parse_date(date_from, "--from"), _parse_date(date_to, "--to")
+    if start and end and end <= start:
+        raise ConfigError("--to must be after --from")
+    return start, end
+
+
+def _interop(target: str, out: str, date_from, date_to, config, db) -> None:
+    from reports.journal import journal_rows
+    from reports.tax.interop import WRITERS, events
+
+    start, end = _interop_period(date_from, date_to)
+    ctx = Context(config, db)
+    engine = ctx.engine()
+    skipped: dict = {}
+    with engine.connect() as conn:
+        n = WRITERS[target](events(journal_rows(conn, start=start, end=end), skipped=skipped), Path(out))
+    engine.dispose()
+    rows = f"{n[0]} rows to {out} and {n[1]} perpetual rows beside it" if isinstance(n, tuple) else f"{n} rows to {out}"
+    note = ("; not exported (moves inside the account): " + ", ".join(f"{v} {k}" for k, v in sorted(skipped.items()))) if skipped else ""
+    console.print(f"wrote {rows}{note}", markup=False, highlight=False)
+
+
+FromOpt = Annotated[Optional[str], typer.Option("--from", help="First day (inclusive, UTC).")]
+ToOpt = Annotated[Optional[str], typer.Option("--to", help="Last day (exclusive, UTC).")]
+OutFileOpt = Annotated[str, typer.Option("--out", help="Output file.")]
+
+
+@export_app.command("koinly")
+def export_koinly(out: OutFileOpt, date_from: FromOpt = None, date_to: ToOpt = None, config: ConfigOpt = None, db: DbOpt = None) -> None:
+    """Koinly universal CSV of the account's raw events (trades, deposits, withdrawals, fees, interest, funding, perp P&L)."""
+    _interop("koinly", out, date_from, date_to, config, db)
+
+
+@export_app.command("cointracker")
+def export_cointracker(out: OutFileOpt, date_from: FromOpt = None, date_to: ToOpt = None, config: ConfigOpt = None, db: DbOpt = None) -> None:
+    """CoinTracker CSV of the account's raw events."""
+    _interop("cointracker", out, date_from, date_to, config, db)
+
+
+@export_app.command("awaken")
+def export_awaken(out: OutFileOpt, date_from: FromOpt = None, date_to: ToOpt = None, config: ConfigOpt = None, db: DbOpt = None) -> None:
+    """Awaken standard CSV (at --out) and perpetuals CSV (<out stem>-perps.csv) of the account's raw events."""
+    _interop("awaken", out, date_from, date_to, config, db)
+
+
+def _plaintext(target: str, out: str, date_from, date_to, method, config, db) -> None:
+    from ledger.books import book_ledger, resolve_settings
+    from reports.tax.beancount import UnsupportedMethod, write_beancount, write_hledger
+
+    _check_choices(method, None, None)
+    start, end = _interop_period(date_from, date_to)
+    ctx = Context(config, db)
+    rep = ctx.config.reporting
+    # beancount books per account: the export's lots come from a per-account booking (uk pools are not lots).
+    juris = "generic" if rep.jurisdiction == "uk" else rep.jurisdiction
+    settings = resolve_settings(rep, method=method or ("fifo" if rep.method in ("uk", "average") else rep.method), scope="account", jurisdiction=juris)
+    engine = ctx.engine()
+    try:
+        with engine.connect() as conn:
+            books = book_ledger(conn, settings)
+            writer = write_beancount if target == "beancount" else write_hledger
+            counts = writer(conn, books, Path(out), start=start, end=end)
+    except UnsupportedMethod as exc:
+        raise ConfigError(str(exc)) from None
+    finally:
+        engine.dispose()
+    console.print(f"wrote {target} journal to {out} ({settings.booking.method}, per account): " + ", ".join(f"{v} {k}" for k, v in counts.items()),
+                  markup=False, highlight=False)
+
+
+@export_app.command("beancount")
+def export_beancount(out: OutFileOpt, date_from: FromOpt = None, date_to: ToOpt = None, method: MethodOpt = None, config: ConfigOpt = None, db: DbOpt = None) -> None:
+    """The whole journal as beancount v3, with lots ({cost, date} on acquisitions, @ price on disposals) and balance assertions."""
+    _plaintext("beancount", out, date_from, date_to, method, config, db)
+
+
+@export_app.command("hledger")
+def export_hledger(out: OutFileOpt, date_from: FromOpt = None, date_to: ToOpt = None, config: ConfigOpt = None, db: DbOpt = None) -> None:
+    """The whole journal as an hledger journal (per-commodity balanced legs, tags with the record key and the engine's basis)."""
+    _plaintext("hledger", out, date_from, date_to, None, config, db)
+
+
 def _bad_input_types() -> tuple[type[BaseException], ...]:
     types: list[type[BaseException]] = [ConfigError]
     from ledger.db import DatabaseError
