@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+import pytest
+
 from ledger.journal import Journal
 from ledger.money import D
 from ledger.posting import Source, cash, lent, perp_fill, trade
@@ -13,16 +15,53 @@ def at(s: str) -> datetime:
     return datetime.fromisoformat(s).replace(tzinfo=timezone.utc)
 
 
-def priced(entry, **prices):
-    legs = tuple(l._replace(unit_price=D(prices[l.asset]), price_currency="USD") if l.account.startswith(("Assets:", "Liabilities:")) and l.asset in prices else l
+def priced(entry, currency="USD", **prices):
+    legs = tuple(l._replace(unit_price=D(prices[l.asset]), price_currency=currency) if l.account.startswith(("Assets:", "Liabilities:")) and l.asset in prices else l
                  for l in entry.legs)
     return entry._replace(legs=legs)
 
 
-def spot(key, when, side, base, qty, usdc, acct="main", fee="0", fee_asset=None, description=""):
-    e = trade(Source(acct, "history/fills", key, at(when)), kind="spot-trade", base=base, quote="USDC", side=side, quantity=D(qty), quote_quantity=D(usdc),
+def spot(key, when, side, base, qty, usdc, acct="main", fee="0", fee_asset=None, description="", quote="USDC", currency="USD", prices=None):
+    e = trade(Source(acct, "history/fills", key, at(when)), kind="spot-trade", base=base, quote=quote, side=side, quantity=D(qty), quote_quantity=D(usdc),
               fee=D(fee), fee_asset=fee_asset, description=description)
-    return priced(e, **{base: str(D(usdc) / D(qty)), "USDC": "1"})
+    return priced(e, currency, **(prices or {base: str(D(usdc) / D(qty)), quote: "1"}))
+
+
+def run_cli(*args) -> int:
+    from reconcile.cli import main
+
+    return main([str(a) for a in args])
+
+
+def read_csv(path, *, skip_preamble=True):
+    """A file's rows as dicts by its header (the preamble lines of human-facing files skipped)."""
+    import csv
+
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.reader(fh))
+    if skip_preamble:
+        while rows and len(rows[0]) == 1 and (rows[0][0].startswith(("WARNING", "NOTE", "Form 8949", "Freigrenze"))):
+            rows.pop(0)
+    header = rows[0]
+    return [dict(zip(header, r)) for r in rows[1:]]
+
+
+@pytest.fixture
+def ledger(engine, db_url, tmp_path, monkeypatch):
+    """An empty migrated ledger; ``ledger.post(entries)`` fills it; ``ledger.url`` for the CLI."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RECONCILE_CONFIG", raising=False)
+    monkeypatch.delenv("RECONCILE_DB", raising=False)
+
+    class L:
+        url = db_url
+
+        @staticmethod
+        def post(entries):
+            post(engine, entries)
+
+    L.engine = engine
+    return L
 
 
 def sample_entries(acct="main"):
