@@ -116,6 +116,9 @@ def events(rows: Iterable, *, skipped: dict | None = None) -> Iterator[Event]:
             continue
         # Cash movements: the holding leg(s) net of the fee; the counter leg gives the amount moved.
         counters = [l for l in legs if not l.account.startswith(("Assets:", "Liabilities:", "Expenses:Fees:"))]
+        if not counters:  # a fee on its own (perp trading fees): the fee is the event
+            counters = [l for l in legs if l.account.startswith("Expenses:Fees:")]
+            ev.fee = None
         if not counters:
             continue
         amount = add(-l.quantity for l in counters)  # into the account: positive
