@@ -77,6 +77,8 @@ def write(run, folder, warnings) -> dict[str, Decimal]:
     q = run.rounding
     so = anlage_so(run)
     limit = freigrenze(run.year)
+    if run.currency != "EUR":
+        warnings = [*warnings, f"NOTE: the reporting currency is {run.currency}, not EUR: the EUR columns hold {run.currency}; set [reporting] currency = \"EUR\" for the return"]
     pre = [*warnings, f"Freigrenze §23 EStG {run.year}: EUR {limit} (Gesamtgewinn unter der Grenze steuerfrei, sonst voll steuerpflichtig)"]
     table(run, folder, "anlage-so", f"Anlage SO {run.year}, private Veräußerungsgeschäfte (Kryptowerte): totals by field, Freigrenze applied; rounded, exact, difference",
           ("Feld", "EUR (gerundet)", "EUR (exakt)", "Rundungsdifferenz"), [[k, Fixed(q(v)), Num(v), Num(q(v) - v)] for k, v in so.items()], warnings=pre)

@@ -70,10 +70,13 @@ def write(run, folder, warnings) -> dict[str, Decimal]:
     groups = _groups(run)
     figs = sa108_figures(run, groups)
     extra = list(warnings)
+    if run.currency != "GBP":
+        extra.append(f"NOTE: the reporting currency is {run.currency}, not GBP: every amount here is in {run.currency}; set [reporting] currency = \"GBP\" for the return")
     if figs["Disposal proceeds"] >= Decimal(50000) and run.year >= 2023:
         extra.append("NOTE: disposal proceeds reach GBP 50,000: the disposals must be reported on the Self Assessment return")
+    warnings = extra
     table(run, folder, "sa108", f"SA108 cryptoasset figures for {run.label} (6 April - 5 April), by label: rounded, exact, rounding difference",
-          ("figure", "amount GBP (rounded)", "amount GBP (exact)", "rounding difference"),
+          ("figure", f"amount {run.currency} (rounded)", f"amount {run.currency} (exact)", "rounding difference"),
           [[k, Num(v) if k == "Number of disposals" else Fixed(q(v)), Num(v), Num(Decimal(0) if k == "Number of disposals" else q(v) - v)] for k, v in figs.items()],
           warnings=extra)
     comp = []
@@ -83,7 +86,7 @@ def write(run, folder, warnings) -> dict[str, Decimal]:
             comp.append([asset, day.isoformat(), RULE_LABELS.get(g.term, g.term), matched, Num(g.quantity), Num(g.proceeds), Num(g.cost_basis), Num(g.gain),
                          g.account, g.disposal_id, g.lot_id, g.source_ref])
     table(run, folder, "uk-computation", "every disposal row of the year with its matching rule (the supporting computation), exact",
-          ("Asset", "Disposal date", "Matching rule", "Matched acquisition date", "Quantity", "Proceeds GBP", "Allowable cost GBP", "Gain GBP", "account",
+          ("Asset", "Disposal date", "Matching rule", "Matched acquisition date", "Quantity", f"Proceeds {run.currency}", f"Allowable cost {run.currency}", f"Gain {run.currency}", "account",
            "disposal_id", "lot_id", "source_ref"), comp, warnings=warnings)
     start, end = run.bounds
     eps = timedelta(microseconds=1)
@@ -96,10 +99,10 @@ def write(run, folder, warnings) -> dict[str, Decimal]:
             p[i + 1] = add((p[i + 1], lot.cost))
     prow = [[a, Num(v[0]), Num(v[1]), Num(v[2]), Num(v[3])] for a, v in sorted(pools.items())]
     table(run, folder, "uk-s104-pools", f"the Section 104 pool per token at the start (6 April {run.year}) and the end (5 April {run.year + 1}) of the year",
-          ("Asset", "pool quantity at start", "pool cost GBP at start", "pool quantity at end", "pool cost GBP at end"), prow, warnings=warnings)
+          ("Asset", "pool quantity at start", f"pool cost {run.currency} at start", "pool quantity at end", f"pool cost {run.currency} at end"), prow, warnings=warnings)
     inc = [[l.category, Fixed(q(l.value)), Num(l.value), Num(Decimal(l.entries)), Num(Decimal(l.unpriced))] for l in run.income_lines]
     table(run, folder, "uk-income", "income and expenses by type (miscellaneous income on SA100, not SA108; perps separately), signed: positive is money in",
-          ("type", "GBP (rounded)", "GBP (exact)", "entries", "unpriced entries (not in the value)"), inc, warnings=warnings)
+          ("type", f"{run.currency} (rounded)", f"{run.currency} (exact)", "entries", "unpriced entries (not in the value)"), inc, warnings=warnings)
     out = {f"sa108 {k}": v for k, v in figs.items()}
     out["net gain"] = add(g.gain for g in run.gains)
     return out

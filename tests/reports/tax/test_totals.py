@@ -32,7 +32,7 @@ def _sum(xs):
 @pytest.mark.parametrize(("jurisdiction", "method", "year"), [("us", "fifo", 2025), ("us", "hifo", 2024), ("generic", "lifo", 2025), ("uk", None, 2024), ("de", None, 2025)])
 def test_totals__every_file_equals_books(ledger, tmp_path, jurisdiction, method, year):
     ledger.post(generated())
-    settings = resolve_settings(Reporting(), method=method, jurisdiction=jurisdiction)
+    settings = resolve_settings(Reporting(currency={"uk": "GBP", "de": "EUR"}.get(jurisdiction, "USD")), method=method, jurisdiction=jurisdiction)
     with ledger.engine.connect() as conn:
         books = book_ledger(conn, settings)
         gains = books.gains_in(year)
