@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from ledger.booking.jurisdictions import tax_day
 
-from .common import ZERO, Fixed, Num, Quantize, add, mdy, write_csv
+from .common import ZERO, Fixed, Num, Safe, Quantize, add, mdy, write_csv
 
 __all__ = ["Form8949Row", "form_8949_rows", "box_of", "SCHEDULE_D_LINES", "schedule_d", "write", "README_NOTES", "ROWS_PER_PAGE"]
 
@@ -193,9 +193,14 @@ FORM_COLUMNS = ("(a) Description of property", "(b) Date acquired", "(c) Date so
 
 
 def _row_cells(r: Form8949Row, q: Quantize):
-    d, e, g = q(r.proceeds), q(r.cost), q(r.adjustment)
-    return [r.description, r.acquired, r.disposed, Fixed(d), Fixed(e), r.code, Fixed(g) if r.adjustment else "", Fixed(d - e + g), r.term, r.account,
-            r.disposal_id, ";".join(r.lot_ids), r.source_ref]
+    from reports.safety import text_cell
+
+    d, e = q(r.proceeds), q(r.cost)
+    g = q(r.adjustment) if r.adjustment else None
+    h = d - e + g if g is not None else d - e
+    return [Safe(text_cell(r.description)), Safe(r.acquired), Safe(r.disposed), Safe(format(d, "f")), Safe(format(e, "f")), Safe(text_cell(r.code)),
+            Safe(format(g, "f")) if g is not None else Safe(""), Safe(format(h, "f")), Safe(r.term), Safe(text_cell(r.account)), Safe(text_cell(r.disposal_id)),
+            Safe(text_cell(";".join(r.lot_ids))), Safe(text_cell(r.source_ref))]
 
 
 def README_NOTES(run) -> list[str]:
