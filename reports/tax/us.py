@@ -217,6 +217,8 @@ def README_NOTES(run) -> list[str]:
         "  TurboTax: turbotax.csv (gain/loss CSV: quantities at most 8 decimals, amounts in cents, no negatives: a negative proceeds is "
         "moved to the cost, keeping the gain) and, with --format txf, turbotax.txf (TXF v042, refnums 321/323, 711/713, 712/714; "
         "v042 has none for G-L, so I/L use 712/714 as C/F did: unconfirmed)",
+        *(["  NOTE: more than 2,000 disposal rows: TaxAct and H&R Block imports fail above about 2,000 Forms 1099-B; enter the Exception 2 "
+            "summary rows and attach the statement PDFs instead"] if len(run.gains) > 2000 else []),
         "  perpetual realized P&L and funding: listed in income-summary.csv as the ledger's 'realized-pnl' and 'funding' income categories "
         "(reports/income.py), not as Form 8949 rows; no specific IRS guidance exists (TAX-RULES.md §1.4): treatment is the user's election",
     ]

@@ -88,3 +88,6 @@ def test_hostile__every_exporter(ledger, tmp_path):
     assert check.returncode == 0, check.stderr
     assert 'exchange-symbol: "=HYPERLINK(\\"http://x\\",\\"y\\")"' in bean.read_text()
     assert run_cli("export", "hledger", "--out", tmp_path / "h.journal", "--db", ledger.url) == 0
+    if shutil.which("hledger"):
+        check = subprocess.run(["hledger", "-f", str(tmp_path / "h.journal"), "check", "-s"], capture_output=True, text=True)
+        assert check.returncode == 0, check.stderr
