@@ -13,6 +13,7 @@ Rounding happens only here, for presentation: ``cents`` (ROUND_HALF_UP to 0.01) 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -26,7 +27,7 @@ from pathlib import Path
 from ledger.money import EXACT, plain
 from reports.safety import text_cell
 
-__all__ = ["Num", "Fixed", "NumText", "Safe", "cell", "csv_text", "write_csv", "write_xlsx", "Quantize", "ROUNDINGS", "mdy", "dmy", "RunFolder", "add", "ZERO", "EXIT_INCOMPLETE"]
+__all__ = ["Num", "Fixed", "NumText", "Safe", "cell", "csv_text", "write_csv", "write_xlsx", "write_table", "XlsxWriter", "Quantize", "ROUNDINGS", "mdy", "dmy", "RunFolder", "add", "ZERO", "EXIT_INCOMPLETE"]
 
 ZERO = Decimal(0)
 #: Exit code of ``export tax`` when findings change the year's figures and ``--allow-incomplete`` is not given.
@@ -123,32 +124,6 @@ def cell(v) -> str:
     return text_cell(str(v))
 
 
-def csv_text(header: Sequence[str], rows: Iterable[Sequence], *, delimiter: str = ",") -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\r\n", delimiter=delimiter)
-    w.writerow([text_cell(h) for h in header])
-    for r in rows:
-        w.writerow([cell(c) for c in r])
-    return buf.getvalue()
-
-
-def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence], *, bom: bool = False, delimiter: str = ",", preamble: Sequence[str] = ()) -> int:
-    """Write a CSV (via ``path.partial``, renamed). ``preamble`` lines (warnings) go above the header of a
-    human-facing file, each as a one-cell row. Returns the number of data rows."""
-    tmp = path.with_name(path.name + ".partial")
-    n = 0
-    with open(tmp, "w", encoding="utf-8-sig" if bom else "utf-8", newline="") as fh:
-        w = csv.writer(fh, lineterminator="\r\n", delimiter=delimiter)
-        for line in preamble:
-            w.writerow([text_cell(line)])
-        w.writerow([text_cell(h) for h in header])
-        for r in rows:
-            w.writerow([cell(c) for c in r])
-            n += 1
-    os.replace(tmp, path)
-    return n
-
-
 _XML_ESC = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\r": "&#13;"})
 _XLSX_STATIC = {
     "[Content_Types].xml": '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
@@ -171,47 +146,55 @@ def _col(i: int) -> str:
 _COLS = [_col(i) for i in range(64)]
 
 
-def write_xlsx(path: Path, sheets: Sequence[tuple[str, Sequence[str], Iterable[Sequence]]], *, preamble: Sequence[str] = ()) -> None:
-    """An XLSX with one sheet per table, every cell an inline string: text cells neutralised (``cell``), numbers
-    as their exact text, so no spreadsheet evaluates a formula or re-rounds a number (Excel keeps 15 digits).
+class XlsxWriter:
+    """A one-sheet-at-a-time XLSX written as it goes: SpreadsheetML (content types, workbook, its relationships, a
+    worksheet per table) straight into the zip, a row at a time, every cell an inline string: text cells
+    neutralised (``cell``), numbers as their exact text, so no spreadsheet evaluates a formula or re-rounds a
+    number (Excel keeps 15 digits). openpyxl, even write-only, took about 1 s per 10,000 rows of 13 cells (45 s
+    of a 1M-fill year's export) and held them; this takes a few percent of that and holds one buffer.
+    openpyxl reads these files back in the tests."""
 
-    The sheet XML is written directly, a row at a time, into the zip (SpreadsheetML's minimal package: content
-    types, workbook, its relationships, one worksheet per table). openpyxl, even in write-only mode, took
-    about 1 s per 10,000 rows of 13 cells (45 s of a 1M-fill year's export); this takes a few percent of
-    that. openpyxl reads these files back in the tests."""
-    import zipfile
+    def __init__(self, path: Path):
+        import zipfile
 
-    tmp = path.with_name(path.name + ".partial")
-    esc = _XML_ESC
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as z:
-        names = []
-        for n, (title, header, rows) in enumerate(sheets, 1):
-            names.append(title[:31])
-            with z.open(f"xl/worksheets/sheet{n}.xml", "w", force_zip64=True) as fh:
-                fh.write(b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>')
-                buf: list[str] = []
-                r = 0
-                cols = _COLS if len(header) <= len(_COLS) else [_col(i) for i in range(len(header))]
+        self.path = path
+        self.tmp = path.with_name(path.name + ".partial")
+        self.z = zipfile.ZipFile(self.tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1)
+        self.names: list[str] = []
+        self.fh = None
 
-                def put(values):
-                    nonlocal r
-                    r += 1
-                    buf.append(f'<row r="{r}">')
-                    for col, v in zip(cols, values):
-                        if v:
-                            buf.append(f'<c r="{col}{r}" t="inlineStr"><is><t xml:space="preserve">{v.translate(esc)}</t></is></c>')
-                    buf.append("</row>")
+    def sheet(self, title: str, ncols: int) -> None:
+        self._end_sheet()
+        self.names.append(title[:31])
+        self.fh = self.z.open(f"xl/worksheets/sheet{len(self.names)}.xml", "w", force_zip64=True)
+        self.fh.write(b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>')
+        self.buf: list[str] = []
+        self.r = 0
+        self.cols = _COLS if ncols <= len(_COLS) else [_col(i) for i in range(ncols)]
 
-                for line in preamble:
-                    put([text_cell(line)])
-                put([text_cell(h) for h in header])
-                for row in rows:
-                    put([cell(c) for c in row])
-                    if len(buf) > 20000:
-                        fh.write("".join(buf).encode("utf-8"))
-                        buf.clear()
-                buf.append("</sheetData></worksheet>")
-                fh.write("".join(buf).encode("utf-8"))
+    def row(self, values: Sequence[str]) -> None:
+        """One row of cell texts (already through ``cell``)."""
+        self.r += 1
+        r, buf, esc = self.r, self.buf, _XML_ESC
+        buf.append(f'<row r="{r}">')
+        for col, v in zip(self.cols, values):
+            if v:
+                buf.append(f'<c r="{col}{r}" t="inlineStr"><is><t xml:space="preserve">{v.translate(esc)}</t></is></c>')
+        buf.append("</row>")
+        if len(buf) > 20000:
+            self.fh.write("".join(buf).encode("utf-8"))
+            buf.clear()
+
+    def _end_sheet(self) -> None:
+        if self.fh is not None:
+            self.buf.append("</sheetData></worksheet>")
+            self.fh.write("".join(self.buf).encode("utf-8"))
+            self.fh.close()
+            self.fh = None
+
+    def close(self) -> None:
+        self._end_sheet()
+        z, names, esc = self.z, self.names, _XML_ESC
         ct = "".join(f'<Override PartName="/xl/worksheets/sheet{i}.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
                      for i in range(1, len(names) + 1))
         z.writestr("[Content_Types].xml", _XLSX_STATIC["[Content_Types].xml"].replace("{sheets}", ct))
@@ -222,7 +205,76 @@ def write_xlsx(path: Path, sheets: Sequence[tuple[str, Sequence[str], Iterable[S
         z.writestr("xl/_rels/workbook.xml.rels", '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
                    + "".join(f'<Relationship Id="rId{i}" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet{i}.xml"/>'
                              for i in range(1, len(names) + 1)) + "</Relationships>")
-    os.replace(tmp, path)
+        z.close()
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        with contextlib.suppress(Exception):
+            self.z.close()
+        with contextlib.suppress(OSError):
+            self.tmp.unlink()
+
+
+def write_table(csv_path: Path, header: Sequence[str], rows: Iterable[Sequence], *, xlsx_path: Path | None = None, sheet: str = "Sheet1", bom: bool = False,
+                delimiter: str = ",", preamble: Sequence[str] = ()) -> int:
+    """One pass over ``rows``: each row's cells made safe once (``cell``) and written to the CSV (via
+    ``csv_path.partial``, renamed) and, if asked, the XLSX. ``preamble`` lines (warnings) go above the header
+    of a human-facing file, each as a one-cell row. Returns the number of data rows."""
+    tmp = csv_path.with_name(csv_path.name + ".partial")
+    x = XlsxWriter(xlsx_path) if xlsx_path is not None else None
+    n = 0
+    try:
+        with open(tmp, "w", encoding="utf-8-sig" if bom else "utf-8", newline="") as fh:
+            w = csv.writer(fh, lineterminator="\r\n", delimiter=delimiter)
+            if x is not None:
+                x.sheet(sheet, len(header))
+            for line in preamble:
+                w.writerow([text_cell(line)])
+                if x is not None:
+                    x.row([text_cell(line)])
+            head = [text_cell(h) for h in header]
+            w.writerow(head)
+            if x is not None:
+                x.row(head)
+            c = cell
+            for r in rows:
+                vals = [c(v) for v in r]
+                w.writerow(vals)
+                if x is not None:
+                    x.row(vals)
+                n += 1
+        if x is not None:
+            x.close()
+        os.replace(tmp, csv_path)
+    except BaseException:
+        if x is not None:
+            x.abort()
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    return n
+
+
+def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence], *, bom: bool = False, delimiter: str = ",", preamble: Sequence[str] = ()) -> int:
+    """Write a CSV (via ``path.partial``, renamed); see ``write_table``. Returns the number of data rows."""
+    return write_table(path, header, rows, bom=bom, delimiter=delimiter, preamble=preamble)
+
+
+def write_xlsx(path: Path, sheets: Sequence[tuple[str, Sequence[str], Iterable[Sequence]]], *, preamble: Sequence[str] = ()) -> None:
+    """An XLSX with one sheet per table (``XlsxWriter``)."""
+    x = XlsxWriter(path)
+    try:
+        for title, header, rows in sheets:
+            x.sheet(title, len(header))
+            for line in preamble:
+                x.row([text_cell(line)])
+            x.row([text_cell(h) for h in header])
+            for r in rows:
+                x.row([cell(c) for c in r])
+        x.close()
+    except BaseException:
+        x.abort()
+        raise
 
 
 def mdy(t: date) -> str:

@@ -20,7 +20,7 @@ from sqlalchemy import Connection
 from ledger.books import BookSettings, Books, book_ledger
 from ledger.booking import Finding, Gain, IncomeRow
 
-from .common import EXIT_INCOMPLETE, Quantize, RunFolder, write_csv, write_xlsx
+from .common import EXIT_INCOMPLETE, Quantize, RunFolder, write_csv
 
 __all__ = ["TaxRun", "TaxResult", "prepare", "export_tax", "INCOMPLETE_KINDS", "FORMATS", "IncompleteData", "JURISDICTION_MODULES"]
 
@@ -154,14 +154,15 @@ def export_tax(run: TaxRun, out: Path, *, allow_incomplete: bool = False) -> Tax
     return TaxResult(folder=out, files=list(folder.files), totals=totals, warnings=warnings)
 
 
-def table(run: TaxRun, folder: RunFolder, stem: str, what: str, header, rows, *, human: bool = True, warnings=(), sheet: str | None = None) -> None:
-    """A table as ``<stem>.csv`` (always) and ``<stem>.xlsx`` when xlsx is asked for; human-facing files carry the
-    warnings above their header and a BOM."""
-    rows = rows if isinstance(rows, list) else list(rows)
+def table(run: TaxRun, folder: RunFolder, stem: str, what: str, header, rows, *, human: bool = True, warnings=(), sheet: str | None = None) -> int:
+    """A table as ``<stem>.csv`` (always) and ``<stem>.xlsx`` when xlsx is asked for, in one pass over ``rows``;
+    human-facing files carry the warnings above their header and a BOM."""
+    from .common import write_table
+
     pre = list(warnings) if human else []
-    write_csv(folder.path(f"{stem}.csv", what), header, rows, bom=human, preamble=pre)
-    if "xlsx" in run.formats:
-        write_xlsx(folder.path(f"{stem}.xlsx", what + " (XLSX, same cells)"), [(sheet or stem, header, rows)], preamble=pre)
+    csv_path = folder.path(f"{stem}.csv", what)
+    xlsx = folder.path(f"{stem}.xlsx", what + " (XLSX, same cells)") if "xlsx" in run.formats else None
+    return write_table(csv_path, header, rows, xlsx_path=xlsx, sheet=sheet or stem, bom=human, preamble=pre)
 
 
 def _readme(run: TaxRun, folder: RunFolder, warnings: list[str], mod) -> None:

@@ -51,7 +51,7 @@ def box_of(status: str, term: str, year: int) -> str:
     return long_ if term == "long" else short
 
 
-@dataclass
+@dataclass(slots=True)
 class Form8949Row:
     box: str
     status: str
@@ -239,8 +239,10 @@ def write(run, folder, warnings) -> dict[str, Decimal]:
         part = "Part I (short-term)" if box in "ABCGHI" else "Part II (long-term)"
         brs = by_box[box]
         exact, rounded = totals[box]
-        cells = [_row_cells(r, q) for r in brs]
-        cells.append(["Totals", "", "", Fixed(rounded.proceeds), Fixed(rounded.cost), "", Fixed(rounded.adjustment), Fixed(rounded.gain), "", "", "", "", ""])
+        import itertools
+
+        cells = itertools.chain((_row_cells(r, q) for r in brs),
+                                [["Totals", "", "", Fixed(rounded.proceeds), Fixed(rounded.cost), "", Fixed(rounded.adjustment), Fixed(rounded.gain), "", "", "", "", ""]])
         pre = [*warnings, f"Form 8949 {run.label} {part} Box {box}: {BOX_CAPTIONS[box]}"]
         table(run, folder, f"form-8949-box-{box}", f"Form 8949 {part}, box {box}: {len(brs)} rows and the totals line (columns (a)-(h), then term, account and lineage)",
               FORM_COLUMNS, cells, warnings=pre, sheet=f"8949 box {box}")
@@ -335,22 +337,36 @@ def turbotax_cells(r: Form8949Row, q: Quantize) -> list:
 
 
 def _turbotax(run, folder, rows, totals) -> None:
+    """turbotax.csv and (with txf) turbotax.txf in one pass over the rows."""
     q = Quantize("cents") if run.rounding.name == "exact" else run.rounding
-    cells = [turbotax_cells(r, q) for r in rows]
-    write_csv(folder.path("turbotax.csv", "TurboTax gain/loss CSV (computed gains, one row per Form 8949 row; no box or term column: TurboTax infers the term from the dates)"),
-              TURBOTAX_COLUMNS, cells)
-    totals["turbotax proceeds"] = add(c[4].value for c in cells)
-    totals["turbotax cost"] = add(c[5].value for c in cells)
+    txf = None
     if "txf" in run.formats:
-        lines = ["V042", "Abackpack-reconcile", f"D{mdy(run.exported_on)}", "^"]
-        for r, c in zip(rows, cells):
-            short, long_ = TXF_REFNUM[r.status]
-            lines += ["TD", f"N{long_ if r.term == 'long' else short}", "C1", "L1", f"P{_txf_text(r.description)}", f"D{c[2]}", f"D{r.disposed}",
-                      f"${c[5].value:f}", f"${c[4].value:f}", "^"]
         p = folder.path("turbotax.txf", "TXF v042 of the same rows for TurboTax Desktop (record format 4: cost before proceeds)")
-        tmp = p.with_name(p.name + ".partial")
-        tmp.write_text("\r\n".join(lines) + "\r\n", encoding="ascii", errors="replace")
-        tmp.replace(p)
+        txf_tmp = p.with_name(p.name + ".partial")
+        txf = open(txf_tmp, "w", encoding="ascii", errors="replace", newline="")
+        txf.write("\r\n".join(["V042", "Abackpack-reconcile", f"D{mdy(run.exported_on)}", "^"]) + "\r\n")
+    sums = [ZERO, ZERO]
+
+    def cells():
+        for r in rows:
+            c = turbotax_cells(r, q)
+            sums[0] = add((sums[0], c[4].value))
+            sums[1] = add((sums[1], c[5].value))
+            if txf is not None:
+                short, long_ = TXF_REFNUM[r.status]
+                txf.write(f"TD\r\nN{long_ if r.term == 'long' else short}\r\nC1\r\nL1\r\nP{_txf_text(r.description)}\r\nD{c[2]}\r\nD{r.disposed}\r\n"
+                          f"${c[5].value:f}\r\n${c[4].value:f}\r\n^\r\n")
+            yield c
+
+    try:
+        write_csv(folder.path("turbotax.csv", "TurboTax gain/loss CSV (computed gains, one row per Form 8949 row; no box or term column: TurboTax infers the term from the dates)"),
+                  TURBOTAX_COLUMNS, cells())
+    finally:
+        if txf is not None:
+            txf.close()
+    if txf is not None:
+        txf_tmp.replace(p)
+    totals["turbotax proceeds"], totals["turbotax cost"] = sums
 
 
 def _txf_text(s: str) -> str:
