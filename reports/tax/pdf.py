@@ -16,7 +16,8 @@ _HEAD = ["(a) Description", "(b) Acquired", "(c) Sold", "(d) Proceeds", "(e) Cos
 
 
 def _ascii(s: str, n: int) -> str:
-    s = "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in s)
+    if not (s.isascii() and s.isprintable()):
+        s = "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in s)
     return s if len(s) <= n else s[: n - 1] + "~"
 
 
@@ -67,13 +68,11 @@ def _statement(canvas, pagesize, path, *, run, box, caption, part, rows, totals,
     widths = [31, 13, 13, 16, 16, 5, 14, 16]
 
     def line(r) -> str:
-        d, e, g = q(r.proceeds), q(r.cost), q(r.adjustment)
-        vals = [_ascii(r.description, 30), r.acquired, r.disposed, format(d, "f"), format(e, "f"), r.code, format(g, "f") if r.adjustment else "",
-                _paren(q, d - e + g)]
-        out = []
-        for i, (v, w) in enumerate(zip(vals, widths)):
-            out.append(v.ljust(w) if i in (0, 1, 2, 5) else v.rjust(w - 1) + " ")
-        return "".join(out) + " " + _ascii(r.disposal_id, 40)
+        d, e = q(r.proceeds), q(r.cost)
+        g = q(r.adjustment) if r.adjustment else None
+        h = d - e + g if g is not None else d - e
+        return (f"{_ascii(r.description, 30):<31}{r.acquired:<13}{r.disposed:<13}{d:>15f} {e:>15f} {_ascii(r.code, 4):<5}{'' if g is None else format(g, 'f'):>13} "
+                f"{_paren(q, h):>15} {_ascii(r.disposal_id, 40)}")
 
     page = 1
     for start in range(0, max(1, len(rows)), _ROWS_PER_PAGE):

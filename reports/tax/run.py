@@ -56,6 +56,8 @@ class TaxRun:
     lots_at: Callable[[datetime], list] | None = None
     exported_on: date = field(default_factory=date.today)
     scope_label: str = "all accounts"
+    #: len(gains) as prepared (a module may release ``gains`` once it has its rows, on a large year).
+    gain_count: int = 0
 
     @property
     def bounds(self) -> tuple[datetime, datetime]:
@@ -108,6 +110,8 @@ def prepare(conn: Connection, settings: BookSettings, year: int, *, formats=("cs
     from reports.income import income_summary
 
     books = book_ledger(conn, settings, venue_account=venue_account)
+    gains = books.gains_in(year)
+    books.gains = []  # other years' gains are not exported: freed now (a large ledger's biggest list)
     start, end = settings.year_bounds(year)
     lines = [l for l in income_summary(conn, settings.tax_year, venue_account=venue_account) if l.year == year]
 
@@ -115,7 +119,7 @@ def prepare(conn: Connection, settings: BookSettings, year: int, *, formats=("cs
         return book_ledger(conn, settings, until=t, venue_account=venue_account).open_lots
 
     return TaxRun(
-        settings=settings, year=year, books=books, gains=books.gains_in(year), income=books.income_in(year), income_lines=lines,
+        settings=settings, year=year, books=books, gains=gains, gain_count=len(gains), income=books.income_in(year), income_lines=lines,
         findings=books.findings_until(end), rounding=Quantize(rounding), formats=tuple(formats), form_1099da=dict(form_1099da or {}),
         lots_at=lots_at, exported_on=exported_on or date.today(), scope_label=f"venue account {venue_account}" if venue_account else "all accounts",
     )
@@ -178,7 +182,7 @@ def _readme(run: TaxRun, folder: RunFolder, warnings: list[str], mod) -> None:
         f"currency: {run.currency} (stablecoin policy {s.stablecoin_policy})",
         f"rounding: {run.rounding.describe()}; only in these files; each total has a reconciliation line from the exact total",
         f"formats: {', '.join(run.formats)}",
-        f"disposal rows (engine pieces) in the year: {len(run.gains)}; findings before the year end: {len(run.findings)}",
+        f"disposal rows (engine pieces) in the year: {run.gain_count}; findings before the year end: {len(run.findings)}",
         "source: every figure is a projection of the engine's rows (ledger.books.book_ledger); nothing is re-computed",
         "",
         *mod.README_NOTES(run),

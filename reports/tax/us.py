@@ -218,7 +218,7 @@ def README_NOTES(run) -> list[str]:
         "moved to the cost, keeping the gain) and, with --format txf, turbotax.txf (TXF v042, refnums 321/323, 711/713, 712/714; "
         "v042 has none for G-L, so I/L use 712/714 as C/F did: unconfirmed)",
         *(["  NOTE: more than 2,000 disposal rows: TaxAct and H&R Block imports fail above about 2,000 Forms 1099-B; enter the Exception 2 "
-            "summary rows and attach the statement PDFs instead"] if len(run.gains) > 2000 else []),
+            "summary rows and attach the statement PDFs instead"] if run.gain_count > 2000 else []),
         "  perpetual realized P&L and funding: listed in income-summary.csv as the ledger's 'realized-pnl' and 'funding' income categories "
         "(reports/income.py), not as Form 8949 rows; no specific IRS guidance exists (TAX-RULES.md §1.4): treatment is the user's election",
     ]
@@ -229,6 +229,7 @@ def write(run, folder, warnings) -> dict[str, Decimal]:
 
     q = run.rounding
     rows = form_8949_rows(run)
+    run.gains = []  # the rows hold everything the files need: the engine's pieces are freed on a large year
     totals = box_totals(rows, q)
     page = ROWS_PER_PAGE[2025 if run.year >= 2025 else 0]
     by_box: dict[str, list[Form8949Row]] = {}
