@@ -186,7 +186,8 @@ def write_beancount(conn: Connection, books, out: Path, *, start: datetime | Non
         got = lots.by_id.get(lot_id)
         if got and got[0] == q:
             return got[1], got[2], lot_id
-        if got and got[0] != 0:  # the lot's share of this quantity (a fee in the bought asset leaves the quantity as booked)
+        if got and got[0] != 0:  # a deposit that also brings back earlier lots: the new lot's unit basis for the whole quantity
+            counts["acquisitions at the engine lot's unit basis for a different quantity (a deposit bringing back earlier lots)"] += 1
             return EXACT.divide(EXACT.multiply(got[1], q), got[0]), got[2], lot_id
         price = leg.unit_price if leg is not None else None
         counts["acquisitions at market value (no engine lot)"] += 1
