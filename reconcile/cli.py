@@ -566,6 +566,148 @@ def statement(
                   f"{len(st.unpriced)} unpriced events, {len(st.findings)} warnings")
 
 
+# -- tax exports and interop (docs/tax-exports.md) ----------------------------------------------------
+EXIT_INCOMPLETE = 4
+
+
+@export_app.command("tax")
+def export_tax_cmd(
+    year: Annotated[int, typer.Option("--year", help="Tax year (uk: the year it starts, 2025 = 2025/26).")],
+    out: Annotated[str, typer.Option("--out", help="Output folder (one per run; replaced if it exists).")],
+    jurisdiction: JurisdictionOpt = None,
+    method: MethodOpt = None,
+    fmt: Annotated[str, typer.Option("--format", help="Comma-separated: csv (always), xlsx, pdf, txf.")] = "csv",
+    rounding: Annotated[str, typer.Option("--rounding", help="cents (default), dollars (whole units) or exact.")] = "cents",
+    account: Annotated[Optional[str], typer.Option("--account", help="Only this venue account.")] = None,
+    allow_incomplete: Annotated[bool, typer.Option("--allow-incomplete", help="Write the files even when findings change the year's figures (each file then says so).")] = False,
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """Year-end tax files in one folder: Form 8949 / Schedule D / TurboTax (us), SA108 (uk), Anlage SO (de), gains tables (generic).
+
+    Exit 4 when findings (missing basis, overspend, unpriced, unrecognised trades) change the year's figures, unless --allow-incomplete."""
+    from ledger.books import resolve_settings
+    from reports.tax.common import ROUNDINGS
+    from reports.tax.run import FORMATS, IncompleteData, export_tax, prepare
+
+    formats = tuple(dict.fromkeys(["csv", *[f.strip() for f in fmt.split(",") if f.strip()]]))
+    for f in formats:
+        if f not in FORMATS:
+            raise ConfigError(f"--format: {f!r} is not one of {', '.join(FORMATS)}")
+    if rounding not in ROUNDINGS:
+        raise ConfigError(f"--rounding: {rounding!r} is not one of {', '.join(ROUNDINGS)}")
+    _check_choices(method, None, jurisdiction)
+    ctx = Context(config, db)
+    settings = resolve_settings(ctx.config.reporting, method=method, jurisdiction=jurisdiction)
+    engine = ctx.engine()
+    # The booking and the files build millions of acyclic tuples, decimals and strings: the cycle collector's
+    # full passes over them find nothing and cost a third of the command (as in export gains), so it is paused.
+    import gc
+
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        with engine.connect() as conn:
+            run = prepare(conn, settings, year, formats=formats, rounding=rounding, form_1099da=ctx.config.tax.form_1099da, venue_account=account)
+            try:
+                result = export_tax(run, Path(out), allow_incomplete=allow_incomplete)
+            except IncompleteData as exc:
+                err_console.print(f"reconcile: incomplete data: {exc}", markup=False, highlight=False, soft_wrap=True)
+                _print_findings(run.incomplete)
+                raise typer.Exit(EXIT_INCOMPLETE) from None
+    finally:
+        engine.dispose()
+        if collecting:
+            gc.enable()
+    for w in result.warnings:
+        err_console.print(w, markup=False, highlight=False)
+    console.print(f"wrote {len(result.files)} files for {settings.jurisdiction.name} tax year {run.label} ({settings.booking.method_for(year)}, "
+                  f"{settings.booking.scope}, {settings.currency}) to {out}/", markup=False, highlight=False)
+
+
+def _interop_period(date_from, date_to):
+    start, end = _parse_date(date_from, "--from"), _parse_date(date_to, "--to")
+    if start and end and end <= start:
+        raise ConfigError("--to must be after --from")
+    return start, end
+
+
+def _interop(target: str, out: str, date_from, date_to, config, db) -> None:
+    from reports.journal import journal_rows
+    from reports.tax.interop import WRITERS, events
+
+    start, end = _interop_period(date_from, date_to)
+    ctx = Context(config, db)
+    engine = ctx.engine()
+    skipped: dict = {}
+    with engine.connect() as conn:
+        n = WRITERS[target](events(journal_rows(conn, start=start, end=end), skipped=skipped), Path(out))
+    engine.dispose()
+    rows = f"{n[0]} rows to {out} and {n[1]} perpetual rows beside it" if isinstance(n, tuple) else f"{n} rows to {out}"
+    note = ("; not exported (moves inside the account): " + ", ".join(f"{v} {k}" for k, v in sorted(skipped.items()))) if skipped else ""
+    console.print(f"wrote {rows}{note}", markup=False, highlight=False)
+
+
+FromOpt = Annotated[Optional[str], typer.Option("--from", help="First day (inclusive, UTC).")]
+ToOpt = Annotated[Optional[str], typer.Option("--to", help="Last day (exclusive, UTC).")]
+OutFileOpt = Annotated[str, typer.Option("--out", help="Output file.")]
+
+
+@export_app.command("koinly")
+def export_koinly(out: OutFileOpt, date_from: FromOpt = None, date_to: ToOpt = None, config: ConfigOpt = None, db: DbOpt = None) -> None:
+    """Koinly universal CSV of the account's raw events (trades, deposits, withdrawals, fees, interest, funding, perp P&L)."""
+    _interop("koinly", out, date_from, date_to, config, db)
+
+
+@export_app.command("cointracker")
+def export_cointracker(out: OutFileOpt, date_from: FromOpt = None, date_to: ToOpt = None, config: ConfigOpt = None, db: DbOpt = None) -> None:
+    """CoinTracker CSV of the account's raw events."""
+    _interop("cointracker", out, date_from, date_to, config, db)
+
+
+@export_app.command("awaken")
+def export_awaken(out: OutFileOpt, date_from: FromOpt = None, date_to: ToOpt = None, config: ConfigOpt = None, db: DbOpt = None) -> None:
+    """Awaken standard CSV (at --out) and perpetuals CSV (<out stem>-perps.csv) of the account's raw events."""
+    _interop("awaken", out, date_from, date_to, config, db)
+
+
+def _plaintext(target: str, out: str, date_from, date_to, method, config, db) -> None:
+    from ledger.books import book_ledger, resolve_settings
+    from reports.tax.beancount import UnsupportedMethod, write_beancount, write_hledger
+
+    _check_choices(method, None, None)
+    start, end = _interop_period(date_from, date_to)
+    ctx = Context(config, db)
+    rep = ctx.config.reporting
+    # beancount books per account: the export's lots come from a per-account booking (uk pools are not lots).
+    juris = "generic" if rep.jurisdiction == "uk" else rep.jurisdiction
+    settings = resolve_settings(rep, method=method or ("fifo" if rep.method in ("uk", "average") else rep.method), scope="account", jurisdiction=juris)
+    engine = ctx.engine()
+    try:
+        with engine.connect() as conn:
+            books = book_ledger(conn, settings)
+            writer = write_beancount if target == "beancount" else write_hledger
+            counts = writer(conn, books, Path(out), start=start, end=end)
+    except UnsupportedMethod as exc:
+        raise ConfigError(str(exc)) from None
+    finally:
+        engine.dispose()
+    console.print(f"wrote {target} journal to {out} ({settings.booking.method}, per account): " + ", ".join(f"{v} {k}" for k, v in counts.items()),
+                  markup=False, highlight=False)
+
+
+@export_app.command("beancount")
+def export_beancount(out: OutFileOpt, date_from: FromOpt = None, date_to: ToOpt = None, method: MethodOpt = None, config: ConfigOpt = None, db: DbOpt = None) -> None:
+    """The whole journal as beancount v3, with lots ({cost, date} on acquisitions, @ price on disposals) and balance assertions."""
+    _plaintext("beancount", out, date_from, date_to, method, config, db)
+
+
+@export_app.command("hledger")
+def export_hledger(out: OutFileOpt, date_from: FromOpt = None, date_to: ToOpt = None, config: ConfigOpt = None, db: DbOpt = None) -> None:
+    """The whole journal as an hledger journal (per-commodity balanced legs, tags with the record key and the engine's basis)."""
+    _plaintext("hledger", out, date_from, date_to, None, config, db)
+
+
 def _bad_input_types() -> tuple[type[BaseException], ...]:
     types: list[type[BaseException]] = [ConfigError]
     from ledger.db import DatabaseError

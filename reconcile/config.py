@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ConfigError", "AccountConfig", "ReportingConfig", "Config", "load_config", "resolve_config_path", "resolve_db_url", "DEFAULT_DB_URL"]
+__all__ = ["ConfigError", "AccountConfig", "ReportingConfig", "TaxConfig", "Config", "load_config", "resolve_config_path", "resolve_db_url", "DEFAULT_DB_URL"]
 
 DEFAULT_DB_URL = "sqlite:///reconcile.db"
 DEFAULT_BASE_URL = "https://api.backpack.exchange"
@@ -91,12 +91,25 @@ class ReportingConfig:
     price_resolution: str = "1m"
 
 
+FORM_1099DA_STATUSES = ("basis-reported", "basis-not-reported", "none")
+
+
+@dataclass(frozen=True)
+class TaxConfig:
+    """``[tax]``: what the user's tax documents say. ``form_1099da[(account, year)]`` is what the 1099-DA
+    for that account and year says: ``basis-reported`` (Form 8949 box G/J), ``basis-not-reported`` (H/K)
+    or ``none`` (no 1099-DA: I/L, the default). Before 2025 the same statuses choose A/D, B/E, C/F."""
+
+    form_1099da: dict[tuple[str, int], str] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class Config:
     path: Path | None
     database_url: str | None = None
     accounts: tuple[AccountConfig, ...] = ()
     reporting: ReportingConfig = ReportingConfig()
+    tax: TaxConfig = TaxConfig()
 
     def account(self, name: str) -> AccountConfig:
         for a in self.accounts:
@@ -106,7 +119,7 @@ class Config:
         raise ConfigError(f"{self.path or 'config'}: no account named {name!r} (configured: {known})")
 
 
-_TOP_KEYS = {"database", "accounts", "reporting"}
+_TOP_KEYS = {"database", "accounts", "reporting", "tax"}
 _DB_KEYS = {"url"}
 _ACCOUNT_KEYS = {"name", "api_key", "api_secret_file", "api_secret_env", "base_url", "window_ms", "rate_per_second", "kline_rate_per_minute"}
 _REPORTING_KEYS = {
@@ -276,7 +289,27 @@ def load_config(path: Path | None) -> Config:
             values["method_by_year"] = out
         reporting = ReportingConfig(**values)
 
-    return Config(path=path, database_url=db_url, accounts=tuple(accounts), reporting=reporting)
+    tax = _tax(where, data.get("tax"))
+    return Config(path=path, database_url=db_url, accounts=tuple(accounts), reporting=reporting, tax=tax)
+
+
+def _tax(where: str, raw: Any) -> TaxConfig:
+    """``[tax.form_1099da]``: ``<account> = { <year> = "basis-reported" | "basis-not-reported" | "none" }``."""
+    if raw is None:
+        return TaxConfig()
+    tax = _typed(where, "tax", raw, dict, "a table")
+    _check_keys(where, "tax.", tax, {"form_1099da"})
+    out: dict[tuple[str, int], str] = {}
+    table = _typed(where, "tax.form_1099da", tax.get("form_1099da", {}), dict, "a table of account = { year = status }")
+    for acct, years in table.items():
+        _typed(where, f"tax.form_1099da.{acct}", years, dict, "a table of year = status")
+        for y, status in years.items():
+            if not (isinstance(y, str) and y.isdigit() and len(y) == 4):
+                raise ConfigError(f"{where}: tax.form_1099da.{acct}.{y}: key must be a four-digit year")
+            if status not in FORM_1099DA_STATUSES:
+                raise ConfigError(f"{where}: tax.form_1099da.{acct}.{y}: {status!r} is not one of {', '.join(FORM_1099DA_STATUSES)}")
+            out[(acct, int(y))] = status
+    return TaxConfig(form_1099da=out)
 
 
 def resolve_db_url(cli_db: str | None, config: Config) -> str:

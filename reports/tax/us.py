@@ -1,0 +1,375 @@
+"""United States: Form 8949 by box, Schedule D, income summary, TurboTax CSV and TXF, safe-harbor schedule.
+
+EXPORT-FORMATS.md §1-2. One Form 8949 row per (disposal, term): the engine's pieces of one disposal
+with the same term are one row (column (b) ``VARIOUS`` when they come from several acquisition days),
+so a disposal drawing on short and long lots is two rows (§0 rule 3). Boxes from tax year 2025:
+G/H/I short, J/K/L long; earlier years A/B/C, D/E/F; the default is "no 1099-DA" (I/L, before 2025
+C/F) unless ``[tax.form_1099da]`` says otherwise for that account and year.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from ledger.booking.jurisdictions import tax_day
+
+from .common import ZERO, Fixed, Num, Safe, Quantize, add, mdy, write_csv
+
+__all__ = ["Form8949Row", "form_8949_rows", "box_of", "SCHEDULE_D_LINES", "schedule_d", "write", "README_NOTES", "ROWS_PER_PAGE"]
+
+#: Rows per part of one Form 8949 page: 11 on the 2025 revision, 14 before (EXPORT-FORMATS.md §1.1).
+ROWS_PER_PAGE = {2025: 11, 0: 14}
+#: 1099-DA status -> (short box, long box), from tax year 2025 / before.
+_BOXES_2025 = {"basis-reported": ("G", "J"), "basis-not-reported": ("H", "K"), "none": ("I", "L")}
+_BOXES_OLD = {"basis-reported": ("A", "D"), "basis-not-reported": ("B", "E"), "none": ("C", "F")}
+STATUSES = tuple(_BOXES_2025)
+BOX_CAPTIONS = {
+    "A": "Short-term transactions reported on Form(s) 1099-B showing basis was reported to the IRS",
+    "B": "Short-term transactions reported on Form(s) 1099-B showing basis was not reported to the IRS",
+    "C": "Short-term transactions not reported to you on Form 1099-B",
+    "D": "Long-term transactions reported on Form(s) 1099-B showing basis was reported to the IRS",
+    "E": "Long-term transactions reported on Form(s) 1099-B showing basis was not reported to the IRS",
+    "F": "Long-term transactions not reported to you on Form 1099-B",
+    "G": "Short-term digital asset transactions reported on Form(s) 1099-DA showing basis was reported to the IRS",
+    "H": "Short-term digital asset transactions reported on Form(s) 1099-DA showing basis was not reported to the IRS",
+    "I": "Short-term digital asset transactions not reported to you on Form 1099-DA",
+    "J": "Long-term digital asset transactions reported on Form(s) 1099-DA showing basis was reported to the IRS",
+    "K": "Long-term digital asset transactions reported on Form(s) 1099-DA showing basis was not reported to the IRS",
+    "L": "Long-term digital asset transactions not reported to you on Form 1099-DA",
+}
+#: Schedule D line -> the boxes whose totals it carries.
+SCHEDULE_D_LINES = {"1b": ("A", "G"), "2": ("B", "H"), "3": ("C", "I"), "8b": ("D", "J"), "9": ("E", "K"), "10": ("F", "L")}
+#: TXF v042 refnums: (short, long) per 1099 status; no refnums exist for G-L (v042 ends at 717), so the
+#: C/F numbers carry I/L as BittyTax does (unconfirmed whether TurboTax maps them to I/L).
+TXF_REFNUM = {"basis-reported": (321, 323), "basis-not-reported": (711, 713), "none": (712, 714)}
+
+
+def box_of(status: str, term: str, year: int) -> str:
+    table = _BOXES_2025 if year >= 2025 else _BOXES_OLD
+    short, long_ = table[status]
+    return long_ if term == "long" else short
+
+
+@dataclass(slots=True)
+class Form8949Row:
+    box: str
+    status: str
+    account: str
+    asset: str
+    quantity: Decimal
+    acquired: str  # MM/DD/YYYY or VARIOUS
+    disposed: str
+    proceeds: Decimal
+    cost: Decimal
+    term: str
+    disposal_id: str
+    lot_ids: list[str]
+    source_ref: str
+    adjustment: Decimal = ZERO
+    code: str = ""
+
+    @property
+    def gain(self) -> Decimal:
+        return self.proceeds - self.cost + self.adjustment
+
+    @property
+    def description(self) -> str:
+        from ledger.money import plain
+
+        return f"{plain(self.quantity)} {self.asset}"
+
+
+def form_8949_rows(run) -> list[Form8949Row]:
+    """The year's gains as 8949 rows: one per (disposal, term), in disposal order, exact."""
+    zone = run.settings.tax_zone
+    rows: dict[tuple[str, str], Form8949Row] = {}
+    days: dict[tuple[str, str], set] = {}
+    for g in run.gains:
+        key = (g.disposal_id, g.term)
+        r = rows.get(key)
+        acq = tax_day(g.acquired, zone)
+        if r is None:
+            status = run.form_1099da.get((g.account, run.year), "none")
+            r = rows[key] = Form8949Row(box=box_of(status, g.term, run.year), status=status, account=g.account, asset=g.asset, quantity=g.quantity,
+                                        acquired=mdy(acq), disposed=mdy(tax_day(g.disposed, zone)), proceeds=g.proceeds, cost=g.cost_basis,
+                                        term=g.term, disposal_id=g.disposal_id, lot_ids=[g.lot_id], source_ref=g.source_ref)
+            days[key] = {acq}
+            continue
+        r.quantity = add((r.quantity, g.quantity))
+        r.proceeds = add((r.proceeds, g.proceeds))
+        r.cost = add((r.cost, g.cost_basis))
+        r.lot_ids.append(g.lot_id)
+        days[key].add(acq)
+        if len(days[key]) > 1:
+            r.acquired = "VARIOUS"
+    return list(rows.values())
+
+
+@dataclass
+class BoxTotals:
+    box: str
+    rows: int
+    proceeds: Decimal
+    cost: Decimal
+    adjustment: Decimal
+    gain: Decimal
+
+
+def box_totals(rows: list[Form8949Row], q: Quantize) -> dict[str, tuple[BoxTotals, BoxTotals]]:
+    """Per box: (exact totals, totals of the rounded rows)."""
+    out: dict[str, list] = {}
+    for r in rows:
+        t = out.setdefault(r.box, [[0, ZERO, ZERO, ZERO], [ZERO, ZERO, ZERO]])
+        e, rd = t
+        e[0] += 1
+        e[1] = add((e[1], r.proceeds))
+        e[2] = add((e[2], r.cost))
+        e[3] = add((e[3], r.adjustment))
+        rd[0] = add((rd[0], q(r.proceeds)))
+        rd[1] = add((rd[1], q(r.cost)))
+        rd[2] = add((rd[2], q(r.adjustment)))
+    res = {}
+    for box, (e, rd) in sorted(out.items()):
+        exact = BoxTotals(box, e[0], e[1], e[2], e[3], e[1] - e[2] + e[3])
+        rounded = BoxTotals(box, e[0], rd[0], rd[1], rd[2], rd[0] - rd[1] + rd[2])
+        res[box] = (exact, rounded)
+    return res
+
+
+def schedule_d(totals: dict[str, tuple[BoxTotals, BoxTotals]]) -> list[tuple[str, str, BoxTotals, BoxTotals]]:
+    """Schedule D lines 1b/2/3, 7, 8b/9/10, 15, 16 from the box totals: (line, caption, exact, rounded)."""
+
+    def line(boxes):
+        pe = [totals[b][0] for b in boxes if b in totals]
+        pr = [totals[b][1] for b in boxes if b in totals]
+
+        def s(parts, name):
+            return add(getattr(p, name) for p in parts)
+
+        return (BoxTotals(",".join(boxes), sum(p.rows for p in pe), s(pe, "proceeds"), s(pe, "cost"), s(pe, "adjustment"), s(pe, "gain")),
+                BoxTotals(",".join(boxes), sum(p.rows for p in pr), s(pr, "proceeds"), s(pr, "cost"), s(pr, "adjustment"), s(pr, "gain")))
+
+    def combine(name, parts):
+        e = [p[2] for p in parts]
+        r = [p[3] for p in parts]
+        mk = lambda xs: BoxTotals(name, sum(x.rows for x in xs), add(x.proceeds for x in xs), add(x.cost for x in xs), add(x.adjustment for x in xs), add(x.gain for x in xs))
+        return mk(e), mk(r)
+
+    out = []
+    caps = {"1b": "Totals for all transactions reported on Form(s) 8949 with Box A or G checked",
+            "2": "Totals for all transactions reported on Form(s) 8949 with Box B or H checked",
+            "3": "Totals for all transactions reported on Form(s) 8949 with Box C or I checked",
+            "8b": "Totals for all transactions reported on Form(s) 8949 with Box D or J checked",
+            "9": "Totals for all transactions reported on Form(s) 8949 with Box E or K checked",
+            "10": "Totals for all transactions reported on Form(s) 8949 with Box F or L checked"}
+    short = []
+    for ln in ("1b", "2", "3"):
+        e, r = line(SCHEDULE_D_LINES[ln])
+        short.append((ln, caps[ln], e, r))
+    e7, r7 = combine("7", short)
+    long_ = []
+    for ln in ("8b", "9", "10"):
+        e, r = line(SCHEDULE_D_LINES[ln])
+        long_.append((ln, caps[ln], e, r))
+    e15, r15 = combine("15", long_)
+    e16, r16 = combine("16", [("7", "", e7, r7), ("15", "", e15, r15)])
+    out += short
+    out.append(("7", "Net short-term capital gain or (loss) (from these exports only: no lines 1a, 4, 5, 6)", e7, r7))
+    out += long_
+    out.append(("15", "Net long-term capital gain or (loss) (from these exports only: no lines 8a, 11-14)", e15, r15))
+    out.append(("16", "Combine lines 7 and 15", e16, r16))
+    return out
+
+
+def _paren(q: Quantize, d: Decimal) -> str:
+    """A signed amount as column (h) shows it on paper: a loss in parentheses."""
+    t = q.text(abs(d))
+    return f"({t})" if d < 0 else t
+
+
+FORM_COLUMNS = ("(a) Description of property", "(b) Date acquired", "(c) Date sold or disposed of", "(d) Proceeds", "(e) Cost or other basis",
+                "(f) Code(s)", "(g) Amount of adjustment", "(h) Gain or (loss)", "term", "account", "disposal_id", "lot_ids", "source_ref")
+
+
+def _row_cells(r: Form8949Row, q: Quantize):
+    from reports.safety import text_cell
+
+    d, e = q(r.proceeds), q(r.cost)
+    g = q(r.adjustment) if r.adjustment else None
+    h = d - e + g if g is not None else d - e
+    return [Safe(text_cell(r.description)), Safe(r.acquired), Safe(r.disposed), Safe(format(d, "f")), Safe(format(e, "f")), Safe(text_cell(r.code)),
+            Safe(format(g, "f")) if g is not None else Safe(""), Safe(format(h, "f")), Safe(r.term), Safe(text_cell(r.account)), Safe(text_cell(r.disposal_id)),
+            Safe(text_cell(";".join(r.lot_ids))), Safe(text_cell(r.source_ref))]
+
+
+def README_NOTES(run) -> list[str]:
+    pre = run.year < 2025
+    return [
+        "US notes:",
+        f"  Form 8949 boxes: {'A-F (tax years before 2025; crypto without a 1099-B is C/F)' if pre else 'G/H/I short-term, J/K/L long-term (from tax year 2025)'}; "
+        f"default {'C/F' if pre else 'I/L'} (no 1099-DA); reclassify per account and year with [tax.form_1099da] in reconcile.toml",
+        "  one row per (disposal, term): pieces of one disposal with the same term are summed; (b) VARIOUS when they come from several days",
+        "  dates MM/DD/YYYY on the tax day (UTC unless the config sets another zone); proceeds net of disposal fees; basis includes acquisition fees",
+        "  column (h) = (d) - (e) + (g) of the rounded (d), (e), (g); box totals are sums of the rounded rows (form-8949-reconciliation.csv)",
+        f"  Exception 2: a box with more than {ROWS_PER_PAGE[2025 if not pre else 0]} rows (one page) also gets a summary row file "
+        "(form-8949-box-X-summary.csv) to enter on the form, with the full box as the attached statement (the box CSV, and the PDF with --format pdf)",
+        "  TurboTax: turbotax.csv (gain/loss CSV: quantities at most 8 decimals, amounts in cents, no negatives: a negative proceeds is "
+        "moved to the cost, keeping the gain) and, with --format txf, turbotax.txf (TXF v042, refnums 321/323, 711/713, 712/714; "
+        "v042 has none for G-L, so I/L use 712/714 as C/F did: unconfirmed)",
+        *(["  NOTE: more than 2,000 disposal rows: TaxAct and H&R Block imports fail above about 2,000 Forms 1099-B; enter the Exception 2 "
+            "summary rows and attach the statement PDFs instead"] if run.gain_count > 2000 else []),
+        "  perpetual realized P&L and funding: listed in income-summary.csv as the ledger's 'realized-pnl' and 'funding' income categories "
+        "(reports/income.py), not as Form 8949 rows; no specific IRS guidance exists (TAX-RULES.md §1.4): treatment is the user's election",
+    ]
+
+
+def write(run, folder, warnings) -> dict[str, Decimal]:
+    from .run import table
+
+    q = run.rounding
+    rows = form_8949_rows(run)
+    run.gains = []  # the rows hold everything the files need: the engine's pieces are freed on a large year
+    totals = box_totals(rows, q)
+    page = ROWS_PER_PAGE[2025 if run.year >= 2025 else 0]
+    by_box: dict[str, list[Form8949Row]] = {}
+    for r in rows:
+        by_box.setdefault(r.box, []).append(r)
+    out_totals: dict[str, Decimal] = {"rows": Decimal(len(rows))}
+    for box in sorted(by_box):
+        part = "Part I (short-term)" if box in "ABCGHI" else "Part II (long-term)"
+        brs = by_box[box]
+        exact, rounded = totals[box]
+        import itertools
+
+        cells = itertools.chain((_row_cells(r, q) for r in brs),
+                                [["Totals", "", "", Fixed(rounded.proceeds), Fixed(rounded.cost), "", Fixed(rounded.adjustment), Fixed(rounded.gain), "", "", "", "", ""]])
+        pre = [*warnings, f"Form 8949 {run.label} {part} Box {box}: {BOX_CAPTIONS[box]}"]
+        table(run, folder, f"form-8949-box-{box}", f"Form 8949 {part}, box {box}: {len(brs)} rows and the totals line (columns (a)-(h), then term, account and lineage)",
+              FORM_COLUMNS, cells, warnings=pre, sheet=f"8949 box {box}")
+        for k in ("proceeds", "cost", "adjustment", "gain"):
+            out_totals[f"box {box} {k}"] = getattr(exact, k)
+        if len(brs) > page:
+            summ = [["Backpack - see attached statement", "", "", Fixed(rounded.proceeds), Fixed(rounded.cost), "M", Fixed(rounded.adjustment) if rounded.adjustment else "", Fixed(rounded.gain)]]
+            table(run, folder, f"form-8949-box-{box}-summary", f"Form 8949 box {box}: the Exception 2 summary row to enter on the form ({len(brs)} transactions on the attached statement)",
+                  FORM_COLUMNS[:8], summ, warnings=pre)
+        if "pdf" in run.formats:
+            from .pdf import form_8949_statement
+
+            form_8949_statement(folder.path(f"form-8949-box-{box}-statement.pdf", f"Form 8949 box {box}: the attached statement (Exception 2), laid out like the form"),
+                                run=run, box=box, caption=BOX_CAPTIONS[box], part=part, rows=brs, totals=rounded, warnings=warnings)
+    # Rounding reconciliation: exact totals to the rounded ones, per box.
+    rec = []
+    for box, (e, r) in totals.items():
+        for k in ("proceeds", "cost", "adjustment", "gain"):
+            a, b = getattr(e, k), getattr(r, k)
+            rec.append([box, k, Num(a), Num(b), Num(b - a)])
+    table(run, folder, "form-8949-reconciliation", "per box: the exact total of each column, the total of the rounded rows, and the difference",
+          ("box", "column", "exact total", "rounded total", "rounding difference"), rec, warnings=warnings)
+    # Schedule D.
+    sd = schedule_d(totals)
+    sd_rows = [[ln, cap, Fixed(q(r.proceeds)), Fixed(q(r.cost)), Fixed(q(r.adjustment)), Fixed(q(r.gain)), Num(e.gain), Num(r.gain - e.gain)] for ln, cap, e, r in sd]
+    table(run, folder, "schedule-d", f"Schedule D {run.label}: lines 1b, 2, 3, 7, 8b, 9, 10, 15, 16 from the Form 8949 box totals",
+          ("line", "description", "(d) proceeds", "(e) cost or other basis", "(g) adjustments", "(h) gain or (loss)", "exact gain or (loss)", "rounding difference"),
+          sd_rows, warnings=warnings)
+    for ln, _cap, e, _r in sd:
+        out_totals[f"schedule-d {ln} gain"] = e.gain
+    # Income summary.
+    _income(run, folder, warnings, out_totals)
+    # TurboTax gain/loss CSV and TXF: the same rows.
+    _turbotax(run, folder, rows, out_totals)
+    # Safe-harbor allocation (Rev. Proc. 2024-28), dated in this year.
+    allocs = [a for a in run.books.allocations if a.time.year == run.year]
+    if allocs or run.year == 2025:
+        from ledger.money import plain
+
+        arows = [[a.time.isoformat(), a.effective.isoformat(), a.method, a.rule, a.account, a.asset, Num(a.quantity), Num(a.basis), Num(Decimal(len(a.lots))),
+                  ";".join(f"{l.id}={plain(l.quantity)}@{plain(l.cost)}" for l in a.lots)] for a in allocs]
+        table(run, folder, "safe-harbor-allocation", "US safe-harbor allocation of unused basis across accounts (Rev. Proc. 2024-28): one row per (account, asset), with the lots",
+              ("date", "effective (UTC)", "method", "rule", "account", "asset", "quantity", "basis", "lots", "lot ids (id=quantity@basis)"), arows, warnings=warnings)
+    return out_totals
+
+
+TREATMENT_US = {
+    "interest received": "ordinary income at fair market value when received (Schedule 1 / B); basis of the units received",
+    "interest paid": "possibly investment interest expense (Form 4952, itemisers only): reported, not netted",
+    "perp funding": "the ledger's 'funding' category; no IRS guidance: funding received as ordinary income, paid as an expense, unless netted into P&L (your election)",
+    "perp realized P&L": "the ledger's 'realized-pnl' category (settlement rows); commonly a short-term capital gain or loss; not section 1256 (your election)",
+    "perp trading fees": "the ledger's 'perp-fee' category; part of the perp result",
+    "perp liquidation": "the ledger's 'liquidation' category; a forced close",
+}
+
+
+def _income(run, folder, warnings, totals) -> None:
+    from .run import table
+
+    q = run.rounding
+    rows = []
+    for l in run.income_lines:
+        rows.append([l.category, Fixed(q(l.value)), Num(l.value), Num(Decimal(l.entries)), Num(Decimal(l.unpriced)), ";".join(sorted(l.assets)),
+                     TREATMENT_US.get(l.category, "")])
+        totals[f"income {l.category}"] = l.value
+    table(run, folder, "income-summary", "income and expense categories of the year (signed: positive is money in), with the treatment",
+          ("category", f"value {run.currency} (rounded)", f"value {run.currency} (exact)", "entries", "unpriced entries (not in the value)", "assets", "treatment"),
+          rows, warnings=warnings)
+    from ledger.booking.jurisdictions import iso_utc
+
+    detail = [[i.id, i.account, i.asset, Num(i.quantity), Num(i.value), iso_utc(i.time), i.source] for i in run.income]
+    totals["income in kind"] = add(i.value for i in run.income)
+    table(run, folder, "income-in-kind", "income received in a lot-tracked asset (the engine's income rows): value at receipt, the basis of the lot it created",
+          ("id", "account", "asset", "quantity", f"value {run.currency}", "time (UTC)", "source"), detail, warnings=warnings)
+
+
+TURBOTAX_COLUMNS = ("Amount", "Currency Name", "Purchase Date", "Date Sold", "Proceeds", "Cost Basis")
+Q8 = Decimal("0.00000001")
+
+
+def turbotax_cells(r: Form8949Row, q: Quantize) -> list:
+    from decimal import ROUND_HALF_UP
+
+    from ledger.money import EXACT
+
+    proceeds, cost = q(r.proceeds), q(r.cost)
+    if proceeds < 0:  # TurboTax rejects negatives: the same gain with zero proceeds
+        cost, proceeds = cost - proceeds, ZERO
+    amount = r.quantity.quantize(Q8, rounding=ROUND_HALF_UP, context=EXACT)
+    acq = r.acquired if r.acquired != "VARIOUS" else ("various" if r.term == "short" else "VARIOUS")
+    return [Num(amount), r.asset, acq, r.disposed, Fixed(proceeds), Fixed(cost)]
+
+
+def _turbotax(run, folder, rows, totals) -> None:
+    """turbotax.csv and (with txf) turbotax.txf in one pass over the rows."""
+    q = Quantize("cents") if run.rounding.name == "exact" else run.rounding
+    txf = None
+    if "txf" in run.formats:
+        p = folder.path("turbotax.txf", "TXF v042 of the same rows for TurboTax Desktop (record format 4: cost before proceeds)")
+        txf_tmp = p.with_name(p.name + ".partial")
+        txf = open(txf_tmp, "w", encoding="ascii", errors="replace", newline="")
+        txf.write("\r\n".join(["V042", "Abackpack-reconcile", f"D{mdy(run.exported_on)}", "^"]) + "\r\n")
+    sums = [ZERO, ZERO]
+
+    def cells():
+        for r in rows:
+            c = turbotax_cells(r, q)
+            sums[0] = add((sums[0], c[4].value))
+            sums[1] = add((sums[1], c[5].value))
+            if txf is not None:
+                short, long_ = TXF_REFNUM[r.status]
+                txf.write(f"TD\r\nN{long_ if r.term == 'long' else short}\r\nC1\r\nL1\r\nP{_txf_text(r.description)}\r\nD{c[2]}\r\nD{r.disposed}\r\n"
+                          f"${c[5].value:f}\r\n${c[4].value:f}\r\n^\r\n")
+            yield c
+
+    try:
+        write_csv(folder.path("turbotax.csv", "TurboTax gain/loss CSV (computed gains, one row per Form 8949 row; no box or term column: TurboTax infers the term from the dates)"),
+                  TURBOTAX_COLUMNS, cells())
+    finally:
+        if txf is not None:
+            txf.close()
+    if txf is not None:
+        txf_tmp.replace(p)
+    totals["turbotax proceeds"], totals["turbotax cost"] = sums
+
+
+def _txf_text(s: str) -> str:
+    """TXF is line-oriented ASCII: no control characters, no line breaks, ASCII only."""
+    return "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in s)
