@@ -115,11 +115,14 @@ def simulate(
     scenario: Annotated[Optional[str], typer.Option(help="Serve an account from this scenario JSON file.")] = None,
     faults: Annotated[Optional[str], typer.Option(help="Fault injection, e.g. '429=0.05,500=0.02,drop=0.01,seed=7'.")] = None,
     dump_scenario: Annotated[Optional[str], typer.Option("--dump-scenario", help="Write the generated account as a scenario file and exit.")] = None,
+    live_fills: Annotated[Optional[int], typer.Option("--live-fills", help="Replay the account's last N fills on the WebSocket streams (-1: all).")] = None,
+    live_rate: Annotated[Optional[float], typer.Option("--live-rate", help="Live fills per second (0: as fast as clients read).")] = None,
+    ws_faults: Annotated[Optional[str], typer.Option("--ws-faults", help="WebSocket faults, e.g. 'drop=0.001,delay=0.01,missing=0.01,duplicate=0.01,seed=3'.")] = None,
 ) -> None:
     """Run the wire-faithful Backpack Exchange simulator on loopback."""
     from importers.backpack.simulator.server import run_cli
 
-    raise typer.Exit(run_cli(host, port, seed, fills, scenario, faults, dump_scenario))
+    raise typer.Exit(run_cli(host, port, seed, fills, scenario, faults, dump_scenario, live_fills, live_rate, ws_faults))
 
 
 @app.command()
