@@ -293,6 +293,7 @@ class StreamServer:
         self._tasks: dict[str, asyncio.Task] = {}
         self._ids = 0
         self.sent = 0
+        self.sent_fills = 0  # orderFill messages written (duplicates once)
         self.refused = 0
         self.done: dict[str, asyncio.Event] = {}
 
@@ -303,6 +304,11 @@ class StreamServer:
             r = self._replays[account.name] = Replay(self.world, account, self.live.fills)
             self._cursor[account.name] = 0
         return r
+
+    def replay_finished(self, name: str) -> bool:
+        """Every live event of the account has been handed to the connections' queues."""
+        r = self._replays.get(name)
+        return r is not None and self._cursor.get(name, 0) >= len(r.events)
 
     def _start(self, account: Account) -> None:
         if account.name in self._tasks or not self.live.fills:
@@ -391,6 +397,8 @@ class StreamServer:
                 frame = self._envelope(name, body)
                 await send({"type": "websocket.send", "text": frame})
                 self.sent += 1
+                if b'"orderFill"' in body:
+                    self.sent_fills += 1
                 if kind == "duplicate":
                     await send({"type": "websocket.send", "text": self._envelope(name, body)})
                     self.sent += 1
