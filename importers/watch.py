@@ -21,7 +21,7 @@ from decimal import Decimal, InvalidOperation
 from urllib.parse import urlsplit, urlunsplit
 
 import orjson
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
@@ -35,6 +35,10 @@ __all__ = ["WatchAccount", "WatchOptions", "WatchReport", "SubscriptionRefused",
 
 PRIVATE_STREAMS = ("account.orderUpdate", "account.positionUpdate")
 PUBLIC_WS = "wss://ws.backpack.exchange/"
+#: Order states after which no fill follows (its cumulative quantity is forgotten).
+FINAL = frozenset({"Filled", "Cancelled", "Expired", "TriggerFailed"})
+#: How many recent fill keys are remembered to drop duplicate messages before the database does.
+SEEN_KEYS = 20_000
 
 
 class SubscriptionRefused(ConfigError):
@@ -80,7 +84,7 @@ class WatchOptions:
     #: How long after the signed SUBSCRIBE an error frame counts as the subscription's refusal.
     auth_wait_s: float = 2.0
     flush_interval_s: float = 0.25
-    flush_rows: int = 5000
+    flush_rows: int = 1000
     #: Stop after this many seconds (None: until SIGINT/SIGTERM); for tests and benchmarks.
     max_seconds: float | None = None
     clock: Callable[[], float] = time.time
@@ -190,6 +194,8 @@ class _Session:
                 self._fill(data)
             elif data.get("i") is not None and data.get("e") == "orderAccepted":
                 self.z.setdefault(str(data["i"]), (Decimal(0), _us(data.get("T")) or now))
+            elif data.get("X") in FINAL and data.get("i") is not None:
+                self.z.pop(str(data["i"]), None)
         elif stream.startswith("account.positionUpdate"):
             return self._position(data, now)
         elif stream.startswith("markPrice."):
@@ -216,8 +222,8 @@ class _Session:
             self.stats.duplicates += 1
             return
         self.seen[key] = None
-        if len(self.seen) > 200_000:
-            for k in list(self.seen)[:100_000]:
+        if len(self.seen) > SEEN_KEYS:  # duplicates arrive close together: a window of recent keys suffices
+            for k in list(self.seen)[:SEEN_KEYS // 2]:
                 del self.seen[k]
         z = _dec(d.get("z"))
         if z is not None:
@@ -227,7 +233,9 @@ class _Session:
                 since = prev[1] if prev else self.connected_at
                 self.gap(min(since, t), t, "fills skipped",
                          f"order {oid} on {sym}: cumulative quantity {before} -> {z} but this fill is {qty}")
-            if prev is None or z > prev[0]:
+            if d.get("X") in FINAL:
+                self.z.pop(oid, None)  # a final order gets no more fills (duplicates are caught by key)
+            elif prev is None or z > prev[0]:
                 self.z[oid] = (z, t)
         self.batch.fills.append(FillIn(key, sym, None if tid is None else str(tid), oid, str(side), qty, price,
                                        _dec(d.get("n")), d.get("N"), t, orjson.dumps(d).decode()))
@@ -283,7 +291,7 @@ class _Session:
 
     async def _connection(self, first: bool, down_since: datetime | None) -> None:
         async with connect(self.acc.ws_url, ping_interval=self.opts.ping_interval_s, ping_timeout=self.opts.ping_timeout_s,
-                           max_size=1 << 22, open_timeout=10, close_timeout=2) as ws:
+                           max_size=1 << 22, open_timeout=10, close_timeout=2, compression=None) as ws:
             now_s = self.opts.clock()
             # re-signed on every (re)connect: a fresh timestamp inside the window
             await ws.send(subscribe_frame(self.acc.credentials, list(PRIVATE_STREAMS), int(now_s * 1000), self.acc.window_ms))
@@ -373,6 +381,22 @@ def _as_utc(v) -> datetime:
     return v if v.tzinfo else v.replace(tzinfo=timezone.utc)
 
 
+#: SQLite page cache of watch's connections (KiB): the ledger's 64 MiB serves bulk syncs; watch appends
+#: small batches to a few tables and runs for months, so it keeps its memory small.
+SQLITE_CACHE_KIB = 8192
+
+
+def _small_cache(engine: Engine) -> None:
+    if engine.dialect.name != "sqlite":
+        return
+
+    def on_connect(dbapi_conn, _record) -> None:
+        dbapi_conn.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+
+    event.listen(engine, "connect", on_connect)
+    engine.dispose()  # connections opened before (the migration check) get the setting on reopening
+
+
 async def watch(engine: Engine, accounts: list[WatchAccount], opts: WatchOptions | None = None, *,
                 out: Callable[[str], None] = print, err: Callable[[str], None] = print,
                 stop: asyncio.Event | None = None) -> WatchReport:
@@ -380,6 +404,7 @@ async def watch(engine: Engine, accounts: list[WatchAccount], opts: WatchOptions
     opts = opts or WatchOptions()
     stop = stop or asyncio.Event()
     report = WatchReport()
+    _small_cache(engine)
     sessions = []
     for acc in accounts:
         if not acc.ws_url.startswith(("ws://", "wss://")):

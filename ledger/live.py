@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 from sqlalchemy import Connection, and_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from .types import decimal_to_db_text
 from .schema import LiveFill, LiveGap, LiveMark, LivePosition, LiveStream, RawRecord
 
 __all__ = ["FillIn", "GapIn", "PositionIn", "MarkIn", "LiveBatch", "ConfirmReport", "store_live", "confirm_live_fills",
@@ -102,12 +103,7 @@ def store_live(conn: Connection, batch: LiveBatch, received_at: datetime) -> int
     """
     new = 0
     if batch.fills:
-        rows = [{"venue_account": batch.venue_account, "fill_key": f.key, "symbol": f.symbol, "trade_id": f.trade_id,
-                 "order_id": f.order_id, "side": f.side, "quantity": f.quantity, "price": f.price, "fee": f.fee,
-                 "fee_symbol": f.fee_symbol, "engine_time": f.engine_time, "received_at": received_at,
-                 "status": "provisional", "missed_syncs": 0, "payload": f.payload} for f in batch.fills]
-        res = conn.execute(_insert(conn, LiveFill).on_conflict_do_nothing(index_elements=["venue_account", "fill_key"]), rows)
-        new = max(res.rowcount, 0) if res.rowcount is not None else 0
+        new = _insert_fills(conn, batch.venue_account, batch.fills, received_at)
         _confirm_by_key(conn, batch.venue_account, [f.key for f in batch.fills if f.key.startswith("fills:")], received_at)
     for p in batch.positions.values():
         stmt = _insert(conn, LivePosition).values(
@@ -131,6 +127,42 @@ def store_live(conn: Connection, batch: LiveBatch, received_at: datetime) -> int
         conn.execute(update(LiveStream).where(LiveStream.venue_account == batch.venue_account).values(
             events=LiveStream.events + batch.events, last_message_at=batch.last_message_at or received_at))
     return new
+
+
+_FILL_COLUMNS = ("venue_account", "fill_key", "symbol", "trade_id", "order_id", "side", "quantity", "price", "fee",
+                 "fee_symbol", "engine_time", "received_at", "status", "missed_syncs", "payload")
+
+
+def _insert_fills(conn: Connection, venue_account: str, fills: Sequence[FillIn], received_at: datetime) -> int:
+    """One driver-level executemany (``ON CONFLICT DO NOTHING``: a key is stored once).
+
+    The column types' bind processing cost more than the insert itself at 10,000 events/s, so the
+    values are rendered here exactly as ``ExactDecimal``/``UTCDateTime`` store them (decimal text and
+    naive-UTC ``YYYY-MM-DD HH:MM:SS.ffffff`` on SQLite; Decimal and aware datetimes on PostgreSQL).
+    """
+    if conn.dialect.name == "sqlite":
+        ph = "?"
+
+        def dec(d):
+            return None if d is None else decimal_to_db_text(d)
+
+        def ts(t):
+            return t.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+    else:
+        ph = "%s"
+
+        def dec(d):
+            return d
+
+        def ts(t):
+            return t
+    got = ts(received_at)
+    rows = [(venue_account, f.key, f.symbol, f.trade_id, f.order_id, f.side, dec(f.quantity), dec(f.price), dec(f.fee),
+             f.fee_symbol, ts(f.engine_time), got, "provisional", 0, f.payload) for f in fills]
+    sql = (f"INSERT INTO live_fills ({', '.join(_FILL_COLUMNS)}) VALUES ({', '.join([ph] * len(_FILL_COLUMNS))}) "
+           "ON CONFLICT (venue_account, fill_key) DO NOTHING")
+    res = conn.exec_driver_sql(sql, rows)
+    return max(res.rowcount or 0, 0)
 
 
 def set_stream_state(conn: Connection, venue_account: str, state: str, at: datetime) -> None:

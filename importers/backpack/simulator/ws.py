@@ -296,6 +296,9 @@ class StreamServer:
         self.sent_fills = 0  # orderFill messages written (duplicates once)
         self.refused = 0
         self.done: dict[str, asyncio.Event] = {}
+        if self.live.fills:  # built before serving, so the first subscription does not wait for it
+            for acc in world.accounts:
+                self.replay(acc)
 
     # -- the replay timeline of one account
     def replay(self, account: Account) -> Replay:
