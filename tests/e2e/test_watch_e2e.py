@@ -117,6 +117,9 @@ def test_under_stream_faults_the_ledger_after_sync_is_the_fault_free_one(world, 
         stats = watch_until_replayed(h, db_url)["main"]
         config = write_config(tmp_path, h.accounts, h.base_url, names=("main",))
         assert stats.connects >= 2 and stats.duplicates >= 1
+        # every reconnect re-subscribed with a fresh signature
+        stamps = [ts for name, ts in h.app.ws.accepted if name == "main"]
+        assert len(stamps) == stats.connects and len(set(stamps)) == len(stamps)
         reasons = {r for (r,) in _sql(db_url, "SELECT reason FROM live_gaps WHERE filled_at IS NULL")}
         assert reasons == {"disconnected", "fills skipped"}
         code, out, err = cli(capsys, "status", "--config", config, "--db", db_url)

@@ -11,6 +11,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from importers.backpack.signing import sign
+from importers.backpack.simulator.generate import generate_world
 from importers.backpack.simulator.server import serve_in_thread
 from importers.backpack.simulator.ws import WsFaultPlan, WsFaultSpecError, subscribe_message
 
@@ -152,3 +153,109 @@ def test_ws_fault_spec_errors():
         WsFaultPlan.parse("lag=0.1")
     with pytest.raises(WsFaultSpecError, match="outside"):
         WsFaultPlan.parse("drop=2")
+
+
+def _raw_upgrade(url: str):
+    """A bare TCP WebSocket client that never answers a Ping (the libraries all do)."""
+    import base64
+    import os
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    sock = socket.create_connection((parts.hostname, parts.port), timeout=5)
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall((f"GET / HTTP/1.1\r\nHost: {parts.hostname}:{parts.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += sock.recv(4096)
+    assert head.startswith(b"HTTP/1.1 101")
+    return sock, head.split(b"\r\n\r\n", 1)[1]
+
+
+def _opcodes(sock, buf: bytes, until: float) -> list[int]:
+    ops = []
+    while time.monotonic() < until:
+        while len(buf) >= 2:
+            n = buf[1] & 0x7F
+            start = 2 + (2 if n == 126 else 8 if n == 127 else 0)
+            if n >= 126 and len(buf) < start:
+                break
+            if n == 126:
+                n = int.from_bytes(buf[2:4], "big")
+            elif n == 127:
+                n = int.from_bytes(buf[2:10], "big")
+            if len(buf) < start + n:
+                break
+            ops.append(buf[0] & 0x0F)
+            buf = buf[start + n:]
+            if ops[-1] == 0x8:
+                return ops
+        try:
+            chunk = sock.recv(4096)
+        except TimeoutError:
+            continue
+        if not chunk:
+            break
+        buf += chunk
+    return ops
+
+
+def test_the_server_pings_and_closes_a_connection_that_never_pongs():
+    with serve_in_thread(seed=3, fills=120, live={"ping_interval_s": 0.3, "ping_timeout_s": 0.5, "mark_interval_s": 0}) as h:
+        sock, rest = _raw_upgrade(h.ws_url)
+        sock.settimeout(0.2)
+        try:
+            ops = _opcodes(sock, rest, time.monotonic() + 5)
+        finally:
+            sock.close()
+        assert 0x9 in ops and ops[-1] == 0x8  # a Ping, then a Close since no Pong came
+        # a client that answers the pings stays connected past the timeout
+        with connect(h.ws_url) as ws:
+            time.sleep(1.2)
+            ws.send(json.dumps({"method": "SUBSCRIBE", "params": ["depth.NOPE_USDC"]}))
+            assert "error" in json.loads(ws.recv(timeout=2))
+
+
+def test_a_scenario_sets_the_live_replay(tmp_path):
+    import orjson
+
+    from importers.backpack.simulator.scenario import ScenarioError, load_scenario, scenario_of
+
+    doc = scenario_of(generate_world(3, 120))
+    doc["live"] = {"fills": 7, "rate": 0, "mark_interval_s": 0}
+    path = tmp_path / "s.json"
+    path.write_bytes(orjson.dumps(doc))
+    world = load_scenario(path)
+    assert world.live == doc["live"]
+    with serve_in_thread(world=world) as h:
+        key, secret = h.accounts["main"]
+        with connect(h.ws_url) as ws:
+            ws.send(signed(key, secret, ["account.orderUpdate"]))
+            fills = [m for m in read_all(ws) if m["data"]["e"] == "orderFill"]
+        assert len(fills) >= 7
+    doc["live"] = 5
+    path.write_bytes(orjson.dumps(doc))
+    with pytest.raises(ScenarioError, match="live"):
+        load_scenario(path)
+
+
+def test_simulate_cli_announces_ws_url_and_refuses_a_bad_ws_fault_spec():
+    import subprocess
+    import sys
+
+    from importers.backpack.simulator.server import run_cli
+
+    assert run_cli("127.0.0.1", 0, 1, 100, None, None, None, ws_faults="lag=1") == 2
+    proc = subprocess.Popen([sys.executable, "-m", "reconcile.cli", "simulate", "--fills", "120", "--live-fills", "5",
+                             "--live-rate", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        info = json.loads(proc.stdout.readline())
+        assert info["ws_url"] == info["base_url"].replace("http://", "ws://") + "/"
+        with connect(info["ws_url"]) as ws:
+            ws.send(signed(info["api_key"], info["api_secret"], ["account.orderUpdate"]))
+            assert any(m["data"]["e"] == "orderFill" for m in read_all(ws))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)

@@ -295,6 +295,7 @@ class StreamServer:
         self.sent = 0
         self.sent_fills = 0  # orderFill messages written (duplicates once)
         self.refused = 0
+        self.accepted: list[tuple[str, int]] = []  # (account, signature timestamp) of each signed SUBSCRIBE served
         self.done: dict[str, asyncio.Event] = {}
         if self.live.fills:  # built before serving, so the first subscription does not wait for it
             for acc in world.accounts:
@@ -516,6 +517,7 @@ class StreamServer:
                 await self._error(conn, req_id, "bad_signature")
                 return
             conn.account = account
+            self.accepted.append((account.name, int(str(req["signature"][2]))))
         new = [p for p in params if p not in conn.subs]
         conn.subs.update(params)
         if private:
