@@ -91,6 +91,8 @@ class SyncReport:
     snapshot_id: int | None = None
     snapshot_time: datetime | None = None
     endpoints: list[EndpointReport] = field(default_factory=list)
+    #: What the sync did to ``reconcile watch``'s provisional fills and gaps (ledger.live.ConfirmReport).
+    live: Any = None
 
     @property
     def unknown(self) -> int:
@@ -224,6 +226,7 @@ def sync_account(
     report = SyncReport(venue_account)
     journal: Journal | None = None
     stats = _Statistics(engine)
+    started_at = now()
 
     if snapshot:
         taken_ms = client.server_time_ms()
@@ -275,7 +278,17 @@ def sync_account(
             if on_page:
                 on_page(name, er)
         er.seconds = time.perf_counter() - started
+    if any(e.endpoint == "fills" for e in report.endpoints):
+        report.live = _confirm_live(engine, venue_account, report.snapshot_time or started_at)
     return report
+
+
+def _confirm_live(engine: Engine, venue_account: str, covered_until: datetime):
+    """Retire the provisional fills (``reconcile watch``) the stored REST fills confirm (docs/watch.md)."""
+    from ledger.live import confirm_live_fills
+
+    with engine.begin() as conn:
+        return confirm_live_fills(conn, venue_account, covered_until)
 
 
 #: Entry ids in a repost are ``base + raw_id * _IDS_PER_RECORD + i`` (i: the record's i-th entry), so

@@ -209,3 +209,91 @@ class ValuationState(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     fingerprint: Mapped[str] = mapped_column(String(64))
     valued_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class LiveFill(Base):
+    """A fill seen on the account stream (``reconcile watch``): provisional, never a journal entry.
+
+    ``fill_key`` is the natural key the REST fill will carry (``raw_records.natural_key``,
+    ``fills:<tradeId>:<orderId>:<side>:<symbol>``), or ``ws:...`` for a fill without a trade id (matched by
+    order, quantity, price and time); the next sync confirms the row and retires it (docs/watch.md).
+    """
+
+    __tablename__ = "live_fills"
+    __table_args__ = (UniqueConstraint("venue_account", "fill_key"), Index("ix_live_fills_status", "venue_account", "status"))
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    venue_account: Mapped[str] = mapped_column(String(64))
+    fill_key: Mapped[str] = mapped_column(String(255))
+    symbol: Mapped[str] = mapped_column(String(64))
+    trade_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    order_id: Mapped[str] = mapped_column(String(64))
+    side: Mapped[str] = mapped_column(String(8))
+    quantity: Mapped[Decimal] = mapped_column(ExactDecimal())
+    price: Mapped[Decimal] = mapped_column(ExactDecimal())
+    fee: Mapped[Decimal | None] = mapped_column(ExactDecimal(), nullable=True)
+    fee_symbol: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: The engine time ``T`` of the event (µs on the wire), UTC.
+    engine_time: Mapped[datetime] = mapped_column(UTCDateTime())
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: provisional | confirmed (a REST fill matched) | mismatch (matched by key, values differ: REST wins)
+    #: | unconfirmed (two syncs covered its time and no REST fill matched: reported)
+    status: Mapped[str] = mapped_column(String(16))
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    #: Syncs that covered ``engine_time`` without a matching REST fill.
+    missed_syncs: Mapped[int] = mapped_column(Integer, default=0)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: The event's ``data`` as received, JSON.
+    payload: Mapped[str] = mapped_column(Text)
+
+
+class LiveGap(Base):
+    """A span the live view may have missed events in (a disconnect, a cumulative quantity that skipped)."""
+
+    __tablename__ = "live_gaps"
+    __table_args__ = (Index("ix_live_gaps_account", "venue_account", "filled_at"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    venue_account: Mapped[str] = mapped_column(String(64))
+    start: Mapped[datetime] = mapped_column(UTCDateTime())
+    end: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: disconnected | fills skipped
+    reason: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str | None] = mapped_column(Text, nullable=True)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: When a sync that covers ``end`` ran (the REST history fills the gap).
+    filled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class LivePosition(Base):
+    """The latest ``account.positionUpdate`` state of one perp market (a cache, never booked)."""
+
+    __tablename__ = "live_positions"
+    venue_account: Mapped[str] = mapped_column(String(64), primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(64), primary_key=True)
+    quantity: Mapped[Decimal] = mapped_column(ExactDecimal())
+    entry_price: Mapped[Decimal | None] = mapped_column(ExactDecimal(), nullable=True)
+    mark_price: Mapped[Decimal | None] = mapped_column(ExactDecimal(), nullable=True)
+    engine_time: Mapped[datetime] = mapped_column(UTCDateTime())
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    payload: Mapped[str] = mapped_column(Text)
+
+
+class LiveMark(Base):
+    """The latest ``markPrice.<symbol>`` event."""
+
+    __tablename__ = "live_marks"
+    symbol: Mapped[str] = mapped_column(String(64), primary_key=True)
+    mark_price: Mapped[Decimal] = mapped_column(ExactDecimal())
+    engine_time: Mapped[datetime] = mapped_column(UTCDateTime())
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class LiveStream(Base):
+    """Per venue account: the state of ``reconcile watch``'s connection."""
+
+    __tablename__ = "live_streams"
+    venue_account: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: connected | disconnected | stopped
+    state: Mapped[str] = mapped_column(String(16))
+    since: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_message_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    events: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -108,11 +108,14 @@ def simulate(
     scenario: Annotated[Optional[str], typer.Option(help="Serve an account from this scenario JSON file.")] = None,
     faults: Annotated[Optional[str], typer.Option(help="Fault injection, e.g. '429=0.05,500=0.02,drop=0.01,seed=7'.")] = None,
     dump_scenario: Annotated[Optional[str], typer.Option("--dump-scenario", help="Write the generated account as a scenario file and exit.")] = None,
+    live_fills: Annotated[Optional[int], typer.Option("--live-fills", help="Replay the account's last N fills on the WebSocket streams (-1: all).")] = None,
+    live_rate: Annotated[Optional[float], typer.Option("--live-rate", help="Live fills per second (0: as fast as clients read).")] = None,
+    ws_faults: Annotated[Optional[str], typer.Option("--ws-faults", help="WebSocket faults, e.g. 'drop=0.001,delay=0.01,missing=0.01,duplicate=0.01,seed=3'.")] = None,
 ) -> None:
     """Run the wire-faithful Backpack Exchange simulator on loopback."""
     from importers.backpack.simulator.server import run_cli
 
-    raise typer.Exit(run_cli(host, port, seed, fills, scenario, faults, dump_scenario))
+    raise typer.Exit(run_cli(host, port, seed, fills, scenario, faults, dump_scenario, live_fills, live_rate, ws_faults))
 
 
 @app.command()
@@ -242,8 +245,9 @@ def status(
     with engine.connect() as conn:
         st = get_status(conn)
         _add_pricing_status(conn, st)
-    engine.dispose()
+        _add_live_status(conn, st)
     if as_json:
+        engine.dispose()
         console.print_json(_json.dumps(status_json(st)))
         return
     table = Table(title="raw records")
@@ -258,6 +262,19 @@ def status(
 
     off = {a: q for a, q in st.trial_balance.items() if q != 0}
     console.print("trial balance: zero for every asset" if not off else "trial balance NOT zero: " + ", ".join(f"{plain(q)} {a}" for a, q in off.items()))
+    _print_live_view(engine)
+    engine.dispose()
+
+
+def _add_live_status(conn, st) -> None:
+    """The live view (``reconcile watch``) under ``live`` in ``status --json``."""
+    from datetime import datetime, timezone
+
+    from reports.status import live_view, live_view_json
+
+    view = live_view(conn, datetime.now(timezone.utc))
+    if view:
+        st.extra["live"] = live_view_json(view)
 
 
 def _add_pricing_status(conn, st) -> None:
@@ -336,6 +353,8 @@ def check(
     when = _parse_at(at)
     engine = ctx.engine()
     code = _run_check(ctx, engine, account=account, at=when, as_json=as_json, quiet=False)
+    if not as_json and when is None:
+        _print_live_view(engine)
     engine.dispose()
     raise typer.Exit(code)
 
@@ -706,6 +725,89 @@ def export_beancount(out: OutFileOpt, date_from: FromOpt = None, date_to: ToOpt 
 def export_hledger(out: OutFileOpt, date_from: FromOpt = None, date_to: ToOpt = None, config: ConfigOpt = None, db: DbOpt = None) -> None:
     """The whole journal as an hledger journal (per-commodity balanced legs, tags with the record key and the engine's basis)."""
     _plaintext("hledger", out, date_from, date_to, None, config, db)
+# -- watch ------------------------------------------------------------------------------------------
+@app.command()
+def watch(
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+    account: Annotated[Optional[list[str]], typer.Option("--account", help="Watch only this configured account (repeatable).")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", help="One line per event.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="Print only errors.")] = False,
+) -> None:
+    """Tail the accounts' WebSocket streams into the live view until SIGINT/SIGTERM (docs/watch.md)."""
+    import asyncio
+    import signal
+
+    from importers.backpack.signing import Credentials
+    from importers.watch import WatchAccount, WatchOptions, ws_url_for
+    from importers.watch import watch as run_watch
+    from reports.safety import terminal
+
+    ctx = Context(config, db)
+    chosen = [ctx.config.account(a) for a in account] if account else list(ctx.config.accounts)
+    if not chosen:
+        raise ConfigError(f"{ctx.config.path or 'no config file'}: no [[accounts]] configured; nothing to watch")
+    accounts = []
+    for acc in chosen:
+        secret = acc.read_secret(str(ctx.config.path))
+        try:
+            creds = Credentials.from_base64(acc.api_key, secret)
+        except ValueError as exc:
+            raise ConfigError(f"{ctx.config.path}: accounts[{acc.name}]: {exc}") from None
+        accounts.append(WatchAccount(acc.name, creds, acc.ws_url or ws_url_for(acc.base_url), acc.window_ms))
+    engine = ctx.engine()
+    opts = WatchOptions(verbose=verbose and not quiet, quiet=quiet)
+
+    def out(line: str) -> None:
+        console.print(terminal(line), markup=False, highlight=False)
+
+    def err(line: str) -> None:
+        err_console.print(terminal(line), markup=False, highlight=False)
+
+    async def main_() -> object:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        return await run_watch(engine, accounts, opts, out=out, err=err, stop=stop)
+
+    try:
+        report = asyncio.run(main_())
+    finally:
+        engine.dispose()
+    if not quiet:
+        for name, st in report.accounts.items():
+            console.print(f"{name}: {st.events} events, {st.fills} fills ({st.new_fills} new provisional, {st.duplicates} duplicates), "
+                          f"{st.gaps} gap(s), {st.connects} connection(s); stopped", markup=False, highlight=False)
+
+
+def _print_live_view(engine, quiet: bool = False) -> None:
+    """The live view (``reconcile watch``): positions at the live mark, provisional fills, gaps."""
+    from datetime import datetime, timezone
+
+    from ledger.money import plain
+    from reports.safety import terminal
+    from reports.status import live_view
+
+    with engine.connect() as conn:
+        view = live_view(conn, datetime.now(timezone.utc))
+    for la in view:
+        if quiet and not la.warnings():
+            continue
+        seen = la.last_message_at.isoformat(timespec="seconds") if la.last_message_at else "never"
+        console.print(f"live view {la.venue_account}: stream {la.state or '-'}, last message {seen}; "
+                      f"{la.provisional_count} provisional fill(s) since the last sync", markup=False, highlight=False)
+        for p in la.positions:
+            upnl = plain(p.unrealized_pnl) if p.unrealized_pnl is not None else "unknown (no entry or mark)"
+            age = f"{p.mark_age_s:.0f} s old" if p.mark_age_s is not None else "age unknown"
+            console.print(terminal(f"  position {p.symbol} {plain(p.quantity)} entry {plain(p.entry_price) if p.entry_price is not None else '-'} "
+                                   f"mark {plain(p.mark_price) if p.mark_price is not None else '-'} ({p.mark_source}, {age}) unrealized P&L {upnl}"),
+                          markup=False, highlight=False)
+        for f in la.provisional[:10]:
+            console.print(terminal(f"  provisional fill {f.engine_time.isoformat()} {f.symbol} {f.side} {plain(f.quantity)} @ {plain(f.price)} "
+                                   f"trade {f.trade_id} order {f.order_id}"), markup=False, highlight=False)
+        for w in la.warnings():
+            err_console.print(terminal(f"  warning: {la.venue_account}: {w}"), markup=False, highlight=False)
 
 
 def _bad_input_types() -> tuple[type[BaseException], ...]:

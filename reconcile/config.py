@@ -41,6 +41,8 @@ class AccountConfig:
     rate_per_second: float = 20.0
     #: Pace of historical market data requests (klines): the exchange allows 30 a minute.
     kline_rate_per_minute: float = 30.0
+    #: The WebSocket endpoint for ``reconcile watch`` (None: derived from base_url; docs/watch.md).
+    ws_url: str | None = None
     #: Where the secret came from, for messages ("file secret.txt", "env BPX_SECRET"); never the secret.
     _secret_source: str = field(default="", repr=False)
 
@@ -121,7 +123,7 @@ class Config:
 
 _TOP_KEYS = {"database", "accounts", "reporting", "tax"}
 _DB_KEYS = {"url"}
-_ACCOUNT_KEYS = {"name", "api_key", "api_secret_file", "api_secret_env", "base_url", "window_ms", "rate_per_second", "kline_rate_per_minute"}
+_ACCOUNT_KEYS = {"name", "api_key", "api_secret_file", "api_secret_env", "base_url", "window_ms", "rate_per_second", "kline_rate_per_minute", "ws_url"}
 _REPORTING_KEYS = {
     "currency",
     "jurisdiction",
@@ -232,9 +234,13 @@ def load_config(path: Path | None) -> Config:
         kline_rate = _typed(where, f"{sec}.kline_rate_per_minute", acc.get("kline_rate_per_minute", 30), (int, float), "a number")
         if kline_rate <= 0:
             raise ConfigError(f"{where}: {sec}.kline_rate_per_minute: must be positive")
+        ws_url = acc.get("ws_url")
+        if ws_url is not None and not (isinstance(ws_url, str) and ws_url.startswith(("ws://", "wss://"))):
+            raise ConfigError(f"{where}: {sec}.ws_url: {ws_url!r} is not a ws:// or wss:// URL")
         accounts.append(
             AccountConfig(
                 name=name,
+                ws_url=ws_url,
                 api_key=api_key,
                 base_url=base_url.rstrip("/"),
                 api_secret_file=secret_file,

@@ -93,3 +93,170 @@ def status_json(st: Status) -> dict[str, Any]:
         "unpriced_events": st.unpriced,
         **conv(st.extra),
     }
+
+
+# -- the live view (``reconcile watch``; docs/watch.md) ---------------------------------------------
+@dataclass(frozen=True)
+class LivePositionRow:
+    symbol: str
+    quantity: Decimal
+    entry_price: Decimal | None
+    mark_price: Decimal | None
+    #: ``stream`` (markPrice.<symbol>) or ``position`` (the position event's M)
+    mark_source: str
+    mark_age_s: float | None
+    #: quantity x (mark - entry); None when the entry or the mark is unknown (never shown as zero)
+    unrealized_pnl: Decimal | None
+    position_age_s: float
+
+
+@dataclass(frozen=True)
+class LiveFillRow:
+    symbol: str
+    side: str
+    quantity: Decimal
+    price: Decimal
+    fee: Decimal | None
+    fee_symbol: str | None
+    trade_id: str | None
+    order_id: str
+    engine_time: datetime
+    status: str
+    note: str | None
+
+
+@dataclass(frozen=True)
+class LiveGapRow:
+    start: datetime
+    end: datetime
+    reason: str
+    detail: str | None
+
+    def message(self) -> str:
+        return (f"live view incomplete between {self.start.isoformat(timespec='seconds')} and "
+                f"{self.end.isoformat(timespec='seconds')}: the next sync fills it ({self.reason})")
+
+
+@dataclass
+class LiveAccount:
+    venue_account: str
+    state: str | None = None
+    since: datetime | None = None
+    last_message_at: datetime | None = None
+    last_sync: datetime | None = None
+    positions: list[LivePositionRow] = field(default_factory=list)
+    provisional: list[LiveFillRow] = field(default_factory=list)
+    provisional_count: int = 0
+    #: Fills no sync confirmed although two syncs covered their time, and fills whose REST values differ.
+    unconfirmed: list[LiveFillRow] = field(default_factory=list)
+    gaps: list[LiveGapRow] = field(default_factory=list)
+
+    def warnings(self) -> list[str]:
+        out = [g.message() for g in self.gaps]
+        for f in self.unconfirmed:
+            what = "differs from its REST fill" if f.status == "mismatch" else "was not confirmed by the syncs that covered its time"
+            out.append(f"live fill {f.symbol} trade {f.trade_id} order {f.order_id} at {f.engine_time.isoformat()} {what}"
+                       + (f": {f.note}" if f.note else ""))
+        if self.state in ("disconnected",) and self.since is not None:
+            out.append(f"the stream is disconnected since {self.since.isoformat(timespec='seconds')} (watch is reconnecting)")
+        return out
+
+
+def _aware(v) -> datetime | None:
+    t = _t(v)
+    if t is not None and t.tzinfo is None:
+        from datetime import timezone
+
+        t = t.replace(tzinfo=timezone.utc)
+    return t
+
+
+def _d(v) -> Decimal | None:
+    return None if v is None else Decimal(str(v))
+
+
+def live_view(conn: Connection, now: datetime, *, limit: int = 20) -> list[LiveAccount]:
+    """Per venue account the stream has seen: positions at the live mark, provisional fills since the last
+    sync, unconfirmed fills and the gaps no sync has filled yet."""
+    from sqlalchemy import inspect
+
+    if not inspect(conn).has_table("live_streams"):
+        return []
+    names = sorted({n for (n,) in conn.execute(text(
+        "SELECT venue_account FROM live_streams UNION SELECT venue_account FROM live_fills "
+        "UNION SELECT venue_account FROM live_positions"))})
+    marks = {s: (_d(p), _aware(r)) for s, p, r in conn.execute(text("SELECT symbol, mark_price, received_at FROM live_marks"))}
+    out = []
+    for name in names:
+        la = LiveAccount(name)
+        row = conn.execute(text("SELECT state, since, last_message_at FROM live_streams WHERE venue_account = :a"), {"a": name}).first()
+        if row is not None:
+            la.state, la.since, la.last_message_at = row[0], _aware(row[1]), _aware(row[2])
+        la.last_sync = _aware(conn.execute(text("SELECT MAX(last_synced_at) FROM sync_state WHERE venue_account = :a"),
+                                           {"a": name}).scalar())
+        held = {sym: (_d(qty), _d(entry), _d(pmark), _aware(received), "stream") for sym, qty, entry, pmark, received in conn.execute(text(
+            "SELECT symbol, quantity, entry_price, mark_price, received_at FROM live_positions WHERE venue_account = :a"), {"a": name})}
+        # a sync newer than the stream's last word on a market is the better figure (REST is the source of truth)
+        snap = conn.execute(text("SELECT id, taken_at FROM snapshots WHERE venue_account = :a ORDER BY taken_at DESC, id DESC LIMIT 1"),
+                            {"a": name}).first()
+        if snap is not None:
+            taken = _aware(snap[1])
+            rest = {sym: (_d(q), detail) for sym, q, detail in conn.execute(text(
+                "SELECT asset, quantity, detail FROM snapshot_lines WHERE snapshot_id = :s AND wallet = 'Perp'"), {"s": snap[0]})}
+            for sym in set(held) | set(rest):
+                if sym in held and held[sym][3] is not None and held[sym][3] >= taken:
+                    continue
+                q, detail = rest.get(sym, (Decimal(0), None))
+                entry = None
+                if detail:
+                    import json as _json
+
+                    entry = _d(_json.loads(detail).get("entryPrice"))
+                held[sym] = (q, entry, None, taken, "sync")
+        for sym in sorted(held):
+            qty, entry, pmark, received, _origin = held[sym]
+            if qty == 0:
+                continue
+            if sym in marks and marks[sym][0] is not None:
+                mark, source, age_at = marks[sym][0], "stream", marks[sym][1]
+            else:
+                mark, source, age_at = pmark, "position", received
+            upnl = qty * (mark - entry) if mark is not None and entry is not None else None
+            la.positions.append(LivePositionRow(sym, qty, entry, mark, source,
+                                                (now - age_at).total_seconds() if age_at else None, upnl,
+                                                (now - received).total_seconds()))
+        cols = "symbol, side, quantity, price, fee, fee_symbol, trade_id, order_id, engine_time, status, note"
+
+        def rows(where: str, n: int) -> list[LiveFillRow]:
+            got = conn.execute(text(f"SELECT {cols} FROM live_fills WHERE venue_account = :a AND {where} "
+                                    f"ORDER BY engine_time DESC, id DESC LIMIT {int(n)}"), {"a": name}).all()
+            return [LiveFillRow(r[0], r[1], _d(r[2]), _d(r[3]), _d(r[4]), r[5], r[6], r[7], _aware(r[8]), r[9], r[10])
+                    for r in got]
+
+        la.provisional_count = conn.execute(text(
+            "SELECT COUNT(*) FROM live_fills WHERE venue_account = :a AND status = 'provisional'"), {"a": name}).scalar_one()
+        la.provisional = rows("status = 'provisional'", limit)
+        la.unconfirmed = rows("status IN ('unconfirmed', 'mismatch')", 1000)
+        la.gaps = [LiveGapRow(_aware(s), _aware(e), r, d) for s, e, r, d in conn.execute(text(
+            "SELECT start, \"end\", reason, detail FROM live_gaps WHERE venue_account = :a AND filled_at IS NULL "
+            "ORDER BY start"), {"a": name})]
+        out.append(la)
+    return out
+
+
+def live_view_json(view: list[LiveAccount]) -> list[dict[str, Any]]:
+    def conv(v):
+        if isinstance(v, Decimal):
+            return plain(v)
+        if isinstance(v, datetime):
+            return v.isoformat()
+        if isinstance(v, dict):
+            return {k: conv(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [conv(x) for x in v]
+        return v
+
+    return [{**conv(asdict(a)), "warnings": a.warnings()} for a in view]
+
+
+__all__ += ["LiveAccount", "LivePositionRow", "LiveFillRow", "LiveGapRow", "live_view", "live_view_json"]

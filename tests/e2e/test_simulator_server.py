@@ -25,7 +25,7 @@ def test_server__prints_line_serves_and_stops_on_sigterm():
     try:
         line = proc.stdout.readline()
         info = json.loads(line)
-        assert set(info) == {"base_url", "api_key", "api_secret", "subaccounts"}
+        assert set(info) == {"base_url", "ws_url", "api_key", "api_secret", "subaccounts"}
         assert info["base_url"].startswith("http://127.0.0.1:") and not info["base_url"].endswith(":0")
         assert [s["name"] for s in info["subaccounts"]] == ["sub1"]
         with httpx.Client(base_url=info["base_url"]) as client:

@@ -96,6 +96,9 @@ class RateLimits:
 
 
 class SimulatorApp:
+    #: The WebSocket streams (simulator/ws.py StreamServer), attached by server.py.
+    ws = None
+
     def __init__(self, world: World, *, faults: FaultPlan | None = None, rate_limits: RateLimits | None = None,
                  clock=time.time):
         self.world = world
@@ -125,6 +128,10 @@ class SimulatorApp:
                 elif msg["type"] == "lifespan.shutdown":
                     await send({"type": "lifespan.shutdown.complete"})
                     return
+        if scope["type"] == "websocket":
+            if self.ws is not None:
+                await self.ws(scope, receive, send)
+            return
         if scope["type"] != "http":
             return
         self.requests += 1

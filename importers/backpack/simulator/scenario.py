@@ -23,7 +23,7 @@ from .world import Account, World, derive_state, finish_account, keypair
 __all__ = ["ScenarioError", "load_scenario", "parse_scenario", "dump_world", "scenario_of"]
 
 STATE_KEYS = ("balances", "positions", "borrowLendPositions", "collateral")
-OTHER_KEYS = ("klines", "markPrices", "subaccounts", "now", "userId")
+OTHER_KEYS = ("klines", "markPrices", "subaccounts", "now", "userId", "live")
 ACCOUNT_KEYS = set(STREAMS) | set(STATE_KEYS)
 _DEC = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
 SIDES = ("Bid", "Ask")
@@ -261,8 +261,11 @@ def parse_scenario(doc: object, *, seed: int = 1) -> World:
     if isinstance(doc.get("now"), str):
         now = parse_ts_ms(doc["now"])
     now = now + 1 if now else 1_735_689_600_000
+    live = doc.get("live")
+    if live is not None and not isinstance(live, dict):
+        raise ScenarioError("scenario: live: must be an object (docs/watch.md)")
     return World(accounts=accounts, markets=CATALOGUE + tuple(extra), prices=prices, now_ms=now, marks=marks,
-                 seed=seed)
+                 seed=seed, live=live)
 
 
 def load_scenario(path: str | Path, *, seed: int = 1) -> World:

@@ -19,6 +19,7 @@ import uvicorn
 from .app import RateLimits, SimulatorApp
 from .faults import FaultPlan, FaultSpecError
 from .world import World
+from .ws import LiveOptions, StreamServer, WsFaultPlan, WsFaultSpecError
 
 __all__ = ["run_cli", "serve_in_thread", "build_world", "SimulatorHandle", "make_server"]
 
@@ -53,9 +54,29 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def make_server(app: SimulatorApp) -> uvicorn.Server:
+    live = app.ws.live if app.ws is not None else LiveOptions()
+    # WebSocket keep-alive as the exchange (WEBSOCKET.md §5): Ping every 60 s, Close without a Pong in 120 s.
     config = uvicorn.Config(app, lifespan="off", access_log=False, log_level="warning", http="httptools",
-                            loop="asyncio", timeout_keep_alive=30)
+                            loop="asyncio", timeout_keep_alive=30, ws="websockets-sansio",
+                            ws_ping_interval=live.ping_interval_s, ws_ping_timeout=live.ping_timeout_s,
+                            ws_max_size=1 << 20)
     return uvicorn.Server(config)
+
+
+def attach_streams(app: SimulatorApp, world: World, live: LiveOptions | dict | None = None,
+                   ws_faults: str | WsFaultPlan | None = None) -> StreamServer:
+    """Serve the WebSocket streams (simulator/ws.py) on ``app``'s port, path ``/``."""
+    if live is None:
+        live = LiveOptions.from_dict(world.live)
+    elif isinstance(live, dict):
+        live = LiveOptions.from_dict(live)
+    plan = WsFaultPlan.parse(ws_faults) if isinstance(ws_faults, str) or ws_faults is None else ws_faults
+    app.ws = StreamServer(world, live=live, faults=plan, clock=app.clock)
+    return app.ws
+
+
+def _ws_url(base_url: str) -> str:
+    return "ws" + base_url[len("http"):] + "/"
 
 
 def _base_url(sock: socket.socket) -> str:
@@ -67,20 +88,27 @@ def _base_url(sock: socket.socket) -> str:
 def _announcement(world: World, base_url: str) -> dict:
     main = world.accounts[0]
     return {
-        "base_url": base_url, "api_key": main.api_key, "api_secret": main.api_secret,
+        "base_url": base_url, "ws_url": _ws_url(base_url), "api_key": main.api_key, "api_secret": main.api_secret,
         "subaccounts": [{"name": a.name, "api_key": a.api_key, "api_secret": a.api_secret} for a in world.accounts[1:]],
     }
 
 
 def run_cli(host: str, port: int, seed: int, fills: int, scenario: str | None, faults: str | None,
-            dump_scenario: str | None) -> int:
+            dump_scenario: str | None, live_fills: int | None = None, live_rate: float | None = None,
+            ws_faults: str | None = None) -> int:
     """Serve until SIGINT/SIGTERM; prints one JSON line (base_url and credentials) once listening."""
     from .scenario import ScenarioError, dump_world
 
     try:
         plan = FaultPlan.parse(faults)
+        ws_plan = WsFaultPlan.parse(ws_faults)
         world = build_world(seed=seed, fills=fills, scenario=scenario)
-    except (ScenarioError, FaultSpecError, ValueError, OSError) as exc:
+        live = LiveOptions.from_dict(world.live)
+        if live_fills is not None:
+            live.fills = live_fills
+        if live_rate is not None:
+            live.rate = live_rate
+    except (ScenarioError, FaultSpecError, WsFaultSpecError, ValueError, TypeError, OSError) as exc:
         print(f"simulator: {exc}", file=sys.stderr)
         return 2
     if dump_scenario:
@@ -91,7 +119,9 @@ def run_cli(host: str, port: int, seed: int, fills: int, scenario: str | None, f
     except OSError as exc:
         print(f"simulator: cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr)
         return 2
-    server = make_server(SimulatorApp(world, faults=plan))
+    app = SimulatorApp(world, faults=plan)
+    attach_streams(app, world, live, ws_plan)
+    server = make_server(app)
     print(orjson.dumps(_announcement(world, _base_url(sock))).decode(), flush=True)
     # uvicorn captures SIGINT/SIGTERM while serving and re-raises them after a graceful shutdown; these
     # no-op handlers absorb the re-raise so that a requested stop is a clean exit 0.
@@ -110,6 +140,7 @@ class SimulatorHandle:
     base_url: str
     world: World
     app: SimulatorApp
+    ws_url: str = ""
     accounts: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (api_key, api_secret)
     _server: uvicorn.Server | None = None
     _thread: threading.Thread | None = None
@@ -136,7 +167,8 @@ class SimulatorHandle:
 @contextlib.contextmanager
 def serve_in_thread(world: World | None = None, *, seed: int = 1, fills: int = 2000, scenario: str | None = None,
                     faults: str | FaultPlan | None = None, rate_limits: RateLimits | tuple | None = None,
-                    host: str = "127.0.0.1", port: int = 0, clock=time.time) -> Iterator[SimulatorHandle]:
+                    host: str = "127.0.0.1", port: int = 0, clock=time.time, live: LiveOptions | dict | None = None,
+                    ws_faults: str | WsFaultPlan | None = None) -> Iterator[SimulatorHandle]:
     """Serve ``world`` (or the one built from seed/fills/scenario) in a daemon thread; stop on exit.
 
     ``rate_limits``: a RateLimits, a ``(standard, historical)`` per-minute tuple, or None for the default
@@ -147,6 +179,7 @@ def serve_in_thread(world: World | None = None, *, seed: int = 1, fills: int = 2
     plan = FaultPlan.parse(faults) if isinstance(faults, str) or faults is None else faults
     limits = RateLimits(*rate_limits) if isinstance(rate_limits, tuple) else rate_limits
     app = SimulatorApp(world, faults=plan, rate_limits=limits, clock=clock)
+    attach_streams(app, world, live, ws_faults)
     sock = _bind(host, port)
     server = make_server(app)
 
@@ -162,7 +195,7 @@ def serve_in_thread(world: World | None = None, *, seed: int = 1, fills: int = 2
         server.should_exit = True
         sock.close()
         raise RuntimeError("the simulator's server did not start (see the log above for uvicorn's reason)")
-    handle = SimulatorHandle(base_url=_base_url(sock), world=world, app=app,
+    handle = SimulatorHandle(base_url=_base_url(sock), ws_url=_ws_url(_base_url(sock)), world=world, app=app,
                              accounts={a.name: (a.api_key, a.api_secret) for a in world.accounts},
                              _server=server, _thread=thread)
     try:

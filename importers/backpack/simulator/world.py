@@ -64,6 +64,7 @@ class World:
     now_ms: int  # the end of the history: mark prices, tickers and public trades are taken here
     marks: dict[str, Decimal]  # asset or symbol -> mark price
     seed: int = 0
+    live: dict | None = None  # the scenario's live-stream options (simulator/ws.py LiveOptions)
 
     def account_by_key(self) -> dict[str, Account]:
         return {a.api_key: a for a in self.accounts}
