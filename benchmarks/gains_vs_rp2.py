@@ -157,18 +157,29 @@ def write_ledger(shape: str, n: int, work: Path) -> tuple[Path, list[tuple]]:
 
 # --- timing ----------------------------------------------------------------------------------------
 
+#: Runs one command and reports its wall clock, CPU time and peak RSS: a small fresh interpreter of its
+#: own, so that the command's process is not forked from this one (a child forked from a large parent
+#: reports the parent's resident pages as its own peak until it execs).
+_LAUNCH = """
+import os, subprocess, sys, time
+t0 = time.perf_counter()
+p = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+_, status, usage = os.wait4(p.pid, 0)
+seconds = time.perf_counter() - t0
+err = p.stderr.read().decode(errors="replace")
+print(os.waitstatus_to_exitcode(status), seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss)
+sys.stderr.write(err[-400:])
+"""
+
+
 def run(argv: list[str]) -> tuple[float, float]:
     """(wall seconds, peak RSS MiB) of one whole process; its CPU seconds are added to ``CPU``."""
-    t0 = time.perf_counter()
-    p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(p.pid, 0)
-    seconds = time.perf_counter() - t0
-    CPU.append(usage.ru_utime + usage.ru_stime)
-    p.returncode = os.waitstatus_to_exitcode(status)
-    err = p.stderr.read().decode() if p.stderr else ""
-    if p.returncode != 0:
-        raise SystemExit(f"{' '.join(argv[:6])} exited {p.returncode}: {err.strip()[-400:]}")
-    return seconds, usage.ru_maxrss / 1024
+    done = subprocess.run([sys.executable, "-I", "-c", _LAUNCH, *argv], capture_output=True, text=True, check=True)
+    code, seconds, cpu, rss_kb = done.stdout.split()
+    if int(code) != 0:
+        raise SystemExit(f"{' '.join(argv[:6])} exited {code}: {done.stderr.strip()}")
+    CPU.append(float(cpu))
+    return float(seconds), int(rss_kb) / 1024
 
 
 def ours(cfg: Path, out: Path, method: str, year: int | None) -> tuple[float, float]:

@@ -9,9 +9,10 @@ positions, ``docs/posting-rules.md``); an entry with no posting of a class read 
 order is the timestamp, then the entry key by code point (PostgreSQL's ``COLLATE "C"``), the
 order ``ledger.bridge`` needs to pair transfers and the engine books in.
 
-The postings of an entry come aggregated into one text in the query (four fields a posting:
-class-bearing account id, asset id, quantity, unit price or ``-``), which costs a fraction of a
-row per posting through the driver. Times are parsed by the column type's own parser
+The postings of an entry come aggregated into one text by a correlated subquery (four fields a
+posting: account id, asset id, quantity, unit price or ``-``), which costs a fraction of a row per
+posting through the driver; the query streams (the timestamp index gives the order), so the first
+chunk arrives at once and memory stays flat however large the ledger. Times are parsed by the column type's own parser
 (``ledger.types.utc_from_db``). All reads run in the caller's transaction: one state of the
 ledger even while a sync writes.
 """
@@ -62,6 +63,9 @@ def classify(name: str) -> int | None:
 
 
 def _sql(dialect: str, ids: str, venue: bool, until: bool) -> str:
+    """Entries in (timestamp, key) order, each with its read postings aggregated by a correlated
+    subquery on the ``entry_id`` index: SQLite walks the timestamp index and sorts only the entries
+    of one timestamp at a time, so rows stream from the first fetch and memory stays flat."""
     if dialect == "postgresql":
         agg = ("string_agg(account_id::text || ' ' || asset_id::text || ' ' || quantity::text || ' ' || coalesce(unit_price::text, '-'), ' ' ORDER BY id)")
         order, param = 'e.timestamp, e.entry_key COLLATE "C"', "%s"
@@ -69,8 +73,8 @@ def _sql(dialect: str, ids: str, venue: bool, until: bool) -> str:
         agg = "group_concat(printf('%d %d %s %s', account_id, asset_id, quantity, ifnull(unit_price, '-')), ' ')"
         order, param = "e.timestamp, e.entry_key", "?"
     sql = (
-        f"SELECT e.timestamp, e.entry_key, e.kind, e.venue_account, p.g FROM (SELECT entry_id, {agg} g FROM postings"
-        f" WHERE account_id IN ({ids}) GROUP BY entry_id) p JOIN journal_entries e ON e.id = p.entry_id WHERE e.kind <> 'perp-fill'"
+        f"SELECT e.timestamp, e.entry_key, e.kind, e.venue_account, (SELECT {agg} FROM postings WHERE entry_id = e.id AND account_id IN ({ids})) g"
+        " FROM journal_entries e WHERE e.kind <> 'perp-fill'"
     )
     if venue:
         sql += f" AND e.venue_account = {param}"
@@ -107,6 +111,8 @@ def read_entries(conn: Connection, *, venue_account: str | None = None, until: d
                 return
             out = []
             for ts, key, kind, acct, text in rows:
+                if text is None:  # no posting of a class read (a perp settlement in USDC only, say)
+                    continue
                 it = iter(text.split(" "))
                 postings = [new(Posting, (classes[a], symbols[s], dec(q), None if p == "-" else dec(p))) for a, s, q, p in zip(it, it, it, it)]
                 out.append(new(Entry, (utc_from_db(ts), key, kind, acct, postings)))
