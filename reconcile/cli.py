@@ -52,15 +52,17 @@ class Context:
         self.db_url: str = resolve_db_url(db_opt, self.config)
 
     def engine(self, *, migrate: bool = True):
-        from ledger.db import current_revision, head_revision, make_engine
+        """The ledger's engine; with ``migrate`` the schema is brought to head first (under the
+        writer lock, so two commands on a fresh database never race in the migration)."""
+        from ledger.db import ensure_schema, make_engine
 
         engine = make_engine(self.db_url)
         if migrate:
-            rev = current_revision(engine)
-            if rev != head_revision():
-                from ledger.db import upgrade
-
-                upgrade(engine)
+            try:
+                ensure_schema(engine)
+            except BaseException:
+                engine.dispose()
+                raise
         return engine
 
 
@@ -168,17 +170,50 @@ def sync(
     check: Annotated[bool, typer.Option("--check/--no-check", help="End with the reconciliation check.")] = True,
 ) -> None:
     """Import the accounts' whole history into the ledger: incremental, idempotent, resumable."""
+    with _quiet_logs(quiet):
+        _sync(config, db, account, full, quiet, check)
+
+
+@contextlib.contextmanager
+def _quiet_logs(quiet: bool):
+    """``--quiet``: the importers' warnings (retries, clock re-syncs) are not printed; errors are."""
+    import logging
+
+    if not quiet:
+        yield
+        return
+    logger = logging.getLogger("importers")
+    before = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(before)
+
+
+def _sync(config, db, account, full: bool, quiet: bool, check: bool) -> None:
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
-    from importers.sync import finish_deferred, journal_is_empty, sync_account
+    from importers.sync import finish_deferred, journal_is_empty, sync_account, verify_credentials
     from ledger.lock import database_lock
+
+    from ledger.db import database_is_new, ensure_schema
 
     ctx = Context(config, db)
     clients = _clients(ctx, account)
-    engine = ctx.engine()
+    engine = ctx.engine(migrate=False)
+    if database_is_new(engine):
+        # A first sync tries each key with one signed request before it creates anything: a refused
+        # key leaves no schema and no lock file behind. (On a ledger that exists, a second sync
+        # still exits at the lock without a request.)
+        for acc, make_client in clients:
+            with make_client() as client:
+                verify_credentials(client)
     reports = []
+    # The lock comes first, then the migration: two first syncs never race in it (docs/reliability.md).
     with database_lock(engine):
+        ensure_schema(engine, locked=True)
         # On PostgreSQL a first sync into an empty journal keeps raw records only and posts them in one
         # rebuild at the end: its per-row foreign-key checks are most of a bulk load (1M fills: 231 s
         # page by page, 154 s deferred). SQLite posts page by page faster than a rebuild (112 s vs 133 s).
@@ -347,11 +382,18 @@ def check(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Ledger-derived balances and positions against the exchange's own figures. Exit 3 on any difference."""
+    from ledger.lock import database_lock
+
     ctx = Context(config, db)
     when = _parse_at(at)
     engine = ctx.engine()
-    code = _run_check(ctx, engine, account=account, at=when, as_json=as_json, quiet=False)
-    engine.dispose()
+    try:
+        # A reader's lock: a sync in progress (a first sync above all) is reported as running, not
+        # checked half-way and recorded as a failed check.
+        with database_lock(engine, shared=True):
+            code = _run_check(ctx, engine, account=account, at=when, as_json=as_json, quiet=False)
+    finally:
+        engine.dispose()
     raise typer.Exit(code)
 
 
@@ -738,23 +780,41 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_ERROR
     except _bad_input_types() as exc:
-        err_console.print(f"reconcile: error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        _error_line(exc)
         return EXIT_BAD_INPUT
     except _failure_types() as exc:
-        err_console.print(f"reconcile: error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        _error_line(exc)
         return EXIT_ERROR
     except KeyboardInterrupt:
         err_console.print("reconcile: interrupted", markup=False)
         return 130
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, no traceback
-        from sqlalchemy.exc import OperationalError
+        from sqlalchemy.exc import SQLAlchemyError
 
-        if isinstance(exc, OperationalError):
-            err_console.print(f"reconcile: error: database: {exc.orig}", markup=False, highlight=False, soft_wrap=True)
+        if isinstance(exc, SQLAlchemyError):
+            _error_line(f"database: {_database_message(exc)}")
             return EXIT_ERROR
-        err_console.print(f"reconcile: error: {type(exc).__name__}: {exc}", markup=False, highlight=False, soft_wrap=True)
+        _error_line(f"{type(exc).__name__}: {exc}")
         return EXIT_ERROR
     return EXIT_OK
+
+
+def _error_line(message: object) -> None:
+    """``reconcile: error: ...`` as one line on stderr, control characters and bidi overrides escaped."""
+    from reports.safety import terminal
+
+    text = " ".join(terminal(message).splitlines()) or "unknown error"
+    err_console.print(f"reconcile: error: {text}", markup=False, highlight=False, soft_wrap=True)
+
+
+def _database_message(exc: BaseException) -> str:
+    """A database error without its statement or parameters (they can carry an account's balances):
+    the driver's own first line, else the error's type."""
+    orig = getattr(exc, "orig", None)
+    if orig is not None:
+        first = str(orig).strip().splitlines()
+        return first[0] if first else type(orig).__name__
+    return type(exc).__name__
 
 
 if __name__ == "__main__":  # pragma: no cover
