@@ -194,6 +194,9 @@ def _quiet_logs(quiet: bool):
 def _sync(config, db, account, full: bool, quiet: bool, check: bool) -> None:
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
     from rich.table import Table
+    from rich.text import Text
+
+    from reports.safety import terminal
 
     from importers.sync import finish_deferred, journal_is_empty, sync_account, verify_credentials
     from ledger.lock import database_lock
@@ -251,7 +254,7 @@ def _sync(config, db, account, full: bool, quiet: bool, check: bool) -> None:
             for rep in reports:
                 for er in rep.endpoints:
                     b = er.by_status
-                    table.add_row(rep.venue_account, er.endpoint, str(er.pages), str(er.received), str(er.new), str(er.entries),
+                    table.add_row(Text(terminal(rep.venue_account)), er.endpoint, str(er.pages), str(er.received), str(er.new), str(er.entries),
                                   str(b.get("memo", 0)), str(b.get("pending", 0)), str(b.get("unknown", 0)), f"{er.rate:,.0f}")
             console.print(table)
             unknown = sum(r.unknown for r in reports)
@@ -288,18 +291,18 @@ def status(
     if as_json:
         console.print_json(_json.dumps(status_json(st)))
         return
+    from rich.text import Text
+
+    from reports.status import status_rows, trial_balance_line
+
     table = Table(title="raw records")
     for col in ("account", "endpoint", "records", "by status", "high-water mark", "last sync"):
         table.add_column(col)
-    for e in st.endpoints:
-        table.add_row(e.venue_account, e.endpoint, str(e.raw_records), ", ".join(f"{k} {v}" for k, v in e.by_status.items()),
-                      e.high_water.isoformat() if e.high_water else "-", e.last_synced_at.isoformat(timespec="seconds") if e.last_synced_at else "-")
+    for row in status_rows(st):
+        table.add_row(*(Text(c) for c in row))  # Text: no markup in exchange-supplied names
     console.print(table)
     console.print(f"entries {st.entries}, postings {st.postings}; unknown records {st.unknown}; pending {st.pending}; unpriced events {st.unpriced}")
-    from ledger.money import plain
-
-    off = {a: q for a, q in st.trial_balance.items() if q != 0}
-    console.print("trial balance: zero for every asset" if not off else "trial balance NOT zero: " + ", ".join(f"{plain(q)} {a}" for a, q in off.items()))
+    console.print(trial_balance_line(st), markup=False, highlight=False)
 
 
 def _add_pricing_status(conn, st) -> None:
@@ -350,26 +353,33 @@ def _run_check(ctx: Context, engine, *, account: str | None, at, as_json: bool, 
     if as_json:
         console.print_json(_json.dumps({"ok": ok, "accounts": [o.to_json() for o in outcomes]}))
         return EXIT_OK if ok else EXIT_DIFFERENCE
+    from rich.text import Text
+
+    from reports.safety import terminal
+
+    def t(v) -> Text:  # exchange-supplied text: control sequences and bidi overrides escaped, no markup
+        return Text(terminal(v))
+
     for o in outcomes:
         if quiet and o.ok:
             continue
         out = console if o.ok else err_console
-        title = f"check {o.venue_account}" + (f" at snapshot {o.as_of.isoformat(timespec='seconds')}" if o.as_of else "")
-        table = Table(title=title)
+        title = f"check {terminal(o.venue_account)}" + (f" at snapshot {o.as_of.isoformat(timespec='seconds')}" if o.as_of else "")
+        table = Table(title=Text(title))
         for col in ("wallet", "asset", "ledger", "exchange", "difference", "likely causes"):
             table.add_column(col, justify="right" if col in ("ledger", "exchange", "difference") else "left")
         for l in o.lines:
             if quiet and l.ok:
                 continue
-            table.add_row(l.wallet, l.asset, plain(l.ledger), plain(l.exchange), plain(l.difference) if not l.ok else "0", "\n".join(l.causes))
+            table.add_row(t(l.wallet), t(l.asset), plain(l.ledger), plain(l.exchange), plain(l.difference) if not l.ok else "0", t("\n".join(l.causes)))
         out.print(table)
         for n in o.notes:
-            out.print(n)
+            out.print(terminal(n), markup=False, highlight=False)
         if o.rollforward is not None:
             rf = o.rollforward
             out.print(f"basis roll-forward {rf.start.date()} .. {rf.end.isoformat(timespec='seconds')}: opening {plain(rf.opening)} + acquisitions "
                       f"{plain(rf.acquisitions)} - relieved {plain(rf.relieved)} = closing {plain(rf.closing)}: " + ("closes" if rf.ok else f"DIFFERENCE {plain(rf.difference)}"))
-        out.print(f"{o.venue_account}: " + ("ledger equals the exchange to the last unit" if o.ok else f"{len(o.differences)} difference(s)"))
+        out.print(f"{terminal(o.venue_account)}: " + ("ledger equals the exchange to the last unit" if o.ok else f"{len(o.differences)} difference(s)"))
     return EXIT_OK if ok else EXIT_DIFFERENCE
 
 
@@ -430,8 +440,10 @@ def prices(
         sample = unpriced_events(conn, limit=5) if missing else []
     engine.dispose()
     console.print(f"valued {vr.priced} (entry, asset) pairs in {vr.currency}; unpriced events: {missing}")
+    from reports.safety import terminal
+
     for u in sample:
-        err_console.print(f"  unpriced: {u.entry_key} {u.asset}: {u.reason}", markup=False, highlight=False)
+        err_console.print(terminal(f"  unpriced: {u.entry_key} {u.asset}: {u.reason}"), markup=False, highlight=False)
 
 
 # -- export -----------------------------------------------------------------------------------------
@@ -557,11 +569,13 @@ def _print_findings(findings, limit: int = 10) -> None:
     by_kind: dict[str, int] = {}
     for f in findings:
         by_kind[f.kind] = by_kind.get(f.kind, 0) + 1
-    err_console.print("warnings: " + ", ".join(f"{n} {k}" for k, n in sorted(by_kind.items())))
+    from reports.safety import terminal
+
+    err_console.print("warnings: " + ", ".join(f"{n} {terminal(k)}" for k, n in sorted(by_kind.items())), markup=False, highlight=False)
     if not limit:
         return
     for f in findings[:limit]:
-        err_console.print(f"  {f.kind}: {f.message}", markup=False, highlight=False)
+        err_console.print(f"  {terminal(f.kind)}: {terminal(f.message)}", markup=False, highlight=False)
     if len(findings) > limit:
         err_console.print(f"  ... and {len(findings) - limit} more")
 

@@ -18,6 +18,8 @@ from pathlib import Path
 from ledger.booking.rows import instant, iso_utc
 from ledger.money import plain
 
+from .safety import is_plain_number, text_cell
+
 __all__ = ["GAINS_COLUMNS", "LOTS_COLUMNS", "GainsWriter", "gain_cells", "lot_cells", "write_table", "write_gains", "tax_year_of"]
 
 GAINS_COLUMNS = ("account", "asset", "quantity", "acquired", "disposed", "proceeds", "cost_basis", "gain", "term", "method", "lot_id", "disposal_id", "source_ref")
@@ -57,6 +59,16 @@ def _plain(d: Decimal, _str=str) -> str:
     return "0" if s == "0" or s == "-0" else s
 
 
+def _text(v, _cell=text_cell):
+    """``reports.safety.text_cell`` with a fast path for the common cell (printable, no formula
+    prefix: ``text_cell`` returns it unchanged); a plain number (``-25.5``) stays a number."""
+    if type(v) is not str or not v or (v.isprintable() and v[0] not in "=+-@"):
+        return v
+    if v[0] == "-" and is_plain_number(v):
+        return v
+    return _cell(v)
+
+
 def gain_cells(g) -> list[str]:
     """The cells of a gain: a ``Gain`` record or a gain row (its fields in order, ``book_rows``)."""
     if type(g) is tuple:
@@ -64,8 +76,8 @@ def gain_cells(g) -> list[str]:
     else:
         a, asset, q, acquired, disposed, proceeds, cost, gain = g.account, g.asset, g.quantity, g.acquired, g.disposed, g.proceeds, g.cost_basis, g.gain
         term, method, lot_id, disposal_id, source = g.term, g.method, g.lot_id, g.disposal_id, g.source_ref
-    p = _plain
-    return [a, asset, p(q), _iso_utc(acquired), _iso_utc(disposed), p(proceeds), p(cost), p(gain), term, method, lot_id, disposal_id, source]
+    p, t = _plain, _text
+    return [t(a), t(asset), p(q), _iso_utc(acquired), _iso_utc(disposed), p(proceeds), p(cost), p(gain), term, method, t(lot_id), t(disposal_id), t(source)]
 
 
 def write_gains(path: Path, fmt: str, gains: Sequence[tuple], *, sheet: str = "Gains") -> int:
@@ -134,7 +146,7 @@ class GainsWriter:
         if self.fmt != "csv":
             self._held += gains
             return
-        p = _plain
+        p, t = _plain, _text
         iso = _iso_utc  # not memoised by time: hashing an aware datetime costs more than formatting it
         write = self._fh.write  # type: ignore[union-attr]
         for start in range(0, len(gains), self.CHUNK):
@@ -145,7 +157,7 @@ class GainsWriter:
             for a, asset, q, acquired, disposed, proceeds, cost, gain, term, method, lot_id, disposal_id, source in chunk:
                 if disposed is not when:  # a disposal's pieces are consecutive and share its time
                     when, when_s = disposed, disposed if type(disposed) is str else iso(disposed)
-                add(f"{a},{asset},{p(q)},{acquired if type(acquired) is str else iso(acquired)},{when_s},{p(proceeds)},{p(cost)},{p(gain)},{term},{method},{lot_id},{disposal_id},{source}")
+                add(f"{t(a)},{t(asset)},{p(q)},{acquired if type(acquired) is str else iso(acquired)},{when_s},{p(proceeds)},{p(cost)},{p(gain)},{term},{method},{t(lot_id)},{t(disposal_id)},{t(source)}")
             add("")
             text = "\n".join(lines)
             # Every line has its 12 separating commas and its one line break: any more, or a quote or a
@@ -159,7 +171,8 @@ class GainsWriter:
 
 def lot_cells(l) -> list[str]:
     unit = plain(l.cost / l.quantity) if l.quantity else "0"
-    return [l.account, l.asset, plain(l.quantity), plain(l.cost), unit, _iso_utc(l.acquired), l.id, l.source]
+    t = _text
+    return [t(l.account), t(l.asset), plain(l.quantity), plain(l.cost), unit, _iso_utc(l.acquired), t(l.id), t(l.source)]
 
 
 def write_table(path: Path, fmt: str, columns: Sequence[str], rows: Iterable[list[str]], *, sheet: str = "Sheet") -> int:
@@ -171,7 +184,7 @@ def write_table(path: Path, fmt: str, columns: Sequence[str], rows: Iterable[lis
                 w = csv.writer(fh, lineterminator="\n")
                 w.writerow(columns)
                 for r in rows:
-                    w.writerow(r)
+                    w.writerow([_text(c) for c in r])  # every text cell safe, whoever built the row
                     n += 1
         elif fmt == "xlsx":
             from openpyxl import Workbook
@@ -180,7 +193,7 @@ def write_table(path: Path, fmt: str, columns: Sequence[str], rows: Iterable[lis
             ws = wb.create_sheet(sheet)
             ws.append(list(columns))
             for r in rows:
-                ws.append(r)
+                ws.append([_text(c) for c in r])
                 n += 1
             wb.save(tmp)
         else:
