@@ -19,6 +19,7 @@ from rich.console import Console
 
 from . import __version__
 from .config import Config, ConfigError, load_config, resolve_config_path, resolve_db_url
+from .options import parse_out, parse_year
 
 EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT, EXIT_DIFFERENCE = 0, 1, 2, 3
 
@@ -47,9 +48,17 @@ DbOpt = Annotated[
 class Context:
     """What a command needs: the checked config and the database URL."""
 
+    #: Commands whose output carries the ledger's values: they refuse a stale valuation (a price or FX
+    #: file changed, or corrupt, since `reconcile prices`), see ``ledger.prices.check_valuation_current``.
+    VALUE_READERS = frozenset({"gains", "lots", "statement", "journal"})
+
     def __init__(self, config_opt: str | None, db_opt: str | None):
+        import click
+
         self.config: Config = load_config(resolve_config_path(config_opt))
         self.db_url: str = resolve_db_url(db_opt, self.config)
+        current = click.get_current_context(silent=True)
+        self.command: str | None = current.info_name if current is not None else None
 
     def engine(self, *, migrate: bool = True):
         """The ledger's engine; with ``migrate`` the schema is brought to head first (under the
@@ -57,12 +66,17 @@ class Context:
         from ledger.db import ensure_schema, make_engine
 
         engine = make_engine(self.db_url)
-        if migrate:
-            try:
+        try:
+            if migrate:
                 ensure_schema(engine)
-            except BaseException:
-                engine.dispose()
-                raise
+            if self.command in self.VALUE_READERS:
+                from ledger.prices import check_valuation_current
+
+                with engine.connect() as conn:
+                    check_valuation_current(conn, self.config.reporting)
+        except BaseException:
+            engine.dispose()
+            raise
         return engine
 
 
@@ -491,7 +505,7 @@ def _check_format(fmt: str) -> str:
 
 @export_app.command("journal")
 def export_journal(
-    out: Annotated[str, typer.Option("--out", help="Output file.")],
+    out: Annotated[str, typer.Option("--out", parser=parse_out, help="Output file.")],
     fmt: FormatOpt = "csv",
     date_from: Annotated[Optional[str], typer.Option("--from", help="First day (inclusive, UTC).")] = None,
     date_to: Annotated[Optional[str], typer.Option("--to", help="Last day (exclusive, UTC).")] = None,
@@ -582,8 +596,8 @@ def _print_findings(findings, limit: int = 10) -> None:
 
 @export_app.command("gains")
 def export_gains(
-    out: Annotated[str, typer.Option("--out", help="Output file.")],
-    year: Annotated[Optional[int], typer.Option("--year", help="Tax year (uk: the year it starts, 2025 = 2025/26).")] = None,
+    out: Annotated[str, typer.Option("--out", parser=parse_out, help="Output file.")],
+    year: Annotated[Optional[int], typer.Option("--year", parser=parse_year, help="Tax year (uk: the year it starts, 2025 = 2025/26).")] = None,
     all_years: Annotated[bool, typer.Option("--all-years", help="Every tax year in one file (instead of --year).")] = False,
     fmt: FormatOpt = "csv",
     method: MethodOpt = None,
@@ -667,7 +681,7 @@ def export_gains(
 @export_app.command("lots")
 def export_lots(
     at: Annotated[str, typer.Option("--at", help="Open lots at this date/time (UTC; a date means its end).")],
-    out: Annotated[str, typer.Option("--out", help="Output file.")],
+    out: Annotated[str, typer.Option("--out", parser=parse_out, help="Output file.")],
     fmt: FormatOpt = "csv",
     method: MethodOpt = None,
     scope: ScopeOpt = None,
@@ -694,8 +708,8 @@ def export_lots(
 
 @app.command()
 def statement(
-    year: Annotated[int, typer.Option("--year", help="Tax year (uk: the year it starts, 2025 = 2025/26).")],
-    out: Annotated[str, typer.Option("--out", help="Output file.")],
+    year: Annotated[int, typer.Option("--year", parser=parse_year, help="Tax year (uk: the year it starts, 2025 = 2025/26).")],
+    out: Annotated[str, typer.Option("--out", parser=parse_out, help="Output file.")],
     fmt: Annotated[str, typer.Option("--format", help="html or xlsx.")] = "html",
     method: MethodOpt = None,
     scope: ScopeOpt = None,
