@@ -53,12 +53,9 @@ class Context:
     VALUE_READERS = frozenset({"gains", "lots", "statement", "journal"})
 
     def __init__(self, config_opt: str | None, db_opt: str | None):
-        import click
-
         self.config: Config = load_config(resolve_config_path(config_opt))
         self.db_url: str = resolve_db_url(db_opt, self.config)
-        current = click.get_current_context(silent=True)
-        self.command: str | None = current.info_name if current is not None else None
+        self.command: str | None = _INVOKED[-1] if _INVOKED else None
 
     def engine(self, *, migrate: bool = True):
         """The ledger's engine; with ``migrate`` the schema is brought to head first (under the
@@ -86,13 +83,26 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+#: The command this process runs (``["export", "gains"]``), recorded by the group callbacks.
+_INVOKED: list[str] = []
+
+
 @app.callback()
 def _root(
+    ctx: typer.Context,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
     ] = False,
 ) -> None:
     """Backpack Exchange reconciliation and tax reporting."""
+    _INVOKED[:] = [ctx.invoked_subcommand] if ctx.invoked_subcommand else []
+
+
+@export_app.callback()
+def _export(ctx: typer.Context) -> None:
+    """Export the journal, realized gains or open lots."""
+    if ctx.invoked_subcommand:
+        _INVOKED.append(ctx.invoked_subcommand)
 
 
 @app.command()
