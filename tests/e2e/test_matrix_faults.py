@@ -19,9 +19,9 @@ from .helpers import LARGE_MATRIX, cli, journal_digest, second_database, write_c
 #: storm is short).
 SPECS = {
     "429_storm": "429=0.25" if LARGE_MATRIX else "429=0.05",
-    "5xx_burst": "500=0.08,502=0.08,503=0.08",
-    "dropped_connections": "drop=0.12",
-    "truncated_200_bodies": "malformed=0.12",
+    "5xx_burst": "500=0.08,502=0.08,503=0.08" if LARGE_MATRIX else "500=0.03,502=0.03,503=0.03",
+    "dropped_connections": "drop=0.12" if LARGE_MATRIX else "drop=0.06",
+    "truncated_200_bodies": "malformed=0.12" if LARGE_MATRIX else "malformed=0.06",
     "everything": "429=0.05,500=0.03,502=0.03,503=0.03,drop=0.03,malformed=0.05" if LARGE_MATRIX else
                   "429=0.01,500=0.02,502=0.02,503=0.02,drop=0.02,malformed=0.04",
 }
