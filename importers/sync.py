@@ -28,7 +28,7 @@ from ledger.store import Outcome, PageResult, RawIn, SnapshotLineIn, load_cursor
 from .backpack.endpoints import ENDPOINTS
 from .backpack.extract import extract
 
-__all__ = ["HISTORY_ENDPOINTS", "EndpointReport", "SyncReport", "sync_account", "snapshot_lines"]
+__all__ = ["HISTORY_ENDPOINTS", "EndpointReport", "SyncReport", "sync_account", "snapshot_lines", "verify_credentials"]
 
 #: Every history endpoint read, in this order (money-moving ones first; memo streams after).
 HISTORY_ENDPOINTS: tuple[str, ...] = (
@@ -186,6 +186,12 @@ class _Statistics:
                 conn.exec_driver_sql("ANALYZE journal_entries")
                 conn.exec_driver_sql("ANALYZE postings")
             self.threshold = self.added * 2
+
+
+def verify_credentials(client: Any) -> None:
+    """One signed request (the account's settings): a refused key fails here, before a sync touches
+    the database (``AuthError``)."""
+    client.get("account")
 
 
 def journal_is_empty(engine: Engine) -> bool:

@@ -24,6 +24,8 @@ __all__ = [
     "DatabaseError",
     "make_engine",
     "upgrade",
+    "ensure_schema",
+    "database_is_new",
     "downgrade",
     "current_revision",
     "head_revision",
@@ -75,9 +77,11 @@ def make_engine(url: str, **kwargs: object) -> Engine:
     if backend == "postgresql" and parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     if backend == "sqlite" and parsed.database and parsed.database != ":memory:":
-        parent = Path(parsed.database).expanduser().resolve().parent
+        file = Path(parsed.database).expanduser().resolve()
+        parent = file.parent
         if not parent.is_dir():
             raise DatabaseError(f"database URL {url!r}: directory {parent} does not exist")
+        _check_sqlite_file(file)
     if backend == "postgresql":
         # No server-side prepared statements: psycopg prepares a query after 5 runs and PostgreSQL may
         # then switch to a generic plan, which for `natural_key IN (...)` scans all raw records (3 s a
@@ -89,6 +93,24 @@ def make_engine(url: str, **kwargs: object) -> Engine:
     if backend == "sqlite":
         event.listen(engine, "connect", _on_sqlite_connect)
     return engine
+
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _check_sqlite_file(file: Path) -> None:
+    """A file the URL names must be a SQLite database (or empty, or absent: then it is created)."""
+    if file.is_dir():
+        raise DatabaseError(f"database file {file} is a directory, not a SQLite database")
+    try:
+        with file.open("rb") as fh:
+            head = fh.read(len(_SQLITE_MAGIC))
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise DatabaseError(f"database file {file} cannot be read: {exc.strerror}") from None
+    if head and head != _SQLITE_MAGIC:
+        raise DatabaseError(f"database file {file} is not a SQLite database")
 
 
 def dsum(conn: Connection, expr: str) -> str:
@@ -122,11 +144,56 @@ def _migration_connection(engine: Engine) -> Iterator[tuple[object, Connection]]
         yield cfg, conn
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+def upgrade(engine: Engine, revision: str = "head", *, locked: bool = False) -> None:
+    """Migrate to ``revision`` holding the database's writer lock (``ledger.lock``): two processes
+    starting on a fresh database never race in the migration; the one that does not get the lock
+    stops with "another sync is running". ``locked=True``: the caller already holds it.
+    A database whose revision this version does not know (a newer version wrote it) is refused."""
     from alembic import command
 
+    if not locked:
+        from .lock import database_lock
+
+        with database_lock(engine):
+            upgrade(engine, revision, locked=True)
+        return
+    _check_known_revision(engine)
     with _migration_connection(engine) as (cfg, _):
         command.upgrade(cfg, revision)  # type: ignore[arg-type]
+
+
+def database_is_new(engine: Engine) -> bool:
+    """True when the database holds no ledger yet (asked without creating anything: a SQLite file
+    that does not exist, or is empty, stays so)."""
+    if engine.dialect.name == "sqlite":
+        database = engine.url.database
+        if not database or database == ":memory:":
+            return True
+        file = Path(database).expanduser()
+        if not file.exists() or file.stat().st_size == 0:
+            return True
+    return current_revision(engine) is None
+
+
+def ensure_schema(engine: Engine, *, locked: bool = False) -> None:
+    """Migrate to head unless the database is there already (then nothing is locked or written)."""
+    if current_revision(engine) != head_revision():
+        upgrade(engine, locked=locked)
+
+
+def _check_known_revision(engine: Engine) -> None:
+    from alembic.script import ScriptDirectory
+
+    rev = current_revision(engine)
+    if rev is None:
+        return
+    script = ScriptDirectory.from_config(alembic_config())
+    known = {s.revision for s in script.walk_revisions()}
+    if rev not in known:
+        raise DatabaseError(
+            f"database {engine.url.render_as_string(hide_password=True)} is at schema revision {rev!r}, which this version "
+            f"of reconcile does not know (a newer version wrote it): upgrade reconcile"
+        )
 
 
 def downgrade(engine: Engine, revision: str = "base") -> None:

@@ -25,18 +25,22 @@ class DatabaseLocked(Exception):
 
 
 @contextmanager
-def database_lock(engine: Engine, what: str = "sync") -> Iterator[None]:
+def database_lock(engine: Engine, what: str = "sync", *, shared: bool = False) -> Iterator[None]:
+    """The writer lock (a sync, a migration), or with ``shared=True`` a reader's lock that many
+    readers hold at once (``check``) and that keeps a writer out. Never waits: held by another,
+    it raises :class:`DatabaseLocked` ("another sync is running ...")."""
     if engine.dialect.name == "postgresql":
         conn = engine.connect()
+        suffix = "_shared" if shared else ""
         try:
-            got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _PG_LOCK_KEY}).scalar_one()
+            got = conn.execute(text(f"SELECT pg_try_advisory_lock{suffix}(:k)"), {"k": _PG_LOCK_KEY}).scalar_one()
             conn.commit()
             if not got:
                 raise DatabaseLocked(f"another {what} is running on this database; try again when it has finished")
             try:
                 yield
             finally:
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_LOCK_KEY})
+                conn.execute(text(f"SELECT pg_advisory_unlock{suffix}(:k)"), {"k": _PG_LOCK_KEY})
                 conn.commit()
         finally:
             conn.close()
@@ -49,7 +53,7 @@ def database_lock(engine: Engine, what: str = "sync") -> Iterator[None]:
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
             raise DatabaseLocked(f"another {what} is running on this database; try again when it has finished") from None
         try:

@@ -50,6 +50,7 @@ __all__ = [
     "iter_entries",
     "ValuationReport",
     "value_ledger",
+    "check_valuation_current",
     "UnpricedEvent",
     "unpriced_count",
     "unpriced_events",
@@ -337,6 +338,8 @@ def value_ledger(engine: Engine, settings: Any, *, full: bool = False, price_fil
         report = ValuationReport(currency=vs.currency, full=full)
         valuer = Valuer(vs, CachedBars(conn), user_prices=user, fx=fx)
         asset_ids = {s: i for i, s in conn.execute(select(Asset.id, Asset.symbol))}
+        if user is not None:
+            _check_user_assets(user, asset_ids)
         pending: list[Valued] = []
         # iter_entries holds no open cursor between chunks, so values are written as they come.
         for e in iter_entries(conn, only_unvalued_for=None if full else vs.currency):
@@ -361,6 +364,48 @@ def value_ledger(engine: Engine, settings: Any, *, full: bool = False, price_fil
         else:
             conn.execute(ValuationState.__table__.update().where(ValuationState.id == 1).values(fingerprint=fingerprint, valued_at=now))
     return report
+
+
+def _check_user_assets(user: UserPrices, known: Any) -> None:
+    """A price row for an asset the ledger has never seen is a typo or a wrong file: refused, naming
+    the file, line and asset (its rows would never be used, silently)."""
+    unknown = sorted((rows[0].line, asset) for asset, rows in user.rows.items() if asset not in known)
+    if unknown:
+        line, asset = unknown[0]
+        more = f" (and {len(unknown) - 1} other asset(s))" if len(unknown) > 1 else ""
+        raise InputError(f"{user.name}:{line}: asset {asset!r} is not in the ledger{more}; check the symbol, or sync first")
+
+
+def check_valuation_current(conn: Connection, settings: Any) -> None:
+    """Refuse figures built on a stale valuation (InputError, exit 2): the configured price and FX
+    files are read and checked (a corrupt file is named here, whatever the command), and when they,
+    the currency or the stablecoin policy differ from what ``reconcile prices`` last applied, the
+    values in the ledger are not the ones the config asks for. Unchanged (or never configured and
+    never valued): returns. Commands that read the ledger's values (exports, statement) call this."""
+    vs = settings_from(settings)
+    price_file = getattr(settings, "price_file", None)
+    fx_file = getattr(settings, "fx_file", None)
+    user = load_price_file(price_file) if price_file else None
+    if fx_file:
+        load_fx_file(fx_file)
+    try:
+        state = conn.execute(select(ValuationState.fingerprint).where(ValuationState.id == 1)).scalar_one_or_none()
+    except Exception:  # noqa: BLE001 - no valuation table yet (the schema is migrated by the caller)
+        conn.rollback()
+        state = None
+    if user is not None:
+        _check_user_assets(user, {s for (s,) in conn.execute(select(Asset.symbol))})
+    if state is None:
+        if price_file or fx_file:
+            what = " and ".join(f for f in (price_file, fx_file) if f)
+            raise InputError(f"{what}: not applied to the ledger yet: run `reconcile prices` (or `reconcile prices --offline`) first")
+        return
+    if state != _fingerprint(vs, price_file, fx_file):
+        files = ", ".join(f for f in (price_file, fx_file) if f) or "no price or FX file"
+        raise InputError(
+            f"the ledger's values are stale: the price/FX files ({files}) or the [reporting] currency or stablecoin policy "
+            f"changed since the last `reconcile prices`; run it again (`--offline` needs no network)"
+        )
 
 
 # -- what has no value --------------------------------------------------------------------------------

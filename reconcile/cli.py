@@ -18,6 +18,7 @@ from rich.console import Console
 
 from . import EXIT_BAD_INPUT, EXIT_DIFFERENCE, EXIT_ERROR, EXIT_OK, __version__
 from .config import Config, ConfigError, load_config, resolve_config_path, resolve_db_url
+from .options import parse_out, parse_year
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
@@ -44,16 +45,32 @@ DbOpt = Annotated[
 class Context:
     """What a command needs: the checked config and the database URL."""
 
+    #: Commands whose output carries the ledger's values: they refuse a stale valuation (a price or FX
+    #: file changed, or corrupt, since `reconcile prices`), see ``ledger.prices.check_valuation_current``.
+    VALUE_READERS = frozenset({"gains", "lots", "statement", "journal"})
+
     def __init__(self, config_opt: str | None, db_opt: str | None):
         self.config: Config = load_config(resolve_config_path(config_opt))
         self.db_url: str = resolve_db_url(db_opt, self.config)
+        self.command: str | None = _INVOKED[-1] if _INVOKED else None
 
     def engine(self, *, migrate: bool = True):
+        """The ledger's engine; with ``migrate`` the schema is brought to head first (under the
+        writer lock, so two commands on a fresh database never race in the migration)."""
         from ledger.db import ensure_schema, make_engine
 
         engine = make_engine(self.db_url)
-        if migrate:
-            ensure_schema(engine)
+        try:
+            if migrate:
+                ensure_schema(engine)
+            if self.command in self.VALUE_READERS:
+                from ledger.prices import check_valuation_current
+
+                with engine.connect() as conn:
+                    check_valuation_current(conn, self.config.reporting)
+        except BaseException:
+            engine.dispose()
+            raise
         return engine
 
 
@@ -63,13 +80,26 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+#: The command this process runs (``["export", "gains"]``), recorded by the group callbacks.
+_INVOKED: list[str] = []
+
+
 @app.callback()
 def _root(
+    ctx: typer.Context,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
     ] = False,
 ) -> None:
     """Backpack Exchange reconciliation and tax reporting."""
+    _INVOKED[:] = [ctx.invoked_subcommand] if ctx.invoked_subcommand else []
+
+
+@export_app.callback()
+def _export(ctx: typer.Context) -> None:
+    """Export the journal, realized gains or open lots."""
+    if ctx.invoked_subcommand:
+        _INVOKED.append(ctx.invoked_subcommand)
 
 
 @app.command()
@@ -164,17 +194,53 @@ def sync(
     check: Annotated[bool, typer.Option("--check/--no-check", help="End with the reconciliation check.")] = True,
 ) -> None:
     """Import the accounts' whole history into the ledger: incremental, idempotent, resumable."""
+    with _quiet_logs(quiet):
+        _sync(config, db, account, full, quiet, check)
+
+
+@contextlib.contextmanager
+def _quiet_logs(quiet: bool):
+    """``--quiet``: the importers' warnings (retries, clock re-syncs) are not printed; errors are."""
+    import logging
+
+    if not quiet:
+        yield
+        return
+    logger = logging.getLogger("importers")
+    before = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(before)
+
+
+def _sync(config, db, account, full: bool, quiet: bool, check: bool) -> None:
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
     from rich.table import Table
+    from rich.text import Text
 
-    from importers.sync import finish_deferred, journal_is_empty, sync_account
+    from reports.safety import terminal
+
+    from importers.sync import finish_deferred, journal_is_empty, sync_account, verify_credentials
     from ledger.lock import database_lock
+
+    from ledger.db import database_is_new, ensure_schema
 
     ctx = Context(config, db)
     clients = _clients(ctx, account)
-    engine = ctx.engine()
+    engine = ctx.engine(migrate=False)
+    if database_is_new(engine):
+        # A first sync tries each key with one signed request before it creates anything: a refused
+        # key leaves no schema and no lock file behind. (On a ledger that exists, a second sync
+        # still exits at the lock without a request.)
+        for acc, make_client in clients:
+            with make_client() as client:
+                verify_credentials(client)
     reports = []
+    # The lock comes first, then the migration: two first syncs never race in it (docs/reliability.md).
     with database_lock(engine):
+        ensure_schema(engine, locked=True)
         # On PostgreSQL a first sync into an empty journal keeps raw records only and posts them in one
         # rebuild at the end: its per-row foreign-key checks are most of a bulk load (1M fills: 231 s
         # page by page, 154 s deferred). SQLite posts page by page faster than a rebuild (112 s vs 133 s).
@@ -212,7 +278,7 @@ def sync(
             for rep in reports:
                 for er in rep.endpoints:
                     b = er.by_status
-                    table.add_row(rep.venue_account, er.endpoint, str(er.pages), str(er.received), str(er.new), str(er.entries),
+                    table.add_row(Text(terminal(rep.venue_account)), er.endpoint, str(er.pages), str(er.received), str(er.new), str(er.entries),
                                   str(b.get("memo", 0)), str(b.get("pending", 0)), str(b.get("unknown", 0)), f"{er.rate:,.0f}")
             console.print(table)
             unknown = sum(r.unknown for r in reports)
@@ -250,18 +316,18 @@ def status(
         engine.dispose()
         console.print_json(_json.dumps(status_json(st)))
         return
+    from rich.text import Text
+
+    from reports.status import status_rows, trial_balance_line
+
     table = Table(title="raw records")
     for col in ("account", "endpoint", "records", "by status", "high-water mark", "last sync"):
         table.add_column(col)
-    for e in st.endpoints:
-        table.add_row(e.venue_account, e.endpoint, str(e.raw_records), ", ".join(f"{k} {v}" for k, v in e.by_status.items()),
-                      e.high_water.isoformat() if e.high_water else "-", e.last_synced_at.isoformat(timespec="seconds") if e.last_synced_at else "-")
+    for row in status_rows(st):
+        table.add_row(*(Text(c) for c in row))  # Text: no markup in exchange-supplied names
     console.print(table)
     console.print(f"entries {st.entries}, postings {st.postings}; unknown records {st.unknown}; pending {st.pending}; unpriced events {st.unpriced}")
-    from ledger.money import plain
-
-    off = {a: q for a, q in st.trial_balance.items() if q != 0}
-    console.print("trial balance: zero for every asset" if not off else "trial balance NOT zero: " + ", ".join(f"{plain(q)} {a}" for a, q in off.items()))
+    console.print(trial_balance_line(st), markup=False, highlight=False)
     _print_live_view(engine)
     engine.dispose()
 
@@ -317,26 +383,33 @@ def _run_check(ctx: Context, engine, *, account: str | None, at, as_json: bool, 
     if as_json:
         console.print_json(_json.dumps({"ok": ok, "accounts": [o.to_json() for o in outcomes]}))
         return EXIT_OK if ok else EXIT_DIFFERENCE
+    from rich.text import Text
+
+    from reports.safety import terminal
+
+    def t(v) -> Text:  # exchange-supplied text: control sequences and bidi overrides escaped, no markup
+        return Text(terminal(v))
+
     for o in outcomes:
         if quiet and o.ok:
             continue
         out = console if o.ok else err_console
-        title = f"check {o.venue_account}" + (f" at snapshot {o.as_of.isoformat(timespec='seconds')}" if o.as_of else "")
-        table = Table(title=title)
+        title = f"check {terminal(o.venue_account)}" + (f" at snapshot {o.as_of.isoformat(timespec='seconds')}" if o.as_of else "")
+        table = Table(title=Text(title))
         for col in ("wallet", "asset", "ledger", "exchange", "difference", "likely causes"):
             table.add_column(col, justify="right" if col in ("ledger", "exchange", "difference") else "left")
         for l in o.lines:
             if quiet and l.ok:
                 continue
-            table.add_row(l.wallet, l.asset, plain(l.ledger), plain(l.exchange), plain(l.difference) if not l.ok else "0", "\n".join(l.causes))
+            table.add_row(t(l.wallet), t(l.asset), plain(l.ledger), plain(l.exchange), plain(l.difference) if not l.ok else "0", t("\n".join(l.causes)))
         out.print(table)
         for n in o.notes:
-            out.print(n)
+            out.print(terminal(n), markup=False, highlight=False)
         if o.rollforward is not None:
             rf = o.rollforward
             out.print(f"basis roll-forward {rf.start.date()} .. {rf.end.isoformat(timespec='seconds')}: opening {plain(rf.opening)} + acquisitions "
                       f"{plain(rf.acquisitions)} - relieved {plain(rf.relieved)} = closing {plain(rf.closing)}: " + ("closes" if rf.ok else f"DIFFERENCE {plain(rf.difference)}"))
-        out.print(f"{o.venue_account}: " + ("ledger equals the exchange to the last unit" if o.ok else f"{len(o.differences)} difference(s)"))
+        out.print(f"{terminal(o.venue_account)}: " + ("ledger equals the exchange to the last unit" if o.ok else f"{len(o.differences)} difference(s)"))
     return EXIT_OK if ok else EXIT_DIFFERENCE
 
 
@@ -349,13 +422,20 @@ def check(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Ledger-derived balances and positions against the exchange's own figures. Exit 3 on any difference."""
+    from ledger.lock import database_lock
+
     ctx = Context(config, db)
     when = _parse_at(at)
     engine = ctx.engine()
-    code = _run_check(ctx, engine, account=account, at=when, as_json=as_json, quiet=False)
-    if not as_json and when is None:
-        _print_live_view(engine)
-    engine.dispose()
+    try:
+        # A reader's lock: a sync in progress (a first sync above all) is reported as running, not
+        # checked half-way and recorded as a failed check.
+        with database_lock(engine, shared=True):
+            code = _run_check(ctx, engine, account=account, at=when, as_json=as_json, quiet=False)
+        if not as_json and when is None:
+            _print_live_view(engine)
+    finally:
+        engine.dispose()
     raise typer.Exit(code)
 
 
@@ -392,8 +472,10 @@ def prices(
         sample = unpriced_events(conn, limit=5) if missing else []
     engine.dispose()
     console.print(f"valued {vr.priced} (entry, asset) pairs in {vr.currency}; unpriced events: {missing}")
+    from reports.safety import terminal
+
     for u in sample:
-        err_console.print(f"  unpriced: {u.entry_key} {u.asset}: {u.reason}", markup=False, highlight=False)
+        err_console.print(terminal(f"  unpriced: {u.entry_key} {u.asset}: {u.reason}"), markup=False, highlight=False)
 
 
 # -- export -----------------------------------------------------------------------------------------
@@ -441,7 +523,7 @@ def _check_format(fmt: str) -> str:
 
 @export_app.command("journal")
 def export_journal(
-    out: Annotated[str, typer.Option("--out", help="Output file.")],
+    out: Annotated[str, typer.Option("--out", parser=parse_out, help="Output file.")],
     fmt: FormatOpt = "csv",
     date_from: Annotated[Optional[str], typer.Option("--from", help="First day (inclusive, UTC).")] = None,
     date_to: Annotated[Optional[str], typer.Option("--to", help="Last day (exclusive, UTC).")] = None,
@@ -477,19 +559,21 @@ def _print_findings(findings, limit: int = 10) -> None:
     by_kind: dict[str, int] = {}
     for f in findings:
         by_kind[f.kind] = by_kind.get(f.kind, 0) + 1
-    err_console.print("warnings: " + ", ".join(f"{n} {k}" for k, n in sorted(by_kind.items())))
+    from reports.safety import terminal
+
+    err_console.print("warnings: " + ", ".join(f"{n} {terminal(k)}" for k, n in sorted(by_kind.items())), markup=False, highlight=False)
     if not limit:
         return
     for f in findings[:limit]:
-        err_console.print(f"  {f.kind}: {f.message}", markup=False, highlight=False)
+        err_console.print(f"  {terminal(f.kind)}: {terminal(f.message)}", markup=False, highlight=False)
     if len(findings) > limit:
         err_console.print(f"  ... and {len(findings) - limit} more")
 
 
 @export_app.command("gains")
 def export_gains(
-    out: Annotated[str, typer.Option("--out", help="Output file.")],
-    year: Annotated[Optional[int], typer.Option("--year", help="Tax year (uk: the year it starts, 2025 = 2025/26).")] = None,
+    out: Annotated[str, typer.Option("--out", parser=parse_out, help="Output file.")],
+    year: Annotated[Optional[int], typer.Option("--year", parser=parse_year, help="Tax year (uk: the year it starts, 2025 = 2025/26).")] = None,
     all_years: Annotated[bool, typer.Option("--all-years", help="Every tax year in one file (instead of --year).")] = False,
     fmt: FormatOpt = "csv",
     method: MethodOpt = None,
@@ -520,7 +604,7 @@ def export_gains(
 @export_app.command("lots")
 def export_lots(
     at: Annotated[str, typer.Option("--at", help="Open lots at this date/time (UTC; a date means its end).")],
-    out: Annotated[str, typer.Option("--out", help="Output file.")],
+    out: Annotated[str, typer.Option("--out", parser=parse_out, help="Output file.")],
     fmt: FormatOpt = "csv",
     method: MethodOpt = None,
     scope: ScopeOpt = None,
@@ -544,8 +628,8 @@ def export_lots(
 
 @app.command()
 def statement(
-    year: Annotated[int, typer.Option("--year", help="Tax year (uk: the year it starts, 2025 = 2025/26).")],
-    out: Annotated[str, typer.Option("--out", help="Output file.")],
+    year: Annotated[int, typer.Option("--year", parser=parse_year, help="Tax year (uk: the year it starts, 2025 = 2025/26).")],
+    out: Annotated[str, typer.Option("--out", parser=parse_out, help="Output file.")],
     fmt: Annotated[str, typer.Option("--format", help="html or xlsx.")] = "html",
     method: MethodOpt = None,
     scope: ScopeOpt = None,
@@ -867,23 +951,41 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_ERROR
     except _bad_input_types() as exc:
-        err_console.print(f"reconcile: error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        _error_line(exc)
         return EXIT_BAD_INPUT
     except _failure_types() as exc:
-        err_console.print(f"reconcile: error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        _error_line(exc)
         return EXIT_ERROR
     except KeyboardInterrupt:
         err_console.print("reconcile: interrupted", markup=False)
         return 130
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, no traceback
-        from sqlalchemy.exc import OperationalError
+        from sqlalchemy.exc import SQLAlchemyError
 
-        if isinstance(exc, OperationalError):
-            err_console.print(f"reconcile: error: database: {exc.orig}", markup=False, highlight=False, soft_wrap=True)
+        if isinstance(exc, SQLAlchemyError):
+            _error_line(f"database: {_database_message(exc)}")
             return EXIT_ERROR
-        err_console.print(f"reconcile: error: {type(exc).__name__}: {exc}", markup=False, highlight=False, soft_wrap=True)
+        _error_line(f"{type(exc).__name__}: {exc}")
         return EXIT_ERROR
     return EXIT_OK
+
+
+def _error_line(message: object) -> None:
+    """``reconcile: error: ...`` as one line on stderr, control characters and bidi overrides escaped."""
+    from reports.safety import terminal
+
+    text = " ".join(terminal(message).splitlines()) or "unknown error"
+    err_console.print(f"reconcile: error: {text}", markup=False, highlight=False, soft_wrap=True)
+
+
+def _database_message(exc: BaseException) -> str:
+    """A database error without its statement or parameters (they can carry an account's balances):
+    the driver's own first line, else the error's type."""
+    orig = getattr(exc, "orig", None)
+    if orig is not None:
+        first = str(orig).strip().splitlines()
+        return first[0] if first else type(orig).__name__
+    return type(exc).__name__
 
 
 if __name__ == "__main__":  # pragma: no cover

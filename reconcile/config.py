@@ -60,6 +60,8 @@ class AccountConfig:
                 )
             try:
                 secret = path.read_text(encoding="utf-8").strip()
+            except UnicodeDecodeError:  # never the bytes: they may be the secret
+                raise ConfigError(f"{where}: accounts[{self.name}].api_secret_file: {path} is not UTF-8 text (the secret is base64, ASCII)") from None
             except OSError as exc:
                 raise ConfigError(f"{where}: accounts[{self.name}].api_secret_file: {path}: {exc.strerror}") from None
             if not secret:

@@ -39,6 +39,14 @@ class IncomeLine:
     unpriced: int = 0
     assets: set[str] = field(default_factory=set)
 
+    @property
+    def assets_cell(self) -> str:
+        """The assets as one text cell for a CSV or XLSX (``reports.safety.text_cell``: a symbol from
+        the exchange never becomes a formula or a control sequence)."""
+        from .safety import text_cell
+
+        return text_cell(", ".join(text_cell(a) for a in sorted(self.assets)))
+
 
 def income_summary(conn: Connection, year_of: Callable[[datetime], int], *, venue_account: str | None = None) -> list[IncomeLine]:
     """Per tax year and category: the signed value (positive = money in), entries, unpriced entries."""

@@ -17,6 +17,8 @@ from sqlalchemy import Connection, text
 
 from ledger.money import D, EXACT, plain
 
+from .safety import text_cell
+
 __all__ = ["JournalRow", "journal_rows", "write_journal", "COLUMNS"]
 
 COLUMNS = ("entry_id", "time", "kind", "account", "asset", "quantity", "unit_price", "value", "currency", "venue_account", "endpoint", "source_key", "description")
@@ -92,22 +94,29 @@ def _iso(t: datetime) -> str:
     return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def _text(v: str, _cell=text_cell) -> str:
+    """``text_cell`` (EXPORT-FORMATS.md §9) with a fast path for a printable cell without a formula prefix."""
+    return v if not v or (v.isprintable() and v[0] not in "=+-@") else _cell(v)
+
+
 def _cells(r: JournalRow) -> list[str]:
-    v = r.value
+    """A posting's cells: every text from the exchange (ids, symbols, descriptions) through
+    ``text_cell``; quantities and values as plain decimals (numbers, never quoted)."""
+    v, t = r.value, _text
     return [
-        r.entry_id,
+        t(r.entry_id),
         _iso(r.time),
-        r.kind,
-        r.account,
-        r.asset,
+        t(r.kind),
+        t(r.account),
+        t(r.asset),
         plain(r.quantity),
         "" if r.unit_price is None else plain(r.unit_price),
         "" if v is None else plain(v),
-        r.currency or "",
-        r.venue_account,
-        r.endpoint,
-        r.source_key,
-        r.description,
+        t(r.currency or ""),
+        t(r.venue_account),
+        t(r.endpoint),
+        t(r.source_key),
+        t(r.description),
     ]
 
 

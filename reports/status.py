@@ -260,3 +260,23 @@ def live_view_json(view: list[LiveAccount]) -> list[dict[str, Any]]:
 
 
 __all__ += ["LiveAccount", "LivePositionRow", "LiveFillRow", "LiveGapRow", "live_view", "live_view_json"]
+def status_rows(st: Status) -> list[tuple[str, ...]]:
+    """The raw-records table as terminal-safe text (``reports.safety.terminal``): an account or
+    endpoint name never reaches the terminal as a control sequence."""
+    from .safety import terminal
+
+    return [
+        (terminal(e.venue_account), terminal(e.endpoint), str(e.raw_records), terminal(", ".join(f"{k} {v}" for k, v in e.by_status.items())),
+         e.high_water.isoformat() if e.high_water else "-", e.last_synced_at.isoformat(timespec="seconds") if e.last_synced_at else "-")
+        for e in st.endpoints
+    ]
+
+
+def trial_balance_line(st: Status) -> str:
+    """One line: zero for every asset, or the assets that are not (asset names terminal-safe)."""
+    from .safety import terminal
+
+    off = {a: q for a, q in st.trial_balance.items() if q != 0}
+    if not off:
+        return "trial balance: zero for every asset"
+    return "trial balance NOT zero: " + ", ".join(f"{plain(q)} {terminal(a)}" for a, q in off.items())

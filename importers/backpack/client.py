@@ -330,8 +330,14 @@ class BackpackClient:
                 return after
         return self._rng.uniform(0.0, min(self.backoff_cap, self.backoff_base * (2 ** attempt)))
 
-    def _send(self, ep: Endpoint, params: Mapping[str, Any]) -> httpx.Response:
-        """Send one GET with retries; each attempt is built and signed afresh. Returns a 2xx response."""
+    def _send_json(self, ep: Endpoint, params: Mapping[str, Any]) -> Any:
+        """``_send`` for a JSON endpoint: the parsed body. A 2xx body that is not JSON (a page cut
+        short on the wire) is retried like a 5xx; when the budget is spent it is MalformedResponse."""
+        return self._send(ep, params, parse_json=True)
+
+    def _send(self, ep: Endpoint, params: Mapping[str, Any], *, parse_json: bool = False) -> Any:
+        """Send one GET with retries; each attempt is built and signed afresh. Returns a 2xx response
+        (``parse_json``: its parsed JSON body)."""
         if ep.signed and self._credentials is None:
             raise ConfigError(f"{ep.name} needs API credentials (a signed endpoint)")
         wire = _wire_params(params)
@@ -355,18 +361,28 @@ class BackpackClient:
                 status = response.status_code
                 if status < 300:
                     log.debug("backpack %s: HTTP %d", ep.name, status)
-                    return response
-                code, message = _error_fields(response)
-                if status == 401:
-                    if ep.signed and self._sync_clock and not resynced:
-                        resynced = True
-                        log.warning("backpack %s: HTTP 401; re-syncing the clock and retrying once", ep.name)
-                        self.sync_clock()
-                        continue
-                    raise AuthError(ep.name, message or code or "")
-                if status != 429 and status < 500:
-                    raise ApiError(status, code, message, ep.name)
-                failure = f"HTTP {status} {code or ''}".rstrip()
+                    if not parse_json:
+                        return response
+                    try:
+                        return orjson.loads(response.content)
+                    except orjson.JSONDecodeError:
+                        ctype = response.headers.get("content-type", "no content-type")
+                        failure = f"body is not JSON (HTTP {status}, {ctype}, {len(response.content)} bytes)"
+                        if retries >= self.max_retries:
+                            raise MalformedResponse(ep.name, failure + f" after {retries + 1} attempts") from None
+                        response = None  # no Retry-After from a 2xx: our own backoff
+                else:
+                    code, message = _error_fields(response)
+                    if status == 401:
+                        if ep.signed and self._sync_clock and not resynced:
+                            resynced = True
+                            log.warning("backpack %s: HTTP 401; re-syncing the clock and retrying once", ep.name)
+                            self.sync_clock()
+                            continue
+                        raise AuthError(ep.name, message or code or "")
+                    if status != 429 and status < 500:
+                        raise ApiError(status, code, message, ep.name)
+                    failure = f"HTTP {status} {code or ''}".rstrip()
             if retries >= self.max_retries:
                 raise RetryBudgetExhausted(ep.name, retries + 1, failure)
             delay = self._backoff(retries, response)
@@ -397,10 +413,9 @@ class BackpackClient:
         """One request to a state or public endpoint (or one raw page of a history endpoint); validated."""
         ep = E.get(endpoint)
         checked = self._check_params(ep, params, reserved=frozenset())
-        response = self._send(ep, checked)
         if ep.shape == "text":
-            return response.text
-        body = self._json(ep, response)
+            return self._send(ep, checked).text
+        body = self._send_json(ep, checked)
         ep.validate_response(body)
         count = len(body) if isinstance(body, (list, dict)) else 1
         log.info("backpack %s: %d item(s)", ep.name, count)
@@ -444,7 +459,7 @@ class BackpackClient:
     # --- paging ----------------------------------------------------------------------------------------------
 
     def _fetch_page(self, ep: Endpoint, query: dict[str, Any]) -> list[dict[str, Any]]:
-        body = self._json(ep, self._send(ep, query))
+        body = self._send_json(ep, query)
         ep.validate_response(body)
         log.info("backpack %s: offset %s -> %d record(s)", ep.name, query.get("offset"), len(body))
         return body

@@ -181,6 +181,38 @@ _FAST_OK: dict[str, Callable[[Any], bool]] = {
 }
 
 
+# --- What the ledger accepts from the exchange (docs/assumptions.md A-TEXT-1) ---------------------------
+
+#: Fields whose text becomes an asset or market symbol in the ledger (``assets.symbol``, account names).
+SYMBOL_FIELDS = frozenset({"symbol", "feeSymbol", "marketSymbol", "baseSymbol", "quoteSymbol"})
+#: A-TEXT-1: the longest symbol the ledger stores (``assets.symbol`` is ``VARCHAR(64)``).
+MAX_SYMBOL_CHARS = 64
+#: A-TEXT-1: the longest other text field, and the longest natural key (``raw_records.natural_key`` is
+#: ``VARCHAR(255)``).
+MAX_TEXT_CHARS = 255
+MAX_KEY_CHARS = 255
+
+
+def text_problem(name: str, value: str) -> str | None:
+    """None when the ledger accepts this exchange text (A-TEXT-1); otherwise why not (never the value).
+
+    NUL is refused everywhere (PostgreSQL cannot store it in text; SQLite could, so refusing it keeps
+    the two alike); so is a text longer than its column. Every other character (controls, ESC, bidi
+    overrides, markup, formula prefixes) is data: it is stored as received and neutralised where it
+    is shown (``reports.safety``)."""
+    limit = MAX_SYMBOL_CHARS if name in SYMBOL_FIELDS else MAX_TEXT_CHARS
+    if len(value) > limit:
+        return f"is {len(value)} characters long; the ledger stores at most {limit}"
+    if "\x00" in value:
+        return "contains a NUL character, which the ledger does not store"
+    return None
+
+
+def _shown(key: str, limit: int = 80) -> str:
+    """A record key for an error line: long keys cut (the line stays one line of sensible length)."""
+    return key if len(key) <= limit else f"{key[:limit]}... ({len(key)} characters)"
+
+
 @dataclass(frozen=True)
 class F:
     """One field of a record: its JSON type and whether it must be present and non-null."""
@@ -285,19 +317,25 @@ class Endpoint:
                     break
                 continue
             if _FAST_OK[spec.kind](value):
-                continue
-            reason = _type_problem(spec.kind, value)
+                if spec.kind != "str" or (len(value) <= MAX_SYMBOL_CHARS and "\x00" not in value):
+                    continue
+                reason = text_problem(name, value)
+            else:
+                reason = _type_problem(spec.kind, value)
             if reason is not None:
                 problem = (name, reason)
                 break
-        if problem is None:
-            return
-        where = f"#{index}"
+        key = None
         if self.key is not None:
             try:
-                where = f"{self.key(record)} (#{index})"
+                key = self.key(record)
             except Exception:  # the key itself needs the broken field: fall back to the index
-                pass
+                key = None
+        if problem is None:
+            if key is None or len(key) <= MAX_KEY_CHARS:
+                return
+            raise RecordError(self.name, f"#{index}", f"natural key is {len(key)} characters long; the ledger stores at most {MAX_KEY_CHARS}")
+        where = f"#{index}" if key is None else f"{_shown(key)} (#{index})"
         raise RecordError(self.name, where, f"field {problem[0]!r} {problem[1]}")
 
     def validate_response(self, body: Any) -> None:
@@ -312,6 +350,9 @@ class Endpoint:
                 raise MalformedResponse(self.name, f"expected a JSON object, got {type(body).__name__}")
             if self.name == "balances":
                 for asset, rec in body.items():
+                    reason = text_problem("symbol", asset)
+                    if reason is not None:
+                        raise RecordError(self.name, f"#{_shown(asset)}", f"asset name {reason}")
                     self.validate_record(rec, asset)  # type: ignore[arg-type]
             else:
                 self.validate_record(body, 0)

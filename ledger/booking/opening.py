@@ -56,6 +56,12 @@ def _instant(text: str, where: str) -> datetime:
 def load_opening_lots(path: str | Path) -> list[OpeningLot]:
     """Read opening lots from a CSV file; raise ``OpeningLotsError`` on the first bad line."""
     path = Path(path)
+    try:  # a file that is not UTF-8 is named in one line (the decoder's own error names no file)
+        path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise OpeningLotsError(f"{path}: not UTF-8 text (invalid byte at offset {exc.start}); save it as UTF-8") from None
+    except OSError:
+        pass  # reported by the open below
     try:
         handle = path.open(newline="", encoding="utf-8")
     except OSError as exc:

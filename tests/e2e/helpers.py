@@ -27,6 +27,9 @@ from importers.backpack.simulator._time import parse_ts_ms
 from importers.backpack.simulator.store import STREAMS
 
 REPO = Path(__file__).resolve().parents[2]
+#: ``RECONCILE_MATRIX=large``: the reliability matrix's large version (docs/reliability.md): more
+#: rounds, more kills (100 per backend), more fault seeds. The default is sized for CI.
+LARGE_MATRIX = os.environ.get("RECONCILE_MATRIX", "").lower() == "large"
 
 
 def write_config(directory: Path, accounts: Mapping[str, tuple[str, str]], base_url: str, *,

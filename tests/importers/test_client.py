@@ -286,8 +286,11 @@ def test_retry__backoff_is_full_jitter_under_exponential_cap():
     client, server, clock = make(max_retries=5, backoff_base=1.0, backoff_cap=4.0)
     server.script = [err(503)] * 5
     client.balances()
+    assert len(clock.sleeps) == 5 and len(signed(server)) == 6  # five backoffs happened, one per failure
     for attempt, slept in enumerate(clock.sleeps):
         assert 0 <= slept <= min(4.0, 2 ** attempt)
+    # full jitter: not every wait is the cap (a constant sleep would pass the bound above)
+    assert len(set(clock.sleeps)) > 1 and any(s < min(4.0, 2 ** a) for a, s in enumerate(clock.sleeps))
 
 
 def test_retry__budget_exhausted():
@@ -319,10 +322,21 @@ def test_error__401_twice_is_auth_error_with_advice():
 
 
 def test_error__non_json_page_is_malformed_naming_endpoint():
-    client, server, _ = make()
-    server.script = [httpx.Response(200, text="<html>oops</html>", headers={"content-type": "text/html"})]
-    with pytest.raises(MalformedResponse, match="^fills: malformed response: body is not JSON"):
+    client, server, clock = make(max_retries=2)
+    server.script = [httpx.Response(200, text="<html>oops</html>", headers={"content-type": "text/html"})] * 3
+    with pytest.raises(MalformedResponse, match="^fills: malformed response: body is not JSON .* after 3 attempts$"):
         list(client.iter_pages("fills"))
+    assert len(signed(server)) == 3 and len(clock.sleeps) == 2
+
+
+def test_retry__truncated_200_body_is_retried_like_a_5xx():
+    """A page cut short on the wire (HTTP 200, half a JSON array) is fetched again, not fatal."""
+    client, server, clock = make()
+    server.script = [httpx.Response(200, content=b'[{"id": 1, "sym', headers={"content-type": "application/json"})] * 2
+    assert client.balances() == {}
+    attempts = signed(server)
+    assert len(attempts) == 3 and len({r.headers["X-Timestamp"] for r in attempts}) == 3
+    assert len(clock.sleeps) == 2 and all(0 <= s <= client.backoff_cap for s in clock.sleeps)
 
 
 def test_error__wrong_shape_page_is_malformed():
@@ -369,7 +383,7 @@ def test_secret__absent_from_repr_logs_and_every_exception(caplog):
         ([err(401)] * 2, AuthError),
         ([err(503)] * 9, RetryBudgetExhausted),
         ([raise_(httpx.ConnectError("refused"))] * 9, RetryBudgetExhausted),
-        ([httpx.Response(200, text="nope")], MalformedResponse),
+        ([httpx.Response(200, text="nope")] * 3, MalformedResponse),
         ([httpx.Response(200, json=[{"id": "1"}])], RecordError),
     ]
     signatures: list[str] = []

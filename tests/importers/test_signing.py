@@ -1,12 +1,14 @@
 """Request signing against the golden vectors of ../shared/backpack-api/signing-vectors.json.
 
-The vectors are vendored in tests/data/ so a clean checkout tests without the shared folder; when
-the shared folder is beside the checkout, a test proves the copy is still identical.
+The vectors are vendored in tests/data/ with the sha256 of the shared ground truth, so every checkout
+tests them and proves the copy unchanged; when the shared folder is beside the checkout, the test also
+proves the ground truth is still the recorded one.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -32,9 +34,16 @@ def _string_of(case: dict) -> str:
     return signing_string(case["instruction"], case["params"], case["timestamp"], case["window"])
 
 
-@pytest.mark.skipif(not SHARED.exists(), reason="the shared API folder is not beside this checkout")
-def test_vectors__vendored_copy_equals_the_shared_ground_truth():
-    assert json.loads(SHARED.read_text()) == VECTORS
+#: sha256 of ../shared/backpack-api/signing-vectors.json, recorded beside the vendored copy when it was
+#: vendored: the copy is checked against it in every checkout, the shared folder beside it or not.
+GROUND_TRUTH_SHA256 = (VENDORED.parent / "signing-vectors.json.sha256").read_text().split()[0]
+
+
+def test_vectors__vendored_copy_is_the_recorded_ground_truth_in_every_checkout():
+    assert hashlib.sha256(VENDORED.read_bytes()).hexdigest() == GROUND_TRUTH_SHA256
+    if SHARED.exists():  # beside the shared folder: the ground truth itself is still the recorded one
+        assert hashlib.sha256(SHARED.read_bytes()).hexdigest() == GROUND_TRUTH_SHA256
+        assert json.loads(SHARED.read_text()) == VECTORS
 
 
 def test_vectors__all_eleven_present():

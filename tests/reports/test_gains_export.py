@@ -13,7 +13,7 @@ from decimal import Decimal
 import pytest
 
 from ledger.journal import Entry, Journal
-from ledger.money import D
+from ledger.money import D, plain
 from ledger.posting import Source, trade
 from reconcile.cli import main
 
@@ -64,7 +64,9 @@ def test_export_gains__columns_iso_times_plain_decimals_terms(ledger_url, tmp_pa
     for r in by_disposal.values():
         assert ISO_UTC.match(r["acquired"]) and ISO_UTC.match(r["disposed"])
         for col in ("quantity", "proceeds", "cost_basis", "gain"):
-            assert "E" not in r[col].upper() and Decimal(r[col]) == Decimal(r[col])
+            # a plain decimal (never exponent notation), in its shortest spelling (no trailing zeros)
+            assert re.fullmatch(r"-?\d+(\.\d*[1-9])?", r[col]), (col, r[col])
+            assert plain(Decimal(r[col])) == r[col], (col, r[col])
         assert r["method"] == "fifo" and r["lot_id"] == "main:b1#in" and r["account"] == "main" and r["asset"] == "BTC"
     s1, s2, s3 = by_disposal["main:s1#out"], by_disposal["main:s2#out"], by_disposal["main:s3#out"]
     assert (s1["acquired"], s1["disposed"]) == ("2024-01-10T12:00:00.000000Z", "2025-01-10T12:00:00.000000Z")

@@ -219,16 +219,26 @@ class SimulatorApp:
                        if not v]
             return _err(401, "UNAUTHORIZED", f"Missing {', '.join(missing)} header")
         window_text = headers.get("x-window")
-        try:
-            window = int(window_text) if window_text is not None else DEFAULT_WINDOW_MS
-        except ValueError:
-            return _err(400, "INVALID_CLIENT_REQUEST", "Invalid X-Window header")
-        if window > MAX_WINDOW_MS or window < 0:
-            return _err(400, "INVALID_CLIENT_REQUEST", f"X-Window must be at most {MAX_WINDOW_MS}")
-        try:
-            ts = int(ts_text)
-        except ValueError:
+        # A-TIME-2: X-Window is plain decimal digits, 1..MAX_WINDOW_MS (0 could only ever be met within
+        # the same millisecond, so it is refused outright instead of sometimes); no sign, no spaces.
+        if window_text is None:
+            window = DEFAULT_WINDOW_MS
+        elif not _digits(window_text.strip().removeprefix("-")):
+            return _err(400, "INVALID_CLIENT_REQUEST", f"X-Window must be an integer between 1 and {MAX_WINDOW_MS}")
+        else:
+            window = int(window_text.strip())
+            if not 1 <= window <= MAX_WINDOW_MS:
+                return _err(400, "INVALID_CLIENT_REQUEST", f"X-Window must be between 1 and {MAX_WINDOW_MS}, got {window}")
+        if not _digits(ts_text.strip()):
             return _err(401, "UNAUTHORIZED", "Invalid X-Timestamp header")
+        ts = int(ts_text.strip())
+        # A-SIGN-3: a repeated query key is refused (the signature covers one value per key; the real
+        # server's map keeps the last one, so a signed request could carry unsigned values).
+        seen: set[str] = set()
+        for k, _v in pairs:
+            if k in seen:
+                return _err(400, "INVALID_CLIENT_REQUEST", f"query parameter `{k}` is repeated: send one value per request")
+            seen.add(k)
         account = self.accounts.get(key.strip())
         if account is None:
             return _err(401, "UNAUTHORIZED", "Invalid API key")
@@ -543,6 +553,18 @@ def _drop_connection(send) -> bool:
     return True
 
 
+def _digits(text: str) -> bool:
+    """Plain ASCII decimal digits (``int()`` would also take a sign, ``_`` and other scripts' digits)."""
+    return bool(text) and text.isascii() and text.isdigit()
+
+
+def _ambiguous(params: dict) -> bool:
+    """A-SIGN-4: a key or text value holding ``&`` or ``=`` makes the signing string ambiguous (the
+    string for ``a=1&b=2`` is also the string of one ``a`` whose value is ``1&b=2``): such a map is
+    never verified in its decoded form; its percent-encoded form (``%26``, ``%3D``) still is."""
+    return any("&" in k or "=" in k or (isinstance(v, str) and ("&" in v or "=" in v)) for k, v in params.items())
+
+
 def _candidate_params(method: str, pairs: list, raw_qs: str, body: bytes):
     """Parameter maps to try, in order: decoded values (A-SIGN-1), then percent-encoded forms (ccxt)."""
     if method in ("POST", "DELETE", "PATCH", "PUT") and body.strip():
@@ -552,11 +574,14 @@ def _candidate_params(method: str, pairs: list, raw_qs: str, body: bytes):
             yield None
             return
         if isinstance(parsed, dict):
-            yield {k: v for k, v in parsed.items() if v is not None}
+            plain_map = {k: v for k, v in parsed.items() if v is not None}
+            if not _ambiguous(plain_map):
+                yield plain_map
             yield {k: quote(str(v), safe="") if isinstance(v, str) else v for k, v in parsed.items() if v is not None}
         return
     decoded = dict(pairs)
-    yield decoded
+    if not _ambiguous(decoded):
+        yield decoded
     raw = {}
     for part in raw_qs.split("&"):
         if part:

@@ -122,10 +122,17 @@ def run_cli(host: str, port: int, seed: int, fills: int, scenario: str | None, f
     app = SimulatorApp(world, faults=plan)
     attach_streams(app, world, live, ws_plan)
     server = make_server(app)
+
+    def stop(*_: object) -> None:
+        # A stop requested before uvicorn installs its own handlers (right after start-up) is kept
+        # here: uvicorn skips its main loop when should_exit is already set. Afterwards uvicorn
+        # captures SIGINT/SIGTERM while serving and re-raises them after a graceful shutdown; this
+        # handler absorbs the re-raise, so that a requested stop is a clean exit 0.
+        server.should_exit = True
+
+    # Installed before the announcement: a client that reads the URL and sends SIGTERM at once is obeyed.
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     print(orjson.dumps(_announcement(world, _base_url(sock))).decode(), flush=True)
-    # uvicorn captures SIGINT/SIGTERM while serving and re-raises them after a graceful shutdown; these
-    # no-op handlers absorb the re-raise so that a requested stop is a clean exit 0.
-    previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         server.run(sockets=[sock])
     finally:
