@@ -330,6 +330,7 @@ def _run_check(ctx: Context, engine, *, account: str | None, at, as_json: bool, 
         out.print(table)
         for n in o.notes:
             out.print(n)
+        _print_perps(out, o.perps)
         if o.rollforward is not None:
             rf = o.rollforward
             out.print(f"basis roll-forward {rf.start.date()} .. {rf.end.isoformat(timespec='seconds')}: opening {plain(rf.opening)} + acquisitions "
@@ -755,6 +756,60 @@ def main(argv: list[str] | None = None) -> int:
         err_console.print(f"reconcile: error: {type(exc).__name__}: {exc}", markup=False, highlight=False, soft_wrap=True)
         return EXIT_ERROR
     return EXIT_OK
+
+
+# -- perpetuals (docs/perps.md) ------------------------------------------------------------------------
+def _print_perps(out, proof) -> None:
+    """The perpetuals' proof under an account's check: what held, then each difference named."""
+    if proof is None:
+        return
+    from reports.safety import terminal
+
+    held = ", ".join(f"{k} {v}" for k, v in proof.held.items())
+    out.print(f"perpetuals: {'every equation holds' if proof.ok else f'{len(proof.differences)} difference(s)'} ({held})", markup=False, highlight=False)
+    for d in proof.differences[:50]:
+        out.print("  " + terminal(d.line()), markup=False, highlight=False)
+    if len(proof.differences) > 50:
+        out.print(f"  ... and {len(proof.differences) - 50} more (--json lists them all)")
+
+
+@export_app.command("perps")
+def export_perps(
+    out: Annotated[str, typer.Option("--out", help="Output file (csv: the realized rows; the other tables beside it).")],
+    year: Annotated[int, typer.Option("--year", help="Tax year (uk: the year it starts, 2025 = 2025/26).")],
+    fmt: FormatOpt = "csv",
+    method: Annotated[Optional[str], typer.Option(help="average or fifo (default: reporting.perp_method, else the jurisdiction's).")] = None,
+    jurisdiction: JurisdictionOpt = None,
+    account: Annotated[Optional[str], typer.Option(help="Only this venue account.")] = None,
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """Perpetual futures for one tax year: realized lot fractions, funding, per-market totals, open positions."""
+    from ledger.books import resolve_settings
+    from ledger.booking.perps import PERP_METHODS
+    from ledger.perps import perp_books
+    from reports.perps import write_perps
+
+    _check_format(fmt)
+    _check_choices(None, None, jurisdiction)
+    if method is not None and method not in PERP_METHODS:
+        raise ConfigError(f"--method: {method!r} is not one of {', '.join(PERP_METHODS)}")
+    ctx = Context(config, db)
+    rep = ctx.config.reporting
+    settings = resolve_settings(rep, jurisdiction=jurisdiction)
+    engine = ctx.engine()
+    with engine.connect() as conn:
+        books = perp_books(conn, settings, year=year, venue_account=account, method=method or rep.perp_method)
+    engine.dispose()
+    counts = write_perps(books, Path(out), fmt)
+    for n in books.notes:
+        err_console.print(f"warning: {n}", markup=False, highlight=False)
+    from ledger.money import plain
+
+    console.print(f"wrote {counts['Realized']} realized rows, {counts['Funding']} funding lines, {counts['Totals']} markets, "
+                  f"{counts['Positions']} open positions for {year} ({books.method}) to {out}; net {plain(books.net)} USDC", markup=False, highlight=False)
+    if books.notes:
+        raise typer.Exit(EXIT_DIFFERENCE if books.unattributed else EXIT_OK)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,718 @@
+"""Perpetual futures from the ledger: read the fills and settlements, book the positions, prove them.
+
+``read_perps(conn)`` reads, in (time, key) order, the journal entries of kind ``perp-fill`` and the
+settlement entries (``realized-pnl``, ``funding``, ``perp-fee``, ``liquidation``) with their raw
+records, and the raw records that are kept but not posted and that the proof needs (``history/funding``
+rows, ``history/position`` rows: the position id -> market map). ``perp_books(conn, settings, year=)``
+books them with the position engine (``ledger.booking.perps``) and is the one public source of every
+perpetual figure (``docs/perps.md``): realized rows, funding per market and month, fees, liquidations,
+open positions at a date. ``perp_proof(conn, venue_account)`` is the part of ``reconcile check`` that
+proves them against the exchange's settlements, balances and positions (``docs/reconciliation.md``).
+
+SQLAlchemy Core only; the booking is pure.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+from typing import Any, NamedTuple
+
+import orjson
+from sqlalchemy import Connection, text
+
+from .booking.perps import (
+    PERP_METHODS,
+    Cycle,
+    OpenPosition,
+    PerpEngine,
+    PerpFill,
+    Realized,
+    exchange_unrealized,
+    perp_method_for,
+)
+from .money import EXACT, ZERO, plain
+
+__all__ = [
+    "SETTLEMENT_UNIT",
+    "REALIZED_SOURCES",
+    "FEE_SOURCES",
+    "FUNDING_SOURCES",
+    "Settlement",
+    "FundingRow",
+    "PerpInputs",
+    "read_perps",
+    "FundingLine",
+    "MarketTotals",
+    "PositionLine",
+    "PerpBooks",
+    "perp_books",
+    "Difference",
+    "PerpProof",
+    "perp_proof",
+    "unknown_derivatives",
+    "mark_symbol",
+]
+
+#: A-PERP-3: realized P&L settles in whole units of USDC's 6 decimals, the remainder carried to the
+#: next settlement of the market (half-even).
+SETTLEMENT_UNIT = Decimal("0.000001")
+REALIZED_SOURCES = frozenset({"RealizePnl", "CulledRealizePnlAuto", "CulledRealizePnlBookUtilisation", "CulledRealizePnlBookUtilization",
+                              "CulledRealizePnlAccountThreshold", "CulledRealizePnlSystemThreshold"})
+FEE_SOURCES = frozenset({"TradingFees", "TradingFeesSystem"})
+FUNDING_SOURCES = frozenset({"FundingPayment"})
+SETTLEMENT_KINDS = ("realized-pnl", "funding", "perp-fee", "liquidation")
+#: A-PERP-4: a settlement covers the fills before the millisecond it is stamped with (its sub-millisecond
+#: digits are the engine's processing time), and a FundingPayment belongs to the funding interval that
+#: ends at its timestamp floored to the hour (every market's funding interval is a whole number of hours).
+FUNDING_GRID_SECONDS = 3600
+_SIDE = {"Bid": "buy", "Ask": "sell"}
+_UTC = timezone.utc
+
+
+def mark_symbol(market: str) -> str:
+    """The ``price_bars`` symbol of a market's mark-price klines (``priceType=Mark``), docs/pricing.md."""
+    return f"{market}@Mark"
+
+
+def _time(v: Any) -> datetime:
+    if isinstance(v, datetime):
+        return v if v.tzinfo is _UTC else (v.replace(tzinfo=_UTC) if v.tzinfo is None else v.astimezone(_UTC))
+    return datetime.fromisoformat(v).replace(tzinfo=_UTC)
+
+
+def _db_time(conn: Connection, t: datetime):
+    if conn.dialect.name == "sqlite":
+        return t.astimezone(_UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    return t
+
+
+def _ms_floor(t: datetime) -> datetime:
+    return t.replace(microsecond=t.microsecond - t.microsecond % 1000)
+
+
+def _hour_floor(t: datetime) -> datetime:
+    return t.replace(minute=0, second=0, microsecond=0)
+
+
+def _hist_time(s: str) -> datetime:
+    """A history row's naive UTC timestamp (A-TS-1)."""
+    return datetime.fromisoformat(s).replace(tzinfo=_UTC)
+
+
+class Settlement(NamedTuple):
+    account: str
+    time: datetime
+    key: str
+    source: str
+    quantity: Decimal
+    position_id: str | None
+    market: str | None  # from the position id; None when no position row names it
+
+
+class FundingRow(NamedTuple):
+    """One ``history/funding`` row (kept raw: the settlement is the posted cash, A-PERP-1)."""
+
+    account: str
+    market: str
+    time: datetime
+    quantity: Decimal
+    rate: Decimal
+    key: str
+
+
+@dataclass
+class PerpInputs:
+    fills: list[PerpFill] = field(default_factory=list)
+    settlements: list[Settlement] = field(default_factory=list)
+    funding: list[FundingRow] = field(default_factory=list)
+    position_markets: dict[tuple[str, str], str] = field(default_factory=dict)
+
+
+def _account_filter(venue_account: str | None, col: str = "e.venue_account") -> str:
+    return f" AND {col} = :acct" if venue_account else ""
+
+
+def read_perps(conn: Connection, *, venue_account: str | None = None, until: datetime | None = None) -> PerpInputs:
+    """The perp fills and settlements of the ledger (entries up to ``until`` if given), in (time, key) order."""
+    params: dict[str, Any] = {"acct": venue_account}
+    cond = _account_filter(venue_account)
+    if until is not None:
+        cond += " AND e.timestamp <= :until"
+        params["until"] = _db_time(conn, until)
+    out = PerpInputs()
+    loads = orjson.loads
+    D = Decimal
+    fills = out.fills
+    new = tuple.__new__
+    rows = conn.execute(
+        text("SELECT e.timestamp, e.entry_key, e.venue_account, r.payload FROM journal_entries e JOIN raw_records r ON r.id = e.raw_record_id"
+             f" WHERE e.kind = 'perp-fill'{cond} ORDER BY e.timestamp, e.entry_key"),
+        params,
+    )
+    parse = datetime.fromisoformat
+    for t, key, acct, payload in rows:
+        r = loads(payload)
+        if type(t) is str:
+            t = parse(t).replace(tzinfo=_UTC)
+        else:
+            t = _time(t)
+        fills.append(new(PerpFill, (key, acct, r["symbol"], t, _SIDE[r["side"]], D(r["quantity"]), D(r["price"]), D(r["fee"] or "0"), r.get("systemOrderType"))))
+    # The position id -> market map: history/position rows, and the open positions of every snapshot.
+    pm = out.position_markets
+    for acct, payload in conn.execute(text("SELECT venue_account, payload FROM raw_records WHERE endpoint = 'positionHistory'" + _account_filter(venue_account, "venue_account")), params):
+        r = loads(payload)
+        if r.get("id") is not None and r.get("symbol"):
+            pm[(acct, str(r["id"]))] = r["symbol"]
+    for acct, payload in conn.execute(text("SELECT venue_account, payload FROM snapshots WHERE 1 = 1" + _account_filter(venue_account, "venue_account") + " ORDER BY taken_at"), params):
+        for p in (json.loads(payload) or {}).get("positions") or []:
+            if p.get("positionId") is not None and p.get("symbol"):
+                pm[(acct, str(p["positionId"]))] = p["symbol"]
+    kinds = ", ".join(f"'{k}'" for k in SETTLEMENT_KINDS)
+    for t, key, acct, payload in conn.execute(
+        text("SELECT e.timestamp, e.entry_key, e.venue_account, r.payload FROM journal_entries e JOIN raw_records r ON r.id = e.raw_record_id"
+             f" WHERE e.endpoint = 'settlement' AND e.kind IN ({kinds}){cond} ORDER BY e.timestamp, e.entry_key"),
+        params,
+    ):
+        r = loads(payload)
+        pid = r.get("positionId")
+        pid = None if pid is None else str(pid)
+        out.settlements.append(Settlement(acct, _time(t), key, r["source"], D(r["quantity"]), pid, pm.get((acct, pid)) if pid else None))
+    fcond = _account_filter(venue_account, "venue_account")
+    for acct, key, payload in conn.execute(text(f"SELECT venue_account, natural_key, payload FROM raw_records WHERE endpoint = 'funding'{fcond}"), params):
+        r = loads(payload)
+        t = _hist_time(r["intervalEndTimestamp"])
+        if until is not None and t > until:
+            continue
+        out.funding.append(FundingRow(acct, r["symbol"], t, D(r["quantity"]), D(r["fundingRate"]), key))
+    out.funding.sort(key=lambda f: (f.time, f.key))
+    return out
+
+
+# -- the books: every perpetual figure a report needs --------------------------------------------------
+class FundingLine(NamedTuple):
+    """Funding of one market in one calendar month (UTC): received and paid apart, from the settlements."""
+
+    account: str
+    market: str
+    month: str  # YYYY-MM
+    received: Decimal
+    paid: Decimal  # negative
+    payments: int
+
+    @property
+    def net(self) -> Decimal:
+        return self.received + self.paid
+
+
+@dataclass
+class MarketTotals:
+    """One market's year: ``net = realized - fees + funding + other``; ``liquidations`` and ``adl`` are
+    the realized P&L (net of fees) of those closes, parts of ``realized - fees``, not added again."""
+
+    account: str
+    market: str
+    realized: Decimal = ZERO  # price P&L of every close (pnl)
+    fees: Decimal = ZERO  # every fill's fee (opening, closing; rebates negative)
+    funding_received: Decimal = ZERO
+    funding_paid: Decimal = ZERO
+    liquidations: Decimal = ZERO
+    adl: Decimal = ZERO
+    other: Decimal = ZERO  # liquidation-kind settlements (backstop, liability transfer)
+    closes: int = 0
+
+    @property
+    def funding(self) -> Decimal:
+        return self.funding_received + self.funding_paid
+
+    @property
+    def net(self) -> Decimal:
+        return self.realized - self.fees + self.funding + self.other
+
+
+class PositionLine(NamedTuple):
+    """An open position at an instant, valued at the exchange's mark (None: no mark price held)."""
+
+    account: str
+    market: str
+    side: str
+    quantity: Decimal
+    average_entry: Decimal
+    exchange_entry: Decimal
+    cost: Decimal
+    mark: Decimal | None
+    mark_source: str
+    unrealized: Decimal | None  # USDC, at the exchange's entry
+    unrealized_reporting: Decimal | None  # in the reporting currency
+    opened: datetime
+
+
+@dataclass
+class PerpBooks:
+    """The booked perpetuals for one period: rows, funding, totals, the positions open at its end."""
+
+    method: str
+    currency: str
+    start: datetime | None
+    end: datetime | None
+    realized: list[Realized]
+    funding: list[FundingLine]
+    totals: list[MarketTotals]
+    positions: list[PositionLine]
+    cycles: list[Cycle]
+    notes: list[str] = field(default_factory=list)
+    #: Settlements with no market (their position id names no position): counted, never dropped.
+    unattributed: list[Settlement] = field(default_factory=list)
+
+    @property
+    def net(self) -> Decimal:
+        return sum((t.net for t in self.totals), ZERO)
+
+
+def _in(t: datetime, start: datetime | None, end: datetime | None) -> bool:
+    return (start is None or t >= start) and (end is None or t < end)
+
+
+def _mark_at(conn: Connection, market: str, t: datetime) -> tuple[Decimal | None, str]:
+    """The exchange's mark price of ``market`` at ``t``: the close of the cached mark kline that ends at
+    or before ``t`` (1m, else 1h, else 1d), docs/pricing.md."""
+    sym = mark_symbol(market)
+    for iv, secs in (("1m", 60), ("1h", 3600), ("1d", 86400)):
+        row = conn.execute(
+            text("SELECT start, close FROM price_bars WHERE symbol = :s AND interval = :iv AND start <= :t AND close IS NOT NULL ORDER BY start DESC LIMIT 1"),
+            {"s": sym, "iv": iv, "t": _db_time(conn, t)},
+        ).first()
+        if row is not None:
+            start = _time(row[0])
+            if (t - start).total_seconds() <= 2 * secs:
+                return Decimal(str(row[1])) if not isinstance(row[1], Decimal) else row[1], f"mark kline {iv} {start.isoformat()}"
+    return None, f"no cached mark-price kline of {market} at {t.isoformat()}: run `reconcile prices`"
+
+
+def perp_books(conn: Connection, settings: Any, *, year: int | None = None, start: datetime | None = None, end: datetime | None = None,
+               venue_account: str | None = None, method: str | None = None, inputs: PerpInputs | None = None) -> PerpBooks:
+    """Every perpetual figure for a period: ``year`` (a tax year of ``settings``, a ``ledger.books.BookSettings``)
+    or [``start``, ``end``), or everything. Booking always runs over the whole history (earlier fills decide
+    which lots are open); the rows, funding and totals are those of the period, the positions those open
+    at its end, valued at the exchange's mark.
+
+    ``method``: ``average`` or ``fifo``; default the jurisdiction's (``DEFAULT_PERP_METHOD``)."""
+    booking = getattr(settings, "booking", settings)
+    jur = getattr(booking, "jurisdiction", "generic")
+    m = perp_method_for(jur, method or getattr(settings, "perp_method", None))
+    currency = getattr(settings, "currency", "USD")
+    if year is not None:
+        start, end = settings.year_bounds(year)
+    inp = inputs if inputs is not None else read_perps(conn, venue_account=venue_account)
+    engine = PerpEngine(m)
+    feed = engine.feed
+    positions_at_end: list[OpenPosition] | None = None
+    for f in inp.fills:
+        if end is not None and positions_at_end is None and f.time >= end:
+            positions_at_end = engine.positions()
+        feed(f)
+    if positions_at_end is None:
+        positions_at_end = engine.positions()
+    realized = [r for r in engine.realized if _in(r.closed, start, end)]
+    cycles = [c for c in engine.cycles if _in(c.end, start, end)]
+    totals: dict[tuple[str, str], MarketTotals] = {}
+
+    def tot(acct: str, market: str) -> MarketTotals:
+        t = totals.get((acct, market))
+        if t is None:
+            t = totals[(acct, market)] = MarketTotals(acct, market)
+        return t
+
+    for r in realized:
+        t = tot(r.account, r.market)
+        t.realized += r.pnl
+        t.closes += 1
+        if r.close_kind == "liquidation":
+            t.liquidations += r.net
+        elif r.close_kind == "adl":
+            t.adl += r.net
+    for f in inp.fills:
+        if _in(f.time, start, end):
+            tot(f.account, f.market).fees += f.fee
+    funding: dict[tuple[str, str, str], list] = {}
+    unattributed = []
+    for s in inp.settlements:
+        if not _in(s.time, start, end):
+            continue
+        if s.source in FUNDING_SOURCES:
+            if s.market is None:
+                unattributed.append(s)
+                continue
+            line = funding.setdefault((s.account, s.market, s.time.strftime("%Y-%m")), [ZERO, ZERO, 0])
+            t = tot(s.account, s.market)
+            if s.quantity >= 0:
+                line[0] += s.quantity
+                t.funding_received += s.quantity
+            else:
+                line[1] += s.quantity
+                t.funding_paid += s.quantity
+            line[2] += 1
+        elif s.source not in REALIZED_SOURCES and s.source not in FEE_SOURCES:
+            if s.market is None:
+                unattributed.append(s)
+                continue
+            tot(s.account, s.market).other += s.quantity
+    books = PerpBooks(
+        method=m, currency=currency, start=start, end=end, realized=realized,
+        funding=[FundingLine(a, mk, mo, v[0], v[1], v[2]) for (a, mk, mo), v in sorted(funding.items())],
+        totals=[totals[k] for k in sorted(totals)], positions=[], cycles=cycles, unattributed=unattributed,
+    )
+    when = end if end is not None else (inp.fills[-1].time if inp.fills else None)
+    par = currency == "USD" and getattr(settings, "stablecoin_policy", "par") == "par"
+    for p in positions_at_end:
+        mark, source = _mark_at(conn, p.market, when) if when is not None else (None, "no time")
+        upnl = exchange_unrealized(p.quantity, mark, p.exchange_entry) if mark is not None else None
+        value = upnl if par else None
+        if mark is None:
+            books.notes.append(f"{p.account} {p.market}: unrealized P&L not computed: {source}")
+        elif not par:
+            books.notes.append(f"{p.account} {p.market}: unrealized P&L is in USDC; no USDC rate to {currency} is applied")
+        books.positions.append(PositionLine(p.account, p.market, p.side, p.quantity, p.average_entry, p.exchange_entry, p.cost, mark, source, upnl, value, p.opened))
+    if unattributed:
+        books.notes.append(f"{len(unattributed)} settlement(s) name no known position (no market): counted in no market's totals")
+    return books
+
+
+# -- the proof --------------------------------------------------------------------------------------
+class Difference(NamedTuple):
+    """One equation that does not hold, named by check, market and interval, with both figures."""
+
+    check: str
+    account: str
+    market: str
+    start: datetime | None
+    end: datetime | None
+    ledger: Decimal
+    exchange: Decimal
+    cause: str
+
+    @property
+    def difference(self) -> Decimal:
+        return self.ledger - self.exchange
+
+    def to_json(self) -> dict:
+        return {"check": self.check, "account": self.account, "market": self.market,
+                "start": self.start.isoformat() if self.start else None, "end": self.end.isoformat() if self.end else None,
+                "ledger": plain(self.ledger), "exchange": plain(self.exchange), "difference": plain(self.difference), "cause": self.cause}
+
+    def line(self) -> str:
+        span = ""
+        if self.start or self.end:
+            span = f" [{self.start.isoformat() if self.start else '...'} .. {self.end.isoformat() if self.end else '...'})"
+        return (f"{self.check} {self.market}{span}: ledger {plain(self.ledger)} vs exchange {plain(self.exchange)}, "
+                f"difference {plain(self.difference)}: {self.cause}")
+
+
+@dataclass
+class PerpProof:
+    venue_account: str
+    snapshot_id: int | None
+    as_of: datetime | None
+    differences: list[Difference] = field(default_factory=list)
+    #: What was compared: check -> number of equations that held.
+    held: dict[str, int] = field(default_factory=dict)
+    rollforward: dict[str, Decimal] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.differences
+
+    def to_json(self) -> dict:
+        return {"venue_account": self.venue_account, "ok": self.ok, "held": dict(self.held),
+                "usdc_rollforward": {k: plain(v) for k, v in self.rollforward.items()}, "notes": self.notes,
+                "differences": [d.to_json() for d in self.differences]}
+
+
+def _by_market(items: Iterable, key) -> dict[str, list]:
+    out: dict[str, list] = defaultdict(list)
+    for x in items:
+        out[key(x)].append(x)
+    return out
+
+
+def _prove_settled(proof: PerpProof, check: str, account: str, fill_times: dict[str, list], fill_cum: dict[str, list],
+                   settlements: list[Settlement], *, carry_rounding: bool, expect_sign: int, what: str) -> dict[str, Decimal]:
+    """Per market and settlement interval [previous settlement, this one): the fills' figure (P&L, or
+    fees with ``expect_sign`` -1) against the settled quantity. Returns the unsettled figure per market."""
+    unsettled: dict[str, Decimal] = {}
+    groups: dict[str, list[tuple[datetime, Decimal, list[str]]]] = defaultdict(list)
+    for s in settlements:
+        g = groups[s.market]  # type: ignore[index]
+        if g and g[-1][0] == s.time:
+            g[-1] = (s.time, g[-1][1] + s.quantity, g[-1][2] + [s.key])
+        else:
+            g.append((s.time, s.quantity, [s.key]))
+    held = 0
+    for market in sorted(set(groups) | set(fill_times)):
+        times, cum = fill_times.get(market, []), fill_cum.get(market, [ZERO])
+        carry = ZERO
+        prev_i = 0
+        prev_t: datetime | None = None
+        for t, q, keys in groups.get(market, []):
+            i = bisect.bisect_left(times, _ms_floor(t))
+            figure = (cum[i] - cum[prev_i]) * expect_sign
+            if carry_rounding:
+                pending = carry + figure
+                expected = pending.quantize(SETTLEMENT_UNIT, rounding=ROUND_HALF_EVEN)
+                carry = pending - q
+            else:
+                expected = figure
+            if expected != q:
+                n = i - prev_i
+                cause = (f"{n} fill(s) in the interval give {plain(expected)}; the settlement{'s' if len(keys) > 1 else ''} "
+                         f"{', '.join(keys[:3])} {'say' if len(keys) > 1 else 'says'} {plain(q)}: "
+                         + ("a fill missing from history/fills, or a settlement the history does not explain" if expected != 0 or n else
+                            f"a {what} settlement with no fill in its interval"))
+                proof.differences.append(Difference(check, account, market, prev_t, t, expected, q, cause))
+            else:
+                held += 1
+            prev_i, prev_t = i, t
+        rest = (cum[-1] - cum[prev_i]) * expect_sign + (carry if carry_rounding else ZERO)
+        unsettled[market] = rest
+    proof.held[check] = proof.held.get(check, 0) + held
+    return unsettled
+
+
+#: Journal entry kinds of each USDC roll-forward category.
+ROLLFORWARD_CATEGORIES = {
+    "spot flows": ("spot-trade", "rfq-fill", "quote-fill", "dust"),
+    "settlements": SETTLEMENT_KINDS,
+    "interest": ("interest-income", "interest-expense"),
+    "deposits": ("deposit", "transfer-in"),
+    "withdrawals": ("withdrawal", "transfer-out"),
+    "borrow and lend": ("borrow", "repay", "lend", "redeem"),
+}
+
+
+def _usdc_rollforward(conn: Connection, proof: PerpProof, acct: str, until: datetime, exchange_spot: Decimal | None, exchange_borrowed: Decimal | None) -> None:
+    """Opening USDC + spot flows + settlements + interest + deposits - withdrawals + borrow/lend = the
+    exchange's closing balance; and spot USDC never left negative at any instant (the exchange
+    auto-borrows a negative USDC balance: one it does not explain is a missing auto-borrow)."""
+    spot = f"Assets:Backpack:{acct}:Spot:USDC"
+    borrowed = f"Liabilities:Backpack:{acct}:Borrowed:USDC"
+    rows = conn.execute(
+        text("SELECT e.timestamp, e.kind, ac.name, p.quantity FROM postings p JOIN journal_entries e ON e.id = p.entry_id"
+             " JOIN accounts ac ON ac.id = p.account_id JOIN assets a ON a.id = p.asset_id"
+             " WHERE a.symbol = 'USDC' AND ac.name IN (:spot, :borrowed) AND e.timestamp <= :until ORDER BY e.timestamp, e.entry_key"),
+        {"spot": spot, "borrowed": borrowed, "until": _db_time(conn, until)},
+    )
+    kind_cat = {k: c for c, ks in ROLLFORWARD_CATEGORIES.items() for k in ks}
+    cats: dict[str, Decimal] = {"opening": ZERO, **{c: ZERO for c in ROLLFORWARD_CATEGORIES}, "other": ZERO}
+    bal = owed = ZERO
+    last_t = None
+    negative: list[tuple[datetime, Decimal]] = []
+    for t, kind, name, q in rows:
+        q = q if isinstance(q, Decimal) else Decimal(q)
+        if last_t is not None and t != last_t and bal < 0:
+            negative.append((_time(last_t), bal))
+        last_t = t
+        if name == spot:
+            bal += q
+            cats[kind_cat.get(kind, "other")] += q
+        else:
+            owed += q
+    if last_t is not None and bal < 0:
+        negative.append((_time(last_t), bal))
+    proof.rollforward = {**cats, "closing (ledger)": bal, "borrowed (ledger)": owed}
+    if exchange_spot is not None:
+        proof.rollforward["closing (exchange)"] = exchange_spot
+        if bal != exchange_spot:
+            proof.differences.append(Difference("usdc-rollforward", acct, "USDC", None, until, bal, exchange_spot,
+                                                "opening + flows + settlements + interest + deposits - withdrawals does not reach the exchange's USDC balance"))
+        else:
+            proof.held["usdc-rollforward"] = proof.held.get("usdc-rollforward", 0) + 1
+    if exchange_borrowed is not None and owed != exchange_borrowed:
+        proof.differences.append(Difference("usdc-borrowed", acct, "USDC", None, until, owed, exchange_borrowed,
+                                            "the USDC borrowed (auto-borrow of a negative balance included) differs from the exchange's borrow position"))
+    for t, b in negative[:20]:
+        proof.differences.append(Difference("usdc-negative", acct, "USDC", t, t, b, ZERO,
+                                            "spot USDC is negative after this instant and no auto-borrow brings it back: a borrow, deposit or settlement is missing"))
+    if len(negative) > 20:
+        proof.notes.append(f"{len(negative) - 20} more instants with a negative USDC balance")
+    if not negative:
+        proof.held["usdc-never-negative"] = 1
+
+
+def perp_proof(conn: Connection, venue_account: str, *, at: datetime | None = None, inputs: PerpInputs | None = None,
+               methods: Iterable[str] = PERP_METHODS) -> PerpProof:
+    """Prove the account's perpetuals against the latest snapshot at or before ``at`` (docs/perps.md):
+
+    1. per market and settlement interval: the ``average`` lots' P&L == ``RealizePnl`` (settled in
+       ``SETTLEMENT_UNIT``, remainder carried), fill fees == ``TradingFees``, ``history/funding`` ==
+       ``FundingPayment`` (and no funding while the position is flat);
+    2. for every method, over each flat-to-flat cycle: net realized == signed notionals - fees;
+    3. the USDC roll-forward to the exchange's balance, never negative without an auto-borrow;
+    4. open positions (quantity, entry) == ``/api/v1/position``; unrealized at its mark == ``pnlUnrealized``.
+    """
+    q = "SELECT id, taken_at, payload FROM snapshots WHERE venue_account = :a"
+    params: dict[str, Any] = {"a": venue_account}
+    if at is not None:
+        q += " AND taken_at <= :t"
+        params["t"] = _db_time(conn, at)
+    snap = conn.execute(text(q + " ORDER BY taken_at DESC, id DESC LIMIT 1"), params).first()
+    proof = PerpProof(venue_account, snap[0] if snap else None, _time(snap[1]) if snap else None)
+    until = proof.as_of or at
+    inp = inputs if inputs is not None else read_perps(conn, venue_account=venue_account, until=until)
+    # 1. settlement intervals, from the average engine's realized P&L per fill
+    with localcontext(EXACT):
+        engine = PerpEngine("average")
+        feed = engine.feed
+        rows = engine.realized
+        times: dict[str, list] = defaultdict(list)
+        pnl_cum: dict[str, list] = defaultdict(lambda: [ZERO])
+        fee_cum: dict[str, list] = defaultdict(lambda: [ZERO])
+        nets: dict[str, list] = defaultdict(list)
+        for f in inp.fills:
+            n = len(rows)
+            feed(f)
+            pnl = ZERO
+            for r in rows[n:]:
+                pnl += r.pnl
+            m = f.market
+            times[m].append(f.time)
+            pc = pnl_cum[m]
+            pc.append(pc[-1] + pnl)
+            fc = fee_cum[m]
+            fc.append(fc[-1] + f.fee)
+            nets[m].append(engine.books[(f.account, m)].net)
+            if len(rows) > 100_000:
+                rows.clear()
+        cycles = {"average": engine.cycles}
+        positions = engine.positions()
+    settle = [s for s in inp.settlements if s.time <= until] if until is not None else inp.settlements
+    unattributed = [s for s in settle if s.market is None]
+    for s in unattributed:
+        proof.differences.append(Difference("settlement-market", venue_account, "?", s.time, s.time, ZERO, s.quantity,
+                                            f"settlement {s.key} ({s.source}) names position {s.position_id!r}, which no position row names: its market is unknown"))
+    settle = [s for s in settle if s.market is not None]
+    unsettled = _prove_settled(proof, "realized-pnl", venue_account, times, pnl_cum, [s for s in settle if s.source in REALIZED_SOURCES],
+                               carry_rounding=True, expect_sign=1, what="realized P&L")
+    unpaid_fees = _prove_settled(proof, "trading-fees", venue_account, times, fee_cum, [s for s in settle if s.source in FEE_SOURCES],
+                                 carry_rounding=False, expect_sign=-1, what="fee")
+    proof.notes.append("unsettled at the snapshot: realized P&L " + ", ".join(f"{m} {plain(v)}" for m, v in sorted(unsettled.items()) if v)
+                       + "; fees " + ", ".join(f"{m} {plain(-v)}" for m, v in sorted(unpaid_fees.items()) if v))
+    # funding: history/funding rows against FundingPayment settlements, per (market, interval end)
+    fund_rows: dict[tuple[str, datetime], Decimal] = defaultdict(lambda: ZERO)
+    rates: dict[tuple[str, datetime], Decimal] = {}
+    for fr in inp.funding:
+        if until is None or fr.time <= until:
+            fund_rows[(fr.market, fr.time)] += fr.quantity
+            rates[(fr.market, fr.time)] = fr.rate
+    fund_settled: dict[tuple[str, datetime], Decimal] = defaultdict(lambda: ZERO)
+    for s in settle:
+        if s.source in FUNDING_SOURCES:
+            fund_settled[(s.market, _hour_floor(s.time))] += s.quantity  # type: ignore[index]
+    held = 0
+    for key in sorted(set(fund_rows) | set(fund_settled)):
+        market, t = key
+        a, b = fund_rows.get(key, ZERO), fund_settled.get(key, ZERO)
+        if a != b:
+            cause = ("a FundingPayment settlement with no history/funding row" if key not in fund_rows else
+                     "a history/funding row with no FundingPayment settlement" if key not in fund_settled else "the funding row and its settlement disagree")
+            proof.differences.append(Difference("funding", venue_account, market, t, t, a, b, cause))
+            continue
+        mt = times.get(market, [])
+        i = bisect.bisect_left(mt, t)
+        net = nets[market][i - 1] if i else ZERO
+        rate = rates.get(key, ZERO)
+        if a and net == 0:
+            proof.differences.append(Difference("funding", venue_account, market, t, t, ZERO, a,
+                                                "funding paid or received while the fills leave the position flat: a fill is missing"))
+        elif a and rate and (a > 0) != (net * rate < 0):
+            proof.differences.append(Difference("funding", venue_account, market, t, t, ZERO, a,
+                                                f"funding of this sign does not fit a position of {plain(net)} at rate {plain(rate)}: a fill is missing"))
+        else:
+            held += 1
+    proof.held["funding"] = held
+    # 2. flat-to-flat cycles, every method
+    for m in methods:
+        if m not in cycles:
+            cycles[m] = _cycles(m, inp.fills)
+        ok = 0
+        for c in cycles[m]:
+            if c.difference != 0 or c.pnl != c.cash_flow:
+                proof.differences.append(Difference(f"cycle-{m}", c.account, c.market, c.start, c.end, c.net, c.cash_flow - c.fees,
+                                                    f"the {m} lots' net realized P&L over this flat-to-flat cycle differs from its fills' cash flow less fees"))
+            else:
+                ok += 1
+        proof.held[f"cycle-{m}"] = ok
+    if snap is None:
+        proof.notes.append(f"no snapshot of {venue_account}: USDC and positions not compared; run `reconcile sync`")
+        return proof
+    payload = json.loads(snap[2]) if snap[2] else {}
+    # 3. USDC roll-forward
+    bal = payload.get("balances") or {}
+    usdc = bal.get("USDC")
+    ex_spot = sum((Decimal(str(usdc.get(k) or "0")) for k in ("available", "locked", "staked")), ZERO) if usdc else ZERO
+    ex_borrowed = ZERO
+    for p in payload.get("borrowLendPositions") or []:
+        if p.get("symbol") == "USDC" and Decimal(str(p.get("netQuantity") or "0")) < 0:
+            ex_borrowed += Decimal(str(p["netQuantity"]))
+    _usdc_rollforward(conn, proof, venue_account, proof.as_of, ex_spot, ex_borrowed)  # type: ignore[arg-type]
+    # 4. open positions
+    mine = {p.market: p for p in positions}
+    theirs = {p["symbol"]: p for p in payload.get("positions") or [] if p.get("symbol")}
+    held = 0
+    for market in sorted(set(mine) | set(theirs)):
+        p, x = mine.get(market), theirs.get(market)
+        if p is None or x is None:
+            q_l = p.quantity if p else ZERO
+            q_x = Decimal(str(x["netQuantity"])) if x else ZERO
+            if q_l == q_x:
+                continue
+            proof.differences.append(Difference("position", venue_account, market, None, proof.as_of, q_l, q_x,
+                                                "open in the ledger, not at the exchange" if x is None else "open at the exchange, not in the ledger: fills are missing"))
+            continue
+        xq, xe = Decimal(str(x["netQuantity"])), Decimal(str(x["entryPrice"]))
+        good = True
+        if p.quantity != xq:
+            proof.differences.append(Difference("position", venue_account, market, None, proof.as_of, p.quantity, xq, "net quantity differs: a fill is missing or extra"))
+            good = False
+        elif p.exchange_entry != xe:
+            proof.differences.append(Difference("position-entry", venue_account, market, None, proof.as_of, p.exchange_entry, xe, "average entry price differs"))
+            good = False
+        elif x.get("pnlUnrealized") is not None and x.get("markPrice") is not None:
+            mine_u = exchange_unrealized(p.quantity, Decimal(str(x["markPrice"])), p.exchange_entry)
+            xu = Decimal(str(x["pnlUnrealized"]))
+            if mine_u != xu:
+                proof.differences.append(Difference("position-unrealized", venue_account, market, None, proof.as_of, mine_u, xu,
+                                                    f"unrealized P&L at the exchange's mark {x['markPrice']} differs"))
+                good = False
+        held += good
+    proof.held["positions"] = held
+    return proof
+
+
+def _cycles(method: str, fills: list[PerpFill]) -> list[Cycle]:
+    engine = PerpEngine(method)
+    feed = engine.feed
+    rows = engine.realized
+    for f in fills:
+        feed(f)
+        if len(rows) > 100_000:
+            rows.clear()
+    return engine.cycles
+
+
+def unknown_derivatives(conn: Connection) -> dict[str, int]:
+    """Fill records kept raw as ``unknown`` by market type (dated futures, IPERP, prediction, ...): counted,
+    never dropped (``reconcile status`` shows them)."""
+    out: dict[str, int] = defaultdict(int)
+    for (payload,) in conn.execute(text("SELECT payload FROM raw_records WHERE endpoint = 'fills' AND status = 'unknown'")):
+        try:
+            sym = orjson.loads(payload).get("symbol") or "?"
+        except orjson.JSONDecodeError:
+            sym = "?"
+        out[str(sym)] += 1
+    return dict(sorted(out.items()))
