@@ -600,8 +600,9 @@ def perp_proof(conn: Connection, venue_account: str, *, at: datetime | None = No
                                carry_rounding=True, expect_sign=1, what="realized P&L")
     unpaid_fees = _prove_settled(proof, "trading-fees", venue_account, times, fee_cum, [s for s in settle if s.source in FEE_SOURCES],
                                  carry_rounding=False, expect_sign=-1, what="fee")
-    proof.notes.append("unsettled at the snapshot: realized P&L " + ", ".join(f"{m} {plain(v)}" for m, v in sorted(unsettled.items()) if v)
-                       + "; fees " + ", ".join(f"{m} {plain(-v)}" for m, v in sorted(unpaid_fees.items()) if v))
+    pend = [f"{m} P&L {plain(v)}" for m, v in sorted(unsettled.items()) if v] + [f"{m} fees {plain(-v)}" for m, v in sorted(unpaid_fees.items()) if v]
+    if pend:
+        proof.notes.append("not yet settled at the snapshot: " + ", ".join(pend))
     # funding: history/funding rows against FundingPayment settlements, per (market, interval end)
     fund_rows: dict[tuple[str, datetime], Decimal] = defaultdict(lambda: ZERO)
     rates: dict[tuple[str, datetime], Decimal] = {}
@@ -651,16 +652,19 @@ def perp_proof(conn: Connection, venue_account: str, *, at: datetime | None = No
         proof.notes.append(f"no snapshot of {venue_account}: USDC and positions not compared; run `reconcile sync`")
         return proof
     payload = json.loads(snap[2]) if snap[2] else {}
-    # 3. USDC roll-forward
-    bal = payload.get("balances") or {}
-    usdc = bal.get("USDC")
-    ex_spot = sum((Decimal(str(usdc.get(k) or "0")) for k in ("available", "locked", "staked")), ZERO) if usdc else ZERO
-    ex_borrowed = ZERO
-    for p in payload.get("borrowLendPositions") or []:
-        if p.get("symbol") == "USDC" and Decimal(str(p.get("netQuantity") or "0")) < 0:
-            ex_borrowed += Decimal(str(p["netQuantity"]))
+    # 3. USDC roll-forward, against the snapshot's lines (the exchange's figures as stored; zero lines omitted)
+    ex_spot = ex_borrowed = ZERO
+    for wallet, qty in conn.execute(text("SELECT wallet, quantity FROM snapshot_lines WHERE snapshot_id = :s AND asset = 'USDC'"), {"s": snap[0]}):
+        qty = qty if isinstance(qty, Decimal) else Decimal(str(qty))
+        if wallet == "Spot":
+            ex_spot += qty
+        elif wallet == "Borrowed":
+            ex_borrowed += qty
     _usdc_rollforward(conn, proof, venue_account, proof.as_of, ex_spot, ex_borrowed)  # type: ignore[arg-type]
     # 4. open positions
+    if "positions" not in payload:
+        proof.notes.append("the snapshot holds no /api/v1/position response: entry prices and unrealized P&L not compared")
+        return proof
     mine = {p.market: p for p in positions}
     theirs = {p["symbol"]: p for p in payload.get("positions") or [] if p.get("symbol")}
     held = 0

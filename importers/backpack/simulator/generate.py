@@ -338,6 +338,10 @@ class _Gen:
     # ---------------------------------------------------------------- hourly: funding, interest, settlement
     def ev_hour(self, ms: int, _payload: object) -> None:
         hour = ms // HOUR_MS
+        owed = self.book.borrowed.get("USDC", ZERO)
+        if owed > 0 and self.bal("USDC") >= owed + Decimal(100):  # auto-repay once USDC covers the borrow (before this hour's interest)
+            self.bl_row(ms, "BorrowRepay", "USDC", owed, ZERO, "AutoBorrowRepay")
+            self._close_bl("USDC")
         for symbol in PERPS:
             pos = self.book.positions.get(symbol)
             if pos is None or pos.net == 0:
@@ -358,10 +362,6 @@ class _Gen:
         for asset, owed in list(self.book.borrowed.items()):
             if owed > 0:
                 self.interest(ms, asset, "Borrow", owed, BORROW_APR)
-        owed = self.book.borrowed.get("USDC", ZERO)
-        if owed > 0 and self.bal("USDC") >= owed + Decimal(100):  # auto-repay once USDC covers the borrow
-            self.bl_row(ms, "BorrowRepay", "USDC", owed, ZERO, "AutoBorrowRepay")
-            self._close_bl("USDC")
         if hour % 4 == 0:
             if self.drain_at is not None and ms >= self.drain_at and not self.book.lent.get("USDC", ZERO):
                 fees = sum((v for v in self.pending_fee.values() if v > 0), ZERO)
