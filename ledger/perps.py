@@ -465,7 +465,7 @@ def _prove_settled(proof: PerpProof, check: str, account: str, fill_times: dict[
             if carry_rounding:
                 pending = carry + figure
                 expected = pending.quantize(SETTLEMENT_UNIT, rounding=ROUND_HALF_EVEN)
-                carry = pending - q
+                carry = pending - expected  # the residue only: a wrong settlement is named once, not carried on
             else:
                 expected = figure
             if expected != q:
