@@ -19,7 +19,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from typing import Any, NamedTuple
 
@@ -57,6 +57,7 @@ __all__ = [
     "perp_proof",
     "unknown_derivatives",
     "mark_symbol",
+    "perp_markets",
 ]
 
 #: A-PERP-3: realized P&L settles in whole units of USDC's 6 decimals, the remainder carried to the
@@ -285,7 +286,7 @@ def _mark_at(conn: Connection, market: str, t: datetime) -> tuple[Decimal | None
     for iv, secs in (("1m", 60), ("1h", 3600), ("1d", 86400)):
         row = conn.execute(
             text("SELECT start, close FROM price_bars WHERE symbol = :s AND interval = :iv AND start <= :t AND close IS NOT NULL ORDER BY start DESC LIMIT 1"),
-            {"s": sym, "iv": iv, "t": _db_time(conn, t)},
+            {"s": sym, "iv": iv, "t": _db_time(conn, t - timedelta(seconds=secs))},  # a bar that has closed by t
         ).first()
         if row is not None:
             start = _time(row[0])
@@ -707,6 +708,18 @@ def _cycles(method: str, fills: list[PerpFill]) -> list[Cycle]:
         if len(rows) > 100_000:
             rows.clear()
     return engine.cycles
+
+
+def perp_markets(conn: Connection) -> tuple[list[str], list[datetime]]:
+    """The perpetual markets the ledger holds fills of, and the instants their open positions are valued
+    at: the end of each calendar year from the first fill's to the last one's, and the last fill."""
+    rows = conn.execute(text("SELECT MIN(timestamp), MAX(timestamp) FROM journal_entries WHERE kind = 'perp-fill'")).first()
+    if rows is None or rows[0] is None:
+        return [], []
+    first, last = _time(rows[0]), _time(rows[1])
+    markets = sorted({name.rsplit(":", 1)[1] for (name,) in conn.execute(text("SELECT name FROM accounts WHERE name LIKE :p"), {"p": "Assets:Backpack:%:Perp:%"})})
+    instants = [datetime(y + 1, 1, 1, tzinfo=_UTC) for y in range(first.year, last.year + 1)] + [last]
+    return markets, instants
 
 
 def unknown_derivatives(conn: Connection) -> dict[str, int]:

@@ -241,6 +241,7 @@ def status(
 
     from rich.table import Table
 
+    from reports.safety import terminal
     from reports.status import status as get_status
     from reports.status import status_json
 
@@ -261,6 +262,9 @@ def status(
                       e.high_water.isoformat() if e.high_water else "-", e.last_synced_at.isoformat(timespec="seconds") if e.last_synced_at else "-")
     console.print(table)
     console.print(f"entries {st.entries}, postings {st.postings}; unknown records {st.unknown}; pending {st.pending}; unpriced events {st.unpriced}")
+    if st.extra.get("unknown_fills_by_symbol"):  # dated futures, IPERP, prediction markets, ... (docs/perps.md)
+        console.print("fills kept raw as unknown, by market: " + ", ".join(f"{terminal(k)} {v}" for k, v in st.extra["unknown_fills_by_symbol"].items()),
+                      markup=False, highlight=False)
     from ledger.money import plain
 
     off = {a: q for a, q in st.trial_balance.items() if q != 0}
@@ -272,6 +276,11 @@ def _add_pricing_status(conn, st) -> None:
     from ledger.prices import unpriced_count
 
     st.unpriced = unpriced_count(conn)
+    from ledger.perps import unknown_derivatives
+
+    unknown_fills = unknown_derivatives(conn)
+    if unknown_fills:
+        st.extra["unknown_fills_by_symbol"] = unknown_fills
 
 
 def _rollforward(ctx: Context, engine, at):
@@ -381,6 +390,12 @@ def prices(
         kline_rate = acc.kline_rate_per_minute if acc else 30.0
         with BackpackClient(base_url, None, historical_rate_per_minute=kline_rate) as client:  # public endpoints only
             fr = fetch_prices(engine, client, start=start, end=end, settings=rep)
+            from importers.prices import fetch_mark_prices
+            from ledger.perps import perp_markets
+
+            with engine.connect() as conn:
+                perp_list, instants = perp_markets(conn)
+            fr.requests += fetch_mark_prices(engine, client, perp_list, instants)  # open perpetuals at each year end (docs/pricing.md)
         console.print(f"prices: {fr.requests} requests, {fr.bars_stored} bars cached"
                       + (f"; no market for {', '.join(fr.no_market)}" if fr.no_market else ""))
     vr = value_ledger(engine, rep, full=full)

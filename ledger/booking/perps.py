@@ -37,7 +37,7 @@ from decimal import Decimal, localcontext
 from types import MappingProxyType
 from typing import NamedTuple
 
-from ledger.booking.methods import share
+from ledger.booking.methods import QUANTUM, share
 from ledger.money import EXACT
 
 __all__ = [
@@ -121,7 +121,7 @@ class Realized(NamedTuple):
     quantity: Decimal
     opened: datetime
     closed: datetime
-    entry_price: Decimal
+    entry_price: Decimal  # entry_cost / quantity, to 18 places
     exit_price: Decimal
     entry_cost: Decimal  # quantity x entry price, as relieved (exact)
     fees: Decimal
@@ -143,7 +143,7 @@ class OpenLot(NamedTuple):
 
 class OpenPosition(NamedTuple):
     """An open position: ``quantity`` signed (+ long, - short), the exact ``cost`` of the open
-    quantity, ``average_entry`` = cost / |quantity|, and ``exchange_entry`` the exchange's own."""
+    quantity, ``average_entry`` = cost / |quantity| (to 18 places), and ``exchange_entry`` the exchange's own."""
 
     account: str
     market: str
@@ -293,7 +293,7 @@ class PerpBook:
             pnl = exit_notional - cost if long else cost - exit_notional
             fees = ofee + cfee
             net = pnl - fees
-            out.append(Realized(account, market, side, part, lot[3], closed, cost / part, p, cost, fees, pnl, net, kind, method, lot[4], f.id))
+            out.append(Realized(account, market, side, part, lot[3], closed, (cost / part).quantize(QUANTUM), p, cost, fees, pnl, net, kind, method, lot[4], f.id))
             self.c_pnl += pnl
             self.c_net += net
             need -= part
@@ -316,7 +316,7 @@ class PerpBook:
                     q_left -= lq
             else:
                 lots = [OpenLot(*lot) for lot in self.lots]
-            avg = self.cost / self.qty
+            avg = (self.cost / self.qty).quantize(QUANTUM)
         return OpenPosition(self.account, self.market, "long" if self.side > 0 else "short", self.net, self.cost, avg, self.ex_entry, lots[0].opened, tuple(lots))
 
 

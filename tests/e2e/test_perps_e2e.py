@@ -21,6 +21,7 @@ from decimal import Decimal
 
 import orjson
 import pytest
+from sqlalchemy import text
 
 from importers.backpack.simulator.scenario import parse_scenario, scenario_of
 from ledger.db import make_engine
@@ -66,8 +67,8 @@ def test_generated_account_exercises_every_case_and_proves_clean(start_simulator
     with engine.connect() as conn:
         inp = read_perps(conn, venue_account="main")
         books = perp_books(conn, resolve_settings(ReportingConfig()), inputs=inp, venue_account="main")
-        autoborrow = conn.exec_driver_sql("SELECT COUNT(*) FROM raw_records WHERE endpoint = 'borrowLend' AND payload LIKE '%AutoBorrowRepay%'"
-                                          " AND payload LIKE '%\"USDC\"%'").scalar_one()
+        autoborrow = conn.execute(text("SELECT COUNT(*) FROM raw_records WHERE endpoint = 'borrowLend' AND payload LIKE :a AND payload LIKE :u"),
+                                  {"a": "%AutoBorrowRepay%", "u": '%"USDC"%'}).scalar_one()
     engine.dispose()
     kinds = {r.close_kind for r in books.realized}
     assert {"user", "liquidation", "adl"} <= kinds
