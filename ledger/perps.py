@@ -575,18 +575,16 @@ def perp_proof(conn: Connection, venue_account: str, *, at: datetime | None = No
         fee_cum: dict[str, list] = defaultdict(lambda: [ZERO])
         nets: dict[str, list] = defaultdict(list)
         for f in inp.fills:
-            n = len(rows)
             feed(f)
-            pnl = ZERO
-            for r in rows[n:]:
-                pnl += r.pnl
+            book = engine.books[(f.account, f.market)]
+            pnl = book.ex_pnl  # the exchange's figure (A-PERP-3); the rows' exact P&L differs beyond the 18th place
             m = f.market
             times[m].append(f.time)
             pc = pnl_cum[m]
             pc.append(pc[-1] + pnl)
             fc = fee_cum[m]
             fc.append(fc[-1] + f.fee)
-            nets[m].append(engine.books[(f.account, m)].net)
+            nets[m].append(book.net)
             if len(rows) > 100_000:
                 rows.clear()
         cycles = {"average": engine.cycles}

@@ -180,7 +180,7 @@ class Cycle(NamedTuple):
 class PerpBook:
     """One (account, market) position: lots on one side, running exchange figures, the open cycle."""
 
-    __slots__ = ("account", "market", "method", "side", "qty", "cost", "fee", "lots", "ex_entry", "c_start", "c_fills", "c_cash", "c_fees", "c_pnl", "c_net")
+    __slots__ = ("account", "market", "method", "side", "qty", "cost", "fee", "lots", "ex_entry", "ex_pnl", "c_start", "c_fills", "c_cash", "c_fees", "c_pnl", "c_net")
 
     def __init__(self, account: str, market: str, method: str) -> None:
         if method not in PERP_METHODS:
@@ -192,6 +192,8 @@ class PerpBook:
         self.fee = ZERO  # opening fees of the open quantity not yet relieved
         self.lots: deque[list] = deque()  # [qty, cost, fee, opened, lot_id]; average: cost/fee unused (pooled)
         self.ex_entry = ZERO
+        #: The exchange's realized P&L of the last fill (A-PERP-3): ``closing x (p - entry)`` at 28 digits.
+        self.ex_pnl = ZERO
         self.c_start: datetime | None = None
         self.c_fills = 0
         self.c_cash = self.c_fees = self.c_pnl = self.c_net = ZERO
@@ -207,12 +209,15 @@ class PerpBook:
         d = 1 if f.side == "buy" else -1
         with localcontext(EXACT):
             if self.side == 0 or self.side == d:
+                self.ex_pnl = ZERO
                 self._open(d, q, p, fee, f)
                 self.c_cash += -d * q * p
                 self.c_fees += fee
                 self.c_fills += 1
                 return
             closing = q if q <= self.qty else self.qty
+            c = EXCHANGE_CONTEXT
+            self.ex_pnl = c.multiply(closing, c.subtract(p, self.ex_entry) if self.side > 0 else c.subtract(self.ex_entry, p))
             close_fee = fee if closing == q else share(fee, closing, q)
             self.c_fills += 1
             self.c_cash += -d * closing * p
