@@ -515,8 +515,9 @@ def _usdc_rollforward(conn: Connection, proof: PerpProof, acct: str, until: date
     negative: list[tuple[datetime, Decimal]] = []
     for t, kind, name, q in rows:
         q = q if isinstance(q, Decimal) else Decimal(q)
+        t = _ms_floor(_time(t))  # A-PERP-4: records of one millisecond are one instant (sub-ms digits are processing time)
         if last_t is not None and t != last_t and bal < 0:
-            negative.append((_time(last_t), bal))
+            negative.append((last_t, bal))
         last_t = t
         if name == spot:
             bal += q
@@ -524,7 +525,7 @@ def _usdc_rollforward(conn: Connection, proof: PerpProof, acct: str, until: date
         else:
             owed += q
     if last_t is not None and bal < 0:
-        negative.append((_time(last_t), bal))
+        negative.append((last_t, bal))
     proof.rollforward = {**cats, "closing (ledger)": bal, "borrowed (ledger)": owed}
     if exchange_spot is not None:
         proof.rollforward["closing (exchange)"] = exchange_spot
@@ -565,6 +566,9 @@ def perp_proof(conn: Connection, venue_account: str, *, at: datetime | None = No
     proof = PerpProof(venue_account, snap[0] if snap else None, _time(snap[1]) if snap else None)
     until = proof.as_of or at
     inp = inputs if inputs is not None else read_perps(conn, venue_account=venue_account, until=until)
+    if not inp.fills and not inp.settlements and not inp.funding:
+        proof.notes.append("no perpetual fills or settlements: nothing to prove")
+        return proof
     # 1. settlement intervals, from the average engine's realized P&L per fill
     with localcontext(EXACT):
         engine = PerpEngine("average")
