@@ -14,7 +14,6 @@ SQLAlchemy Core only; the booking is pure.
 
 from __future__ import annotations
 
-import bisect
 import json
 from collections import defaultdict
 from collections.abc import Iterable
@@ -139,7 +138,42 @@ def _account_filter(venue_account: str | None, col: str = "e.venue_account") -> 
     return f" AND {col} = :acct" if venue_account else ""
 
 
-def read_perps(conn: Connection, *, venue_account: str | None = None, until: datetime | None = None) -> PerpInputs:
+def iter_perp_fills(conn: Connection, *, venue_account: str | None = None, until: datetime | None = None, chunk: int = 20_000):
+    """The ledger's perp fills as ``PerpFill`` records in (time, key) order, a chunk at a time from the
+    driver's own cursor (a million rows through SQLAlchemy's row objects cost more than booking them)."""
+    sqlite = conn.dialect.name == "sqlite"
+    ph = (lambda n: f":{n}") if sqlite else (lambda n: f"%({n})s")
+    params: dict[str, Any] = {}
+    cond = ""
+    if venue_account:
+        cond += f" AND e.venue_account = {ph('acct')}"
+        params["acct"] = venue_account
+    if until is not None:
+        cond += f" AND e.timestamp <= {ph('until')}"
+        params["until"] = _db_time(conn, until)
+    sql = ("SELECT e.timestamp, e.entry_key, e.venue_account, r.payload FROM journal_entries e JOIN raw_records r ON r.id = e.raw_record_id"
+           f" WHERE e.kind = 'perp-fill'{cond} ORDER BY e.timestamp, e.entry_key")
+    cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cur.execute(sql, params)
+        loads, D, new, parse, side_of, utc = orjson.loads, Decimal, tuple.__new__, datetime.fromisoformat, _SIDE, _UTC
+        while True:
+            rows = cur.fetchmany(chunk)
+            if not rows:
+                return
+            out = []
+            for t, key, acct, payload in rows:
+                r = loads(payload)
+                t = parse(t).replace(tzinfo=utc) if type(t) is str else _time(t)
+                fee = r.get("fee")
+                out.append(new(PerpFill, (key, acct, r["symbol"], t, side_of[r["side"]], D(r["quantity"]), D(r["price"]), D(fee) if fee else ZERO,
+                                          r.get("systemOrderType"))))
+            yield out
+    finally:
+        cur.close()
+
+
+def read_perps(conn: Connection, *, venue_account: str | None = None, until: datetime | None = None, fills: bool = True) -> PerpInputs:
     """The perp fills and settlements of the ledger (entries up to ``until`` if given), in (time, key) order."""
     params: dict[str, Any] = {"acct": venue_account}
     cond = _account_filter(venue_account)
@@ -149,21 +183,9 @@ def read_perps(conn: Connection, *, venue_account: str | None = None, until: dat
     out = PerpInputs()
     loads = orjson.loads
     D = Decimal
-    fills = out.fills
-    new = tuple.__new__
-    rows = conn.execute(
-        text("SELECT e.timestamp, e.entry_key, e.venue_account, r.payload FROM journal_entries e JOIN raw_records r ON r.id = e.raw_record_id"
-             f" WHERE e.kind = 'perp-fill'{cond} ORDER BY e.timestamp, e.entry_key"),
-        params,
-    )
-    parse = datetime.fromisoformat
-    for t, key, acct, payload in rows:
-        r = loads(payload)
-        if type(t) is str:
-            t = parse(t).replace(tzinfo=_UTC)
-        else:
-            t = _time(t)
-        fills.append(new(PerpFill, (key, acct, r["symbol"], t, _SIDE[r["side"]], D(r["quantity"]), D(r["price"]), D(r["fee"] or "0"), r.get("systemOrderType"))))
+    if fills:
+        for part in iter_perp_fills(conn, venue_account=venue_account, until=until):
+            out.fills += part
     # The position id -> market map: history/position rows, and the open positions of every snapshot.
     pm = out.position_markets
     for acct, payload in conn.execute(text("SELECT venue_account, payload FROM raw_records WHERE endpoint = 'positionHistory'" + _account_filter(venue_account, "venue_account")), params):
@@ -442,49 +464,6 @@ def _by_market(items: Iterable, key) -> dict[str, list]:
     return out
 
 
-def _prove_settled(proof: PerpProof, check: str, account: str, fill_times: dict[str, list], fill_cum: dict[str, list],
-                   settlements: list[Settlement], *, carry_rounding: bool, expect_sign: int, what: str) -> dict[str, Decimal]:
-    """Per market and settlement interval [previous settlement, this one): the fills' figure (P&L, or
-    fees with ``expect_sign`` -1) against the settled quantity. Returns the unsettled figure per market."""
-    unsettled: dict[str, Decimal] = {}
-    groups: dict[str, list[tuple[datetime, Decimal, list[str]]]] = defaultdict(list)
-    for s in settlements:
-        g = groups[s.market]  # type: ignore[index]
-        if g and g[-1][0] == s.time:
-            g[-1] = (s.time, g[-1][1] + s.quantity, g[-1][2] + [s.key])
-        else:
-            g.append((s.time, s.quantity, [s.key]))
-    held = 0
-    for market in sorted(set(groups) | set(fill_times)):
-        times, cum = fill_times.get(market, []), fill_cum.get(market, [ZERO])
-        carry = ZERO
-        prev_i = 0
-        prev_t: datetime | None = None
-        for t, q, keys in groups.get(market, []):
-            i = bisect.bisect_left(times, _ms_floor(t))
-            figure = (cum[i] - cum[prev_i]) * expect_sign
-            if carry_rounding:
-                pending = carry + figure
-                expected = pending.quantize(SETTLEMENT_UNIT, rounding=ROUND_HALF_EVEN)
-                carry = pending - expected  # the residue only: a wrong settlement is named once, not carried on
-            else:
-                expected = figure
-            if expected != q:
-                n = i - prev_i
-                cause = (f"{n} fill(s) in the interval give {plain(expected)}; the settlement{'s' if len(keys) > 1 else ''} "
-                         f"{', '.join(keys[:3])} {'say' if len(keys) > 1 else 'says'} {plain(q)}: "
-                         + ("a fill missing from history/fills, or a settlement the history does not explain" if expected != 0 or n else
-                            f"a {what} settlement with no fill in its interval"))
-                proof.differences.append(Difference(check, account, market, prev_t, t, expected, q, cause))
-            else:
-                held += 1
-            prev_i, prev_t = i, t
-        rest = (cum[-1] - cum[prev_i]) * expect_sign + (carry if carry_rounding else ZERO)
-        unsettled[market] = rest
-    proof.held[check] = proof.held.get(check, 0) + held
-    return unsettled
-
-
 #: Journal entry kinds of each USDC roll-forward category.
 ROLLFORWARD_CATEGORIES = {
     "spot flows": ("spot-trade", "rfq-fill", "quote-fill", "dust"),
@@ -546,6 +525,130 @@ def _usdc_rollforward(conn: Connection, proof: PerpProof, acct: str, until: date
         proof.held["usdc-never-negative"] = 1
 
 
+class _Walk:
+    """The settlement, fee and funding intervals of one account, closed as the fills stream past them."""
+
+    def __init__(self, proof: PerpProof, account: str) -> None:
+        self.proof, self.account = proof, account
+        self.realized: dict[str, list] = defaultdict(list)  # market -> [(ms-floored time, quantity, keys, time)]
+        self.fees: dict[str, list] = defaultdict(list)
+        self.fund_rows: dict[tuple[str, datetime], Decimal] = defaultdict(lambda: ZERO)
+        self.fund_settled: dict[tuple[str, datetime], Decimal] = defaultdict(lambda: ZERO)
+        self.rates: dict[tuple[str, datetime], Decimal] = {}
+        self.funding: dict[str, list[datetime]] = {}
+        #: market -> [pnl since the last RealizePnl, fees since the last TradingFees, fills since each (2)], carry,
+        #: previous ends, cursors
+        self._state: dict[str, list] = {}
+        self.pending: set[str] = set()  # markets with an interval still to close
+        self.held = {"realized-pnl": 0, "trading-fees": 0, "funding": 0}
+        self.unsettled: dict[str, Decimal] = {}
+        self.unpaid: dict[str, Decimal] = {}
+
+    @staticmethod
+    def add_group(table: dict[str, list], s: Settlement) -> None:
+        g = table[s.market]  # type: ignore[index]
+        t = _ms_floor(s.time)
+        if g and g[-1][0] == t:
+            g[-1] = (t, g[-1][1] + s.quantity, g[-1][2] + [s.key], s.time)
+        else:
+            g.append((t, s.quantity, [s.key], s.time))
+
+    def prepare(self) -> None:
+        by_market: dict[str, set] = defaultdict(set)
+        for m, t in set(self.fund_rows) | set(self.fund_settled):
+            by_market[m].add(t)
+        self.funding = {m: sorted(ts) for m, ts in by_market.items()}
+        self.pending = set(self.realized) | set(self.fees) | set(self.funding)
+
+    def state(self, m: str) -> list:
+        st = self._state.get(m)
+        if st is None:
+            # pnl, fees, fills(pnl), carry, prev end (pnl), prev end (fees), cursor pnl, cursor fees, cursor funding, fills(fees)
+            st = self._state[m] = [ZERO, ZERO, 0, ZERO, None, None, 0, 0, 0, 0]
+        return st
+
+    def before(self, m: str, t: datetime, engine: PerpEngine) -> None:
+        """Close every interval of market ``m`` that ends at or before ``t`` (fills at ``t`` come after)."""
+        st = self.state(m)
+        g = self.realized.get(m)
+        while g is not None and st[6] < len(g) and g[st[6]][0] <= t:
+            self._close_realized(m, st, g[st[6]])
+            st[6] += 1
+        g = self.fees.get(m)
+        while g is not None and st[7] < len(g) and g[st[7]][0] <= t:
+            self._close_fees(m, st, g[st[7]])
+            st[7] += 1
+        ft = self.funding.get(m)
+        while ft is not None and st[8] < len(ft) and ft[st[8]] <= t:
+            self._funding(m, ft[st[8]], engine)
+            st[8] += 1
+        if (g is None or st[7] >= len(g)) and (self.realized.get(m) is None or st[6] >= len(self.realized[m])) and (ft is None or st[8] >= len(ft)):
+            self.pending.discard(m)
+
+    def _close_realized(self, m: str, st: list, group: tuple) -> None:
+        t, q, keys, _orig = group
+        pending = st[3] + st[0]
+        expected = pending.quantize(SETTLEMENT_UNIT, rounding=ROUND_HALF_EVEN)
+        st[3] = pending - expected  # the residue only: a wrong settlement is named once, not carried on
+        if expected != q:
+            self.proof.differences.append(Difference("realized-pnl", self.account, m, st[4], t, expected, q, self._cause(st[2], expected, q, keys, "realized P&L")))
+        else:
+            self.held["realized-pnl"] += 1
+        st[0] = ZERO
+        st[2] = 0
+        st[4] = t
+
+    def _close_fees(self, m: str, st: list, group: tuple) -> None:
+        t, q, keys, _orig = group
+        expected = -st[1]
+        if expected != q:
+            self.proof.differences.append(Difference("trading-fees", self.account, m, st[5], t, expected, q, self._cause(st[9], expected, q, keys, "fee")))
+        else:
+            self.held["trading-fees"] += 1
+        st[1] = ZERO
+        st[9] = 0
+        st[5] = t
+
+    @staticmethod
+    def _cause(n: int, expected: Decimal, q: Decimal, keys: list[str], what: str) -> str:
+        return (f"{n} fill(s) in the interval give {plain(expected)}; the settlement{'s' if len(keys) > 1 else ''} "
+                f"{', '.join(keys[:3])} {'say' if len(keys) > 1 else 'says'} {plain(q)}: "
+                + ("a fill missing from history/fills, or a settlement the history does not explain" if expected != 0 or n else
+                   f"a {what} settlement with no fill in its interval"))
+
+    def _funding(self, m: str, t: datetime, engine: PerpEngine) -> None:
+        key = (m, t)
+        a, b = self.fund_rows.get(key, ZERO), self.fund_settled.get(key, ZERO)
+        if a != b:
+            cause = ("a FundingPayment settlement with no history/funding row" if key not in self.fund_rows else
+                     "a history/funding row with no FundingPayment settlement" if key not in self.fund_settled else "the funding row and its settlement disagree")
+            self.proof.differences.append(Difference("funding", self.account, m, t, t, a, b, cause))
+            return
+        book = engine.books.get((self.account, m))
+        net = book.net if book is not None else ZERO
+        rate = self.rates.get(key, ZERO)
+        if a and net == 0:
+            self.proof.differences.append(Difference("funding", self.account, m, t, t, ZERO, a,
+                                                     "funding paid or received while the fills leave the position flat: a fill is missing"))
+        elif a and rate and (a > 0) != (net * rate < 0):
+            self.proof.differences.append(Difference("funding", self.account, m, t, t, ZERO, a,
+                                                     f"funding of this sign does not fit a position of {plain(net)} at rate {plain(rate)}: a fill is missing"))
+        else:
+            self.held["funding"] += 1
+
+    def finish(self, engine: PerpEngine) -> None:
+        far = datetime.max.replace(tzinfo=_UTC)
+        for m in sorted(set(self.pending)):
+            self.before(m, far, engine)
+        for m, st in self._state.items():
+            self.unsettled[m] = st[0] + st[3]
+            self.unpaid[m] = -st[1]
+        self.proof.held.update(self.held)
+        pend = [f"{m} P&L {plain(v)}" for m, v in sorted(self.unsettled.items()) if v] + [f"{m} fees {plain(-v)}" for m, v in sorted(self.unpaid.items()) if v]
+        if pend:
+            self.proof.notes.append("not yet settled at the snapshot: " + ", ".join(pend))
+
+
 def perp_proof(conn: Connection, venue_account: str, *, at: datetime | None = None, inputs: PerpInputs | None = None,
                methods: Iterable[str] = PERP_METHODS) -> PerpProof:
     """Prove the account's perpetuals against the latest snapshot at or before ``at`` (docs/perps.md):
@@ -569,88 +672,68 @@ def perp_proof(conn: Connection, venue_account: str, *, at: datetime | None = No
     if not inp.fills and not inp.settlements and not inp.funding:
         proof.notes.append("no perpetual fills or settlements: nothing to prove")
         return proof
-    # 1. settlement intervals, from the average engine's realized P&L per fill
-    with localcontext(EXACT):
-        engine = PerpEngine("average")
-        feed = engine.feed
-        rows = engine.realized
-        times: dict[str, list] = defaultdict(list)
-        pnl_cum: dict[str, list] = defaultdict(lambda: [ZERO])
-        fee_cum: dict[str, list] = defaultdict(lambda: [ZERO])
-        nets: dict[str, list] = defaultdict(list)
-        for f in inp.fills:
-            feed(f)
-            book = engine.books[(f.account, f.market)]
-            pnl = book.ex_pnl  # the exchange's figure (A-PERP-3); the rows' exact P&L differs beyond the 18th place
-            m = f.market
-            times[m].append(f.time)
-            pc = pnl_cum[m]
-            pc.append(pc[-1] + pnl)
-            fc = fee_cum[m]
-            fc.append(fc[-1] + f.fee)
-            nets[m].append(book.net)
-            if len(rows) > 100_000:
-                rows.clear()
-        cycles = {"average": engine.cycles}
-        positions = engine.positions()
+    # 1 and 2 in one pass over the fills (streamed; nothing per fill is kept): each market's settlement
+    # intervals are closed as its fills pass their end, funding intervals see the position at their end,
+    # and every method's cycles are checked as they close.
     settle = [s for s in inp.settlements if s.time <= until] if until is not None else inp.settlements
-    unattributed = [s for s in settle if s.market is None]
-    for s in unattributed:
-        proof.differences.append(Difference("settlement-market", venue_account, "?", s.time, s.time, ZERO, s.quantity,
-                                            f"settlement {s.key} ({s.source}) names position {s.position_id!r}, which no position row names: its market is unknown"))
+    for s in settle:
+        if s.market is None:
+            proof.differences.append(Difference("settlement-market", venue_account, "?", s.time, s.time, ZERO, s.quantity,
+                                                f"settlement {s.key} ({s.source}) names position {s.position_id!r}, which no position row names: its market is unknown"))
     settle = [s for s in settle if s.market is not None]
-    unsettled = _prove_settled(proof, "realized-pnl", venue_account, times, pnl_cum, [s for s in settle if s.source in REALIZED_SOURCES],
-                               carry_rounding=True, expect_sign=1, what="realized P&L")
-    unpaid_fees = _prove_settled(proof, "trading-fees", venue_account, times, fee_cum, [s for s in settle if s.source in FEE_SOURCES],
-                                 carry_rounding=False, expect_sign=-1, what="fee")
-    pend = [f"{m} P&L {plain(v)}" for m, v in sorted(unsettled.items()) if v] + [f"{m} fees {plain(-v)}" for m, v in sorted(unpaid_fees.items()) if v]
-    if pend:
-        proof.notes.append("not yet settled at the snapshot: " + ", ".join(pend))
-    # funding: history/funding rows against FundingPayment settlements, per (market, interval end)
-    fund_rows: dict[tuple[str, datetime], Decimal] = defaultdict(lambda: ZERO)
-    rates: dict[tuple[str, datetime], Decimal] = {}
+    walk = _Walk(proof, venue_account)
+    for s in settle:
+        if s.source in REALIZED_SOURCES:
+            walk.add_group(walk.realized, s)
+        elif s.source in FEE_SOURCES:
+            walk.add_group(walk.fees, s)
+        elif s.source in FUNDING_SOURCES:
+            walk.fund_settled[(s.market, _hour_floor(s.time))] += s.quantity  # type: ignore[index]
     for fr in inp.funding:
         if until is None or fr.time <= until:
-            fund_rows[(fr.market, fr.time)] += fr.quantity
-            rates[(fr.market, fr.time)] = fr.rate
-    fund_settled: dict[tuple[str, datetime], Decimal] = defaultdict(lambda: ZERO)
-    for s in settle:
-        if s.source in FUNDING_SOURCES:
-            fund_settled[(s.market, _hour_floor(s.time))] += s.quantity  # type: ignore[index]
-    held = 0
-    for key in sorted(set(fund_rows) | set(fund_settled)):
-        market, t = key
-        a, b = fund_rows.get(key, ZERO), fund_settled.get(key, ZERO)
-        if a != b:
-            cause = ("a FundingPayment settlement with no history/funding row" if key not in fund_rows else
-                     "a history/funding row with no FundingPayment settlement" if key not in fund_settled else "the funding row and its settlement disagree")
-            proof.differences.append(Difference("funding", venue_account, market, t, t, a, b, cause))
-            continue
-        mt = times.get(market, [])
-        i = bisect.bisect_left(mt, t)
-        net = nets[market][i - 1] if i else ZERO
-        rate = rates.get(key, ZERO)
-        if a and net == 0:
-            proof.differences.append(Difference("funding", venue_account, market, t, t, ZERO, a,
-                                                "funding paid or received while the fills leave the position flat: a fill is missing"))
-        elif a and rate and (a > 0) != (net * rate < 0):
-            proof.differences.append(Difference("funding", venue_account, market, t, t, ZERO, a,
-                                                f"funding of this sign does not fit a position of {plain(net)} at rate {plain(rate)}: a fill is missing"))
-        else:
-            held += 1
-    proof.held["funding"] = held
-    # 2. flat-to-flat cycles, every method
-    for m in methods:
-        if m not in cycles:
-            cycles[m] = _cycles(m, inp.fills)
-        ok = 0
-        for c in cycles[m]:
+            walk.fund_rows[(fr.market, fr.time)] += fr.quantity
+            walk.rates[(fr.market, fr.time)] = fr.rate
+    walk.prepare()
+    methods = tuple(dict.fromkeys(("average", *methods)))
+    engines = {m: PerpEngine(m, rows=False) for m in methods}
+    average = engines["average"]
+    others = [engines[m] for m in methods if m != "average"]
+    cycle_ok = {m: 0 for m in methods}
+
+    def check_cycles(m: str, cycles: list) -> None:
+        for c in cycles:
             if c.difference != 0 or c.pnl != c.cash_flow:
                 proof.differences.append(Difference(f"cycle-{m}", c.account, c.market, c.start, c.end, c.net, c.cash_flow - c.fees,
                                                     f"the {m} lots' net realized P&L over this flat-to-flat cycle differs from its fills' cash flow less fees"))
             else:
-                ok += 1
-        proof.held[f"cycle-{m}"] = ok
+                cycle_ok[m] += 1
+        cycles.clear()
+
+    chunks = [inp.fills] if inp.fills else iter_perp_fills(conn, venue_account=venue_account, until=until)
+    with localcontext(EXACT):
+        for chunk in chunks:
+            before = walk.before
+            feed = average.feed_exact
+            for f in chunk:
+                m = f.market
+                if m in walk.pending:
+                    before(m, f.time, average)
+                b = feed(f)
+                st = walk.state(m)
+                st[0] += b.ex_pnl
+                st[1] += f.fee
+                st[2] += 1
+                st[9] += 1
+            for e in others:
+                fe = e.feed_exact
+                for f in chunk:
+                    fe(f)
+                check_cycles(e.method, e.cycles)
+            check_cycles("average", average.cycles)
+        walk.finish(average)
+    for m in methods:
+        proof.held[f"cycle-{m}"] = cycle_ok[m]
+    positions = average.positions()
     if snap is None:
         proof.notes.append(f"no snapshot of {venue_account}: USDC and positions not compared; run `reconcile sync`")
         return proof

@@ -203,11 +203,17 @@ class PerpBook:
         return self.qty if self.side > 0 else -self.qty
 
     # -- the one rule -----------------------------------------------------------------------------
-    def apply(self, f: PerpFill, out: list, cycles: list) -> None:
-        """Apply one fill: realized rows are appended to ``out``, a cycle closed by it to ``cycles``."""
+    def apply(self, f: PerpFill, out: list | None, cycles: list) -> None:
+        """Apply one fill: realized rows are appended to ``out`` (None: not built), a cycle closed by it
+        to ``cycles``."""
+        with localcontext(EXACT):
+            self.apply_exact(f, out, cycles)
+
+    def apply_exact(self, f: PerpFill, out: list | None, cycles: list) -> None:
+        """``apply`` for a caller that already runs in ``ledger.money.EXACT`` (a loop over many fills)."""
         q, p, fee = f.quantity, f.price, f.fee
         d = 1 if f.side == "buy" else -1
-        with localcontext(EXACT):
+        if True:
             if self.side == 0 or self.side == d:
                 self.ex_pnl = ZERO
                 self._open(d, q, p, fee, f)
@@ -251,7 +257,7 @@ class PerpBook:
         self.fee += fee
         self.lots.append([q, notional, fee, f.time, f.id])
 
-    def _close(self, closing: Decimal, p: Decimal, close_fee: Decimal, f: PerpFill, out: list) -> None:
+    def _close(self, closing: Decimal, p: Decimal, close_fee: Decimal, f: PerpFill, out: list | None) -> None:
         kind = CLOSE_KINDS.get(f.system, "system")
         long = self.side > 0
         side = "long" if long else "short"
@@ -298,7 +304,8 @@ class PerpBook:
             pnl = exit_notional - cost if long else cost - exit_notional
             fees = ofee + cfee
             net = pnl - fees
-            out.append(Realized(account, market, side, part, lot[3], closed, (cost / part).quantize(QUANTUM), p, cost, fees, pnl, net, kind, method, lot[4], f.id))
+            if out is not None:
+                out.append(Realized(account, market, side, part, lot[3], closed, (cost / part).quantize(QUANTUM), p, cost, fees, pnl, net, kind, method, lot[4], f.id))
             self.c_pnl += pnl
             self.c_net += net
             need -= part
@@ -340,15 +347,16 @@ class PerpResult(NamedTuple):
 class PerpEngine:
     """Books perp fills as they come (in time order per account and market)."""
 
-    __slots__ = ("method", "books", "realized", "cycles")
+    __slots__ = ("method", "books", "realized", "cycles", "_out")
 
-    def __init__(self, method: str = "average") -> None:
+    def __init__(self, method: str = "average", *, rows: bool = True) -> None:
         if method not in PERP_METHODS:
             raise ValueError(f"unknown perpetual matching method {method!r}; expected one of {list(PERP_METHODS)}")
         self.method = method
         self.books: dict[tuple[str, str], PerpBook] = {}
         self.realized: list[Realized] = []
         self.cycles: list[Cycle] = []
+        self._out = self.realized if rows else None  # rows=False: figures and cycles only (the proof)
 
     def book(self, account: str, market: str) -> PerpBook:
         b = self.books.get((account, market))
@@ -364,7 +372,20 @@ class PerpEngine:
         b = self.books.get((fill.account, fill.market))
         if b is None:
             b = self.book(fill.account, fill.market)
-        b.apply(fill, self.realized, self.cycles)
+        b.apply(fill, self._out, self.cycles)
+
+    def feed_exact(self, fill: PerpFill) -> PerpBook:
+        """``feed`` inside a caller's ``localcontext(EXACT)``, for fills the reader built (checked there);
+        returns the fill's book."""
+        b = self.books.get((fill.account, fill.market))
+        if b is None:
+            if not (fill.quantity > 0 and fill.side in ("buy", "sell")):
+                raise ValueError(f"perp fill {fill.id}: quantity must be > 0 and side 'buy' or 'sell'")
+            b = self.book(fill.account, fill.market)
+        elif not fill.quantity > 0:
+            raise ValueError(f"perp fill {fill.id}: quantity must be > 0")
+        b.apply_exact(fill, self._out, self.cycles)
+        return b
 
     def positions(self) -> list[OpenPosition]:
         out = [b.position() for _k, b in sorted(self.books.items())]
