@@ -540,6 +540,7 @@ class _Walk:
         #: previous ends, cursors
         self._state: dict[str, list] = {}
         self.pending: set[str] = set()  # markets with an interval still to close
+        self.next_t: dict[str, datetime] = {}  # market -> the end of its next interval
         self.held = {"realized-pnl": 0, "trading-fees": 0, "funding": 0}
         self.unsettled: dict[str, Decimal] = {}
         self.unpaid: dict[str, Decimal] = {}
@@ -559,6 +560,25 @@ class _Walk:
             by_market[m].add(t)
         self.funding = {m: sorted(ts) for m, ts in by_market.items()}
         self.pending = set(self.realized) | set(self.fees) | set(self.funding)
+        for m in self.pending:
+            self._next(m, self.state(m))
+
+    def _next(self, m: str, st: list) -> None:
+        ends = []
+        g = self.realized.get(m)
+        if g is not None and st[6] < len(g):
+            ends.append(g[st[6]][0])
+        g = self.fees.get(m)
+        if g is not None and st[7] < len(g):
+            ends.append(g[st[7]][0])
+        ft = self.funding.get(m)
+        if ft is not None and st[8] < len(ft):
+            ends.append(ft[st[8]])
+        if ends:
+            self.next_t[m] = min(ends)
+        else:
+            self.next_t.pop(m, None)
+            self.pending.discard(m)
 
     def state(self, m: str) -> list:
         st = self._state.get(m)
@@ -582,8 +602,7 @@ class _Walk:
         while ft is not None and st[8] < len(ft) and ft[st[8]] <= t:
             self._funding(m, ft[st[8]], engine)
             st[8] += 1
-        if (g is None or st[7] >= len(g)) and (self.realized.get(m) is None or st[6] >= len(self.realized[m])) and (ft is None or st[8] >= len(ft)):
-            self.pending.discard(m)
+        self._next(m, st)
 
     def _close_realized(self, m: str, st: list, group: tuple) -> None:
         t, q, keys, _orig = group
@@ -668,8 +687,9 @@ def perp_proof(conn: Connection, venue_account: str, *, at: datetime | None = No
     snap = conn.execute(text(q + " ORDER BY taken_at DESC, id DESC LIMIT 1"), params).first()
     proof = PerpProof(venue_account, snap[0] if snap else None, _time(snap[1]) if snap else None)
     until = proof.as_of or at
-    inp = inputs if inputs is not None else read_perps(conn, venue_account=venue_account, until=until)
-    if not inp.fills and not inp.settlements and not inp.funding:
+    inp = inputs if inputs is not None else read_perps(conn, venue_account=venue_account, until=until, fills=False)
+    has_fills = bool(inp.fills) or conn.execute(text("SELECT 1 FROM journal_entries WHERE kind = 'perp-fill' AND venue_account = :a LIMIT 1"), {"a": venue_account}).first() is not None
+    if not has_fills and not inp.settlements and not inp.funding:
         proof.notes.append("no perpetual fills or settlements: nothing to prove")
         return proof
     # 1 and 2 in one pass over the fills (streamed; nothing per fill is kept): each market's settlement
@@ -711,15 +731,20 @@ def perp_proof(conn: Connection, venue_account: str, *, at: datetime | None = No
 
     chunks = [inp.fills] if inp.fills else iter_perp_fills(conn, venue_account=venue_account, until=until)
     with localcontext(EXACT):
+        states = walk._state
+        next_t = walk.next_t
         for chunk in chunks:
             before = walk.before
             feed = average.feed_exact
             for f in chunk:
                 m = f.market
-                if m in walk.pending:
+                nt = next_t.get(m)
+                if nt is not None and f.time >= nt:
                     before(m, f.time, average)
                 b = feed(f)
-                st = walk.state(m)
+                st = states.get(m)
+                if st is None:
+                    st = walk.state(m)
                 st[0] += b.ex_pnl
                 st[1] += f.fee
                 st[2] += 1

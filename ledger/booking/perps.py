@@ -180,12 +180,14 @@ class Cycle(NamedTuple):
 class PerpBook:
     """One (account, market) position: lots on one side, running exchange figures, the open cycle."""
 
-    __slots__ = ("account", "market", "method", "side", "qty", "cost", "fee", "lots", "ex_entry", "ex_pnl", "c_start", "c_fills", "c_cash", "c_fees", "c_pnl", "c_net")
+    __slots__ = ("account", "market", "method", "dated", "side", "qty", "cost", "fee", "lots", "ex_entry", "ex_pnl", "c_start", "c_fills", "c_cash", "c_fees", "c_pnl", "c_net")
 
-    def __init__(self, account: str, market: str, method: str) -> None:
+    def __init__(self, account: str, market: str, method: str, dated: bool = True) -> None:
         if method not in PERP_METHODS:
             raise ValueError(f"unknown perpetual matching method {method!r}; expected one of {list(PERP_METHODS)}")
         self.account, self.market, self.method = account, market, method
+        #: Keep the dated lots (False only for ``average`` when no rows are built: the pooled figures suffice).
+        self.dated = dated or method != "average"
         self.side = 0  # +1 long, -1 short, 0 flat
         self.qty = ZERO  # open quantity (magnitude)
         self.cost = ZERO  # entry notional of the open quantity
@@ -255,9 +257,21 @@ class PerpBook:
         self.qty += q
         self.cost += notional
         self.fee += fee
-        self.lots.append([q, notional, fee, f.time, f.id])
+        if self.dated:
+            self.lots.append([q, notional, fee, f.time, f.id])
 
     def _close(self, closing: Decimal, p: Decimal, close_fee: Decimal, f: PerpFill, out: list | None) -> None:
+        if not self.dated:  # average, no rows: relieve the pooled cost and fees in one piece
+            cost = share(self.cost, closing, self.qty)
+            ofee = share(self.fee, closing, self.qty)
+            self.cost -= cost
+            self.fee -= ofee
+            exit_notional = closing * p
+            pnl = exit_notional - cost if self.side > 0 else cost - exit_notional
+            self.c_pnl += pnl
+            self.c_net += pnl - ofee - close_fee
+            self.qty -= closing
+            return
         kind = CLOSE_KINDS.get(f.system, "system")
         long = self.side > 0
         side = "long" if long else "short"
@@ -316,7 +330,9 @@ class PerpBook:
         if self.side == 0:
             return None
         with localcontext(EXACT):
-            if self.method == "average":
+            if not self.dated:
+                lots = [OpenLot(self.qty, self.cost, self.fee, self.c_start, "")]  # type: ignore[arg-type]
+            elif self.method == "average":
                 lots = []
                 cost_left, fee_left, q_left = self.cost, self.fee, self.qty
                 for lq, _c, _f, opened, lot_id in self.lots:
@@ -347,7 +363,7 @@ class PerpResult(NamedTuple):
 class PerpEngine:
     """Books perp fills as they come (in time order per account and market)."""
 
-    __slots__ = ("method", "books", "realized", "cycles", "_out")
+    __slots__ = ("method", "books", "realized", "cycles", "_out", "_dated")
 
     def __init__(self, method: str = "average", *, rows: bool = True) -> None:
         if method not in PERP_METHODS:
@@ -357,11 +373,12 @@ class PerpEngine:
         self.realized: list[Realized] = []
         self.cycles: list[Cycle] = []
         self._out = self.realized if rows else None  # rows=False: figures and cycles only (the proof)
+        self._dated = rows
 
     def book(self, account: str, market: str) -> PerpBook:
         b = self.books.get((account, market))
         if b is None:
-            b = self.books[(account, market)] = PerpBook(account, market, self.method)
+            b = self.books[(account, market)] = PerpBook(account, market, self.method, self._dated)
         return b
 
     def feed(self, fill: PerpFill) -> None:

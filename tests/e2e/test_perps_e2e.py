@@ -177,7 +177,8 @@ def test_broken_lots_fail_the_cycle_equation(start_simulator, doc, db_url, tmp_p
     def wrong_cost(self, d, q, p, fee, f):  # every lot booked a unit above its fill's notional
         real_open(self, d, q, p, fee, f)
         self.cost += Decimal("0.000001")
-        self.lots[-1][1] += Decimal("0.000001")
+        if self.dated:
+            self.lots[-1][1] += Decimal("0.000001")
 
     monkeypatch.setattr(engine_module.PerpBook, "_open", wrong_cost)
     code, out, _err = cli(capsys, "check", "--config", str(config), "--db", db_url, "--json")
