@@ -730,6 +730,11 @@ def perp_proof(conn: Connection, venue_account: str, *, at: datetime | None = No
         cycles.clear()
 
     chunks = [inp.fills] if inp.fills else iter_perp_fills(conn, venue_account=venue_account, until=until)
+    child = None
+    if others and not inp.fills:
+        child = _start_cycle_child(conn, venue_account, until, [e.method for e in others])
+        if child is not None:
+            others = []
     with localcontext(EXACT):
         states = walk._state
         next_t = walk.next_t
@@ -756,6 +761,16 @@ def perp_proof(conn: Connection, venue_account: str, *, at: datetime | None = No
                 check_cycles(e.method, e.cycles)
             check_cycles("average", average.cycles)
         walk.finish(average)
+    if child is not None:
+        done = _join_cycle_child(child)
+        if done is None:  # the child failed: book the other methods here after all
+            for m in methods:
+                if m != "average":
+                    check_cycles(m, _cycles(m, [f for chunk in iter_perp_fills(conn, venue_account=venue_account, until=until) for f in chunk]))
+        else:
+            for m, (ok, diffs) in done.items():
+                cycle_ok[m] = ok
+                proof.differences.extend(diffs)
     for m in methods:
         proof.held[f"cycle-{m}"] = cycle_ok[m]
     positions = average.positions()
@@ -807,6 +822,77 @@ def perp_proof(conn: Connection, venue_account: str, *, at: datetime | None = No
         held += good
     proof.held["positions"] = held
     return proof
+
+
+#: A ledger with at least this many perp fills books the other methods' cycles in a child process
+#: (the machine's second core) while this one books ``average`` and the settlement intervals.
+CHILD_MIN_FILLS = 200_000
+
+
+def _cycle_child_main(url: str, venue_account: str, until: datetime | None, methods: list[str], send) -> None:
+    try:
+        from .db import make_engine
+
+        engine = make_engine(url)
+        engines = {m: PerpEngine(m, rows=False) for m in methods}
+        result: dict[str, tuple[int, list]] = {m: (0, []) for m in methods}
+        with engine.connect() as conn, localcontext(EXACT):
+            for chunk in iter_perp_fills(conn, venue_account=venue_account, until=until):
+                for m, e in engines.items():
+                    fe = e.feed_exact
+                    for f in chunk:
+                        fe(f)
+                    ok, diffs = result[m]
+                    for c in e.cycles:
+                        if c.difference != 0 or c.pnl != c.cash_flow:
+                            diffs.append(Difference(f"cycle-{m}", c.account, c.market, c.start, c.end, c.net, c.cash_flow - c.fees,
+                                                    f"the {m} lots' net realized P&L over this flat-to-flat cycle differs from its fills' cash flow less fees"))
+                        else:
+                            ok += 1
+                    result[m] = (ok, diffs)
+                    e.cycles.clear()
+        engine.dispose()
+        send.send(result)
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which books in process instead
+        send.send(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        send.close()
+
+
+def _start_cycle_child(conn: Connection, venue_account: str, until: datetime | None, methods: list[str]):
+    """Fork a process that books ``methods`` over the account's fills (read through its own connection)
+    and returns their cycle checks; None when not worth it or not possible (an in-memory database, no fork)."""
+    import multiprocessing
+
+    url = conn.engine.url
+    if url.get_backend_name() == "sqlite" and (not url.database or url.database == ":memory:"):
+        return None
+    n = conn.execute(text("SELECT COUNT(*) FROM journal_entries WHERE kind = 'perp-fill' AND venue_account = :a"), {"a": venue_account}).scalar_one()
+    if n < CHILD_MIN_FILLS:
+        return None
+    try:
+        ctx = multiprocessing.get_context("fork")
+        recv, send = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=_cycle_child_main, args=(url.render_as_string(hide_password=False), venue_account, until, methods, send), daemon=True)
+        proc.start()
+        send.close()
+    except (OSError, ValueError):
+        return None
+    return proc, recv
+
+
+def _join_cycle_child(child) -> dict | None:
+    proc, recv = child
+    try:
+        result = recv.recv()
+    except EOFError:
+        result = None
+    finally:
+        recv.close()
+        proc.join()
+    if not isinstance(result, dict):
+        return None
+    return result
 
 
 def _cycles(method: str, fills: list[PerpFill]) -> list[Cycle]:
