@@ -187,3 +187,15 @@ def test_broken_lots_fail_the_cycle_equation(start_simulator, doc, db_url, tmp_p
     assert _named(main, "cycle-fifo") and _named(main, "cycle-average")
     d = _named(main, "cycle-fifo")[0]
     assert d["market"].endswith("_PERP") and d["start"] and d["end"] and Decimal(d["difference"]) != 0
+
+
+def test_child_process_books_the_same_cycles(start_simulator, doc, db_url, tmp_path, capsys, monkeypatch):
+    _code, main, _config = _sync_check(start_simulator, doc, db_url, tmp_path, capsys)
+    import ledger.perps as perps_module
+
+    monkeypatch.setattr(perps_module, "CHILD_MIN_FILLS", 1)  # the fifo cycles booked in a forked child
+    engine = make_engine(str(db_url))
+    with engine.connect() as conn:
+        proof = perps_module.perp_proof(conn, "main")
+    engine.dispose()
+    assert proof.ok and proof.held == main["perps"]["held"]
