@@ -161,3 +161,30 @@ def fetch_prices(engine: Engine, client: Any, *, start: datetime | None = None, 
                 pending = [t for t in pending if cache.close(symbol, interval, t - t % step) is None]
         report.still_missing += len(pending)
     return report
+
+
+def fetch_mark_prices(engine: Engine, client: Any, markets: Iterable[str], instants: Iterable[datetime]) -> int:
+    """Cache the exchange's mark price of each perpetual market at each instant (docs/pricing.md,
+    "Perpetuals"): the 1m ``priceType=Mark`` kline that ends at the instant (floored to the minute),
+    stored as symbol ``<market>@Mark``. Returns the number of requests made; a bar already held is not
+    asked again."""
+    from datetime import timedelta
+
+    from ledger.perps import mark_symbol
+
+    requests = 0
+    for market in sorted(set(markets)):
+        sym = mark_symbol(market)
+        for t in sorted(set(instants)):
+            end_s = _secs(t) - _secs(t) % 60
+            ws = end_s - 60
+            with engine.connect() as conn:
+                if CachedBars(conn).close(sym, "1m", ws) is not None:
+                    continue
+            records = client.klines(market, "1m", ws, end_s - 1, price_type="Mark")
+            requests += 1
+            bars = [b for b in _bars(records) if ws <= b.start_s < end_s]
+            with engine.begin() as conn:
+                store_bars(conn, symbol=sym, interval="1m", span=(ws, end_s), bars=bars, fetched_at=datetime.now(_UTC))
+            log.info("mark price %s at %s: %d bar(s)", market, (t - timedelta(0)).isoformat(), len(bars))
+    return requests

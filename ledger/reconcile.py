@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import Connection, select, text
 
@@ -167,6 +168,8 @@ class CheckOutcome:
     trial_balance_zero: bool
     notes: list[str] = field(default_factory=list)
     rollforward: RollForward | None = None
+    #: The perpetuals' proof (``ledger.perps.perp_proof``): settlements, cycles, USDC, positions.
+    perps: Any = None
 
     @property
     def differences(self) -> list[Line]:
@@ -175,7 +178,8 @@ class CheckOutcome:
     @property
     def ok(self) -> bool:
         rf_ok = self.rollforward is None or self.rollforward.ok
-        return self.snapshot_id is not None and not self.differences and self.trial_balance_zero and rf_ok
+        perps_ok = self.perps is None or self.perps.ok
+        return self.snapshot_id is not None and not self.differences and self.trial_balance_zero and rf_ok and perps_ok
 
     def to_json(self) -> dict:
         return {
@@ -186,6 +190,7 @@ class CheckOutcome:
             "trial_balance_zero": self.trial_balance_zero,
             "notes": self.notes,
             "basis_rollforward": self.rollforward.to_json() if self.rollforward else None,
+            "perps": self.perps.to_json() if self.perps is not None else None,
             "lines": [
                 {"wallet": l.wallet, "asset": l.asset, "ledger": plain(l.ledger), "exchange": plain(l.exchange),
                  "difference": plain(l.difference), "causes": list(l.causes)}
@@ -244,8 +249,9 @@ def _hints(conn: Connection, acct: str, status: str) -> list[RawHint]:
 
 
 def check(conn: Connection, venue_account: str, *, at: datetime | None = None, expected_endpoints: Iterable[str] = (), keep: bool = True,
-          now: datetime | None = None, rollforward: RollForward | None = None) -> CheckOutcome:
-    """Compare the ledger with the latest snapshot (at or before ``at``) and keep the result."""
+          now: datetime | None = None, rollforward: RollForward | None = None, perps: bool = True) -> CheckOutcome:
+    """Compare the ledger with the latest snapshot (at or before ``at``) and keep the result; with
+    ``perps`` also prove the perpetuals (``ledger.perps.perp_proof``, docs/perps.md)."""
     snap = latest_snapshot(conn, venue_account, at)
     tb_zero = all(v == 0 for v in trial_balance(conn).values())
     if snap is None:
@@ -284,6 +290,12 @@ def check(conn: Connection, venue_account: str, *, at: datetime | None = None, e
         if not tb_zero:
             out.notes.append("trial balance is not zero")
     out.rollforward = rollforward
+    if perps and out.snapshot_id is not None:
+        from .perps import perp_proof
+
+        out.perps = perp_proof(conn, venue_account, at=at)
+        if not out.perps.ok:
+            out.notes.append(f"perpetuals: {len(out.perps.differences)} difference(s)")
     if rollforward is not None and not rollforward.ok:
         out.notes.append(f"basis roll-forward does not close: difference {plain(rollforward.difference)}")
     if keep:

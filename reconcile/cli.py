@@ -303,6 +303,7 @@ def status(
 
     from rich.table import Table
 
+    from reports.safety import terminal
     from reports.status import status as get_status
     from reports.status import status_json
 
@@ -327,6 +328,9 @@ def status(
         table.add_row(*(Text(c) for c in row))  # Text: no markup in exchange-supplied names
     console.print(table)
     console.print(f"entries {st.entries}, postings {st.postings}; unknown records {st.unknown}; pending {st.pending}; unpriced events {st.unpriced}")
+    if st.extra.get("unknown_fills_by_symbol"):  # dated futures, IPERP, prediction markets, ... (docs/perps.md)
+        console.print("fills kept raw as unknown, by market: " + ", ".join(f"{terminal(k)} {v}" for k, v in st.extra["unknown_fills_by_symbol"].items()),
+                      markup=False, highlight=False)
     console.print(trial_balance_line(st), markup=False, highlight=False)
     _print_live_view(engine)
     engine.dispose()
@@ -348,6 +352,11 @@ def _add_pricing_status(conn, st) -> None:
     from ledger.prices import unpriced_count
 
     st.unpriced = unpriced_count(conn)
+    from ledger.perps import unknown_derivatives
+
+    unknown_fills = unknown_derivatives(conn)
+    if unknown_fills:
+        st.extra["unknown_fills_by_symbol"] = unknown_fills
 
 
 def _rollforward(ctx: Context, engine, at):
@@ -405,6 +414,7 @@ def _run_check(ctx: Context, engine, *, account: str | None, at, as_json: bool, 
         out.print(table)
         for n in o.notes:
             out.print(terminal(n), markup=False, highlight=False)
+        _print_perps(out, o.perps)
         if o.rollforward is not None:
             rf = o.rollforward
             out.print(f"basis roll-forward {rf.start.date()} .. {rf.end.isoformat(timespec='seconds')}: opening {plain(rf.opening)} + acquisitions "
@@ -464,6 +474,12 @@ def prices(
         kline_rate = acc.kline_rate_per_minute if acc else 30.0
         with BackpackClient(base_url, None, historical_rate_per_minute=kline_rate) as client:  # public endpoints only
             fr = fetch_prices(engine, client, start=start, end=end, settings=rep)
+            from importers.prices import fetch_mark_prices
+            from ledger.perps import perp_markets
+
+            with engine.connect() as conn:
+                perp_list, instants = perp_markets(conn)
+            fr.requests += fetch_mark_prices(engine, client, perp_list, instants)  # open perpetuals at each year end (docs/pricing.md)
         console.print(f"prices: {fr.requests} requests, {fr.bars_stored} bars cached"
                       + (f"; no market for {', '.join(fr.no_market)}" if fr.no_market else ""))
     vr = value_ledger(engine, rep, full=full)
@@ -986,6 +1002,60 @@ def _database_message(exc: BaseException) -> str:
         first = str(orig).strip().splitlines()
         return first[0] if first else type(orig).__name__
     return type(exc).__name__
+
+
+# -- perpetuals (docs/perps.md) ------------------------------------------------------------------------
+def _print_perps(out, proof) -> None:
+    """The perpetuals' proof under an account's check: what held, then each difference named."""
+    if proof is None:
+        return
+    from reports.safety import terminal
+
+    held = ", ".join(f"{k} {v}" for k, v in proof.held.items())
+    out.print(f"perpetuals: {'every equation holds' if proof.ok else f'{len(proof.differences)} difference(s)'} ({held})", markup=False, highlight=False)
+    for d in proof.differences[:50]:
+        out.print("  " + terminal(d.line()), markup=False, highlight=False)
+    if len(proof.differences) > 50:
+        out.print(f"  ... and {len(proof.differences) - 50} more (--json lists them all)")
+
+
+@export_app.command("perps")
+def export_perps(
+    out: Annotated[str, typer.Option("--out", help="Output file (csv: the realized rows; the other tables beside it).")],
+    year: Annotated[int, typer.Option("--year", help="Tax year (uk: the year it starts, 2025 = 2025/26).")],
+    fmt: FormatOpt = "csv",
+    method: Annotated[Optional[str], typer.Option(help="average or fifo (default: reporting.perp_method, else the jurisdiction's).")] = None,
+    jurisdiction: JurisdictionOpt = None,
+    account: Annotated[Optional[str], typer.Option(help="Only this venue account.")] = None,
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """Perpetual futures for one tax year: realized lot fractions, funding, per-market totals, open positions."""
+    from ledger.books import resolve_settings
+    from ledger.booking.perps import PERP_METHODS
+    from ledger.perps import perp_books
+    from reports.perps import write_perps
+
+    _check_format(fmt)
+    _check_choices(None, None, jurisdiction)
+    if method is not None and method not in PERP_METHODS:
+        raise ConfigError(f"--method: {method!r} is not one of {', '.join(PERP_METHODS)}")
+    ctx = Context(config, db)
+    rep = ctx.config.reporting
+    settings = resolve_settings(rep, jurisdiction=jurisdiction)
+    engine = ctx.engine()
+    with engine.connect() as conn:
+        books = perp_books(conn, settings, year=year, venue_account=account, method=method or rep.perp_method)
+    engine.dispose()
+    counts = write_perps(books, Path(out), fmt)
+    for n in books.notes:
+        err_console.print(f"warning: {n}", markup=False, highlight=False)
+    from ledger.money import plain
+
+    console.print(f"wrote {counts['Realized']} realized rows, {counts['Funding']} funding lines, {counts['Totals']} markets, "
+                  f"{counts['Positions']} open positions for {year} ({books.method}) to {out}; net {plain(books.net)} USDC", markup=False, highlight=False)
+    if books.notes:
+        raise typer.Exit(EXIT_DIFFERENCE if books.unattributed else EXIT_OK)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -24,6 +24,7 @@ METHODS = ("fifo", "lifo", "hifo", "lofo", "average", "uk")
 SCOPES = ("universal", "account")
 JURISDICTIONS = ("us", "uk", "de", "generic")
 CURRENCIES = ("USD", "EUR", "GBP")
+PERP_METHODS = ("average", "fifo")  # ledger.booking.perps.PERP_METHODS
 
 
 class ConfigError(Exception):
@@ -93,6 +94,8 @@ class ReportingConfig:
     method_by_year: dict[int, str] = field(default_factory=dict)
     #: The finest kline bar used for prices: 1m (default), 1h or 1d (docs/pricing.md).
     price_resolution: str = "1m"
+    #: Perpetual matching method, average or fifo; None: the jurisdiction's default (docs/perps.md).
+    perp_method: str | None = None
 
 
 FORM_1099DA_STATUSES = ("basis-reported", "basis-not-reported", "none")
@@ -137,6 +140,7 @@ _REPORTING_KEYS = {
     "opening_lots",
     "transfer_fee_policy",
     "method_by_year",
+    "perp_method",
     "price_resolution",
 }
 
@@ -285,6 +289,11 @@ def load_config(path: Path | None) -> Config:
             if v not in ("1m", "1h", "1d"):
                 raise ConfigError(f"{where}: reporting.price_resolution: {v!r} is not one of 1m, 1h, 1d")
             values["price_resolution"] = v
+        if "perp_method" in rep:
+            v = _typed(where, "reporting.perp_method", rep["perp_method"], str, "a string").lower()
+            if v not in PERP_METHODS:
+                raise ConfigError(f"{where}: reporting.perp_method: {rep['perp_method']!r} is not one of {', '.join(PERP_METHODS)}")
+            values["perp_method"] = v
         if "method_by_year" in rep:
             mby = _typed(where, "reporting.method_by_year", rep["method_by_year"], dict, "a table of year = method")
             out: dict[int, str] = {}

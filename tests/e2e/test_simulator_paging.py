@@ -113,7 +113,7 @@ def test_paging__filters(signed_get):
     user = signed_get(*FILLS, {"limit": "1000", "fillType": "User"}).json()
     assert user == [r for r in rows if r["systemOrderType"] is None]
     liq = signed_get(*FILLS, {"limit": "1000", "fillType": "AllLiquidation"}).json()
-    assert [r["systemOrderType"] for r in liq] == ["LiquidatePositionOnBook"]
+    assert sorted(r["systemOrderType"] for r in liq) == ["LiquidatePositionOnAdl", "LiquidatePositionOnBook"]
     bad = signed_get(*FILLS, {"fillType": "Nope"})
     assert bad.status_code == 400 and "fillType" in bad.json()["message"]
     funding = signed_get("/wapi/v1/history/settlement", "settlementHistoryQueryAll",

@@ -3,6 +3,8 @@ plain independent arithmetic over what the wire returns; plus determinism, kline
 
 from __future__ import annotations
 
+import decimal
+
 from collections import defaultdict
 from decimal import Decimal
 
@@ -99,25 +101,25 @@ def expected_state(h: dict[str, list[dict]]):
         spot[quote] -= sign * q * p
         if "fee" in r:
             spot[r["feeSymbol"]] -= D(r["fee"])
-    # perps: net quantity and entry = sum(q*p)/sum(q) of the fills opening the current position
+    # perps (A-PERP-3): a fresh or flipped position opens at the fill's price, an increase moves the entry
+    # to (|net| * entry + q * p) / (|net| + q) at 28 digits, a reduction leaves it
     perps = sorted((f for f in h["fills"] if f["symbol"].endswith("_PERP")),
                    key=lambda f: (parse_ts_ms(f["timestamp"]), f["tradeId"]))
     net: dict[str, Decimal] = defaultdict(D)
-    cost: dict[str, Decimal] = defaultdict(D)
-    size: dict[str, Decimal] = defaultdict(D)
+    entry: dict[str, Decimal] = defaultdict(D)
+    c28 = decimal.Context(prec=28)
     for f in perps:
         s, q, p = f["symbol"], D(f["quantity"]), D(f["price"])
         d = q if f["side"] == "Bid" else -q
         before = net[s]
         net[s] += d
-        if before == 0 or (before > 0) == (d > 0):
-            cost[s] += q * p
-            size[s] += q
-        elif net[s] == 0:
-            cost[s] = size[s] = D(0)
-        elif (net[s] > 0) != (before > 0):
-            cost[s], size[s] = abs(net[s]) * p, abs(net[s])
-    positions = {s: (n, cost[s] / size[s]) for s, n in net.items() if n != 0}
+        if before == 0:
+            entry[s] = p
+        elif (before > 0) == (d > 0):
+            entry[s] = c28.divide(c28.add(c28.multiply(abs(before), entry[s]), c28.multiply(q, p)), c28.add(abs(before), q))
+        elif net[s] != 0 and (net[s] > 0) != (before > 0):
+            entry[s] = p
+    positions = {s: (n, entry[s]) for s, n in net.items() if n != 0}
     return spot, lent, owed, positions
 
 
@@ -165,7 +167,7 @@ def test_state__generated_content(signed_get, sim):
     base_fee = {f["feeSymbol"] == f["symbol"].split("_")[0] for f in fills
                 if f["side"] == "Bid" and not f["symbol"].endswith("_PERP") and f["symbol"] != "USDT_USDC"}
     assert base_fee == {True}  # A-FEE-1: the asset received
-    assert [f["systemOrderType"] for f in fills if f["systemOrderType"]] == ["LiquidatePositionOnBook"]
+    assert sorted(f["systemOrderType"] for f in fills if f["systemOrderType"]) == ["LiquidatePositionOnAdl", "LiquidatePositionOnBook"]
     order_ids = {o["id"] for o in h["orders"]}
     assert {f["orderId"] for f in fills} <= order_ids
     sources = {s["source"] for s in h["settlements"]}

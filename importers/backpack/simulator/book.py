@@ -13,13 +13,17 @@ One rule per stream, exactly the contract the ledger's posting rules implement i
 - dust (A-DUST-1), deposits (A-DEP-1, confirmed only), withdrawals (A-WD-1, quantity+fee, confirmed only).
 - rfq fills (A-RFQ-1): taker, no fee; quote fills: maker, with fee.
 
-Entry price: ``sum(q*p) / sum(q)`` over the fills that opened or increased the current position
-(since it was last flat or flipped; a flip opens at the flip fill's price for the remainder).
-Reductions leave the entry price unchanged. The division uses the default 28-digit context.
+Entry price (docs/assumptions.md A-PERP-3): a fresh position (or the rest of a flip) opens at the
+fill's price; an increase moves it to ``(|net| * entry + q * p) / (|net| + q)``; a reduction leaves it
+unchanged. Each operation is rounded to 28 significant digits, half-even (the precision of the
+exchange's own ``entryPrice`` sample). A reduction realizes ``closing * (p - entry)`` (long) or
+``closing * (entry - p)`` (short), also at 28 digits; the generator settles it as ``RealizePnl`` in
+whole USDC units (6 decimals), the remainder carried to the next settlement.
 """
 
 from __future__ import annotations
 
+import decimal
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -27,6 +31,8 @@ __all__ = ["Book", "Position", "split_symbol", "is_perp"]
 
 ZERO = Decimal(0)
 USDC = "USDC"
+#: A-PERP-3: the exchange's position arithmetic (entry price, realized and unrealized P&L).
+POSITION_CONTEXT = decimal.Context(prec=28, rounding=decimal.ROUND_HALF_EVEN)
 
 
 def split_symbol(symbol: str) -> tuple[str, str]:
@@ -45,8 +51,7 @@ class Position:
     symbol: str
     position_id: str
     net: Decimal = ZERO
-    open_qty: Decimal = ZERO
-    open_cost: Decimal = ZERO
+    entry_price: Decimal = ZERO
     realized: Decimal = ZERO  # since the position was opened
     funding: Decimal = ZERO  # funding rows since opened
     fees: Decimal = ZERO
@@ -55,7 +60,7 @@ class Position:
 
     @property
     def entry(self) -> Decimal:
-        return self.open_cost / self.open_qty if self.open_qty else ZERO
+        return self.entry_price if self.net else ZERO
 
 
 @dataclass
@@ -103,22 +108,24 @@ class Book:
         realized = ZERO
         pos.fees += fee
         pos.last_price = p
-        if pos.net == 0 or (pos.net > 0) == (d > 0):
+        c = POSITION_CONTEXT
+        if pos.net == 0:
+            pos.net = d
+            pos.entry_price = p
+        elif (pos.net > 0) == (d > 0):
+            size = abs(pos.net)
+            pos.entry_price = c.divide(c.add(c.multiply(size, pos.entry_price), c.multiply(q, p)), c.add(size, q))
             pos.net += d
-            pos.open_qty += q
-            pos.open_cost += q * p
         else:
             closing = min(q, abs(pos.net))
-            entry = pos.entry
-            realized = closing * (p - entry) if pos.net > 0 else closing * (entry - p)
+            entry = pos.entry_price
+            realized = c.multiply(closing, c.subtract(p, entry)) if pos.net > 0 else c.multiply(closing, c.subtract(entry, p))
             pos.realized += realized
             pos.net += d
             if pos.net == 0:
-                pos.open_qty = pos.open_cost = ZERO
+                pos.entry_price = ZERO
             elif (pos.net > 0) == (d > 0):  # flipped: the remainder opens at this price
-                rest = abs(pos.net)
-                pos.open_qty = rest
-                pos.open_cost = rest * p
+                pos.entry_price = p
         return realized
 
     def settlement(self, r: dict) -> None:

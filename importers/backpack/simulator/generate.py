@@ -82,6 +82,8 @@ class _Gen:
         self.bl_rows: list[dict] = []  # borrowLend position history rows, finalised at the end
         self.fill_count = 0
         self.valve_deposits = 0
+        self.auto_borrows = 0
+        self.drain_at: int | None = None  # from then on, the next fee settlement finds USDC (almost) empty
 
     # ---------------------------------------------------------------- scheduling
     def at(self, ms: int, kind: str, payload: object = None, prio: int = 5) -> None:
@@ -159,14 +161,36 @@ class _Gen:
     def settle(self, ms: int, source: str, qty: Decimal, position_id: str | None) -> None:
         if qty == 0:
             return
-        if qty < 0:
-            self.ensure("USDC", -qty, ms)
+        short = ZERO
+        if qty < 0 and self.bal("USDC") < -qty:
+            if self.book.lent.get("USDC", ZERO):  # USDC lent out: the safety valve instead
+                self.ensure("USDC", -qty, ms)
+            else:  # the exchange auto-borrows what a settlement takes below zero (autoBorrowSettlements)
+                short = -qty - max(self.bal("USDC"), ZERO)
         r = {"quantity": format(qty, "f"), "source": source, "subaccountId": self.sub,
              "timestamp": self.ts(ms, "settlements"), "userId": self.user_id, "positionId": position_id,
              "engineSequence": self.engine_seq}
         self.engine_seq += 1 + self.rng.randrange(5)
         self.emit("settlements", r, ms)
         self.book.settlement(r)
+        if short:
+            self.auto_borrow(ms, short)
+
+    def auto_borrow(self, ms: int, qty: Decimal) -> None:
+        """A-PERP-5: USDC driven negative by a settlement is borrowed at once (``AutoBorrowRepay``)."""
+        owed = self.book.borrowed.get("USDC", ZERO)
+        if not owed:
+            self.bl_ids["USDC"] = str(80_000_000 + self.rng.randrange(10_000_000))
+            self.bl_rows.append({"positionId": self.bl_ids["USDC"], "quantity": format(qty, "f"), "symbol": "USDC",
+                                 "source": "AutoBorrowRepay", "cumulativeInterest": "0",
+                                 "avgInterestRate": format(BORROW_APR, "f"), "side": "Borrow",
+                                 "createdAt": self.ts(ms, "borrowLendPositionHistory"), "_ms": ms})
+        else:
+            for row in self.bl_rows:
+                if row["positionId"] == self.bl_ids["USDC"]:
+                    row["quantity"] = format(owed + qty, "f")
+        self.auto_borrows += 1
+        self.bl_row(ms, "Borrow", "USDC", qty, owed + qty, "AutoBorrowRepay")
 
     # ---------------------------------------------------------------- orders and fills
     def order_record(self, oid: str, ms: int, symbol: str, side: str, otype: str, price: Decimal | None,
@@ -251,9 +275,9 @@ class _Gen:
         size = Decimal(rng.randrange(100, 5000) if m.base != "ETH" else rng.randrange(100, 20000)).scaleb(-m.qty_dp)
         if m.base == "BTC":
             size = Decimal(rng.randrange(100, 10000)).scaleb(-m.qty_dp)
-        if net == 0 and action in ("reduce", "flip", "close", "liq"):
+        if net == 0 and action in ("reduce", "flip", "close", "liq", "adl"):
             action = "open"
-        if action == "reduce" and abs(net) < 2 * step:
+        if action in ("reduce", "adl") and abs(net) < 2 * step:
             action = "add"
         system = None
         if action in ("open", "add"):
@@ -261,9 +285,11 @@ class _Gen:
             qty = size
         else:
             side = "Ask" if net > 0 else "Bid"
-            if action == "reduce":
+            if action in ("reduce", "adl"):
                 steps = int(abs(net) / step)
                 qty = Decimal(rng.randrange(1, steps)) * step
+                if action == "adl":  # auto-deleveraging: the exchange closes part of the position
+                    system = "LiquidatePositionOnAdl"
             elif action == "flip":
                 qty = abs(net) + size
             else:
@@ -312,6 +338,10 @@ class _Gen:
     # ---------------------------------------------------------------- hourly: funding, interest, settlement
     def ev_hour(self, ms: int, _payload: object) -> None:
         hour = ms // HOUR_MS
+        owed = self.book.borrowed.get("USDC", ZERO)
+        if owed > 0 and self.bal("USDC") >= owed + Decimal(100):  # auto-repay once USDC covers the borrow (before this hour's interest)
+            self.bl_row(ms, "BorrowRepay", "USDC", owed, ZERO, "AutoBorrowRepay")
+            self._close_bl("USDC")
         for symbol in PERPS:
             pos = self.book.positions.get(symbol)
             if pos is None or pos.net == 0:
@@ -333,6 +363,13 @@ class _Gen:
             if owed > 0:
                 self.interest(ms, asset, "Borrow", owed, BORROW_APR)
         if hour % 4 == 0:
+            if self.drain_at is not None and ms >= self.drain_at and not self.book.lent.get("USDC", ZERO):
+                fees = sum((v for v in self.pending_fee.values() if v > 0), ZERO)
+                keep = _q(fees / 2, Q6)
+                out = self.bal("USDC") - keep - 1
+                if fees > 0 and out > 0:  # a withdrawal leaves less USDC than the fees about to settle
+                    self.withdrawal(ms, "USDC", out, Decimal(1), "confirmed")
+                    self.drain_at = None
             for symbol in PERPS:
                 pnl = self.pending_pnl.get(symbol, ZERO)
                 q = _q(pnl, Q6)
@@ -541,6 +578,8 @@ def generate_world(seed: int, fills: int) -> World:
     main.at(end - 2 * HOUR_MS, "deposit", ("USDC", Decimal(777), "pending"))
     main.at(start + 120 * DAY_MS + 999, "withdraw", ("ETH", Decimal("0.5"), Decimal("0.002"), "ownershipVerificationRequired"))
     main.at(end - 3 * HOUR_MS, "withdraw", ("USDC", Decimal(250), Decimal(1), "pending"))
+    # ---- USDC emptied before a fee settlement (day 200): the exchange auto-borrows the shortfall
+    main.drain_at = start + 200 * DAY_MS
     # ---- internal transfer main -> sub1 (day 60)
     t_int = start + 60 * DAY_MS + 4_321
     main.at(t_int, "internal_out", ("USDC", Decimal(5000), "sub1"))
@@ -581,6 +620,7 @@ def generate_world(seed: int, fills: int) -> World:
     span = (HISTORY_DAYS - 3) * DAY_MS
     slot = span // max(1, n_ep)
     liq_episode = n_ep // 2
+    adl_episode = n_ep // 3 if n_ep // 3 != liq_episode else n_ep // 3 + 1
     for j, k in enumerate(episodes):
         symbol = PERPS[rng.randrange(len(PERPS))]
         t = start + DAY_MS + j * slot + rng.randrange(max(1, slot * 3 // 10))
@@ -588,6 +628,8 @@ def generate_world(seed: int, fills: int) -> World:
         actions = ["open"]
         for _ in range(k - 2):
             actions.append(rng.choice(("add", "reduce", "reduce", "flip")))
+        if j == adl_episode:
+            actions[-1] = "adl"
         actions.append("liq" if j == liq_episode else "close")
         for i, action in enumerate(actions):
             main.at(t, "perp", (symbol, action, i == k - 1))

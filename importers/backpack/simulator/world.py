@@ -11,7 +11,7 @@ from decimal import Decimal
 import orjson
 
 from ..signing import public_key_of
-from .book import Book, split_symbol
+from .book import POSITION_CONTEXT, Book, split_symbol
 from .markets import CATALOGUE, HOUR_MS, MarketDef, PricePath, RecordKlines
 from .store import STREAMS, Table, TableBuilder
 
@@ -116,7 +116,7 @@ def derive_state(book: Book, *, marks: dict[str, Decimal], user_id: int, subacco
             continue
         m = marks.get(symbol, pos.last_price)
         entry = pos.entry
-        upnl = pos.net * (m - entry)
+        upnl = POSITION_CONTEXT.multiply(pos.net, POSITION_CONTEXT.subtract(m, entry))  # A-PERP-3
         pnl_unrealized += upnl
         exposure += abs(pos.net) * m
         positions.append({

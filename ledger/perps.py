@@ -1,0 +1,931 @@
+"""Perpetual futures from the ledger: read the fills and settlements, book the positions, prove them.
+
+``read_perps(conn)`` reads, in (time, key) order, the journal entries of kind ``perp-fill`` and the
+settlement entries (``realized-pnl``, ``funding``, ``perp-fee``, ``liquidation``) with their raw
+records, and the raw records that are kept but not posted and that the proof needs (``history/funding``
+rows, ``history/position`` rows: the position id -> market map). ``perp_books(conn, settings, year=)``
+books them with the position engine (``ledger.booking.perps``) and is the one public source of every
+perpetual figure (``docs/perps.md``): realized rows, funding per market and month, fees, liquidations,
+open positions at a date. ``perp_proof(conn, venue_account)`` is the part of ``reconcile check`` that
+proves them against the exchange's settlements, balances and positions (``docs/reconciliation.md``).
+
+SQLAlchemy Core only; the booking is pure.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+from typing import Any, NamedTuple
+
+import orjson
+from sqlalchemy import Connection, text
+
+from .booking.perps import (
+    PERP_METHODS,
+    Cycle,
+    OpenPosition,
+    PerpEngine,
+    PerpFill,
+    Realized,
+    exchange_unrealized,
+    perp_method_for,
+)
+from .money import EXACT, ZERO, plain
+
+__all__ = [
+    "SETTLEMENT_UNIT",
+    "REALIZED_SOURCES",
+    "FEE_SOURCES",
+    "FUNDING_SOURCES",
+    "Settlement",
+    "FundingRow",
+    "PerpInputs",
+    "read_perps",
+    "FundingLine",
+    "MarketTotals",
+    "PositionLine",
+    "PerpBooks",
+    "perp_books",
+    "Difference",
+    "PerpProof",
+    "perp_proof",
+    "unknown_derivatives",
+    "mark_symbol",
+    "perp_markets",
+]
+
+#: A-PERP-3: realized P&L settles in whole units of USDC's 6 decimals, the remainder carried to the
+#: next settlement of the market (half-even).
+SETTLEMENT_UNIT = Decimal("0.000001")
+REALIZED_SOURCES = frozenset({"RealizePnl", "CulledRealizePnlAuto", "CulledRealizePnlBookUtilisation", "CulledRealizePnlBookUtilization",
+                              "CulledRealizePnlAccountThreshold", "CulledRealizePnlSystemThreshold"})
+FEE_SOURCES = frozenset({"TradingFees", "TradingFeesSystem"})
+FUNDING_SOURCES = frozenset({"FundingPayment"})
+SETTLEMENT_KINDS = ("realized-pnl", "funding", "perp-fee", "liquidation")
+#: A-PERP-4: a settlement covers the fills before the millisecond it is stamped with (its sub-millisecond
+#: digits are the engine's processing time), and a FundingPayment belongs to the funding interval that
+#: ends at its timestamp floored to the hour (every market's funding interval is a whole number of hours).
+FUNDING_GRID_SECONDS = 3600
+_SIDE = {"Bid": "buy", "Ask": "sell"}
+_UTC = timezone.utc
+
+
+def mark_symbol(market: str) -> str:
+    """The ``price_bars`` symbol of a market's mark-price klines (``priceType=Mark``), docs/pricing.md."""
+    return f"{market}@Mark"
+
+
+def _time(v: Any) -> datetime:
+    if isinstance(v, datetime):
+        return v if v.tzinfo is _UTC else (v.replace(tzinfo=_UTC) if v.tzinfo is None else v.astimezone(_UTC))
+    return datetime.fromisoformat(v).replace(tzinfo=_UTC)
+
+
+def _db_time(conn: Connection, t: datetime):
+    if conn.dialect.name == "sqlite":
+        return t.astimezone(_UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    return t
+
+
+def _ms_floor(t: datetime) -> datetime:
+    return t.replace(microsecond=t.microsecond - t.microsecond % 1000)
+
+
+def _hour_floor(t: datetime) -> datetime:
+    return t.replace(minute=0, second=0, microsecond=0)
+
+
+def _hist_time(s: str) -> datetime:
+    """A history row's naive UTC timestamp (A-TS-1)."""
+    return datetime.fromisoformat(s).replace(tzinfo=_UTC)
+
+
+class Settlement(NamedTuple):
+    account: str
+    time: datetime
+    key: str
+    source: str
+    quantity: Decimal
+    position_id: str | None
+    market: str | None  # from the position id; None when no position row names it
+
+
+class FundingRow(NamedTuple):
+    """One ``history/funding`` row (kept raw: the settlement is the posted cash, A-PERP-1)."""
+
+    account: str
+    market: str
+    time: datetime
+    quantity: Decimal
+    rate: Decimal
+    key: str
+
+
+@dataclass
+class PerpInputs:
+    fills: list[PerpFill] = field(default_factory=list)
+    settlements: list[Settlement] = field(default_factory=list)
+    funding: list[FundingRow] = field(default_factory=list)
+    position_markets: dict[tuple[str, str], str] = field(default_factory=dict)
+
+
+def _account_filter(venue_account: str | None, col: str = "e.venue_account") -> str:
+    return f" AND {col} = :acct" if venue_account else ""
+
+
+def iter_perp_fills(conn: Connection, *, venue_account: str | None = None, until: datetime | None = None, chunk: int = 20_000):
+    """The ledger's perp fills as ``PerpFill`` records in (time, key) order, a chunk at a time from the
+    driver's own cursor (a million rows through SQLAlchemy's row objects cost more than booking them)."""
+    sqlite = conn.dialect.name == "sqlite"
+    ph = (lambda n: f":{n}") if sqlite else (lambda n: f"%({n})s")
+    params: dict[str, Any] = {}
+    cond = ""
+    if venue_account:
+        cond += f" AND e.venue_account = {ph('acct')}"
+        params["acct"] = venue_account
+    if until is not None:
+        cond += f" AND e.timestamp <= {ph('until')}"
+        params["until"] = _db_time(conn, until)
+    sql = ("SELECT e.timestamp, e.entry_key, e.venue_account, r.payload FROM journal_entries e JOIN raw_records r ON r.id = e.raw_record_id"
+           f" WHERE e.kind = 'perp-fill'{cond} ORDER BY e.timestamp, e.entry_key")
+    cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cur.execute(sql, params)
+        loads, D, new, parse, side_of, utc = orjson.loads, Decimal, tuple.__new__, datetime.fromisoformat, _SIDE, _UTC
+        while True:
+            rows = cur.fetchmany(chunk)
+            if not rows:
+                return
+            out = []
+            for t, key, acct, payload in rows:
+                r = loads(payload)
+                t = parse(t).replace(tzinfo=utc) if type(t) is str else _time(t)
+                fee = r.get("fee")
+                out.append(new(PerpFill, (key, acct, r["symbol"], t, side_of[r["side"]], D(r["quantity"]), D(r["price"]), D(fee) if fee else ZERO,
+                                          r.get("systemOrderType"))))
+            yield out
+    finally:
+        cur.close()
+
+
+def read_perps(conn: Connection, *, venue_account: str | None = None, until: datetime | None = None, fills: bool = True) -> PerpInputs:
+    """The perp fills and settlements of the ledger (entries up to ``until`` if given), in (time, key) order."""
+    params: dict[str, Any] = {"acct": venue_account}
+    cond = _account_filter(venue_account)
+    if until is not None:
+        cond += " AND e.timestamp <= :until"
+        params["until"] = _db_time(conn, until)
+    out = PerpInputs()
+    loads = orjson.loads
+    D = Decimal
+    if fills:
+        for part in iter_perp_fills(conn, venue_account=venue_account, until=until):
+            out.fills += part
+    # The position id -> market map: history/position rows, and the open positions of every snapshot.
+    pm = out.position_markets
+    for acct, payload in conn.execute(text("SELECT venue_account, payload FROM raw_records WHERE endpoint = 'positionHistory'" + _account_filter(venue_account, "venue_account")), params):
+        r = loads(payload)
+        if r.get("id") is not None and r.get("symbol"):
+            pm[(acct, str(r["id"]))] = r["symbol"]
+    for acct, payload in conn.execute(text("SELECT venue_account, payload FROM snapshots WHERE 1 = 1" + _account_filter(venue_account, "venue_account") + " ORDER BY taken_at"), params):
+        for p in (json.loads(payload) or {}).get("positions") or []:
+            if p.get("positionId") is not None and p.get("symbol"):
+                pm[(acct, str(p["positionId"]))] = p["symbol"]
+    kinds = ", ".join(f"'{k}'" for k in SETTLEMENT_KINDS)
+    for t, key, acct, payload in conn.execute(
+        text("SELECT e.timestamp, e.entry_key, e.venue_account, r.payload FROM journal_entries e JOIN raw_records r ON r.id = e.raw_record_id"
+             f" WHERE e.endpoint = 'settlement' AND e.kind IN ({kinds}){cond} ORDER BY e.timestamp, e.entry_key"),
+        params,
+    ):
+        r = loads(payload)
+        pid = r.get("positionId")
+        pid = None if pid is None else str(pid)
+        out.settlements.append(Settlement(acct, _time(t), key, r["source"], D(r["quantity"]), pid, pm.get((acct, pid)) if pid else None))
+    fcond = _account_filter(venue_account, "venue_account")
+    for acct, key, payload in conn.execute(text(f"SELECT venue_account, natural_key, payload FROM raw_records WHERE endpoint = 'funding'{fcond}"), params):
+        r = loads(payload)
+        t = _hist_time(r["intervalEndTimestamp"])
+        if until is not None and t > until:
+            continue
+        out.funding.append(FundingRow(acct, r["symbol"], t, D(r["quantity"]), D(r["fundingRate"]), key))
+    out.funding.sort(key=lambda f: (f.time, f.key))
+    return out
+
+
+# -- the books: every perpetual figure a report needs --------------------------------------------------
+class FundingLine(NamedTuple):
+    """Funding of one market in one calendar month (UTC): received and paid apart, from the settlements."""
+
+    account: str
+    market: str
+    month: str  # YYYY-MM
+    received: Decimal
+    paid: Decimal  # negative
+    payments: int
+
+    @property
+    def net(self) -> Decimal:
+        return self.received + self.paid
+
+
+@dataclass
+class MarketTotals:
+    """One market's year: ``net = realized - fees + funding + other``; ``liquidations`` and ``adl`` are
+    the realized P&L (net of fees) of those closes, parts of ``realized - fees``, not added again."""
+
+    account: str
+    market: str
+    realized: Decimal = ZERO  # price P&L of every close (pnl)
+    fees: Decimal = ZERO  # every fill's fee (opening, closing; rebates negative)
+    funding_received: Decimal = ZERO
+    funding_paid: Decimal = ZERO
+    liquidations: Decimal = ZERO
+    adl: Decimal = ZERO
+    other: Decimal = ZERO  # liquidation-kind settlements (backstop, liability transfer)
+    closes: int = 0
+
+    @property
+    def funding(self) -> Decimal:
+        return self.funding_received + self.funding_paid
+
+    @property
+    def net(self) -> Decimal:
+        return self.realized - self.fees + self.funding + self.other
+
+
+class PositionLine(NamedTuple):
+    """An open position at an instant, valued at the exchange's mark (None: no mark price held)."""
+
+    account: str
+    market: str
+    side: str
+    quantity: Decimal
+    average_entry: Decimal
+    exchange_entry: Decimal
+    cost: Decimal
+    mark: Decimal | None
+    mark_source: str
+    unrealized: Decimal | None  # USDC, at the exchange's entry
+    unrealized_reporting: Decimal | None  # in the reporting currency
+    opened: datetime
+
+
+@dataclass
+class PerpBooks:
+    """The booked perpetuals for one period: rows, funding, totals, the positions open at its end."""
+
+    method: str
+    currency: str
+    start: datetime | None
+    end: datetime | None
+    realized: list[Realized]
+    funding: list[FundingLine]
+    totals: list[MarketTotals]
+    positions: list[PositionLine]
+    cycles: list[Cycle]
+    notes: list[str] = field(default_factory=list)
+    #: Settlements with no market (their position id names no position): counted, never dropped.
+    unattributed: list[Settlement] = field(default_factory=list)
+
+    @property
+    def net(self) -> Decimal:
+        return sum((t.net for t in self.totals), ZERO)
+
+
+def _in(t: datetime, start: datetime | None, end: datetime | None) -> bool:
+    return (start is None or t >= start) and (end is None or t < end)
+
+
+def _mark_at(conn: Connection, market: str, t: datetime) -> tuple[Decimal | None, str]:
+    """The exchange's mark price of ``market`` at ``t``: the close of the cached mark kline that ends at
+    or before ``t`` (1m, else 1h, else 1d), docs/pricing.md."""
+    sym = mark_symbol(market)
+    for iv, secs in (("1m", 60), ("1h", 3600), ("1d", 86400)):
+        row = conn.execute(
+            text("SELECT start, close FROM price_bars WHERE symbol = :s AND interval = :iv AND start <= :t AND close IS NOT NULL ORDER BY start DESC LIMIT 1"),
+            {"s": sym, "iv": iv, "t": _db_time(conn, t - timedelta(seconds=secs))},  # a bar that has closed by t
+        ).first()
+        if row is not None:
+            start = _time(row[0])
+            if (t - start).total_seconds() <= 2 * secs:
+                return Decimal(str(row[1])) if not isinstance(row[1], Decimal) else row[1], f"mark kline {iv} {start.isoformat()}"
+    return None, f"no cached mark-price kline of {market} at {t.isoformat()}: run `reconcile prices`"
+
+
+def perp_books(conn: Connection, settings: Any, *, year: int | None = None, start: datetime | None = None, end: datetime | None = None,
+               venue_account: str | None = None, method: str | None = None, inputs: PerpInputs | None = None) -> PerpBooks:
+    """Every perpetual figure for a period: ``year`` (a tax year of ``settings``, a ``ledger.books.BookSettings``)
+    or [``start``, ``end``), or everything. Booking always runs over the whole history (earlier fills decide
+    which lots are open); the rows, funding and totals are those of the period, the positions those open
+    at its end, valued at the exchange's mark.
+
+    ``method``: ``average`` or ``fifo``; default the jurisdiction's (``DEFAULT_PERP_METHOD``)."""
+    booking = getattr(settings, "booking", settings)
+    jur = getattr(booking, "jurisdiction", "generic")
+    m = perp_method_for(jur, method or getattr(settings, "perp_method", None))
+    currency = getattr(settings, "currency", "USD")
+    if year is not None:
+        start, end = settings.year_bounds(year)
+    inp = inputs if inputs is not None else read_perps(conn, venue_account=venue_account)
+    engine = PerpEngine(m)
+    feed = engine.feed
+    positions_at_end: list[OpenPosition] | None = None
+    for f in inp.fills:
+        if end is not None and positions_at_end is None and f.time >= end:
+            positions_at_end = engine.positions()
+        feed(f)
+    if positions_at_end is None:
+        positions_at_end = engine.positions()
+    realized = [r for r in engine.realized if _in(r.closed, start, end)]
+    cycles = [c for c in engine.cycles if _in(c.end, start, end)]
+    totals: dict[tuple[str, str], MarketTotals] = {}
+
+    def tot(acct: str, market: str) -> MarketTotals:
+        t = totals.get((acct, market))
+        if t is None:
+            t = totals[(acct, market)] = MarketTotals(acct, market)
+        return t
+
+    for r in realized:
+        t = tot(r.account, r.market)
+        t.realized += r.pnl
+        t.closes += 1
+        if r.close_kind == "liquidation":
+            t.liquidations += r.net
+        elif r.close_kind == "adl":
+            t.adl += r.net
+    for f in inp.fills:
+        if _in(f.time, start, end):
+            tot(f.account, f.market).fees += f.fee
+    funding: dict[tuple[str, str, str], list] = {}
+    unattributed = []
+    for s in inp.settlements:
+        if not _in(s.time, start, end):
+            continue
+        if s.source in FUNDING_SOURCES:
+            if s.market is None:
+                unattributed.append(s)
+                continue
+            line = funding.setdefault((s.account, s.market, s.time.strftime("%Y-%m")), [ZERO, ZERO, 0])
+            t = tot(s.account, s.market)
+            if s.quantity >= 0:
+                line[0] += s.quantity
+                t.funding_received += s.quantity
+            else:
+                line[1] += s.quantity
+                t.funding_paid += s.quantity
+            line[2] += 1
+        elif s.source not in REALIZED_SOURCES and s.source not in FEE_SOURCES:
+            if s.market is None:
+                unattributed.append(s)
+                continue
+            tot(s.account, s.market).other += s.quantity
+    books = PerpBooks(
+        method=m, currency=currency, start=start, end=end, realized=realized,
+        funding=[FundingLine(a, mk, mo, v[0], v[1], v[2]) for (a, mk, mo), v in sorted(funding.items())],
+        totals=[totals[k] for k in sorted(totals)], positions=[], cycles=cycles, unattributed=unattributed,
+    )
+    when = end if end is not None else (inp.fills[-1].time if inp.fills else None)
+    par = currency == "USD" and getattr(settings, "stablecoin_policy", "par") == "par"
+    for p in positions_at_end:
+        mark, source = _mark_at(conn, p.market, when) if when is not None else (None, "no time")
+        upnl = exchange_unrealized(p.quantity, mark, p.exchange_entry) if mark is not None else None
+        value = upnl if par else None
+        if mark is None:
+            books.notes.append(f"{p.account} {p.market}: unrealized P&L not computed: {source}")
+        elif not par:
+            books.notes.append(f"{p.account} {p.market}: unrealized P&L is in USDC; no USDC rate to {currency} is applied")
+        books.positions.append(PositionLine(p.account, p.market, p.side, p.quantity, p.average_entry, p.exchange_entry, p.cost, mark, source, upnl, value, p.opened))
+    if unattributed:
+        books.notes.append(f"{len(unattributed)} settlement(s) name no known position (no market): counted in no market's totals")
+    return books
+
+
+# -- the proof --------------------------------------------------------------------------------------
+class Difference(NamedTuple):
+    """One equation that does not hold, named by check, market and interval, with both figures."""
+
+    check: str
+    account: str
+    market: str
+    start: datetime | None
+    end: datetime | None
+    ledger: Decimal
+    exchange: Decimal
+    cause: str
+
+    @property
+    def difference(self) -> Decimal:
+        return self.ledger - self.exchange
+
+    def to_json(self) -> dict:
+        return {"check": self.check, "account": self.account, "market": self.market,
+                "start": self.start.isoformat() if self.start else None, "end": self.end.isoformat() if self.end else None,
+                "ledger": plain(self.ledger), "exchange": plain(self.exchange), "difference": plain(self.difference), "cause": self.cause}
+
+    def line(self) -> str:
+        span = ""
+        if self.start or self.end:
+            span = f" [{self.start.isoformat() if self.start else '...'} .. {self.end.isoformat() if self.end else '...'})"
+        return (f"{self.check} {self.market}{span}: ledger {plain(self.ledger)} vs exchange {plain(self.exchange)}, "
+                f"difference {plain(self.difference)}: {self.cause}")
+
+
+@dataclass
+class PerpProof:
+    venue_account: str
+    snapshot_id: int | None
+    as_of: datetime | None
+    differences: list[Difference] = field(default_factory=list)
+    #: What was compared: check -> number of equations that held.
+    held: dict[str, int] = field(default_factory=dict)
+    rollforward: dict[str, Decimal] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.differences
+
+    def to_json(self) -> dict:
+        return {"venue_account": self.venue_account, "ok": self.ok, "held": dict(self.held),
+                "usdc_rollforward": {k: plain(v) for k, v in self.rollforward.items()}, "notes": self.notes,
+                "differences": [d.to_json() for d in self.differences]}
+
+
+def _by_market(items: Iterable, key) -> dict[str, list]:
+    out: dict[str, list] = defaultdict(list)
+    for x in items:
+        out[key(x)].append(x)
+    return out
+
+
+#: Journal entry kinds of each USDC roll-forward category.
+ROLLFORWARD_CATEGORIES = {
+    "spot flows": ("spot-trade", "rfq-fill", "quote-fill", "dust"),
+    "settlements": SETTLEMENT_KINDS,
+    "interest": ("interest-income", "interest-expense"),
+    "deposits": ("deposit", "transfer-in"),
+    "withdrawals": ("withdrawal", "transfer-out"),
+    "borrow and lend": ("borrow", "repay", "lend", "redeem"),
+}
+
+
+def _usdc_rollforward(conn: Connection, proof: PerpProof, acct: str, until: datetime, exchange_spot: Decimal | None, exchange_borrowed: Decimal | None) -> None:
+    """Opening USDC + spot flows + settlements + interest + deposits - withdrawals + borrow/lend = the
+    exchange's closing balance; and spot USDC never left negative at any instant (the exchange
+    auto-borrows a negative USDC balance: one it does not explain is a missing auto-borrow)."""
+    spot = f"Assets:Backpack:{acct}:Spot:USDC"
+    borrowed = f"Liabilities:Backpack:{acct}:Borrowed:USDC"
+    rows = conn.execute(
+        text("SELECT e.timestamp, e.kind, ac.name, p.quantity FROM postings p JOIN journal_entries e ON e.id = p.entry_id"
+             " JOIN accounts ac ON ac.id = p.account_id JOIN assets a ON a.id = p.asset_id"
+             " WHERE a.symbol = 'USDC' AND ac.name IN (:spot, :borrowed) AND e.timestamp <= :until ORDER BY e.timestamp, e.entry_key"),
+        {"spot": spot, "borrowed": borrowed, "until": _db_time(conn, until)},
+    )
+    kind_cat = {k: c for c, ks in ROLLFORWARD_CATEGORIES.items() for k in ks}
+    cats: dict[str, Decimal] = {"opening": ZERO, **{c: ZERO for c in ROLLFORWARD_CATEGORIES}, "other": ZERO}
+    bal = owed = ZERO
+    last_t = None
+    negative: list[tuple[datetime, Decimal]] = []
+    for t, kind, name, q in rows:
+        q = q if isinstance(q, Decimal) else Decimal(q)
+        t = _ms_floor(_time(t))  # A-PERP-4: records of one millisecond are one instant (sub-ms digits are processing time)
+        if last_t is not None and t != last_t and bal < 0:
+            negative.append((last_t, bal))
+        last_t = t
+        if name == spot:
+            bal += q
+            cats[kind_cat.get(kind, "other")] += q
+        else:
+            owed += q
+    if last_t is not None and bal < 0:
+        negative.append((last_t, bal))
+    proof.rollforward = {**cats, "closing (ledger)": bal, "borrowed (ledger)": owed}
+    if exchange_spot is not None:
+        proof.rollforward["closing (exchange)"] = exchange_spot
+        if bal != exchange_spot:
+            proof.differences.append(Difference("usdc-rollforward", acct, "USDC", None, until, bal, exchange_spot,
+                                                "opening + flows + settlements + interest + deposits - withdrawals does not reach the exchange's USDC balance"))
+        else:
+            proof.held["usdc-rollforward"] = proof.held.get("usdc-rollforward", 0) + 1
+    if exchange_borrowed is not None and owed != exchange_borrowed:
+        proof.differences.append(Difference("usdc-borrowed", acct, "USDC", None, until, owed, exchange_borrowed,
+                                            "the USDC borrowed (auto-borrow of a negative balance included) differs from the exchange's borrow position"))
+    for t, b in negative[:20]:
+        proof.differences.append(Difference("usdc-negative", acct, "USDC", t, t, b, ZERO,
+                                            "spot USDC is negative after this instant and no auto-borrow brings it back: a borrow, deposit or settlement is missing"))
+    if len(negative) > 20:
+        proof.notes.append(f"{len(negative) - 20} more instants with a negative USDC balance")
+    if not negative:
+        proof.held["usdc-never-negative"] = 1
+
+
+class _Walk:
+    """The settlement, fee and funding intervals of one account, closed as the fills stream past them."""
+
+    def __init__(self, proof: PerpProof, account: str) -> None:
+        self.proof, self.account = proof, account
+        self.realized: dict[str, list] = defaultdict(list)  # market -> [(ms-floored time, quantity, keys, time)]
+        self.fees: dict[str, list] = defaultdict(list)
+        self.fund_rows: dict[tuple[str, datetime], Decimal] = defaultdict(lambda: ZERO)
+        self.fund_settled: dict[tuple[str, datetime], Decimal] = defaultdict(lambda: ZERO)
+        self.rates: dict[tuple[str, datetime], Decimal] = {}
+        self.funding: dict[str, list[datetime]] = {}
+        #: market -> [pnl since the last RealizePnl, fees since the last TradingFees, fills since each (2)], carry,
+        #: previous ends, cursors
+        self._state: dict[str, list] = {}
+        self.pending: set[str] = set()  # markets with an interval still to close
+        self.next_t: dict[str, datetime] = {}  # market -> the end of its next interval
+        self.held = {"realized-pnl": 0, "trading-fees": 0, "funding": 0}
+        self.unsettled: dict[str, Decimal] = {}
+        self.unpaid: dict[str, Decimal] = {}
+
+    @staticmethod
+    def add_group(table: dict[str, list], s: Settlement) -> None:
+        g = table[s.market]  # type: ignore[index]
+        t = _ms_floor(s.time)
+        if g and g[-1][0] == t:
+            g[-1] = (t, g[-1][1] + s.quantity, g[-1][2] + [s.key], s.time)
+        else:
+            g.append((t, s.quantity, [s.key], s.time))
+
+    def prepare(self) -> None:
+        by_market: dict[str, set] = defaultdict(set)
+        for m, t in set(self.fund_rows) | set(self.fund_settled):
+            by_market[m].add(t)
+        self.funding = {m: sorted(ts) for m, ts in by_market.items()}
+        self.pending = set(self.realized) | set(self.fees) | set(self.funding)
+        for m in self.pending:
+            self._next(m, self.state(m))
+
+    def _next(self, m: str, st: list) -> None:
+        ends = []
+        g = self.realized.get(m)
+        if g is not None and st[6] < len(g):
+            ends.append(g[st[6]][0])
+        g = self.fees.get(m)
+        if g is not None and st[7] < len(g):
+            ends.append(g[st[7]][0])
+        ft = self.funding.get(m)
+        if ft is not None and st[8] < len(ft):
+            ends.append(ft[st[8]])
+        if ends:
+            self.next_t[m] = min(ends)
+        else:
+            self.next_t.pop(m, None)
+            self.pending.discard(m)
+
+    def state(self, m: str) -> list:
+        st = self._state.get(m)
+        if st is None:
+            # pnl, fees, fills(pnl), carry, prev end (pnl), prev end (fees), cursor pnl, cursor fees, cursor funding, fills(fees)
+            st = self._state[m] = [ZERO, ZERO, 0, ZERO, None, None, 0, 0, 0, 0]
+        return st
+
+    def before(self, m: str, t: datetime, engine: PerpEngine) -> None:
+        """Close every interval of market ``m`` that ends at or before ``t`` (fills at ``t`` come after)."""
+        st = self.state(m)
+        g = self.realized.get(m)
+        while g is not None and st[6] < len(g) and g[st[6]][0] <= t:
+            self._close_realized(m, st, g[st[6]])
+            st[6] += 1
+        g = self.fees.get(m)
+        while g is not None and st[7] < len(g) and g[st[7]][0] <= t:
+            self._close_fees(m, st, g[st[7]])
+            st[7] += 1
+        ft = self.funding.get(m)
+        while ft is not None and st[8] < len(ft) and ft[st[8]] <= t:
+            self._funding(m, ft[st[8]], engine)
+            st[8] += 1
+        self._next(m, st)
+
+    def _close_realized(self, m: str, st: list, group: tuple) -> None:
+        t, q, keys, _orig = group
+        pending = st[3] + st[0]
+        expected = pending.quantize(SETTLEMENT_UNIT, rounding=ROUND_HALF_EVEN)
+        st[3] = pending - expected  # the residue only: a wrong settlement is named once, not carried on
+        if expected != q:
+            self.proof.differences.append(Difference("realized-pnl", self.account, m, st[4], t, expected, q, self._cause(st[2], expected, q, keys, "realized P&L")))
+        else:
+            self.held["realized-pnl"] += 1
+        st[0] = ZERO
+        st[2] = 0
+        st[4] = t
+
+    def _close_fees(self, m: str, st: list, group: tuple) -> None:
+        t, q, keys, _orig = group
+        expected = -st[1]
+        if expected != q:
+            self.proof.differences.append(Difference("trading-fees", self.account, m, st[5], t, expected, q, self._cause(st[9], expected, q, keys, "fee")))
+        else:
+            self.held["trading-fees"] += 1
+        st[1] = ZERO
+        st[9] = 0
+        st[5] = t
+
+    @staticmethod
+    def _cause(n: int, expected: Decimal, q: Decimal, keys: list[str], what: str) -> str:
+        return (f"{n} fill(s) in the interval give {plain(expected)}; the settlement{'s' if len(keys) > 1 else ''} "
+                f"{', '.join(keys[:3])} {'say' if len(keys) > 1 else 'says'} {plain(q)}: "
+                + ("a fill missing from history/fills, or a settlement the history does not explain" if expected != 0 or n else
+                   f"a {what} settlement with no fill in its interval"))
+
+    def _funding(self, m: str, t: datetime, engine: PerpEngine) -> None:
+        key = (m, t)
+        a, b = self.fund_rows.get(key, ZERO), self.fund_settled.get(key, ZERO)
+        if a != b:
+            cause = ("a FundingPayment settlement with no history/funding row" if key not in self.fund_rows else
+                     "a history/funding row with no FundingPayment settlement" if key not in self.fund_settled else "the funding row and its settlement disagree")
+            self.proof.differences.append(Difference("funding", self.account, m, t, t, a, b, cause))
+            return
+        book = engine.books.get((self.account, m))
+        net = book.net if book is not None else ZERO
+        rate = self.rates.get(key, ZERO)
+        if a and net == 0:
+            self.proof.differences.append(Difference("funding", self.account, m, t, t, ZERO, a,
+                                                     "funding paid or received while the fills leave the position flat: a fill is missing"))
+        elif a and rate and (a > 0) != (net * rate < 0):
+            self.proof.differences.append(Difference("funding", self.account, m, t, t, ZERO, a,
+                                                     f"funding of this sign does not fit a position of {plain(net)} at rate {plain(rate)}: a fill is missing"))
+        else:
+            self.held["funding"] += 1
+
+    def finish(self, engine: PerpEngine) -> None:
+        far = datetime.max.replace(tzinfo=_UTC)
+        for m in sorted(set(self.pending)):
+            self.before(m, far, engine)
+        for m, st in self._state.items():
+            self.unsettled[m] = st[0] + st[3]
+            self.unpaid[m] = -st[1]
+        self.proof.held.update(self.held)
+        pend = [f"{m} P&L {plain(v)}" for m, v in sorted(self.unsettled.items()) if v] + [f"{m} fees {plain(-v)}" for m, v in sorted(self.unpaid.items()) if v]
+        if pend:
+            self.proof.notes.append("not yet settled at the snapshot: " + ", ".join(pend))
+
+
+def perp_proof(conn: Connection, venue_account: str, *, at: datetime | None = None, inputs: PerpInputs | None = None,
+               methods: Iterable[str] = PERP_METHODS) -> PerpProof:
+    """Prove the account's perpetuals against the latest snapshot at or before ``at`` (docs/perps.md):
+
+    1. per market and settlement interval: the ``average`` lots' P&L == ``RealizePnl`` (settled in
+       ``SETTLEMENT_UNIT``, remainder carried), fill fees == ``TradingFees``, ``history/funding`` ==
+       ``FundingPayment`` (and no funding while the position is flat);
+    2. for every method, over each flat-to-flat cycle: net realized == signed notionals - fees;
+    3. the USDC roll-forward to the exchange's balance, never negative without an auto-borrow;
+    4. open positions (quantity, entry) == ``/api/v1/position``; unrealized at its mark == ``pnlUnrealized``.
+    """
+    q = "SELECT id, taken_at, payload FROM snapshots WHERE venue_account = :a"
+    params: dict[str, Any] = {"a": venue_account}
+    if at is not None:
+        q += " AND taken_at <= :t"
+        params["t"] = _db_time(conn, at)
+    snap = conn.execute(text(q + " ORDER BY taken_at DESC, id DESC LIMIT 1"), params).first()
+    proof = PerpProof(venue_account, snap[0] if snap else None, _time(snap[1]) if snap else None)
+    until = proof.as_of or at
+    inp = inputs if inputs is not None else read_perps(conn, venue_account=venue_account, until=until, fills=False)
+    has_fills = bool(inp.fills) or conn.execute(text("SELECT 1 FROM journal_entries WHERE kind = 'perp-fill' AND venue_account = :a LIMIT 1"), {"a": venue_account}).first() is not None
+    if not has_fills and not inp.settlements and not inp.funding:
+        proof.notes.append("no perpetual fills or settlements: nothing to prove")
+        return proof
+    # 1 and 2 in one pass over the fills (streamed; nothing per fill is kept): each market's settlement
+    # intervals are closed as its fills pass their end, funding intervals see the position at their end,
+    # and every method's cycles are checked as they close.
+    settle = [s for s in inp.settlements if s.time <= until] if until is not None else inp.settlements
+    for s in settle:
+        if s.market is None:
+            proof.differences.append(Difference("settlement-market", venue_account, "?", s.time, s.time, ZERO, s.quantity,
+                                                f"settlement {s.key} ({s.source}) names position {s.position_id!r}, which no position row names: its market is unknown"))
+    settle = [s for s in settle if s.market is not None]
+    walk = _Walk(proof, venue_account)
+    for s in settle:
+        if s.source in REALIZED_SOURCES:
+            walk.add_group(walk.realized, s)
+        elif s.source in FEE_SOURCES:
+            walk.add_group(walk.fees, s)
+        elif s.source in FUNDING_SOURCES:
+            walk.fund_settled[(s.market, _hour_floor(s.time))] += s.quantity  # type: ignore[index]
+    for fr in inp.funding:
+        if until is None or fr.time <= until:
+            walk.fund_rows[(fr.market, fr.time)] += fr.quantity
+            walk.rates[(fr.market, fr.time)] = fr.rate
+    walk.prepare()
+    methods = tuple(dict.fromkeys(("average", *methods)))
+    engines = {m: PerpEngine(m, rows=False) for m in methods}
+    average = engines["average"]
+    others = [engines[m] for m in methods if m != "average"]
+    cycle_ok = {m: 0 for m in methods}
+
+    def check_cycles(m: str, cycles: list) -> None:
+        for c in cycles:
+            if c.difference != 0 or c.pnl != c.cash_flow:
+                proof.differences.append(Difference(f"cycle-{m}", c.account, c.market, c.start, c.end, c.net, c.cash_flow - c.fees,
+                                                    f"the {m} lots' net realized P&L over this flat-to-flat cycle differs from its fills' cash flow less fees"))
+            else:
+                cycle_ok[m] += 1
+        cycles.clear()
+
+    chunks = [inp.fills] if inp.fills else iter_perp_fills(conn, venue_account=venue_account, until=until)
+    child = None
+    if others and not inp.fills:
+        child = _start_cycle_child(conn, venue_account, until, [e.method for e in others])
+        if child is not None:
+            others = []
+    with localcontext(EXACT):
+        states = walk._state
+        next_t = walk.next_t
+        for chunk in chunks:
+            before = walk.before
+            feed = average.feed_exact
+            for f in chunk:
+                m = f.market
+                nt = next_t.get(m)
+                if nt is not None and f.time >= nt:
+                    before(m, f.time, average)
+                b = feed(f)
+                st = states.get(m)
+                if st is None:
+                    st = walk.state(m)
+                st[0] += b.ex_pnl
+                st[1] += f.fee
+                st[2] += 1
+                st[9] += 1
+            for e in others:
+                fe = e.feed_exact
+                for f in chunk:
+                    fe(f)
+                check_cycles(e.method, e.cycles)
+            check_cycles("average", average.cycles)
+        walk.finish(average)
+    if child is not None:
+        done = _join_cycle_child(child)
+        if done is None:  # the child failed: book the other methods here after all
+            for m in methods:
+                if m != "average":
+                    check_cycles(m, _cycles(m, [f for chunk in iter_perp_fills(conn, venue_account=venue_account, until=until) for f in chunk]))
+        else:
+            for m, (ok, diffs) in done.items():
+                cycle_ok[m] = ok
+                proof.differences.extend(diffs)
+    for m in methods:
+        proof.held[f"cycle-{m}"] = cycle_ok[m]
+    positions = average.positions()
+    if snap is None:
+        proof.notes.append(f"no snapshot of {venue_account}: USDC and positions not compared; run `reconcile sync`")
+        return proof
+    payload = json.loads(snap[2]) if snap[2] else {}
+    # 3. USDC roll-forward, against the snapshot's lines (the exchange's figures as stored; zero lines omitted)
+    ex_spot = ex_borrowed = ZERO
+    for wallet, qty in conn.execute(text("SELECT wallet, quantity FROM snapshot_lines WHERE snapshot_id = :s AND asset = 'USDC'"), {"s": snap[0]}):
+        qty = qty if isinstance(qty, Decimal) else Decimal(str(qty))
+        if wallet == "Spot":
+            ex_spot += qty
+        elif wallet == "Borrowed":
+            ex_borrowed += qty
+    _usdc_rollforward(conn, proof, venue_account, proof.as_of, ex_spot, ex_borrowed)  # type: ignore[arg-type]
+    # 4. open positions
+    if "positions" not in payload:
+        proof.notes.append("the snapshot holds no /api/v1/position response: entry prices and unrealized P&L not compared")
+        return proof
+    mine = {p.market: p for p in positions}
+    theirs = {p["symbol"]: p for p in payload.get("positions") or [] if p.get("symbol")}
+    held = 0
+    for market in sorted(set(mine) | set(theirs)):
+        p, x = mine.get(market), theirs.get(market)
+        if p is None or x is None:
+            q_l = p.quantity if p else ZERO
+            q_x = Decimal(str(x["netQuantity"])) if x else ZERO
+            if q_l == q_x:
+                continue
+            proof.differences.append(Difference("position", venue_account, market, None, proof.as_of, q_l, q_x,
+                                                "open in the ledger, not at the exchange" if x is None else "open at the exchange, not in the ledger: fills are missing"))
+            continue
+        xq, xe = Decimal(str(x["netQuantity"])), Decimal(str(x["entryPrice"]))
+        good = True
+        if p.quantity != xq:
+            proof.differences.append(Difference("position", venue_account, market, None, proof.as_of, p.quantity, xq, "net quantity differs: a fill is missing or extra"))
+            good = False
+        elif p.exchange_entry != xe:
+            proof.differences.append(Difference("position-entry", venue_account, market, None, proof.as_of, p.exchange_entry, xe, "average entry price differs"))
+            good = False
+        elif x.get("pnlUnrealized") is not None and x.get("markPrice") is not None:
+            mine_u = exchange_unrealized(p.quantity, Decimal(str(x["markPrice"])), p.exchange_entry)
+            xu = Decimal(str(x["pnlUnrealized"]))
+            if mine_u != xu:
+                proof.differences.append(Difference("position-unrealized", venue_account, market, None, proof.as_of, mine_u, xu,
+                                                    f"unrealized P&L at the exchange's mark {x['markPrice']} differs"))
+                good = False
+        held += good
+    proof.held["positions"] = held
+    return proof
+
+
+#: A ledger with at least this many perp fills books the other methods' cycles in a child process
+#: (the machine's second core) while this one books ``average`` and the settlement intervals.
+CHILD_MIN_FILLS = 200_000
+
+
+def _cycle_child_main(url: str, venue_account: str, until: datetime | None, methods: list[str], send) -> None:
+    try:
+        from .db import make_engine
+
+        engine = make_engine(url)
+        engines = {m: PerpEngine(m, rows=False) for m in methods}
+        result: dict[str, tuple[int, list]] = {m: (0, []) for m in methods}
+        with engine.connect() as conn, localcontext(EXACT):
+            for chunk in iter_perp_fills(conn, venue_account=venue_account, until=until):
+                for m, e in engines.items():
+                    fe = e.feed_exact
+                    for f in chunk:
+                        fe(f)
+                    ok, diffs = result[m]
+                    for c in e.cycles:
+                        if c.difference != 0 or c.pnl != c.cash_flow:
+                            diffs.append(Difference(f"cycle-{m}", c.account, c.market, c.start, c.end, c.net, c.cash_flow - c.fees,
+                                                    f"the {m} lots' net realized P&L over this flat-to-flat cycle differs from its fills' cash flow less fees"))
+                        else:
+                            ok += 1
+                    result[m] = (ok, diffs)
+                    e.cycles.clear()
+        engine.dispose()
+        send.send(result)
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which books in process instead
+        send.send(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        send.close()
+
+
+def _start_cycle_child(conn: Connection, venue_account: str, until: datetime | None, methods: list[str]):
+    """Fork a process that books ``methods`` over the account's fills (read through its own connection)
+    and returns their cycle checks; None when not worth it or not possible (an in-memory database, no fork)."""
+    import multiprocessing
+
+    url = conn.engine.url
+    if url.get_backend_name() == "sqlite" and (not url.database or url.database == ":memory:"):
+        return None
+    n = conn.execute(text("SELECT COUNT(*) FROM journal_entries WHERE kind = 'perp-fill' AND venue_account = :a"), {"a": venue_account}).scalar_one()
+    if n < CHILD_MIN_FILLS:
+        return None
+    try:
+        ctx = multiprocessing.get_context("fork")
+        recv, send = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=_cycle_child_main, args=(url.render_as_string(hide_password=False), venue_account, until, methods, send), daemon=True)
+        proc.start()
+        send.close()
+    except (OSError, ValueError):
+        return None
+    return proc, recv
+
+
+def _join_cycle_child(child) -> dict | None:
+    proc, recv = child
+    try:
+        result = recv.recv()
+    except EOFError:
+        result = None
+    finally:
+        recv.close()
+        proc.join()
+    if not isinstance(result, dict):
+        return None
+    return result
+
+
+def _cycles(method: str, fills: list[PerpFill]) -> list[Cycle]:
+    engine = PerpEngine(method)
+    feed = engine.feed
+    rows = engine.realized
+    for f in fills:
+        feed(f)
+        if len(rows) > 100_000:
+            rows.clear()
+    return engine.cycles
+
+
+def perp_markets(conn: Connection) -> tuple[list[str], list[datetime]]:
+    """The perpetual markets the ledger holds fills of, and the instants their open positions are valued
+    at: the end of each calendar year from the first fill's to the last one's, and the last fill."""
+    rows = conn.execute(text("SELECT MIN(timestamp), MAX(timestamp) FROM journal_entries WHERE kind = 'perp-fill'")).first()
+    if rows is None or rows[0] is None:
+        return [], []
+    first, last = _time(rows[0]), _time(rows[1])
+    markets = sorted({name.rsplit(":", 1)[1] for (name,) in conn.execute(text("SELECT name FROM accounts WHERE name LIKE :p"), {"p": "Assets:Backpack:%:Perp:%"})})
+    instants = [datetime(y + 1, 1, 1, tzinfo=_UTC) for y in range(first.year, last.year + 1)] + [last]
+    return markets, instants
+
+
+def unknown_derivatives(conn: Connection) -> dict[str, int]:
+    """Fill records kept raw as ``unknown`` by market type (dated futures, IPERP, prediction, ...): counted,
+    never dropped (``reconcile status`` shows them)."""
+    out: dict[str, int] = defaultdict(int)
+    for (payload,) in conn.execute(text("SELECT payload FROM raw_records WHERE endpoint = 'fills' AND status = 'unknown'")):
+        try:
+            sym = orjson.loads(payload).get("symbol") or "?"
+        except orjson.JSONDecodeError:
+            sym = "?"
+        out[str(sym)] += 1
+    return dict(sorted(out.items()))
