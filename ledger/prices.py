@@ -53,6 +53,7 @@ __all__ = [
     "UnpricedEvent",
     "unpriced_count",
     "unpriced_events",
+    "valuation_fingerprint",
 ]
 
 _UTC = timezone.utc
@@ -278,6 +279,12 @@ class ValuationReport:
     by_source: dict[str, int] = field(default_factory=dict)  # first word of the source -> count
 
 
+def valuation_fingerprint(settings: Any, price_file: str | None = None, fx_file: str | None = None) -> str:
+    """The digest a valuation with these settings and user files keeps in ``valuation_state``."""
+    return _fingerprint(settings_from(settings), price_file or getattr(settings, "price_file", None),
+                        fx_file or getattr(settings, "fx_file", None))
+
+
 def _fingerprint(settings: ValuationSettings, price_file: str | None, fx_file: str | None) -> str:
     h = hashlib.sha256(f"{settings.currency}|{settings.stablecoin_policy}|{settings.finest}".encode())
     for path in (price_file, fx_file):
@@ -356,10 +363,11 @@ def value_ledger(engine: Engine, settings: Any, *, full: bool = False, price_fil
         if gap is not None:
             raise gap  # the transaction rolls back: nothing is written
         _write(conn, pending, asset_ids)
+        used = {"fingerprint": fingerprint, "valued_at": now, "currency": vs.currency, "stablecoin_policy": vs.stablecoin_policy}
         if state is None:
-            conn.execute(ValuationState.__table__.insert(), [{"id": 1, "fingerprint": fingerprint, "valued_at": now}])
+            conn.execute(ValuationState.__table__.insert(), [{"id": 1, **used}])
         else:
-            conn.execute(ValuationState.__table__.update().where(ValuationState.id == 1).values(fingerprint=fingerprint, valued_at=now))
+            conn.execute(ValuationState.__table__.update().where(ValuationState.id == 1).values(**used))
     return report
 
 
@@ -384,20 +392,43 @@ def _unpriced_query(conn: Connection):
     )
 
 
-def unpriced_count(conn: Connection) -> int:
-    """Entries with a holding posting that has no value (unpriced by valuation, or not valued yet)."""
+def unpriced_count(conn: Connection, *, start: datetime | None = None, end: datetime | None = None,
+                   venue_account: str | None = None) -> int:
+    """Entries with a holding posting that has no value (unpriced by valuation, or not valued yet),
+    optionally only those dated in [start, end) and of one venue account.
+
+    The one unpriced figure: ``reconcile status``, the exports and the statement all show this count
+    (``ledger.completeness`` calls it for a period)."""
     holding = _holding_account_ids(conn)
     if not holding:
         return 0
-    q = select(Posting.entry_id).where(Posting.account_id.in_(holding), Posting.unit_price.is_(None)).distinct()
+    q = select(Posting.entry_id).where(Posting.account_id.in_(holding), Posting.unit_price.is_(None))
+    if start is not None or end is not None or venue_account is not None:
+        q = q.join(JournalEntry, JournalEntry.id == Posting.entry_id)
+        if start is not None:
+            q = q.where(JournalEntry.timestamp >= start)
+        if end is not None:
+            q = q.where(JournalEntry.timestamp < end)
+        if venue_account is not None:
+            q = q.where(JournalEntry.venue_account == venue_account)
+    q = q.distinct()
     return conn.execute(select(text("count(*)")).select_from(q.subquery())).scalar_one()
 
 
-def unpriced_events(conn: Connection, *, limit: int | None = None) -> list[UnpricedEvent]:
-    """The holding postings without a value, with the reason, oldest first (one per entry and asset)."""
+def unpriced_events(conn: Connection, *, limit: int | None = None, start: datetime | None = None, end: datetime | None = None,
+                    venue_account: str | None = None) -> list[UnpricedEvent]:
+    """The holding postings without a value, with the reason, oldest first (one per entry and asset),
+    optionally only those dated in [start, end) and of one venue account."""
     if not _holding_account_ids(conn):
         return []
-    q = _unpriced_query(conn).order_by(JournalEntry.timestamp, Posting.entry_id, Posting.id)
+    q = _unpriced_query(conn)
+    if start is not None:
+        q = q.where(JournalEntry.timestamp >= start)
+    if end is not None:
+        q = q.where(JournalEntry.timestamp < end)
+    if venue_account is not None:
+        q = q.where(JournalEntry.venue_account == venue_account)
+    q = q.order_by(JournalEntry.timestamp, Posting.entry_id, Posting.id)
     out: list[UnpricedEvent] = []
     seen: set[tuple[int, str]] = set()
     for key, ts, kind, asset, qty, source, eid in conn.execute(q):

@@ -275,19 +275,19 @@ def _add_pricing_status(conn, st) -> None:
 
 
 def _rollforward(ctx: Context, engine, at):
-    """The basis roll-forward from the start of ``at``'s calendar year (UTC) to ``at``, all accounts."""
+    """The basis roll-forward from the start of ``at``'s calendar year (UTC) to ``at``, all accounts:
+    two bookings of the same ledger through the public API (``ledger.books``)."""
     from datetime import datetime, timezone
 
-    from ledger.booking import open_lots_at
-    from ledger.booking import book as run_book
+    from ledger.books import book_ledger, resolve_settings
     from ledger.reconcile import basis_rollforward
 
-    events, _findings, settings, opening = _booking(ctx, engine, method=None, scope=None, jurisdiction=None)
+    settings = resolve_settings(ctx.config.reporting)
     start = datetime(at.year, 1, 1, tzinfo=timezone.utc)
-    before = open_lots_at(events, settings, start, opening_lots=opening)
-    upto = [e for e in events if e.time <= at]
-    result = run_book(upto, settings, opening_lots=opening)
-    return basis_rollforward(start, at, before, result.open_lots, result.gains)
+    with engine.connect() as conn:
+        before = book_ledger(conn, settings, until=start)
+        upto = book_ledger(conn, settings, until=at)
+    return basis_rollforward(start, at, before.open_lots, upto.open_lots, upto.gains)
 
 
 def _run_check(ctx: Context, engine, *, account: str | None, at, as_json: bool, quiet: bool) -> int:
@@ -319,7 +319,10 @@ def _run_check(ctx: Context, engine, *, account: str | None, at, as_json: bool, 
         if quiet and o.ok:
             continue
         out = console if o.ok else err_console
-        title = f"check {o.venue_account}" + (f" at snapshot {o.as_of.isoformat(timespec='seconds')}" if o.as_of else "")
+        if at is not None:
+            title = f"check {o.venue_account} at {at.isoformat(timespec='seconds')}" + (f" ({o.basis} snapshot)" if o.basis else "")
+        else:
+            title = f"check {o.venue_account}" + (f" at snapshot {o.as_of.isoformat(timespec='seconds')}" if o.as_of else "")
         table = Table(title=title)
         for col in ("wallet", "asset", "ledger", "exchange", "difference", "likely causes"):
             table.add_column(col, justify="right" if col in ("ledger", "exchange", "difference") else "left")
@@ -334,7 +337,8 @@ def _run_check(ctx: Context, engine, *, account: str | None, at, as_json: bool, 
             rf = o.rollforward
             out.print(f"basis roll-forward {rf.start.date()} .. {rf.end.isoformat(timespec='seconds')}: opening {plain(rf.opening)} + acquisitions "
                       f"{plain(rf.acquisitions)} - relieved {plain(rf.relieved)} = closing {plain(rf.closing)}: " + ("closes" if rf.ok else f"DIFFERENCE {plain(rf.difference)}"))
-        out.print(f"{o.venue_account}: " + ("ledger equals the exchange to the last unit" if o.ok else f"{len(o.differences)} difference(s)"))
+        # The last line names every reason the check fails (not only line differences).
+        out.print(f"{o.venue_account}: " + ("ledger equals the exchange to the last unit" if o.ok else "not reconciled: " + ", ".join(o.problems)))
     return EXIT_OK if ok else EXIT_DIFFERENCE
 
 
