@@ -54,6 +54,9 @@ __all__ = [
     "unpriced_count",
     "unpriced_events",
     "valuation_fingerprint",
+    "first_unvalued",
+    "PriceAt",
+    "prices_at",
 ]
 
 _UTC = timezone.utc
@@ -369,6 +372,57 @@ def value_ledger(engine: Engine, settings: Any, *, full: bool = False, price_fil
         else:
             conn.execute(ValuationState.__table__.update().where(ValuationState.id == 1).values(**used))
     return report
+
+
+def first_unvalued(conn: Connection, currency: str) -> datetime | None:
+    """The time of the oldest entry with a holding posting not yet valued in ``currency`` (None: every
+    holding posting has a value or an unpriced mark in it): where a sync's valuation starts fetching."""
+    holding = _holding_account_ids(conn)
+    if not holding:
+        return None
+    q = (select(JournalEntry.timestamp).join(Posting, Posting.entry_id == JournalEntry.id)
+         .where(Posting.account_id.in_(holding),
+                (Posting.price_source.is_(None)) | (Posting.unit_price.is_(None)) | (Posting.price_currency != currency))
+         .order_by(JournalEntry.timestamp).limit(1))
+    return conn.execute(q).scalar()
+
+
+class PriceAt(NamedTuple):
+    asset: str
+    unit_price: Decimal | None
+    source: str  # where it came from, or why there is none
+
+
+def prices_at(conn: Connection, reporting: Any, assets: Sequence[str], t: datetime) -> dict[str, PriceAt]:
+    """A reporting-currency unit price of each asset at instant ``t`` (holdings at a period end).
+
+    The valuation's own rules first (a cached kline containing ``t``, the stablecoin policy, the user's
+    price file, FX), as for an event at ``t``; failing that, the last value the ledger gave the asset at
+    or before ``t`` (stated with its time); failing that, none, with the reason."""
+    vs = settings_from(reporting)
+    price_file = getattr(reporting, "price_file", None)
+    fx_file = getattr(reporting, "fx_file", None)
+    valuer = Valuer(vs, CachedBars(conn), user_prices=load_price_file(price_file) if price_file else None,
+                    fx=load_fx_file(fx_file) if fx_file else None)
+    out: dict[str, PriceAt] = {}
+    for asset in assets:
+        e = EntryIn(0, "period-end", t, "valuation", (PostingIn(0, f"Assets:Backpack:x:Spot:{asset}", asset, Decimal(1)),))
+        got = valuer.value_entry(e)
+        v = got[0] if got else None
+        if v is not None and v.unit_price is not None:
+            out[asset] = PriceAt(asset, v.unit_price, v.source)
+            continue
+        q = (select(Posting.unit_price, JournalEntry.timestamp).join(JournalEntry, JournalEntry.id == Posting.entry_id)
+             .join(Asset, Asset.id == Posting.asset_id)
+             .where(Asset.symbol == asset, Posting.unit_price.is_not(None), Posting.price_currency == vs.currency, JournalEntry.timestamp <= t)
+             .order_by(JournalEntry.timestamp.desc()).limit(1))
+        row = conn.execute(q).first()
+        if row is not None:
+            when = row[1] if isinstance(row[1], datetime) else datetime.fromisoformat(str(row[1]))
+            out[asset] = PriceAt(asset, row[0], f"last ledger value at {when.isoformat(timespec='seconds')}")
+        else:
+            out[asset] = PriceAt(asset, None, v.source[len(UNPRICED):] if v is not None and v.source.startswith(UNPRICED) else "no price")
+    return out
 
 
 # -- what has no value --------------------------------------------------------------------------------

@@ -166,8 +166,9 @@ def sync(
     full: Annotated[bool, typer.Option("--full", help="Read every endpoint from the beginning again.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="Print only errors (for cron).")] = False,
     check: Annotated[bool, typer.Option("--check/--no-check", help="End with the reconciliation check.")] = True,
+    value: Annotated[bool, typer.Option("--prices/--no-prices", help="Value what was imported (fetching the klines it needs) before the check.")] = True,
 ) -> None:
-    """Import the accounts' whole history into the ledger: incremental, idempotent, resumable."""
+    """Import the accounts' whole history into the ledger, value it and check it: incremental, idempotent, resumable."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
@@ -222,6 +223,8 @@ def sync(
             unknown = sum(r.unknown for r in reports)
             if unknown:
                 console.print(f"{unknown} record(s) of unknown type kept raw; see `reconcile status`")
+        if value:  # the nightly job is one command: what was imported is valued before the check
+            _value(ctx, engine, quiet=quiet, only_new=True)
         if check:
             code = _run_check(ctx, engine, account=None if not account else account, at=None, as_json=False, quiet=quiet)
             engine.dispose()
@@ -360,6 +363,50 @@ def check(
 
 
 # -- prices -----------------------------------------------------------------------------------------
+def _value(ctx: Context, engine, *, start=None, end=None, offline: bool = False, full: bool = False, quiet: bool = False,
+           only_new: bool = False) -> None:
+    """Fetch the klines valuation needs (unless ``offline``) and value the ledger: ``reconcile prices``
+    and the end of ``reconcile sync``. ``only_new``: fetch only for entries not yet valued (sync: what
+    the fills price themselves needs no request). A progress bar on a terminal unless ``quiet``."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from importers.backpack.client import BackpackClient
+    from importers.prices import fetch_prices
+    from ledger.prices import first_unvalued, unpriced_count, unpriced_events, value_ledger
+
+    rep = ctx.config.reporting
+    if not offline:
+        if only_new and start is None:
+            with engine.connect() as conn:
+                start = first_unvalued(conn, rep.currency)
+        if not only_new or start is not None:
+            acc = ctx.config.accounts[0] if ctx.config.accounts else None
+            base_url = acc.base_url if acc else "https://api.backpack.exchange"
+            kline_rate = acc.kline_rate_per_minute if acc else 30.0
+            with Progress(TextColumn("prices"), BarColumn(), MofNCompleteColumn(), TextColumn("symbols"), TimeElapsedColumn(),
+                          console=console, disable=quiet or not console.is_terminal, transient=True) as bar:
+                task = bar.add_task("prices", total=None)
+
+                def on_progress(done: int, total: int) -> None:
+                    bar.update(task, completed=done, total=total)
+
+                with BackpackClient(base_url, None, historical_rate_per_minute=kline_rate) as client:  # public endpoints only
+                    fr = fetch_prices(engine, client, start=start, end=end, settings=rep, progress=on_progress)
+            if not quiet:
+                console.print(f"prices: {fr.requests} requests, {fr.bars_stored} bars cached"
+                              + (f"; no market for {', '.join(fr.no_market)}" if fr.no_market else ""))
+    vr = value_ledger(engine, rep, full=full)
+    with engine.connect() as conn:
+        missing = unpriced_count(conn)
+        sample = unpriced_events(conn, limit=5) if missing else []
+    if not quiet:
+        console.print(f"valued {vr.priced} (entry, asset) pairs in {vr.currency}; unpriced events: {missing}")
+    elif missing:
+        err_console.print(f"unpriced events: {missing}", markup=False, highlight=False)
+    for u in sample if not quiet else ():
+        err_console.print(f"  unpriced: {u.entry_key} {u.asset}: {u.reason}", markup=False, highlight=False)
+
+
 @app.command()
 def prices(
     config: ConfigOpt = None,
@@ -368,32 +415,16 @@ def prices(
     date_to: Annotated[Optional[str], typer.Option("--to", help="Day after the last (UTC).")] = None,
     offline: Annotated[bool, typer.Option("--offline", help="Use only prices already cached; ask the exchange nothing.")] = False,
     full: Annotated[bool, typer.Option("--full", help="Revalue every posting, not only new or unpriced ones.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar; print only the unpriced count, if any (for cron).")] = False,
 ) -> None:
     """Fetch and cache the exchange's klines the ledger needs, then value every event in the reporting currency."""
-    from importers.backpack.client import BackpackClient
-    from importers.prices import fetch_prices
-    from ledger.prices import unpriced_count, unpriced_events, value_ledger
-
     ctx = Context(config, db)
-    rep = ctx.config.reporting
     start, end = _parse_date(date_from, "--from"), _parse_date(date_to, "--to")
     engine = ctx.engine()
-    if not offline:
-        acc = ctx.config.accounts[0] if ctx.config.accounts else None
-        base_url = acc.base_url if acc else "https://api.backpack.exchange"
-        kline_rate = acc.kline_rate_per_minute if acc else 30.0
-        with BackpackClient(base_url, None, historical_rate_per_minute=kline_rate) as client:  # public endpoints only
-            fr = fetch_prices(engine, client, start=start, end=end, settings=rep)
-        console.print(f"prices: {fr.requests} requests, {fr.bars_stored} bars cached"
-                      + (f"; no market for {', '.join(fr.no_market)}" if fr.no_market else ""))
-    vr = value_ledger(engine, rep, full=full)
-    with engine.connect() as conn:
-        missing = unpriced_count(conn)
-        sample = unpriced_events(conn, limit=5) if missing else []
-    engine.dispose()
-    console.print(f"valued {vr.priced} (entry, asset) pairs in {vr.currency}; unpriced events: {missing}")
-    for u in sample:
-        err_console.print(f"  unpriced: {u.entry_key} {u.asset}: {u.reason}", markup=False, highlight=False)
+    try:
+        _value(ctx, engine, start=start, end=end, offline=offline, full=full, quiet=quiet)
+    finally:
+        engine.dispose()
 
 
 # -- export -----------------------------------------------------------------------------------------
@@ -640,49 +671,104 @@ def export_lots(
     console.print(f"wrote {n} open lots at {when.isoformat()} to {out}")
 
 
+def check_complete(ctx: Context, conn, *, findings, start, end, allow: bool, what: str, account: str | None = None):
+    """The completeness gate every report and export over a period passes (``ledger.completeness``).
+
+    Complete: returns quietly. Incomplete without ``allow``: the verdict is the command's first line
+    (stderr) and it exits ``EXIT_INCOMPLETE`` before writing anything. With ``allow``: the first line
+    is the warning, and the caller writes the verdict where the figures are. ``findings``: the
+    booking's ``Books.findings_until(end)``. Returns the ``Completeness``."""
+    from ledger.completeness import assess
+
+    c = assess(conn, ctx.config.reporting, start=start, end=end, findings=findings, venue_account=account)
+    return gate_complete(c, allow=allow, what=what)
+
+
+def gate_complete(c, *, allow: bool, what: str):
+    """``check_complete`` for a ``Completeness`` already assessed."""
+    from ledger.completeness import EXIT_INCOMPLETE
+    from reports.safety import terminal
+
+    if c.complete:
+        return c
+    if not allow:
+        err_console.print(f"reconcile: incomplete: {what}: {terminal(c.headline())}", markup=False, highlight=False)
+        for f in c.findings[:5]:
+            err_console.print(f"  {f.kind}: {terminal(f.message)}", markup=False, highlight=False)
+        for u in c.unpriced_sample[:5]:
+            err_console.print(f"  unpriced: {terminal(u.entry_key)} {terminal(u.asset)}: {terminal(u.reason)}", markup=False, highlight=False)
+        err_console.print("nothing written; fix the data, or write the figures marked incomplete with --allow-incomplete", markup=False, highlight=False)
+        raise typer.Exit(EXIT_INCOMPLETE)
+    err_console.print(f"warning: {what}: {terminal(c.headline())}", markup=False, highlight=False)
+    return c
+
+
+AllowIncompleteOpt = Annotated[bool, typer.Option("--allow-incomplete", help="Write the figures even if the period's data is incomplete (marked so in every output) instead of exiting 4.")]
+
+
+def _build_report(ctx: Context, conn, *, year, date_from, date_to, account, method, scope, jurisdiction, allow: bool, what: str, compare: bool = True):
+    """Book, gate on completeness and gather the period's report (``reports.report.build_report``)."""
+    from ledger.books import resolve_settings
+    from reports.report import build_report, period_of
+
+    _check_choices(method, scope, jurisdiction)
+    settings = resolve_settings(ctx.config.reporting, method=method, scope=scope, jurisdiction=jurisdiction)
+    try:
+        start, end, label = period_of(settings, year, _parse_date(date_from, "--from"), _parse_date(date_to, "--to"))
+    except ValueError as exc:
+        raise ConfigError(f"{what}: {exc}") from None
+    if account is not None:
+        known = {n for (n,) in conn.exec_driver_sql("SELECT DISTINCT venue_account FROM journal_entries")}
+        configured = {a.name for a in ctx.config.accounts}
+        if account not in known | configured:
+            raise ConfigError(f"--account: {account!r} is not a configured account and has no entries in the ledger")
+    accounts = [a.name for a in ctx.config.accounts] or None
+    # The gate runs right after the period's booking: an incomplete period writes nothing (exit 4) unless allowed.
+    # ``conn`` stays open while the report is written: the journal and the drill-down are read from it then.
+    return build_report(conn, ctx.config.reporting, settings, start=start, end=end, label=label, account=account, accounts=accounts,
+                        compare=compare, allow_incomplete=allow, gate=lambda c: gate_complete(c, allow=allow, what=what))
+
+
+from datetime import timedelta as _timedelta  # noqa: E402
+
+_MICRO = _timedelta(microseconds=1)
+
+
 @app.command()
 def statement(
     year: Annotated[int, typer.Option("--year", help="Tax year (uk: the year it starts, 2025 = 2025/26).")],
     out: Annotated[str, typer.Option("--out", help="Output file.")],
     fmt: Annotated[str, typer.Option("--format", help="html or xlsx.")] = "html",
+    account: Annotated[Optional[str], typer.Option(help="Only this venue account.")] = None,
     method: MethodOpt = None,
     scope: ScopeOpt = None,
     jurisdiction: JurisdictionOpt = None,
+    allow_incomplete: AllowIncompleteOpt = False,
     config: ConfigOpt = None,
     db: DbOpt = None,
 ) -> None:
-    """The year's statement for an accountant: reconciliation, gains, income, balances, unpriced events, warnings."""
-    from ledger.booking import book
-    from ledger.prices import unpriced_events
-    from reports.gains import tax_year_of
-    from reports.statement import GENERATORS, build_statement, tax_year_bounds
+    """The year's statement as one file (the single-file form of `reconcile report`). Exit 4 on incomplete data."""
+    from reports.statement import write_statement
+    from reports.workbook import write_workbook
 
-    if fmt not in GENERATORS:
-        raise ConfigError(f"--format: {fmt!r} is not one of {', '.join(GENERATORS)}")
-    _check_choices(method, scope, jurisdiction)
+    if fmt not in ("html", "xlsx"):
+        raise ConfigError(f"--format: {fmt!r} is not one of html, xlsx")
     ctx = Context(config, db)
     engine = ctx.engine()
-    events, findings, settings, opening = _booking(ctx, engine, method=method, scope=scope, jurisdiction=jurisdiction)
-    result = book(events, settings, opening_lots=opening)
-    zone = settings.tax_timezone
-    with engine.connect() as conn:
-        st = build_statement(
-            conn,
-            year=year,
-            period=tax_year_bounds(year, settings.jurisdiction, zone),
-            year_of=lambda t: tax_year_of(t, settings.jurisdiction, zone),
-            gains=result.gains,
-            findings=list(findings) + list(result.findings),
-            currency=settings.currency,
-            method=settings.method,
-            scope=settings.scope,
-            jurisdiction=settings.jurisdiction,
-            unpriced=unpriced_events(conn),
-        )
-    engine.dispose()
-    GENERATORS[fmt](st, Path(out))
-    console.print(f"wrote the {year} statement ({fmt}) to {out}: {len(st.gains)} gain rows, {len(st.checks)} reconciliation check(s), "
-                  f"{len(st.unpriced)} unpriced events, {len(st.findings)} warnings")
+    conn = engine.connect()
+    try:
+        rep = _build_report(ctx, conn, year=year, date_from=None, date_to=None, account=account, method=method, scope=scope,
+                            jurisdiction=jurisdiction, allow=allow_incomplete, what=f"statement {year}")
+        if fmt == "html":
+            write_statement(rep, Path(out))
+        else:
+            write_workbook(rep, Path(out))
+        console.print(f"wrote the {rep.label} statement ({fmt}) to {out}: {len(rep.gains)} gain rows, "
+                      f"{sum(1 for c in rep.checks if c.ok)}/{len(rep.checks)} account(s) reconciled at the period end, "
+                      f"{rep.completeness.unpriced} unpriced events, {len(rep.findings)} warnings")
+    finally:
+        conn.close()
+        engine.dispose()
 
 
 def _bad_input_types() -> tuple[type[BaseException], ...]:
@@ -759,6 +845,103 @@ def main(argv: list[str] | None = None) -> int:
         err_console.print(f"reconcile: error: {type(exc).__name__}: {exc}", markup=False, highlight=False, soft_wrap=True)
         return EXIT_ERROR
     return EXIT_OK
+
+
+# -- report (issue 15) ------------------------------------------------------------------------------
+@app.command()
+def report(
+    out: Annotated[str, typer.Option("--out", help="Output directory (created if missing).")],
+    year: Annotated[Optional[int], typer.Option("--year", help="Tax year (uk: the year it starts, 2025 = 2025/26).")] = None,
+    date_from: Annotated[Optional[str], typer.Option("--from", help="First day (inclusive, UTC); narrows --year.")] = None,
+    date_to: Annotated[Optional[str], typer.Option("--to", help="Last day (exclusive, UTC); narrows --year.")] = None,
+    account: Annotated[Optional[str], typer.Option(help="Only this venue account.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="Comma-separated: xlsx, html.")] = "xlsx,html",
+    method: MethodOpt = None,
+    scope: ScopeOpt = None,
+    jurisdiction: JurisdictionOpt = None,
+    compare: Annotated[bool, typer.Option("--compare/--no-compare", help="Book the period under every method for the comparison.")] = True,
+    allow_incomplete: AllowIncompleteOpt = False,
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """The accountant's report for a period: the workbook and the HTML statement. Exit 4 on incomplete data."""
+    from reports.statement import write_statement
+    from reports.workbook import write_workbook
+
+    formats = [f.strip() for f in fmt.split(",") if f.strip()]
+    bad = [f for f in formats if f not in ("xlsx", "html")]
+    if bad or not formats:
+        raise ConfigError(f"--format: {fmt!r}: give xlsx, html or both (comma-separated)")
+    if year is None and (date_from is None or date_to is None):
+        raise ConfigError("report: give --year YYYY, or both --from and --to")
+    outdir = Path(out)
+    if outdir.exists() and not outdir.is_dir():
+        raise ConfigError(f"--out: {out} exists and is not a directory")
+    ctx = Context(config, db)
+    engine = ctx.engine()
+    conn = engine.connect()
+    try:
+        rep = _build_report(ctx, conn, year=year, date_from=date_from, date_to=date_to, account=account, method=method, scope=scope,
+                            jurisdiction=jurisdiction, allow=allow_incomplete, what="report", compare=compare)
+        outdir.mkdir(parents=True, exist_ok=True)
+        stem = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in (str(year) if year and not (date_from or date_to) else
+                                                                         f"{rep.start.date()}_{(rep.end - _MICRO).date()}"))
+        if account:
+            stem += "-" + "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in account)
+        written = []
+        if "xlsx" in formats:
+            p = outdir / f"report-{stem}.xlsx"
+            write_workbook(rep, p, journal_csv=outdir / f"journal-{stem}.csv")
+            written.append(p.name)
+            if (outdir / f"journal-{stem}.csv").exists():
+                written.append(f"journal-{stem}.csv")
+        if "html" in formats:
+            p = outdir / f"statement-{stem}.html"
+            write_statement(rep, p)
+            written.append(p.name)
+        state = "reconciled" if rep.reconciled else "NOT reconciled"
+        console.print(f"wrote {', '.join(written)} to {outdir} for {rep.label}: {len(rep.gains)} gain rows, net "
+                      f"{rep.gain_total('gain').quantize(Decimal('0.01'))} {rep.currency}; {state} at the period end")
+    finally:
+        conn.close()
+        engine.dispose()
+
+
+@export_app.command("income")
+def export_income(
+    year: Annotated[int, typer.Option("--year", help="Tax year (uk: the year it starts, 2025 = 2025/26).")],
+    out: Annotated[str, typer.Option("--out", help="Output file.")],
+    fmt: FormatOpt = "csv",
+    account: Annotated[Optional[str], typer.Option(help="Only this venue account.")] = None,
+    schedule: Annotated[bool, typer.Option("--safe-harbor", help="Export the US 2025 safe-harbor allocation schedule instead of income.")] = False,
+    allow_incomplete: AllowIncompleteOpt = False,
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """Income alone (interest, rewards, funding, perp P&L and fees as posted, with the jurisdiction's
+    treatment), or with --safe-harbor the US 2025 allocation record as a dated schedule. Exit 4 on incomplete data."""
+    from ledger.books import book_ledger, resolve_settings
+    from reports.income_export import write_allocations, write_income
+
+    _check_format(fmt)
+    ctx = Context(config, db)
+    engine = ctx.engine()
+    settings = resolve_settings(ctx.config.reporting)
+    start, end = settings.year_bounds(year)
+    try:
+        with engine.connect() as conn:
+            books = book_ledger(conn, settings, until=end - _MICRO, venue_account=account)
+            c = check_complete(ctx, conn, findings=books.findings_until(end), start=start, end=end, allow=allow_incomplete,
+                               what=f"export income {year}", account=account)
+            if schedule:
+                n = write_allocations(Path(out), fmt, books.allocations, currency=settings.currency, completeness=c)
+                console.print(f"wrote {n} safe-harbor allocation rows to {out}" + ("" if n else " (no allocation: the US 2025 transition applies to us only)"))
+                return
+            n = write_income(conn, Path(out), fmt, settings=settings, start=start, end=end, account=account,
+                             engine_income=[i for i in books.income if start <= i.time < end], completeness=c)
+    finally:
+        engine.dispose()
+    console.print(f"wrote {n} income rows for {year} to {out}")
 
 
 if __name__ == "__main__":  # pragma: no cover
