@@ -934,8 +934,9 @@ def export_income(
             c = check_complete(ctx, conn, findings=books.findings_until(end), start=start, end=end, allow=allow_incomplete,
                                what=f"export income {year}", account=account)
             if schedule:
-                n = write_allocations(Path(out), fmt, books.allocations, currency=settings.currency, completeness=c)
-                console.print(f"wrote {n} safe-harbor allocation rows to {out}" + ("" if n else " (no allocation: the US 2025 transition applies to us only)"))
+                dated = [a for a in books.allocations if start <= a.effective < end]
+                n = write_allocations(Path(out), fmt, dated, currency=settings.currency, completeness=c)
+                console.print(f"wrote {n} safe-harbor allocation rows to {out}" + ("" if n else " (no allocation in the year: the US transition of 1 January 2025 applies to us only)"))
                 return
             n = write_income(conn, Path(out), fmt, settings=settings, start=start, end=end, account=account,
                              engine_income=[i for i in books.income if start <= i.time < end], completeness=c)

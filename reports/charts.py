@@ -50,7 +50,6 @@ def _axis(y, lo: Decimal, hi: Decimal, currency: str) -> list[str]:
         out.append(f'<text x="{_L - 6}" y="{yy + 4:.1f}" text-anchor="end" class="tick">{escape(_fmt(v))}</text>')
     y0 = y(Decimal(0))
     out.append(f'<line x1="{_L}" x2="{_W - _R}" y1="{y0:.1f}" y2="{y0:.1f}" class="zero"/>')
-    out.append(f'<text x="8" y="{_T + 4}" class="tick">{escape(currency)}</text>')
     return out
 
 
@@ -111,7 +110,8 @@ def line_chart(title: str, xs: Sequence[str], series: dict[str, Sequence[Decimal
         if n <= 40:
             for i, v in enumerate(series[name]):
                 body.append(f'<circle cx="{_L + i * step:.1f}" cy="{y(v):.1f}" r="2.5" fill="{color}"><title>{escape(xs[i])} {escape(name)}: {escape(_fmt(v))} {escape(currency)}</title></circle>')
-    for i in sorted({0, n - 1, *range(0, n, max(n // 6, 1))}):
+    every = max(n // 6, 1)
+    for i in sorted({0, n - 1, *(k for k in range(0, n, every) if n - 1 - k >= every / 2)}):
         body.append(f'<text x="{_L + i * step:.1f}" y="{_H - _B + 14}" text-anchor="middle" class="tick">{escape(xs[i])}</text>')
     body += _legend(names)
     return _svg(title, body)

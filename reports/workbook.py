@@ -82,15 +82,8 @@ class _Sheet:
         ws = self.ws
         for i, (_h, _k, w) in enumerate(columns):
             ws.column_dimensions[_col(i)].width = w
-        self.lead = 0  # rows above the header
-        if warn:
-            c = WriteOnlyCell(ws, value=warn)
-            c.font = red
-            ws.append([c])
-            self.lead += 1
-        for n in notes:
-            ws.append([n])
-            self.lead += 1
+        # A write-only sheet writes its head (views, columns) at the first row: every setting comes first.
+        self.lead = (1 if warn else 0) + len(notes)  # rows above the header
         self.header_row = self.lead + 1
         ws.freeze_panes = f"A{self.header_row + 1}"
         ws.print_title_rows = f"{self.header_row}:{self.header_row}"
@@ -98,6 +91,12 @@ class _Sheet:
         ws.page_setup.fitToWidth = 1
         ws.page_setup.fitToHeight = 0
         ws.sheet_properties.pageSetUpPr.fitToPage = True
+        if warn:
+            c = WriteOnlyCell(ws, value=warn)
+            c.font = red
+            ws.append([c])
+        for n in notes:
+            ws.append([n])
         ws.append([self._styled(h, font=bold) for h, _k, _w in columns])
         self.rows = 0
 
