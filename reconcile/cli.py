@@ -891,10 +891,8 @@ def report(
         written = []
         if "xlsx" in formats:
             p = outdir / f"report-{stem}.xlsx"
-            write_workbook(rep, p, journal_csv=outdir / f"journal-{stem}.csv")
+            write_workbook(rep, p)
             written.append(p.name)
-            if (outdir / f"journal-{stem}.csv").exists():
-                written.append(f"journal-{stem}.csv")
         if "html" in formats:
             p = outdir / f"statement-{stem}.html"
             write_statement(rep, p)

@@ -232,6 +232,15 @@ class Report:
                 out.append((day, inc, fun, fee))
         return out
 
+    def journal_count(self) -> int:
+        """The number of the period's postings (what ``journal()`` yields)."""
+        params: dict = {"s": _p(self.conn, self.start), "e": _p(self.conn, self.end)}
+        where = "e.timestamp >= :s AND e.timestamp < :e"
+        if self.account is not None:
+            where += " AND e.venue_account = :a"
+            params["a"] = self.account
+        return self.conn.execute(text(f"SELECT COUNT(*) FROM postings p JOIN journal_entries e ON e.id = p.entry_id WHERE {where}"), params).scalar_one()
+
     def journal(self) -> Iterator:
         """The period's postings (``reports.journal.JournalRow``), streamed from the database again."""
         return self._journal()
@@ -446,10 +455,15 @@ def build_report(conn: Connection, reporting: Any, settings, *, start: datetime,
     rep.holdings = _holdings(conn, reporting, books.open_lots, last)
     if series:
         rep.value_series = _value_series(conn, reporting, start, end, account, settings.cash)
-    # The basis roll-forward over the period: a second booking, of the events up to its start.
-    before = book_ledger(conn, settings, until=start - _US, venue_account=account)
-    rep.rollforward = basis_rollforward(start - _US, last, before.open_lots, books.open_lots, books.gains)
-    del before
+    # The basis roll-forward over the period: a second booking, of the events up to its start (none
+    # needed when nothing precedes the period: no entry and no opening lot, so no lot is open then).
+    earlier = conn.execute(text("SELECT 1 FROM journal_entries WHERE timestamp < :s LIMIT 1"), {"s": _p(conn, start)}).first()
+    if earlier is None and not settings.opening_lots:
+        lots_at_start: list = []
+    else:
+        lots_at_start = book_ledger(conn, settings, until=start - _US, venue_account=account).open_lots
+    rep.rollforward = basis_rollforward(start - _US, last, lots_at_start, books.open_lots, books.gains)
+    del lots_at_start
     names = accounts if accounts is not None else [n for (n,) in conn.execute(text("SELECT DISTINCT venue_account FROM snapshots ORDER BY 1"))]
     if account is not None:
         names = [n for n in names if n == account] or [account]

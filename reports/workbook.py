@@ -27,7 +27,7 @@ __all__ = ["write_workbook", "SHEETS", "JOURNAL_SHEET_LIMIT", "GAINS_SHEET_LIMIT
 SHEETS = ("Summary", "Realized gains", "Income", "Fees", "Perpetuals", "Holdings", "Open lots", "Journal",
           "Reconciliation", "Prices used", "Warnings", "Method comparison")
 #: Rows a detail sheet holds; beyond that the rows are in the CSV next to the workbook (Excel's limit is 1,048,576).
-JOURNAL_SHEET_LIMIT = 200_000
+JOURNAL_SHEET_LIMIT = 100_000
 GAINS_SHEET_LIMIT = 1_000_000
 PERPETUALS_NOTE = ("Perpetual figures (positions, realized P&L, funding by contract) are reported by `reconcile export perps` "
                    "when that lands; the ledger's posted perp categories are in Income.")
@@ -272,20 +272,23 @@ def write_workbook(rep: Report, path: Path, *, journal_csv: Path | None = None) 
         ("quantity", "qty", 18), (f"unit price ({cur})", "price", 14), (f"value ({cur})", "money", 14), ("venue account", "text", 12),
         ("endpoint", "text", 12), ("source key", "text", 30), ("description", "text", 40)],
         notes=[f"every posting of the period; beyond {JOURNAL_SHEET_LIMIT:,} rows the whole journal is in a CSV next to this workbook"])
-    more = 0
     rows = rep.journal()
     for r in rows:
         if js.rows >= JOURNAL_SHEET_LIMIT:
-            more += 1
-            continue
+            break
         js.append([r.entry_id, r.time, r.kind, r.account, r.asset, r.quantity, r.unit_price, r.value, r.venue_account, r.endpoint, r.source_key, r.description])
-    if more:
-        where = journal_csv.name if journal_csv is not None else "reconcile export journal --format csv"
-        js.ws.append([f"{more:,} more postings than this sheet holds: all {js.rows + more:,} are in {where}"])
-        if journal_csv is not None:
-            from .journal import write_journal
+    rows.close()
+    if js.rows >= JOURNAL_SHEET_LIMIT:
+        total = rep.journal_count()
+        if total > js.rows:
+            if journal_csv is not None:
+                from .journal import write_journal
 
-            write_journal(rep.journal(), journal_csv, "csv")
+                write_journal(rep.journal(), journal_csv, "csv")
+            to = _naive(rep.end).date().isoformat()
+            where = journal_csv.name if journal_csv is not None else (
+                f"reconcile export journal --format csv --from {_naive(rep.start).date().isoformat()} --to {to}")
+            js.ws.append([f"{total - js.rows:,} more postings than this sheet holds: all {total:,} are in {where}"])
     js.close()
 
     # -- Reconciliation --------------------------------------------------------------------------
