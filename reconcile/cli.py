@@ -703,7 +703,8 @@ def gate_complete(c, *, allow: bool, what: str):
     return c
 
 
-AllowIncompleteOpt = Annotated[bool, typer.Option("--allow-incomplete", help="Write the figures even if the period's data is incomplete (marked so in every output) instead of exiting 4.")]
+AllowIncompleteOpt = Annotated[bool, typer.Option("--allow-incomplete", envvar="RECONCILE_ALLOW_INCOMPLETE",
+                                                  help="Write the figures even if the period's data is incomplete (marked so in every output) instead of exiting 4 (also $RECONCILE_ALLOW_INCOMPLETE=1).")]
 
 
 def _build_report(ctx: Context, conn, *, year, date_from, date_to, account, method, scope, jurisdiction, allow: bool, what: str, compare: bool = True):
