@@ -54,6 +54,14 @@ def test_statement__html_reconciles_at_the_year_end(ledger_url, tmp_path):
     assert "rolled back to the period end" in html and "the ledger equals the exchange to the last unit" in html
     assert 'class="banner good"' in html and "INCOMPLETE" not in html
     assert "<svg" in html and "http://" not in html.replace("http://www.w3.org/2000/svg", "")  # no external requests
+    # Drill-down: every internal link lands on an element; a gain row -> its lot -> its entry -> its raw record.
+    import re
+
+    ids = set(re.findall(r'id="([^"]+)"', html))
+    links = re.findall(r'href="#([^"]+)"', html)
+    assert links and not [l for l in links if l not in ids]
+    assert any(l.startswith("lot-") for l in links) and any(l.startswith("entry-") for l in links)
+    assert html.count('<div id="raw-') == 0 or any(l.startswith("raw-") for l in links)
 
 
 def test_statement__incomplete_exits_4_first_line_and_writes_nothing(ledger_url, engine, tmp_path, capsys):
