@@ -94,13 +94,14 @@ def _bars(records: list[dict[str, Any]]) -> list[Bar]:
 
 def fetch_prices(engine: Engine, client: Any, *, start: datetime | None = None, end: datetime | None = None,
                  assets: Iterable[str] | None = None, settings: Any = None, price_file: str | None = None,
-                 now: datetime | None = None) -> FetchReport:
+                 now: datetime | None = None, progress: Any = None) -> FetchReport:
     """Fetch and cache the klines that valuing the entries in [start, end) needs.
 
     ``client``: a :class:`importers.backpack.client.BackpackClient` (``klines``, ``markets``).
     ``assets``: only these assets (default all). ``settings``: as for :func:`ledger.prices.value_ledger`
     (the stablecoin policy decides whether USDT needs klines; a user price file means its prices need
     none). Asks for nothing already held: a second run over the same period makes no request.
+    ``progress(done, total)``: called once the symbols to fetch are known and after each symbol.
     """
     vs = settings_from(settings) if settings is not None else settings_from(object())
     price_file = price_file or getattr(settings, "price_file", None)
@@ -121,7 +122,9 @@ def fetch_prices(engine: Engine, client: Any, *, start: datetime | None = None, 
 
     markets: set[str] | None = None
     until_s = _secs(now)
-    for symbol in sorted(needs):
+    if progress is not None:
+        progress(0, len(needs))
+    for done, symbol in enumerate(sorted(needs), 1):
         pending = sorted(needs[symbol])
         for interval in vs.intervals:
             if not pending:
@@ -160,6 +163,8 @@ def fetch_prices(engine: Engine, client: Any, *, start: datetime | None = None, 
                 cache = CachedBars(conn)
                 pending = [t for t in pending if cache.close(symbol, interval, t - t % step) is None]
         report.still_missing += len(pending)
+        if progress is not None:
+            progress(done, len(needs))
     return report
 
 

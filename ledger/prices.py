@@ -54,6 +54,10 @@ __all__ = [
     "UnpricedEvent",
     "unpriced_count",
     "unpriced_events",
+    "valuation_fingerprint",
+    "first_unvalued",
+    "PriceAt",
+    "prices_at",
 ]
 
 _UTC = timezone.utc
@@ -279,6 +283,12 @@ class ValuationReport:
     by_source: dict[str, int] = field(default_factory=dict)  # first word of the source -> count
 
 
+def valuation_fingerprint(settings: Any, price_file: str | None = None, fx_file: str | None = None) -> str:
+    """The digest a valuation with these settings and user files keeps in ``valuation_state``."""
+    return _fingerprint(settings_from(settings), price_file or getattr(settings, "price_file", None),
+                        fx_file or getattr(settings, "fx_file", None))
+
+
 def _fingerprint(settings: ValuationSettings, price_file: str | None, fx_file: str | None) -> str:
     h = hashlib.sha256(f"{settings.currency}|{settings.stablecoin_policy}|{settings.finest}".encode())
     for path in (price_file, fx_file):
@@ -359,10 +369,11 @@ def value_ledger(engine: Engine, settings: Any, *, full: bool = False, price_fil
         if gap is not None:
             raise gap  # the transaction rolls back: nothing is written
         _write(conn, pending, asset_ids)
+        used = {"fingerprint": fingerprint, "valued_at": now, "currency": vs.currency, "stablecoin_policy": vs.stablecoin_policy}
         if state is None:
-            conn.execute(ValuationState.__table__.insert(), [{"id": 1, "fingerprint": fingerprint, "valued_at": now}])
+            conn.execute(ValuationState.__table__.insert(), [{"id": 1, **used}])
         else:
-            conn.execute(ValuationState.__table__.update().where(ValuationState.id == 1).values(fingerprint=fingerprint, valued_at=now))
+            conn.execute(ValuationState.__table__.update().where(ValuationState.id == 1).values(**used))
     return report
 
 
@@ -406,6 +417,55 @@ def check_valuation_current(conn: Connection, settings: Any) -> None:
             f"the ledger's values are stale: the price/FX files ({files}) or the [reporting] currency or stablecoin policy "
             f"changed since the last `reconcile prices`; run it again (`--offline` needs no network)"
         )
+def first_unvalued(conn: Connection, currency: str) -> datetime | None:
+    """The time of the oldest entry with a holding posting not yet valued in ``currency`` (None: every
+    holding posting has a value or an unpriced mark in it): where a sync's valuation starts fetching."""
+    holding = _holding_account_ids(conn)
+    if not holding:
+        return None
+    q = (select(JournalEntry.timestamp).join(Posting, Posting.entry_id == JournalEntry.id)
+         .where(Posting.account_id.in_(holding),
+                (Posting.price_source.is_(None)) | (Posting.unit_price.is_(None)) | (Posting.price_currency != currency))
+         .order_by(JournalEntry.timestamp).limit(1))
+    return conn.execute(q).scalar()
+
+
+class PriceAt(NamedTuple):
+    asset: str
+    unit_price: Decimal | None
+    source: str  # where it came from, or why there is none
+
+
+def prices_at(conn: Connection, reporting: Any, assets: Sequence[str], t: datetime) -> dict[str, PriceAt]:
+    """A reporting-currency unit price of each asset at instant ``t`` (holdings at a period end).
+
+    The valuation's own rules first (a cached kline containing ``t``, the stablecoin policy, the user's
+    price file, FX), as for an event at ``t``; failing that, the last value the ledger gave the asset at
+    or before ``t`` (stated with its time); failing that, none, with the reason."""
+    vs = settings_from(reporting)
+    price_file = getattr(reporting, "price_file", None)
+    fx_file = getattr(reporting, "fx_file", None)
+    valuer = Valuer(vs, CachedBars(conn), user_prices=load_price_file(price_file) if price_file else None,
+                    fx=load_fx_file(fx_file) if fx_file else None)
+    out: dict[str, PriceAt] = {}
+    for asset in assets:
+        e = EntryIn(0, "period-end", t, "valuation", (PostingIn(0, f"Assets:Backpack:x:Spot:{asset}", asset, Decimal(1)),))
+        got = valuer.value_entry(e)
+        v = got[0] if got else None
+        if v is not None and v.unit_price is not None:
+            out[asset] = PriceAt(asset, v.unit_price, v.source)
+            continue
+        q = (select(Posting.unit_price, JournalEntry.timestamp).join(JournalEntry, JournalEntry.id == Posting.entry_id)
+             .join(Asset, Asset.id == Posting.asset_id)
+             .where(Asset.symbol == asset, Posting.unit_price.is_not(None), Posting.price_currency == vs.currency, JournalEntry.timestamp <= t)
+             .order_by(JournalEntry.timestamp.desc()).limit(1))
+        row = conn.execute(q).first()
+        if row is not None:
+            when = row[1] if isinstance(row[1], datetime) else datetime.fromisoformat(str(row[1]))
+            out[asset] = PriceAt(asset, row[0], f"last ledger value at {when.isoformat(timespec='seconds')}")
+        else:
+            out[asset] = PriceAt(asset, None, v.source[len(UNPRICED):] if v is not None and v.source.startswith(UNPRICED) else "no price")
+    return out
 
 
 # -- what has no value --------------------------------------------------------------------------------
@@ -429,20 +489,43 @@ def _unpriced_query(conn: Connection):
     )
 
 
-def unpriced_count(conn: Connection) -> int:
-    """Entries with a holding posting that has no value (unpriced by valuation, or not valued yet)."""
+def unpriced_count(conn: Connection, *, start: datetime | None = None, end: datetime | None = None,
+                   venue_account: str | None = None) -> int:
+    """Entries with a holding posting that has no value (unpriced by valuation, or not valued yet),
+    optionally only those dated in [start, end) and of one venue account.
+
+    The one unpriced figure: ``reconcile status``, the exports and the statement all show this count
+    (``ledger.completeness`` calls it for a period)."""
     holding = _holding_account_ids(conn)
     if not holding:
         return 0
-    q = select(Posting.entry_id).where(Posting.account_id.in_(holding), Posting.unit_price.is_(None)).distinct()
+    q = select(Posting.entry_id).where(Posting.account_id.in_(holding), Posting.unit_price.is_(None))
+    if start is not None or end is not None or venue_account is not None:
+        q = q.join(JournalEntry, JournalEntry.id == Posting.entry_id)
+        if start is not None:
+            q = q.where(JournalEntry.timestamp >= start)
+        if end is not None:
+            q = q.where(JournalEntry.timestamp < end)
+        if venue_account is not None:
+            q = q.where(JournalEntry.venue_account == venue_account)
+    q = q.distinct()
     return conn.execute(select(text("count(*)")).select_from(q.subquery())).scalar_one()
 
 
-def unpriced_events(conn: Connection, *, limit: int | None = None) -> list[UnpricedEvent]:
-    """The holding postings without a value, with the reason, oldest first (one per entry and asset)."""
+def unpriced_events(conn: Connection, *, limit: int | None = None, start: datetime | None = None, end: datetime | None = None,
+                    venue_account: str | None = None) -> list[UnpricedEvent]:
+    """The holding postings without a value, with the reason, oldest first (one per entry and asset),
+    optionally only those dated in [start, end) and of one venue account."""
     if not _holding_account_ids(conn):
         return []
-    q = _unpriced_query(conn).order_by(JournalEntry.timestamp, Posting.entry_id, Posting.id)
+    q = _unpriced_query(conn)
+    if start is not None:
+        q = q.where(JournalEntry.timestamp >= start)
+    if end is not None:
+        q = q.where(JournalEntry.timestamp < end)
+    if venue_account is not None:
+        q = q.where(JournalEntry.venue_account == venue_account)
+    q = q.order_by(JournalEntry.timestamp, Posting.entry_id, Posting.id)
     out: list[UnpricedEvent] = []
     seen: set[tuple[int, str]] = set()
     for key, ts, kind, asset, qty, source, eid in conn.execute(q):

@@ -21,7 +21,7 @@ from .db import balances, trial_balance
 from .money import D, plain
 from .schema import CheckResult, Snapshot, SnapshotLine
 
-__all__ = ["Line", "Evidence", "CheckOutcome", "RollForward", "basis_rollforward", "compare", "check", "WALLET_PREFIX", "latest_snapshot"]
+__all__ = ["Line", "Evidence", "CheckOutcome", "RollForward", "basis_rollforward", "compare", "check", "WALLET_PREFIX", "latest_snapshot", "snapshot_basis"]
 
 #: Ledger account for each wallet the exchange reports (docs/posting-rules.md).
 WALLET_PREFIX = {
@@ -170,6 +170,24 @@ class CheckOutcome:
     rollforward: RollForward | None = None
     #: The perpetuals' proof (``ledger.perps.perp_proof``): settlements, cycles, USDC, positions.
     perps: Any = None
+    #: How the exchange's figures at ``as_of`` were obtained: "latest snapshot", "taken then",
+    #: "rolled back" or "rolled forward" (``snapshot_basis``); empty without a snapshot.
+    basis: str = ""
+    snapshot_at: datetime | None = None
+
+    @property
+    def problems(self) -> list[str]:
+        """Why the check does not agree, one phrase each (empty when it does)."""
+        out = []
+        if self.snapshot_id is None:
+            out.append("no snapshot")
+        if self.differences:
+            out.append(f"{len(self.differences)} difference(s)")
+        if not self.trial_balance_zero:
+            out.append("trial balance not zero")
+        if self.rollforward is not None and not self.rollforward.ok:
+            out.append(f"basis roll-forward difference {plain(self.rollforward.difference)}")
+        return out
 
     @property
     def differences(self) -> list[Line]:
@@ -186,7 +204,10 @@ class CheckOutcome:
             "venue_account": self.venue_account,
             "snapshot_id": self.snapshot_id,
             "as_of": self.as_of.isoformat() if self.as_of else None,
+            "snapshot_at": self.snapshot_at.isoformat() if self.snapshot_at else None,
+            "basis": self.basis,
             "ok": self.ok,
+            "problems": self.problems,
             "trial_balance_zero": self.trial_balance_zero,
             "notes": self.notes,
             "basis_rollforward": self.rollforward.to_json() if self.rollforward else None,
@@ -248,21 +269,81 @@ def _hints(conn: Connection, acct: str, status: str) -> list[RawHint]:
     return out
 
 
+def _entries_between(conn: Connection, acct: str, after: datetime, until: datetime) -> int:
+    """Entries of the account dated in (after, until]."""
+    sqlite = conn.dialect.name == "sqlite"
+
+    def p(t: datetime):
+        return t if not sqlite else t.astimezone(timezone.utc).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+
+    return conn.execute(
+        text("SELECT COUNT(*) FROM journal_entries WHERE venue_account = :a AND timestamp > :t0 AND timestamp <= :t1"),
+        {"a": acct, "t0": p(after), "t1": p(until)},
+    ).scalar_one()
+
+
+def snapshot_basis(conn: Connection, venue_account: str, at: datetime):
+    """The snapshot a reconciliation at ``at`` rests on: ``(id, taken_at, basis, entries)``, or None.
+
+    ``basis`` is ``"taken then"`` for the latest snapshot at or before ``at`` with no ledger entry of
+    the account between it and ``at`` (its figures are the exchange's at ``at``); otherwise
+    ``"rolled back"`` for the latest snapshot, taken after ``at``, whose figures are rolled back
+    through the ledger's own flows after ``at`` (``entries`` of them); otherwise (only older snapshots)
+    ``"rolled forward"`` through the flows between it and ``at``."""
+    before = latest_snapshot(conn, venue_account, at)
+    if before is not None:
+        taken = _aware(before[1])
+        n = _entries_between(conn, venue_account, taken, at)
+        if n == 0:
+            return before[0], taken, "taken then", 0
+    latest = latest_snapshot(conn, venue_account)
+    if latest is None:
+        return None
+    taken = _aware(latest[1])
+    if taken > at:
+        return latest[0], taken, "rolled back", _entries_between(conn, venue_account, at, taken)
+    return latest[0], taken, "rolled forward", _entries_between(conn, venue_account, taken, at)
+
+
 def check(conn: Connection, venue_account: str, *, at: datetime | None = None, expected_endpoints: Iterable[str] = (), keep: bool = True,
           now: datetime | None = None, rollforward: RollForward | None = None, perps: bool = True) -> CheckOutcome:
-    """Compare the ledger with the latest snapshot (at or before ``at``) and keep the result; with
-    ``perps`` also prove the perpetuals (``ledger.perps.perp_proof``, docs/perps.md)."""
-    snap = latest_snapshot(conn, venue_account, at)
+    """Compare the ledger with the exchange and keep the result.
+
+    Without ``at``: the ledger at the latest snapshot's time against that snapshot. With ``at``: the
+    ledger at ``at`` against the exchange's figures at ``at``: a snapshot taken then if one exists,
+    else the latest snapshot rolled back (or forward) through the ledger's own flows in between
+    (``snapshot_basis``), stated in the outcome's ``basis``.
+    With ``perps`` also prove the perpetuals (``ledger.perps.perp_proof``, docs/perps.md)."""
     tb_zero = all(v == 0 for v in trial_balance(conn).values())
+    if at is None:
+        snap = latest_snapshot(conn, venue_account)
+        basis = "latest snapshot" if snap is not None else None
+        moved = 0
+    else:
+        found = snapshot_basis(conn, venue_account, at)
+        snap = found[:2] if found else None
+        basis, moved = (found[2], found[3]) if found else (None, 0)
     if snap is None:
-        out = CheckOutcome(venue_account, None, at, [], tb_zero, [f"no snapshot of {venue_account}" + (f" at or before {at.isoformat()}" if at else "") + "; run `reconcile sync`"])
+        out = CheckOutcome(venue_account, None, at, [], tb_zero, [f"no snapshot of {venue_account}; run `reconcile sync`"])
     else:
         snap_id, taken = snap[0], _aware(snap[1])
         exchange: dict[tuple[str, str], Decimal] = {}
         for wallet, asset, q in conn.execute(select(SnapshotLine.wallet, SnapshotLine.asset, SnapshotLine.quantity).where(SnapshotLine.snapshot_id == snap_id)):
             if q != 0:
                 exchange[(wallet, asset)] = exchange.get((wallet, asset), Decimal(0)) + q
-        ledger = _ledger_figures(conn, venue_account, taken)
+        if at is None or basis == "taken then":
+            ledger = _ledger_figures(conn, venue_account, taken if at is None else at)
+        else:
+            # The exchange at ``at`` = the snapshot less (or plus) the ledger's flows between the two times.
+            ledger = _ledger_figures(conn, venue_account, at)
+            at_snap = _ledger_figures(conn, venue_account, taken)
+            for k in set(at_snap) | set(ledger):
+                flow = at_snap.get(k, Decimal(0)) - ledger.get(k, Decimal(0))
+                v = exchange.get(k, Decimal(0)) - flow
+                if v != 0:
+                    exchange[k] = v
+                else:
+                    exchange.pop(k, None)
         ev = Evidence()
         synced = {e for (e,) in conn.execute(text("SELECT endpoint FROM sync_state WHERE venue_account = :a"), {"a": venue_account})}
         ev.never_synced = sorted(set(expected_endpoints) - synced)
@@ -286,7 +367,14 @@ def check(conn: Connection, venue_account: str, *, at: datetime | None = None, e
                 {"acct": venue_account},
             )
         }
-        out = CheckOutcome(venue_account, snap_id, taken, compare(ledger, exchange, ev), tb_zero)
+        out = CheckOutcome(venue_account, snap_id, taken if at is None else at, compare(ledger, exchange, ev), tb_zero,
+                           basis=basis or "", snapshot_at=taken)
+        if at is not None:
+            if basis == "taken then":
+                out.notes.append(f"against the exchange's snapshot of {taken.isoformat(timespec='seconds')} (no entry between it and {at.isoformat(timespec='seconds')})")
+            else:
+                out.notes.append(f"against the exchange's snapshot of {taken.isoformat(timespec='seconds')}, {basis} to {at.isoformat(timespec='seconds')} "
+                                 f"through the ledger's own {moved} entries in between (no snapshot was taken then)")
         if not tb_zero:
             out.notes.append("trial balance is not zero")
     out.rollforward = rollforward

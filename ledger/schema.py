@@ -209,6 +209,9 @@ class ValuationState(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     fingerprint: Mapped[str] = mapped_column(String(64))
     valued_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: The reporting currency and stablecoin policy the valuation used (NULL: kept by an older version).
+    currency: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    stablecoin_policy: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
 
 class LiveFill(Base):

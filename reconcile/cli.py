@@ -192,8 +192,9 @@ def sync(
     full: Annotated[bool, typer.Option("--full", help="Read every endpoint from the beginning again.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="Print only errors (for cron).")] = False,
     check: Annotated[bool, typer.Option("--check/--no-check", help="End with the reconciliation check.")] = True,
+    value: Annotated[bool, typer.Option("--prices/--no-prices", help="Value what was imported (fetching the klines it needs) before the check.")] = True,
 ) -> None:
-    """Import the accounts' whole history into the ledger: incremental, idempotent, resumable."""
+    """Import the accounts' whole history into the ledger, value it and check it: incremental, idempotent, resumable."""
     with _quiet_logs(quiet):
         _sync(config, db, account, full, quiet, check)
 
@@ -284,6 +285,8 @@ def _sync(config, db, account, full: bool, quiet: bool, check: bool) -> None:
             unknown = sum(r.unknown for r in reports)
             if unknown:
                 console.print(f"{unknown} record(s) of unknown type kept raw; see `reconcile status`")
+        if value:  # the nightly job is one command: what was imported is valued before the check
+            _value(ctx, engine, quiet=quiet, only_new=True)
         if check:
             code = _run_check(ctx, engine, account=None if not account else account, at=None, as_json=False, quiet=quiet)
             engine.dispose()
@@ -403,7 +406,10 @@ def _run_check(ctx: Context, engine, *, account: str | None, at, as_json: bool, 
         if quiet and o.ok:
             continue
         out = console if o.ok else err_console
-        title = f"check {terminal(o.venue_account)}" + (f" at snapshot {o.as_of.isoformat(timespec='seconds')}" if o.as_of else "")
+        if at is not None:
+            title = f"check {terminal(o.venue_account)} at {at.isoformat(timespec='seconds')}" + (f" ({o.basis} snapshot)" if o.basis else "")
+        else:
+            title = f"check {terminal(o.venue_account)}" + (f" at snapshot {o.as_of.isoformat(timespec='seconds')}" if o.as_of else "")
         table = Table(title=Text(title))
         for col in ("wallet", "asset", "ledger", "exchange", "difference", "likely causes"):
             table.add_column(col, justify="right" if col in ("ledger", "exchange", "difference") else "left")
@@ -419,7 +425,9 @@ def _run_check(ctx: Context, engine, *, account: str | None, at, as_json: bool, 
             rf = o.rollforward
             out.print(f"basis roll-forward {rf.start.date()} .. {rf.end.isoformat(timespec='seconds')}: opening {plain(rf.opening)} + acquisitions "
                       f"{plain(rf.acquisitions)} - relieved {plain(rf.relieved)} = closing {plain(rf.closing)}: " + ("closes" if rf.ok else f"DIFFERENCE {plain(rf.difference)}"))
-        out.print(f"{terminal(o.venue_account)}: " + ("ledger equals the exchange to the last unit" if o.ok else f"{len(o.differences)} difference(s)"))
+        # The last line names every reason the check fails (not only line differences).
+        out.print(f"{terminal(o.venue_account)}: " + ("ledger equals the exchange to the last unit" if o.ok else "not reconciled: " + ", ".join(o.problems)),
+                  markup=False, highlight=False)
     return EXIT_OK if ok else EXIT_DIFFERENCE
 
 
@@ -450,6 +458,56 @@ def check(
 
 
 # -- prices -----------------------------------------------------------------------------------------
+def _value(ctx: Context, engine, *, start=None, end=None, offline: bool = False, full: bool = False, quiet: bool = False,
+           only_new: bool = False) -> None:
+    """Fetch the klines valuation needs (unless ``offline``) and value the ledger: ``reconcile prices``
+    and the end of ``reconcile sync``. ``only_new``: fetch only for entries not yet valued (sync: what
+    the fills price themselves needs no request). A progress bar on a terminal unless ``quiet``."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from importers.backpack.client import BackpackClient
+    from importers.prices import fetch_prices
+    from ledger.prices import first_unvalued, unpriced_count, unpriced_events, value_ledger
+
+    rep = ctx.config.reporting
+    if not offline:
+        if only_new and start is None:
+            with engine.connect() as conn:
+                start = first_unvalued(conn, rep.currency)
+        if not only_new or start is not None:
+            acc = ctx.config.accounts[0] if ctx.config.accounts else None
+            base_url = acc.base_url if acc else "https://api.backpack.exchange"
+            kline_rate = acc.kline_rate_per_minute if acc else 30.0
+            with Progress(TextColumn("prices"), BarColumn(), MofNCompleteColumn(), TextColumn("symbols"), TimeElapsedColumn(),
+                          console=console, disable=quiet or not console.is_terminal, transient=True) as bar:
+                task = bar.add_task("prices", total=None)
+
+                def on_progress(done: int, total: int) -> None:
+                    bar.update(task, completed=done, total=total)
+
+                with BackpackClient(base_url, None, historical_rate_per_minute=kline_rate) as client:  # public endpoints only
+                    fr = fetch_prices(engine, client, start=start, end=end, settings=rep, progress=on_progress)
+                    from importers.prices import fetch_mark_prices
+                    from ledger.perps import perp_markets
+
+                    with engine.connect() as conn:
+                        perp_list, instants = perp_markets(conn)
+                    fr.requests += fetch_mark_prices(engine, client, perp_list, instants)  # open perpetuals at each year end (docs/pricing.md)
+            if not quiet:
+                console.print(f"prices: {fr.requests} requests, {fr.bars_stored} bars cached"
+                              + (f"; no market for {', '.join(fr.no_market)}" if fr.no_market else ""))
+    vr = value_ledger(engine, rep, full=full)
+    with engine.connect() as conn:
+        missing = unpriced_count(conn)
+        sample = unpriced_events(conn, limit=5) if missing else []
+    if not quiet:
+        console.print(f"valued {vr.priced} (entry, asset) pairs in {vr.currency}; unpriced events: {missing}")
+    elif missing:
+        err_console.print(f"unpriced events: {missing}", markup=False, highlight=False)
+    for u in sample if not quiet else ():
+        err_console.print(f"  unpriced: {u.entry_key} {u.asset}: {u.reason}", markup=False, highlight=False)
+
+
 @app.command()
 def prices(
     config: ConfigOpt = None,
@@ -458,40 +516,16 @@ def prices(
     date_to: Annotated[Optional[str], typer.Option("--to", help="Day after the last (UTC).")] = None,
     offline: Annotated[bool, typer.Option("--offline", help="Use only prices already cached; ask the exchange nothing.")] = False,
     full: Annotated[bool, typer.Option("--full", help="Revalue every posting, not only new or unpriced ones.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar; print only the unpriced count, if any (for cron).")] = False,
 ) -> None:
     """Fetch and cache the exchange's klines the ledger needs, then value every event in the reporting currency."""
-    from importers.backpack.client import BackpackClient
-    from importers.prices import fetch_prices
-    from ledger.prices import unpriced_count, unpriced_events, value_ledger
-
     ctx = Context(config, db)
-    rep = ctx.config.reporting
     start, end = _parse_date(date_from, "--from"), _parse_date(date_to, "--to")
     engine = ctx.engine()
-    if not offline:
-        acc = ctx.config.accounts[0] if ctx.config.accounts else None
-        base_url = acc.base_url if acc else "https://api.backpack.exchange"
-        kline_rate = acc.kline_rate_per_minute if acc else 30.0
-        with BackpackClient(base_url, None, historical_rate_per_minute=kline_rate) as client:  # public endpoints only
-            fr = fetch_prices(engine, client, start=start, end=end, settings=rep)
-            from importers.prices import fetch_mark_prices
-            from ledger.perps import perp_markets
-
-            with engine.connect() as conn:
-                perp_list, instants = perp_markets(conn)
-            fr.requests += fetch_mark_prices(engine, client, perp_list, instants)  # open perpetuals at each year end (docs/pricing.md)
-        console.print(f"prices: {fr.requests} requests, {fr.bars_stored} bars cached"
-                      + (f"; no market for {', '.join(fr.no_market)}" if fr.no_market else ""))
-    vr = value_ledger(engine, rep, full=full)
-    with engine.connect() as conn:
-        missing = unpriced_count(conn)
-        sample = unpriced_events(conn, limit=5) if missing else []
-    engine.dispose()
-    console.print(f"valued {vr.priced} (entry, asset) pairs in {vr.currency}; unpriced events: {missing}")
-    from reports.safety import terminal
-
-    for u in sample:
-        err_console.print(terminal(f"  unpriced: {u.entry_key} {u.asset}: {u.reason}"), markup=False, highlight=False)
+    try:
+        _value(ctx, engine, start=start, end=end, offline=offline, full=full, quiet=quiet)
+    finally:
+        engine.dispose()
 
 
 # -- export -----------------------------------------------------------------------------------------
@@ -642,47 +676,107 @@ def export_lots(
     console.print(f"wrote {n} open lots at {when.isoformat()} to {out}")
 
 
+def check_complete(ctx: Context, conn, *, findings, start, end, allow: bool, what: str, account: str | None = None):
+    """The completeness gate every report and export over a period passes (``ledger.completeness``).
+
+    Complete: returns quietly. Incomplete without ``allow``: the verdict is the command's first line
+    (stderr) and it exits ``EXIT_INCOMPLETE`` before writing anything. With ``allow``: the first line
+    is the warning, and the caller writes the verdict where the figures are. ``findings``: the
+    booking's ``Books.findings_until(end)``. Returns the ``Completeness``."""
+    from ledger.completeness import assess
+
+    c = assess(conn, ctx.config.reporting, start=start, end=end, findings=findings, venue_account=account)
+    return gate_complete(c, allow=allow, what=what)
+
+
+def gate_complete(c, *, allow: bool, what: str):
+    """``check_complete`` for a ``Completeness`` already assessed."""
+    from ledger.completeness import EXIT_INCOMPLETE
+    from reports.safety import terminal
+
+    if c.complete:
+        return c
+    if not allow:
+        err_console.print(f"reconcile: incomplete: {what}: {terminal(c.headline())}", markup=False, highlight=False)
+        for f in c.findings[:5]:
+            err_console.print(f"  {f.kind}: {terminal(f.message)}", markup=False, highlight=False)
+        for u in c.unpriced_sample[:5]:
+            err_console.print(f"  unpriced: {terminal(u.entry_key)} {terminal(u.asset)}: {terminal(u.reason)}", markup=False, highlight=False)
+        err_console.print("nothing written; fix the data, or write the figures marked incomplete with --allow-incomplete", markup=False, highlight=False)
+        raise typer.Exit(EXIT_INCOMPLETE)
+    err_console.print(f"warning: {what}: {terminal(c.headline())}", markup=False, highlight=False)
+    return c
+
+
+AllowIncompleteOpt = Annotated[bool, typer.Option("--allow-incomplete", envvar="RECONCILE_ALLOW_INCOMPLETE",
+                                                  help="Write the figures even if the period's data is incomplete (marked so in every output) instead of exiting 4 (also $RECONCILE_ALLOW_INCOMPLETE=1).")]
+
+
+def _build_report(ctx: Context, conn, *, year, date_from, date_to, account, method, scope, jurisdiction, allow: bool, what: str, compare: bool = True):
+    """Book, gate on completeness and gather the period's report (``reports.report.build_report``)."""
+    from ledger.books import resolve_settings
+    from reports.report import build_report, period_of
+
+    _check_choices(method, scope, jurisdiction)
+    settings = resolve_settings(ctx.config.reporting, method=method, scope=scope, jurisdiction=jurisdiction)
+    try:
+        start, end, label = period_of(settings, year, _parse_date(date_from, "--from"), _parse_date(date_to, "--to"))
+    except ValueError as exc:
+        raise ConfigError(f"{what}: {exc}") from None
+    if account is not None:
+        known = {n for (n,) in conn.exec_driver_sql("SELECT DISTINCT venue_account FROM journal_entries")}
+        configured = {a.name for a in ctx.config.accounts}
+        if account not in known | configured:
+            raise ConfigError(f"--account: {account!r} is not a configured account and has no entries in the ledger")
+    accounts = [a.name for a in ctx.config.accounts] or None
+    # The gate runs right after the period's booking: an incomplete period writes nothing (exit 4) unless allowed.
+    # ``conn`` stays open while the report is written: the journal and the drill-down are read from it then.
+    return build_report(conn, ctx.config.reporting, settings, start=start, end=end, label=label, account=account, accounts=accounts,
+                        compare=compare, allow_incomplete=allow, gate=lambda c: gate_complete(c, allow=allow, what=what))
+
+
+from datetime import timedelta as _timedelta  # noqa: E402
+
+_MICRO = _timedelta(microseconds=1)
+
+
 @app.command()
 def statement(
     year: Annotated[int, typer.Option("--year", parser=parse_year, help="Tax year (uk: the year it starts, 2025 = 2025/26).")],
     out: Annotated[str, typer.Option("--out", parser=parse_out, help="Output file.")],
     fmt: Annotated[str, typer.Option("--format", help="html or xlsx.")] = "html",
+    account: Annotated[Optional[str], typer.Option(help="Only this venue account.")] = None,
     method: MethodOpt = None,
     scope: ScopeOpt = None,
     jurisdiction: JurisdictionOpt = None,
+    allow_incomplete: AllowIncompleteOpt = False,
     config: ConfigOpt = None,
     db: DbOpt = None,
 ) -> None:
-    """The year's statement for an accountant: reconciliation, gains, income, balances, unpriced events, warnings."""
-    from ledger.books import book_ledger
-    from ledger.prices import unpriced_events
-    from reports.statement import GENERATORS, build_statement
+    """The year's statement as one file (the single-file form of `reconcile report`). Exit 4 on incomplete data."""
+    from reports.statement import write_statement
+    from reports.workbook import write_workbook
 
-    if fmt not in GENERATORS:
-        raise ConfigError(f"--format: {fmt!r} is not one of {', '.join(GENERATORS)}")
+    if fmt not in ("html", "xlsx"):
+        raise ConfigError(f"--format: {fmt!r} is not one of html, xlsx")
     ctx = Context(config, db)
     settings = _settings(ctx, method=method, scope=scope, jurisdiction=jurisdiction)
     b = settings.booking
     engine = ctx.engine()
-    with engine.connect() as conn:
-        books = book_ledger(conn, settings)
-        st = build_statement(
-            conn,
-            year=year,
-            period=settings.year_bounds(year),
-            year_of=settings.tax_year,
-            gains=books.gains,
-            findings=books.findings,
-            currency=settings.currency,
-            method=b.method,
-            scope=b.scope,
-            jurisdiction=b.jurisdiction,
-            unpriced=unpriced_events(conn),
-        )
-    engine.dispose()
-    GENERATORS[fmt](st, Path(out))
-    console.print(f"wrote the {year} statement ({fmt}) to {out}: {len(st.gains)} gain rows, {len(st.checks)} reconciliation check(s), "
-                  f"{len(st.unpriced)} unpriced events, {len(st.findings)} warnings")
+    conn = engine.connect()
+    try:
+        rep = _build_report(ctx, conn, year=year, date_from=None, date_to=None, account=account, method=method, scope=scope,
+                            jurisdiction=jurisdiction, allow=allow_incomplete, what=f"statement {year}")
+        if fmt == "html":
+            write_statement(rep, Path(out))
+        else:
+            write_workbook(rep, Path(out))
+        console.print(f"wrote the {rep.label} statement ({fmt}) to {out}: {len(rep.gains)} gain rows, "
+                      f"{sum(1 for c in rep.checks if c.ok)}/{len(rep.checks)} account(s) reconciled at the period end, "
+                      f"{rep.completeness.unpriced} unpriced events, {len(rep.findings)} warnings")
+    finally:
+        conn.close()
+        engine.dispose()
 
 
 # -- tax exports and interop (docs/tax-exports.md) ----------------------------------------------------
@@ -1056,6 +1150,102 @@ def export_perps(
                   f"{counts['Positions']} open positions for {year} ({books.method}) to {out}; net {plain(books.net)} USDC", markup=False, highlight=False)
     if books.notes:
         raise typer.Exit(EXIT_DIFFERENCE if books.unattributed else EXIT_OK)
+
+
+# -- report (issue 15) ------------------------------------------------------------------------------
+@app.command()
+def report(
+    out: Annotated[str, typer.Option("--out", help="Output directory (created if missing).")],
+    year: Annotated[Optional[int], typer.Option("--year", help="Tax year (uk: the year it starts, 2025 = 2025/26).")] = None,
+    date_from: Annotated[Optional[str], typer.Option("--from", help="First day (inclusive, UTC); narrows --year.")] = None,
+    date_to: Annotated[Optional[str], typer.Option("--to", help="Last day (exclusive, UTC); narrows --year.")] = None,
+    account: Annotated[Optional[str], typer.Option(help="Only this venue account.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="Comma-separated: xlsx, html.")] = "xlsx,html",
+    method: MethodOpt = None,
+    scope: ScopeOpt = None,
+    jurisdiction: JurisdictionOpt = None,
+    compare: Annotated[bool, typer.Option("--compare/--no-compare", help="Book the period under every method for the comparison.")] = True,
+    allow_incomplete: AllowIncompleteOpt = False,
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """The accountant's report for a period: the workbook and the HTML statement. Exit 4 on incomplete data."""
+    from reports.statement import write_statement
+    from reports.workbook import write_workbook
+
+    formats = [f.strip() for f in fmt.split(",") if f.strip()]
+    bad = [f for f in formats if f not in ("xlsx", "html")]
+    if bad or not formats:
+        raise ConfigError(f"--format: {fmt!r}: give xlsx, html or both (comma-separated)")
+    if year is None and (date_from is None or date_to is None):
+        raise ConfigError("report: give --year YYYY, or both --from and --to")
+    outdir = Path(out)
+    if outdir.exists() and not outdir.is_dir():
+        raise ConfigError(f"--out: {out} exists and is not a directory")
+    ctx = Context(config, db)
+    engine = ctx.engine()
+    conn = engine.connect()
+    try:
+        rep = _build_report(ctx, conn, year=year, date_from=date_from, date_to=date_to, account=account, method=method, scope=scope,
+                            jurisdiction=jurisdiction, allow=allow_incomplete, what="report", compare=compare)
+        outdir.mkdir(parents=True, exist_ok=True)
+        stem = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in (str(year) if year and not (date_from or date_to) else
+                                                                         f"{rep.start.date()}_{(rep.end - _MICRO).date()}"))
+        if account:
+            stem += "-" + "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in account)
+        written = []
+        if "xlsx" in formats:
+            p = outdir / f"report-{stem}.xlsx"
+            write_workbook(rep, p)
+            written.append(p.name)
+        if "html" in formats:
+            p = outdir / f"statement-{stem}.html"
+            write_statement(rep, p)
+            written.append(p.name)
+        state = "reconciled" if rep.reconciled else "NOT reconciled"
+        console.print(f"wrote {', '.join(written)} to {outdir} for {rep.label}: {len(rep.gains)} gain rows, net "
+                      f"{rep.gain_total('gain').quantize(Decimal('0.01'))} {rep.currency}; {state} at the period end")
+    finally:
+        conn.close()
+        engine.dispose()
+
+
+@export_app.command("income")
+def export_income(
+    year: Annotated[int, typer.Option("--year", help="Tax year (uk: the year it starts, 2025 = 2025/26).")],
+    out: Annotated[str, typer.Option("--out", help="Output file.")],
+    fmt: FormatOpt = "csv",
+    account: Annotated[Optional[str], typer.Option(help="Only this venue account.")] = None,
+    schedule: Annotated[bool, typer.Option("--safe-harbor", help="Export the US 2025 safe-harbor allocation schedule instead of income.")] = False,
+    allow_incomplete: AllowIncompleteOpt = False,
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """Income alone (interest, rewards, funding, perp P&L and fees as posted, with the jurisdiction's
+    treatment), or with --safe-harbor the US 2025 allocation record as a dated schedule. Exit 4 on incomplete data."""
+    from ledger.books import book_ledger, resolve_settings
+    from reports.income_export import write_allocations, write_income
+
+    _check_format(fmt)
+    ctx = Context(config, db)
+    engine = ctx.engine()
+    settings = resolve_settings(ctx.config.reporting)
+    start, end = settings.year_bounds(year)
+    try:
+        with engine.connect() as conn:
+            books = book_ledger(conn, settings, until=end - _MICRO, venue_account=account)
+            c = check_complete(ctx, conn, findings=books.findings_until(end), start=start, end=end, allow=allow_incomplete,
+                               what=f"export income {year}", account=account)
+            if schedule:
+                dated = [a for a in books.allocations if start <= a.effective < end]
+                n = write_allocations(Path(out), fmt, dated, currency=settings.currency, completeness=c)
+                console.print(f"wrote {n} safe-harbor allocation rows to {out}" + ("" if n else " (no allocation in the year: the US transition of 1 January 2025 applies to us only)"))
+                return
+            n = write_income(conn, Path(out), fmt, settings=settings, start=start, end=end, account=account,
+                             engine_income=[i for i in books.income if start <= i.time < end], completeness=c)
+    finally:
+        engine.dispose()
+    console.print(f"wrote {n} income rows for {year} to {out}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,214 +1,172 @@
-"""The year-end statement for an accountant: HTML (Jinja2) or an XLSX workbook.
+"""The HTML statement for an accountant (Jinja2, autoescaped; ``templates/statement.html.j2``).
 
-``build_statement`` gathers plain records (read-only queries and the booking result handed in by
-the CLI); the generators in ``GENERATORS`` render them. Sections: the reconciliation checks kept in
-the database (ledger against the exchange), balances at the end of the year per account, realized
-gains by term and asset, income and expense categories, unpriced events with their reasons, and
-the warnings met while booking.
+One self-contained file per period and account selection: the completeness verdict first (a red
+banner when the figures are incomplete), the summary with each figure linked to its rows, inline SVG
+charts (``reports.charts``), then the detail: reconciliation at the period end, realized gains (each
+row linked to its lot), the lots (each linked to its journal entry), the journal entries (each linked
+to its raw exchange record), the raw records, income, fees, holdings, open lots, prices used, the
+method comparison, the US safe-harbor schedule and the warnings. No font, script or style sheet is
+fetched: it opens offline and prints with repeated table headers.
+
+Detail tables hold at most ``HTML_ROW_LIMIT`` rows each (the workbook and the CSV exports hold all
+of them, and the statement says how many it shows).
 """
 
 from __future__ import annotations
 
-import json
-from collections import defaultdict
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+import hashlib
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import Connection, text
+from ledger.completeness import FIGURE_FINDINGS
 
-from ledger.db import balances
-from ledger.money import plain
+from .report import Report, entries_by_key, raw_payload_text, raw_records
 
-from .gains import GAINS_COLUMNS, gain_cells
-from .income import IncomeLine, income_summary
+__all__ = ["render_statement", "write_statement", "HTML_ROW_LIMIT", "anchor"]
 
-__all__ = ["Statement", "build_statement", "render_html", "write_xlsx", "GENERATORS", "tax_year_bounds"]
+HTML_ROW_LIMIT = 2000
 
 
-def tax_year_bounds(year: int, jurisdiction: str, zone: str) -> tuple[datetime, datetime]:
-    """[start, end) of a tax year as UTC instants: local midnights in the jurisdiction's zone,
-    1 January (6 April for the UK, whose year 2025 is 2025/26)."""
-    from zoneinfo import ZoneInfo
-
-    tz = ZoneInfo(zone)
-    month, day = (4, 6) if jurisdiction == "uk" else (1, 1)
-    start = datetime(year, month, day, tzinfo=tz).astimezone(timezone.utc)
-    end = datetime(year + 1, month, day, tzinfo=tz).astimezone(timezone.utc)
-    return start, end
+def anchor(kind: str, key) -> str:
+    """A stable HTML id for any key (ids from the exchange may hold any character)."""
+    return f"{kind}-{hashlib.sha1(str(key).encode('utf-8')).hexdigest()[:12]}"
 
 
-@dataclass
-class CheckRow:
-    venue_account: str
-    checked_at: datetime
-    as_of: datetime
-    ok: bool
-    differences: int
-    lines: list[dict]
+def _entry_key_of(piece_id: str) -> str:
+    """The journal entry a lot or disposal id comes from: the id less its ``#in``/``#out``/``#fee`` suffix."""
+    return piece_id.rsplit("#", 1)[0] if "#" in piece_id else piece_id
 
 
-@dataclass
-class Statement:
-    year: int
-    period: tuple[datetime, datetime]
-    currency: str
-    method: str
-    scope: str
-    jurisdiction: str
-    generated_at: datetime
-    checks: list[CheckRow] = field(default_factory=list)
-    balances: list[tuple[str, str, Decimal]] = field(default_factory=list)
-    gains_by: list[tuple[str, str, Decimal, Decimal, Decimal, Decimal]] = field(default_factory=list)  # asset, term, qty, proceeds, basis, gain
-    gains: list = field(default_factory=list)
-    income: list[IncomeLine] = field(default_factory=list)
-    unpriced: list = field(default_factory=list)
-    findings: list = field(default_factory=list)
-
-    @property
-    def totals(self) -> dict[str, Decimal]:
-        t: dict[str, Decimal] = defaultdict(Decimal)
-        for _a, term, _q, proceeds, basis, gain in self.gains_by:
-            t["proceeds"] += proceeds
-            t["basis"] += basis
-            t[f"gain:{term}"] += gain
-            t["gain"] += gain
-        return dict(t)
+def _money(d) -> str:
+    if not isinstance(d, Decimal):
+        return "" if d is None else str(d)
+    return f"{d:,.2f}"
 
 
-def _aware(v) -> datetime:
-    t = v if isinstance(v, datetime) else datetime.fromisoformat(str(v))
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+def _qty(d, places: int = 8) -> str:
+    if not isinstance(d, Decimal):
+        return "" if d is None else str(d)
+    return f"{d:,.{places}f}"
 
 
-def build_statement(
-    conn: Connection,
-    *,
-    year: int,
-    period: tuple[datetime, datetime],
-    year_of: Callable[[datetime], int],
-    gains: Iterable,
-    findings: Iterable,
-    currency: str,
-    method: str,
-    scope: str,
-    jurisdiction: str,
-    unpriced: Iterable = (),
-    now: datetime | None = None,
-) -> Statement:
-    st = Statement(year=year, period=period, currency=currency, method=method, scope=scope, jurisdiction=jurisdiction,
-                   generated_at=now or datetime.now(timezone.utc))
-    # The newest kept check per account (and any failing check in the period).
-    rows = conn.execute(text("SELECT venue_account, checked_at, as_of, ok, differences, detail FROM check_results ORDER BY checked_at, id"))
-    latest: dict[str, CheckRow] = {}
-    for acct, checked, as_of, ok, diffs, detail in rows:
-        try:
-            lines = json.loads(detail).get("lines", [])
-        except ValueError:
-            lines = []
-        latest[acct] = CheckRow(acct, _aware(checked), _aware(as_of), bool(ok), int(diffs), lines)
-    st.checks = [latest[a] for a in sorted(latest)]
-    end = period[1]
-    st.balances = [
-        (acc, asset, q) for (acc, asset), q in balances(conn, prefix="Assets:Backpack", until=end).items() if q != 0
-    ] + [(acc, asset, q) for (acc, asset), q in balances(conn, prefix="Liabilities:Backpack", until=end).items() if q != 0]
-    st.gains = [g for g in gains if year_of(g.disposed) == year]
-    by: dict[tuple[str, str], list[Decimal]] = {}
-    for g in st.gains:
-        acc = by.setdefault((g.asset, g.term), [Decimal(0)] * 4)
-        acc[0] += g.quantity
-        acc[1] += g.proceeds
-        acc[2] += g.cost_basis
-        acc[3] += g.gain
-    st.gains_by = [(a, t, *v) for (a, t), v in sorted(by.items())]
-    st.income = [l for l in income_summary(conn, year_of) if l.year == year]
-    st.unpriced = [u for u in unpriced if period[0] <= u.time < period[1]]
-    st.findings = [f for f in findings if period[0] <= f.time < period[1]]
-    return st
+def _price(d) -> str:
+    if not isinstance(d, Decimal):
+        return "" if d is None else str(d)
+    s = f"{d:,.8f}".rstrip("0")
+    return s + "00" if s.endswith(".") else (s + "0" if len(s.split(".")[-1]) < 2 else s)
 
 
-# -- HTML -------------------------------------------------------------------------------------------
+def _iso(t) -> str:
+    if isinstance(t, datetime):
+        return t.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return "" if t is None else str(t)
+
+
 def _env():
     from jinja2 import Environment, PackageLoader, select_autoescape
 
     env = Environment(loader=PackageLoader("templates", "."), autoescape=select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
-    env.filters["plain"] = lambda d: plain(d) if isinstance(d, Decimal) else d
-    env.filters["money"] = lambda d: plain(round(d, 2)) if isinstance(d, Decimal) else d
-    env.filters["iso"] = lambda t: t.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC") if isinstance(t, datetime) else t
+    env.filters.update(money=_money, qty=_qty, price=_price, iso=_iso, anchor=lambda key, kind: anchor(kind, key))
     return env
 
 
-def render_html(st: Statement) -> str:
-    return _env().get_template("statement.html.j2").render(st=st, totals=st.totals, gains_columns=GAINS_COLUMNS)
+def _places(rep: Report) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for q, a in [(g.quantity, g.asset) for g in rep.gains[:HTML_ROW_LIMIT]] + [(l.quantity, l.asset) for l in rep.open_lots]:
+        e = q.as_tuple().exponent
+        if isinstance(e, int):
+            out[a] = min(max(out.get(a, 2), -e), 10)
+    return out
 
 
-def _write_html(st: Statement, path: Path) -> None:
+def _context(rep: Report) -> dict:
+    from . import charts
+
+    gains = rep.gains[:HTML_ROW_LIMIT]
+    # Drill-down: the lots of the gain rows shown, the journal entries behind those lots and disposals,
+    # and the raw records behind those entries.
+    lots: dict[str, dict] = {}
+    for g in gains:
+        lot = lots.setdefault(g.lot_id, {"id": g.lot_id, "account": g.account, "asset": g.asset, "acquired": g.acquired,
+                                         "relieved": Decimal(0), "basis": Decimal(0), "gains": [], "entry": _entry_key_of(g.lot_id), "open": None})
+        lot["relieved"] += g.quantity
+        lot["basis"] += g.cost_basis
+        lot["gains"].append(g.disposal_id)
+    open_by_id = {}
+    for l in rep.open_lots:
+        open_by_id.setdefault(l.id, []).append(l)
+    for lid, lot in lots.items():
+        if lid in open_by_id:
+            lot["open"] = sum((l.quantity for l in open_by_id[lid]), Decimal(0))
+            lot["entry"] = open_by_id[lid][0].source or lot["entry"]
+    keys = sorted({lot["entry"] for lot in lots.values()} | {_entry_key_of(g.disposal_id) for g in gains})
+    entries = _entries(rep, keys)
+    raws = _raws(rep, sorted({e["raw_record_id"] for e in entries.values() if e["raw_record_id"] is not None}))
+    for lot in lots.values():
+        if lot["entry"] not in entries:
+            lot["entry"] = None  # an opening lot or an id that names no journal entry
+    by_asset: dict[tuple[str, str], list[Decimal]] = {}
+    for g in rep.gains:
+        a = by_asset.setdefault((g.asset, g.term), [Decimal(0)] * 4)
+        a[0] += g.quantity
+        a[1] += g.proceeds
+        a[2] += g.cost_basis
+        a[3] += g.gain
+    by_account: dict[str, list[Decimal]] = {}
+    for g in rep.gains:
+        a = by_account.setdefault(g.account, [Decimal(0)] * 3)
+        a[0] += g.proceeds
+        a[1] += g.cost_basis
+        a[2] += g.gain
+    monthly = rep.monthly_gains()
+    terms = rep.terms
+    chart_pnl = charts.bar_chart("Monthly realized gain by term", [m for m, _ in monthly],
+                                 {t: [v.get(t, Decimal(0)) for _m, v in monthly] for t in terms}, rep.currency)
+    alloc: dict[str, Decimal] = {}
+    for h in rep.holdings:
+        if h.value is not None:
+            alloc[h.asset] = alloc.get(h.asset, Decimal(0)) + h.value
+    chart_alloc = charts.hbar_chart("Holdings at the period end by value", list(alloc.items()), rep.currency)
+    flows = rep.cumulative_flows()
+    chart_flows = charts.line_chart("Cumulative income, funding and fees", [d.isoformat() for d, *_ in flows],
+                                    {"income": [f[1] for f in flows], "funding": [f[2] for f in flows], "fees": [-f[3] for f in flows]}, rep.currency)
+    chart_value = charts.line_chart("Portfolio value at each month end", [d.isoformat() for d, _v, _m in rep.value_series],
+                                    {"value": [v for _d, v, _m in rep.value_series]}, rep.currency)
+    return {
+        "rep": rep, "c": rep.completeness, "gains": gains, "lots": list(lots.values()), "entries": entries, "raws": raws,
+        "by_asset": [(a, t, *v) for (a, t), v in sorted(by_asset.items())], "by_account": sorted(by_account.items()),
+        "income_by": rep.income_by_category(), "terms": terms, "limit": HTML_ROW_LIMIT, "places": _places(rep),
+        "charts": {"pnl": chart_pnl, "alloc": chart_alloc, "flows": chart_flows, "value": chart_value},
+        "value_missing": any(m for _d, _v, m in rep.value_series),
+        "holdings_value": sum((h.value for h in rep.holdings if h.value is not None), Decimal(0)),
+        "holdings_unrealized": sum((h.unrealized for h in rep.holdings if h.unrealized is not None), Decimal(0)),
+        "holdings_unpriced": [h for h in rep.holdings if h.unit_price is None],
+        "configured": next((m for m in rep.methods if m.method == rep.method), None),
+        "figure_kinds": FIGURE_FINDINGS,
+    }
+
+
+def _entries(rep: Report, keys: list[str]) -> dict[str, dict]:
+    return entries_by_key(rep.conn, keys) if getattr(rep, "conn", None) is not None else {}
+
+
+def _raws(rep: Report, ids: list[int]) -> dict[int, tuple[str, str, str]]:
+    if getattr(rep, "conn", None) is None:
+        return {}
+    return {i: (ep, key, raw_payload_text(p)) for i, (ep, key, p) in raw_records(rep.conn, ids).items()}
+
+
+def render_statement(rep: Report) -> str:
+    return _env().get_template("statement.html.j2").render(**_context(rep))
+
+
+def write_statement(rep: Report, path: Path) -> None:
+    """Render to ``path`` via a temporary name (nothing half-written is left)."""
     tmp = path.with_name(path.name + ".partial")
     try:
-        tmp.write_text(render_html(st), encoding="utf-8")
+        tmp.write_text(render_statement(rep), encoding="utf-8")
         tmp.replace(path)
     finally:
         if tmp.exists():
             tmp.unlink()
-
-
-# -- XLSX -------------------------------------------------------------------------------------------
-def write_xlsx(st: Statement, path: Path) -> None:
-    """One sheet per section. Amounts are numeric cells holding the exact decimal text."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
-
-    wb = Workbook()
-    bold = Font(bold=True)
-
-    def sheet(title: str, header: list[str], rows: Iterable[list], first: bool = False):
-        ws = wb.active if first else wb.create_sheet(title)
-        ws.title = title
-        ws.append(header)
-        for c in ws[1]:
-            c.font = bold
-        for r in rows:
-            ws.append(r)
-        ws.freeze_panes = "A2"
-        return ws
-
-    t = st.totals
-    sheet("Summary", ["item", "value"], [
-        ["tax year", st.year],
-        ["period", f"{st.period[0].date().isoformat()} .. {st.period[1].date().isoformat()} (exclusive)"],
-        ["currency", st.currency], ["method", st.method], ["scope", st.scope], ["jurisdiction", st.jurisdiction],
-        ["proceeds", t.get("proceeds", Decimal(0))], ["cost basis", t.get("basis", Decimal(0))],
-        *[[f"gain ({k.split(':', 1)[1]})", v] for k, v in sorted(t.items()) if k.startswith("gain:")],
-        ["net gain", t.get("gain", Decimal(0))],
-        ["reconciled accounts", ", ".join(f"{c.venue_account}: {'ok' if c.ok else f'{c.differences} differences'}" for c in st.checks) or "no check kept"],
-        ["unpriced events", len(st.unpriced)], ["warnings", len(st.findings)],
-        ["generated", st.generated_at.isoformat(timespec="seconds")],
-    ], first=True)
-    sheet("Reconciliation", ["account", "checked at", "snapshot", "ok", "wallet", "asset", "ledger", "exchange", "difference", "likely causes"], [
-        [c.venue_account, c.checked_at.isoformat(timespec="seconds"), c.as_of.isoformat(timespec="seconds"), "yes" if c.ok else "NO",
-         l.get("wallet"), l.get("asset"), Decimal(l.get("ledger", "0")), Decimal(l.get("exchange", "0")), Decimal(l.get("difference", "0")),
-         "; ".join(l.get("causes", []))]
-        for c in st.checks for l in c.lines
-    ])
-    sheet("Balances", ["account", "asset", "quantity at year end"], [[a, s, q] for a, s, q in st.balances])
-    sheet("Gains by asset", ["asset", "term", "quantity", "proceeds", "cost basis", "gain"], [list(r) for r in st.gains_by])
-    sheet("Gains", list(GAINS_COLUMNS), (gain_cells(g) for g in st.gains))
-    sheet("Income", ["category", "value", "entries", "unpriced", "assets"],
-          [[l.category, l.value, l.entries, l.unpriced, ", ".join(sorted(l.assets))] for l in st.income])
-    sheet("Unpriced", ["entry", "time", "kind", "asset", "quantity", "reason"],
-          [[u.entry_key, u.time.isoformat(), u.kind, u.asset, u.quantity, u.reason] for u in st.unpriced])
-    sheet("Warnings", ["kind", "account", "asset", "time", "message"],
-          [[f.kind, f.account, f.asset, f.time.isoformat(), f.message] for f in st.findings])
-    tmp = path.with_name(path.name + ".partial")
-    try:
-        wb.save(tmp)
-        tmp.replace(path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-#: Output formats, chosen explicitly (no discovery).
-GENERATORS: dict[str, Callable[[Statement, Path], None]] = {"html": _write_html, "xlsx": write_xlsx}

@@ -82,12 +82,12 @@ def test_check__disagreeing_exchange_named_per_asset_with_cause(db_url, start_si
     config = write_config(tmp_path, late.accounts, late.base_url)
     code, out, err = cli(capsys, "sync", "--config", config, "--db", db_url)
     assert code == 3, err + out
-    assert "main: 3 difference(s)" in err
+    assert "main: not reconciled: 3 difference(s)" in err
     assert "1 record(s) of unknown type kept raw" in out
 
     code, out, err = cli(capsys, "check", "--config", config, "--db", db_url)
     assert code == 3
-    assert "main: 3 difference(s)" in err
+    assert "main: not reconciled: 3 difference(s)" in err
 
     code, out, err = cli(capsys, "check", "--config", config, "--db", db_url, "--json")
     assert code == 3

@@ -1,73 +1,127 @@
-"""The year-end statement (HTML and XLSX): check results, gains, income, balances; cell values compared."""
+"""The statement (HTML and XLSX, the single-file form of `reconcile report`) and the completeness gate."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from decimal import Decimal
 
 import pytest
 
-from ledger.journal import Entry, Journal
+from ledger.journal import Journal
 from ledger.money import D
-from ledger.posting import Source, cash, lent, trade
-from ledger.reconcile import check
-from ledger.store import SnapshotLineIn, save_snapshot
+from ledger.posting import Source, cash
 from reconcile.cli import main
+from tests.reports import report_ledger
 
-T = datetime(2025, 3, 1, 12, tzinfo=timezone.utc)
-
-
-def _valued(e: Entry, price: Decimal) -> Entry:
-    legs = tuple(l._replace(unit_price=(price if l.asset == "BTC" else D(1)), price_currency="USD") if l.account.startswith(("Assets:", "Liabilities:")) else l for l in e.legs)
-    return e._replace(legs=legs)
+T = datetime(2025, 5, 1, 12, tzinfo=timezone.utc)
 
 
 @pytest.fixture
-def ledger_url(engine, db_url, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("RECONCILE_CONFIG", raising=False)
-    monkeypatch.delenv("RECONCILE_DB", raising=False)
-    entries = [
-        _valued(trade(Source("main", "fills", "b1", T), kind="spot-trade", base="BTC", quote="USDC", side="buy", quantity=D("2"), quote_quantity=D("200")), D(100)),
-        _valued(trade(Source("main", "fills", "s1", T + timedelta(days=30)), kind="spot-trade", base="BTC", quote="USDC", side="sell", quantity=D("1"), quote_quantity=D("300")), D(300)),
-        _valued(cash(Source("main", "interest", "i1", T + timedelta(days=31)), kind="interest-income", asset="USDC", quantity=D("2.5"), counter="Income:Interest", wallet=lent("main", "USDC")), D(1)),
-    ]
-    with engine.begin() as conn:
-        Journal(conn).post(entries)
-        save_snapshot(conn, venue_account="main", taken_at=T + timedelta(days=40), payload={},
-                      lines=[SnapshotLineIn("Spot", "BTC", D("1")), SnapshotLineIn("Spot", "USDC", D("100")), SnapshotLineIn("Lent", "USDC", D("2.5"))])
-        check(conn, "main")
+def ledger_url(engine, db_url, clean_env):
+    report_ledger.build(engine)
     return db_url
 
 
-def test_statement__xlsx_cells(ledger_url, tmp_path):
+def _args(url, *extra):
+    return ["--db", url, "--jurisdiction", "us", "--method", "fifo", *extra]
+
+
+def test_statement__xlsx_summary_says_complete_first_and_sums(ledger_url, tmp_path):
     from openpyxl import load_workbook
 
     out = tmp_path / "s.xlsx"
-    assert main(["statement", "--year", "2025", "--format", "xlsx", "--out", str(out), "--db", ledger_url, "--jurisdiction", "us", "--method", "fifo"]) == 0
+    assert main(["statement", "--year", "2025", "--format", "xlsx", "--out", str(out), *_args(ledger_url)]) == 0
     wb = load_workbook(out)
-    summary = {r[0].value: r[1].value for r in wb["Summary"].iter_rows(min_row=2)}
-    assert Decimal(str(summary["proceeds"])) == D("300") and Decimal(str(summary["cost basis"])) == D("100")
-    assert Decimal(str(summary["net gain"])) == D("200") and summary["reconciled accounts"] == "main: ok"
-    rec = [[c.value for c in r] for r in wb["Reconciliation"].iter_rows(min_row=2)]
-    assert {(r[4], r[5]) for r in rec} == {("Spot", "BTC"), ("Spot", "USDC"), ("Lent", "USDC")} and all(r[3] == "yes" for r in rec)
-    income = {r[0].value: r[1].value for r in wb["Income"].iter_rows(min_row=2)}
-    assert Decimal(str(income["interest received"])) == D("2.5")
-    gains = [[c.value for c in r] for r in wb["Gains"].iter_rows(min_row=2)]
-    assert len(gains) == 1 and gains[0][7] == "200" and gains[0][8] == "short"
+    assert wb.sheetnames[0] == "Summary"
+    first = wb["Summary"]["A1"].value
+    assert first.startswith("Complete")
+    rows = {r[0].value: r[1].value for r in wb["Summary"].iter_rows() if r and r[0].value}
+    assert rows["proceeds"].startswith("=SUM('Realized gains'!")
+    gains = wb["Realized gains"]
+    header = [c.value for c in next(r for r in gains.iter_rows() if r[0].value == "account")]
+    assert header[:3] == ["account", "asset", "quantity"]
+    body = [r for r in gains.iter_rows(values_only=True) if r[1] == "BTC"]
+    # s1 sells 1 BTC of lot b1 (long); s2 sells the other 1 of b1 (long) and 0.5 of b2 (short)
+    assert sorted((r[8], float(r[2])) for r in body) == [("long", 1.0), ("long", 1.0), ("short", 0.5)]
+    assert all(isinstance(r[3], datetime) and isinstance(r[5], (int, float)) for r in body)  # dates are dates, money numbers
+    assert gains.freeze_panes and gains.auto_filter.ref
 
 
-def test_statement__html_shows_check_and_escapes(ledger_url, tmp_path, engine):
+def test_statement__html_reconciles_at_the_year_end(ledger_url, tmp_path):
+    out = tmp_path / "s.html"
+    assert main(["statement", "--year", "2025", "--out", str(out), *_args(ledger_url)]) == 0
+    html = out.read_text()
+    assert "rolled back to the period end" in html and "the ledger equals the exchange to the last unit" in html
+    assert 'class="banner good"' in html and "INCOMPLETE" not in html
+    assert "<svg" in html and "http://" not in html.replace("http://www.w3.org/2000/svg", "")  # no external requests
+    # Drill-down: every internal link lands on an element; a gain row -> its lot -> its entry -> its raw record.
+    import re
+
+    ids = set(re.findall(r'id="([^"]+)"', html))
+    links = re.findall(r'href="#([^"]+)"', html)
+    assert links and not [l for l in links if l not in ids]
+    assert any(l.startswith("lot-") for l in links) and any(l.startswith("entry-") for l in links)
+    assert html.count('<div id="raw-') == 0 or any(l.startswith("raw-") for l in links)
+
+
+def test_statement__incomplete_exits_4_first_line_and_writes_nothing(ledger_url, engine, tmp_path, capsys):
+    with engine.begin() as conn:  # a deposit of an asset no valuation has priced
+        Journal(conn).post([cash(Source("main", "deposits", "x", T), kind="deposit", asset="<script>", quantity=D("1"), counter="Equity:External")])
+    out = tmp_path / "s.html"
+    capsys.readouterr()
+    assert main(["statement", "--year", "2025", "--out", str(out), *_args(ledger_url)]) == 4
+    err = capsys.readouterr().err
+    assert err.splitlines()[0].startswith("reconcile: incomplete: statement 2025: INCOMPLETE DATA: 1 unpriced event")
+    assert not out.exists() and not list(tmp_path.glob("*.partial"))
+    # another year without the gap is complete... but 2026 is fed by nothing incomplete either
+    assert main(["statement", "--year", "2024", "--out", str(tmp_path / "y.html"), *_args(ledger_url)]) == 0
+
+
+def test_statement__allow_incomplete_carries_the_red_banner_and_escapes(ledger_url, engine, tmp_path, capsys):
     with engine.begin() as conn:
         Journal(conn).post([cash(Source("main", "deposits", "x", T), kind="deposit", asset="<script>", quantity=D("1"), counter="Equity:External")])
     out = tmp_path / "s.html"
-    assert main(["statement", "--year", "2025", "--out", str(out), "--db", ledger_url, "--jurisdiction", "us", "--method", "fifo"]) == 0
+    assert main(["statement", "--year", "2025", "--out", str(out), "--allow-incomplete", *_args(ledger_url)]) == 0
+    assert capsys.readouterr().err.startswith("warning: statement 2025: INCOMPLETE DATA")
     html = out.read_text()
-    assert "the ledger equals the exchange to the last unit" in html
+    assert html.index('class="banner bad"') < html.index("<h1>")
     assert "<script>" not in html and "&lt;script&gt;" in html
-    assert "interest received" in html
+    xlsx = tmp_path / "s.xlsx"
+    assert main(["statement", "--year", "2025", "--format", "xlsx", "--out", str(xlsx), "--allow-incomplete", *_args(ledger_url)]) == 0
+    from openpyxl import load_workbook
+
+    wb = load_workbook(xlsx)
+    assert wb["Summary"]["A1"].value.startswith("INCOMPLETE DATA: 1 unpriced event")
+    assert wb["Summary"]["A1"].font.color.rgb.endswith("C00000")
+    assert all(wb[s]["A1"].value.startswith("INCOMPLETE DATA") for s in ("Realized gains", "Income", "Holdings"))
+
+
+def test_statement__earlier_years_findings_feed_this_year(ledger_url, engine, tmp_path, capsys):
+    """A zero-basis deposit of 2024 sold in 2025 makes 2025 incomplete (the finding is dated 2024)."""
+    from tests.reports.report_ledger import valued
+
+    with engine.begin() as conn:
+        Journal(conn).post([valued(cash(Source("main", "deposits", "z", datetime(2024, 11, 1, tzinfo=timezone.utc)), kind="deposit", asset="BTC",
+                                        quantity=D("0.1"), counter="Equity:External"), D(200))])
+    assert main(["statement", "--year", "2025", "--out", str(tmp_path / "s.html"), *_args(ledger_url)]) == 4
+    err = capsys.readouterr().err
+    assert "missing-basis" in err and "dated before the period, feeding it" in err
 
 
 def test_statement__bad_format_exits_2(ledger_url, tmp_path, capsys):
     assert main(["statement", "--year", "2025", "--format", "pdf", "--out", str(tmp_path / "x"), "--db", ledger_url]) == 2
     assert "--format" in capsys.readouterr().err
+
+
+def test_report__writes_both_and_names_them(ledger_url, tmp_path, capsys):
+    out = tmp_path / "rep"
+    assert main(["report", "--year", "2025", "--out", str(out), *_args(ledger_url)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["report-2025.xlsx", "statement-2025.html"]
+    assert "reconciled at the period end" in capsys.readouterr().out
+    # a narrower period and one account
+    assert main(["report", "--year", "2025", "--from", "2025-01-01", "--to", "2025-04-01", "--account", "main", "--format", "html",
+                 "--out", str(out), *_args(ledger_url)]) == 0
+    html = (out / "statement-2025-01-01_2025-03-31-main.html").read_text()
+    assert "venue account main" in html
+    assert main(["report", "--year", "2025", "--account", "nobody", "--out", str(out), *_args(ledger_url)]) == 2
+    assert main(["report", "--out", str(out), *_args(ledger_url)]) == 2

@@ -1,0 +1,511 @@
+"""The accountant's report for one period: every figure gathered once, for the workbook and the statement.
+
+``build_report`` books the ledger through the public API (``ledger.books``: once for the period end,
+once for its start for the basis roll-forward, once per method for the comparison), asks
+``ledger.completeness`` what is incomplete, reconciles each venue account at the period end
+(``ledger.reconcile.check(at=...)``) and reads the period's income, fees and prices used. It computes
+no accounting of its own: the writers (``reports.workbook``, ``reports.statement``) only lay out what
+it holds. The journal is not held: ``Report.journal()`` streams it again for each writer.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from ledger.money import D, EXACT
+
+__all__ = ["Report", "Holding", "FeeRow", "IncomeEntry", "PriceUsed", "MethodRow", "build_report", "COMPARED_METHODS", "period_of"]
+
+#: The methods compared side by side (and uk where the jurisdiction is uk).
+COMPARED_METHODS = ("fifo", "lifo", "hifo", "lofo", "average")
+_US = timedelta(microseconds=1)
+_ZERO = Decimal(0)
+
+
+def period_of(settings, year: int | None, start: datetime | None, end: datetime | None) -> tuple[datetime, datetime, str]:
+    """[start, end) and a label: the tax year's bounds, narrowed by ``--from``/``--to`` if given."""
+    if year is not None:
+        ys, ye = settings.year_bounds(year)
+        label = f"{year}/{(year + 1) % 100:02d}" if settings.booking.jurisdiction == "uk" else str(year)
+    else:
+        ys, ye, label = start, end, ""
+    s = start if start is not None else ys
+    e = end if end is not None else ye
+    if s is None or e is None:
+        raise ValueError("a period needs --year or both --from and --to")
+    if not s < e:
+        raise ValueError(f"the period is empty: {s.isoformat()} is not before {e.isoformat()}")
+    if start is not None or end is not None or not label:
+        label = f"{s.date().isoformat()} to {(e - _US).date().isoformat()}" + (f" (tax year {label})" if label else "")
+    return s, e, label
+
+
+@dataclass(frozen=True, slots=True)
+class IncomeEntry:
+    time: datetime
+    venue_account: str
+    category: str
+    asset: str
+    quantity: Decimal
+    unit_price: Decimal | None
+    value: Decimal | None
+    entry_key: str
+    raw_record_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class FeeRow:
+    time: datetime
+    venue_account: str
+    kind: str  # Trading | Withdrawal | ...
+    asset: str
+    quantity: Decimal
+    unit_price: Decimal | None
+    value: Decimal | None
+    entry_key: str
+    raw_record_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Holding:
+    account: str
+    asset: str
+    quantity: Decimal
+    basis: Decimal
+    unit_price: Decimal | None
+    price_source: str
+
+    @property
+    def value(self) -> Decimal | None:
+        return None if self.unit_price is None else EXACT.multiply(self.quantity, self.unit_price)
+
+    @property
+    def unrealized(self) -> Decimal | None:
+        v = self.value
+        return None if v is None else v - self.basis
+
+
+@dataclass(frozen=True, slots=True)
+class PriceUsed:
+    asset: str
+    source: str  # the source's kind (trade, kline, stablecoin, user, ...)
+    currency: str
+    postings: int
+    low: Decimal
+    high: Decimal
+    first: datetime
+    last: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MethodRow:
+    method: str
+    short: Decimal
+    long: Decimal
+    other: Decimal  # uk matching rules, if any
+    proceeds: Decimal
+    basis: Decimal
+    rows: int
+    note: str = ""
+
+    @property
+    def total(self) -> Decimal:
+        return self.short + self.long + self.other
+
+
+@dataclass
+class Report:
+    label: str
+    start: datetime
+    end: datetime  # exclusive
+    account: str | None
+    currency: str
+    method: str
+    scope: str
+    jurisdiction: str
+    generated_at: datetime
+    completeness: Any  # ledger.completeness.Completeness
+    allow_incomplete: bool = False
+    gains: list = field(default_factory=list)
+    engine_income: list = field(default_factory=list)  # IncomeRow of the period (income in kind: lots created)
+    income: list[IncomeEntry] = field(default_factory=list)
+    fees: list[FeeRow] = field(default_factory=list)
+    holdings: list[Holding] = field(default_factory=list)
+    open_lots: list = field(default_factory=list)
+    checks: list = field(default_factory=list)  # ledger.reconcile.CheckOutcome at the period end
+    rollforward: Any = None
+    prices_used: list[PriceUsed] = field(default_factory=list)
+    findings: list = field(default_factory=list)  # every finding feeding the period (findings_until(end))
+    methods: list[MethodRow] = field(default_factory=list)
+    allocations: list = field(default_factory=list)  # SafeHarborAllocation
+    value_series: list[tuple[date, Decimal, int]] = field(default_factory=list)  # month end, value, assets without price
+    _journal: Any = None
+    #: The open connection the report was read from: the statement's drill-down reads entries and raw records.
+    conn: Any = None
+
+    # -- figures ------------------------------------------------------------------------------------
+    def gain_total(self, what: str, term: str | None = None) -> Decimal:
+        attr = {"proceeds": "proceeds", "basis": "cost_basis", "gain": "gain", "quantity": "quantity"}[what]
+        with_ctx = EXACT
+        total = _ZERO
+        for g in self.gains:
+            if term is None or g.term == term:
+                total = with_ctx.add(total, getattr(g, attr))
+        return total
+
+    @property
+    def terms(self) -> list[str]:
+        seen: list[str] = []
+        for t in ("short", "long", "same-day", "bed-and-breakfast", "s104"):
+            if any(g.term == t for g in self.gains):
+                seen.append(t)
+        for g in self.gains:
+            if g.term not in seen:
+                seen.append(g.term)
+        return seen or ["short", "long"]
+
+    def income_by_category(self) -> list[tuple[str, Decimal, int, int]]:
+        """(category, value, entries, unpriced entries), categories in a fixed order."""
+        out: dict[str, list] = {}
+        for r in self.income:
+            line = out.setdefault(r.category, [_ZERO, 0, 0])
+            line[1] += 1
+            if r.value is None:
+                line[2] += 1
+            else:
+                line[0] = EXACT.add(line[0], r.value)
+        return [(c, v, n, u) for c, (v, n, u) in sorted(out.items())]
+
+    def fee_total(self) -> Decimal:
+        return sum((f.value for f in self.fees if f.value is not None), _ZERO)
+
+    @property
+    def reconciled(self) -> bool:
+        return bool(self.checks) and all(c.ok for c in self.checks)
+
+    def monthly_gains(self) -> list[tuple[str, dict[str, Decimal]]]:
+        """(YYYY-MM, {term: gain}) for every month of the period, in order."""
+        months: list[str] = []
+        d = date(self.start.year, self.start.month, 1)
+        last = (self.end - _US).date()
+        while d <= last:
+            months.append(f"{d.year:04d}-{d.month:02d}")
+            d = date(d.year + (d.month == 12), d.month % 12 + 1, 1)
+        by = {m: {} for m in months}
+        for g in self.gains:
+            m = g.disposed.astimezone(timezone.utc).strftime("%Y-%m")
+            if m in by:
+                by[m][g.term] = by[m].get(g.term, _ZERO) + g.gain
+        return [(m, by[m]) for m in months]
+
+    def cumulative_flows(self) -> list[tuple[date, Decimal, Decimal, Decimal]]:
+        """(day, cumulative income, cumulative funding, cumulative fees) at each day something changed."""
+        events: list[tuple[datetime, str, Decimal]] = []
+        for r in self.income:
+            if r.value is not None:
+                kind = "funding" if r.category == "perp funding" else ("fees" if "fees" in r.category else "income")
+                events.append((r.time, kind, r.value))
+        for f in self.fees:
+            if f.value is not None:
+                events.append((f.time, "fees", -f.value))
+        events.sort(key=lambda e: e[0])
+        out: list[tuple[date, Decimal, Decimal, Decimal]] = []
+        inc = fun = fee = _ZERO
+        for t, kind, v in events:
+            if kind == "income":
+                inc += v
+            elif kind == "funding":
+                fun += v
+            else:
+                fee += v
+            day = t.date()
+            if out and out[-1][0] == day:
+                out[-1] = (day, inc, fun, fee)
+            else:
+                out.append((day, inc, fun, fee))
+        return out
+
+    def journal_count(self) -> int:
+        """The number of the period's postings (what ``journal()`` yields)."""
+        params: dict = {"s": _p(self.conn, self.start), "e": _p(self.conn, self.end)}
+        where = "e.timestamp >= :s AND e.timestamp < :e"
+        if self.account is not None:
+            where += " AND e.venue_account = :a"
+            params["a"] = self.account
+        return self.conn.execute(text(f"SELECT COUNT(*) FROM postings p JOIN journal_entries e ON e.id = p.entry_id WHERE {where}"), params).scalar_one()
+
+    def journal(self) -> Iterator:
+        """The period's postings (``reports.journal.JournalRow``), streamed from the database again."""
+        return self._journal()
+
+
+# -- reading ----------------------------------------------------------------------------------------
+def _aware(v) -> datetime:
+    t = v if isinstance(v, datetime) else datetime.fromisoformat(str(v))
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+
+def _p(conn: Connection, t: datetime):
+    return t if conn.dialect.name != "sqlite" else t.astimezone(timezone.utc).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+
+
+def _dec(v) -> Decimal | None:
+    if v is None:
+        return None
+    return v if isinstance(v, Decimal) else D(str(v))
+
+
+def income_entries(conn: Connection, start: datetime, end: datetime, venue_account: str | None) -> list[IncomeEntry]:
+    """The income and expense legs outside spot disposals (``reports.income.CATEGORIES``) of [start, end)."""
+    from .income import CATEGORIES
+
+    kinds = ", ".join(f"'{k}'" for k in CATEGORIES)
+    params: dict = {"s": _p(conn, start), "e": _p(conn, end)}
+    where = (f"e.kind IN ({kinds}) AND (ac.name LIKE 'Assets:Backpack:%' OR ac.name LIKE 'Liabilities:Backpack:%')"
+             " AND e.timestamp >= :s AND e.timestamp < :e")
+    if venue_account:
+        where += " AND e.venue_account = :acct"
+        params["acct"] = venue_account
+    rows = conn.execute(text(
+        "SELECT e.timestamp, e.venue_account, e.kind, a.symbol, p.quantity, p.unit_price, e.entry_key, e.raw_record_id FROM journal_entries e"
+        " JOIN postings p ON p.entry_id = e.id JOIN accounts ac ON ac.id = p.account_id JOIN assets a ON a.id = p.asset_id"
+        f" WHERE {where} ORDER BY e.timestamp, e.entry_key, p.id"), params)
+    out = []
+    for ts, acct, kind, asset, q, price, key, raw in rows:
+        qd, pd = _dec(q), _dec(price)
+        out.append(IncomeEntry(_aware(ts), acct, CATEGORIES[kind], asset, qd, pd, None if pd is None else EXACT.multiply(qd, pd), key, raw))
+    return out
+
+
+def fee_rows(conn: Connection, start: datetime, end: datetime, venue_account: str | None) -> list[FeeRow]:
+    """Postings to ``Expenses:Fees:*`` in [start, end), valued at the entry's own unit price of the asset."""
+    params: dict = {"s": _p(conn, start), "e": _p(conn, end)}
+    where = "(ac.name LIKE 'Expenses:Fees:%') AND e.timestamp >= :s AND e.timestamp < :e"
+    if venue_account:
+        where += " AND e.venue_account = :acct"
+        params["acct"] = venue_account
+    rows = conn.execute(text(
+        "SELECT e.timestamp, e.venue_account, ac.name, a.symbol, p.quantity,"
+        " (SELECT h.unit_price FROM postings h WHERE h.entry_id = p.entry_id AND h.asset_id = p.asset_id AND h.unit_price IS NOT NULL"
+        "  ORDER BY h.id LIMIT 1), e.entry_key, e.raw_record_id"
+        " FROM postings p JOIN journal_entries e ON e.id = p.entry_id JOIN accounts ac ON ac.id = p.account_id JOIN assets a ON a.id = p.asset_id"
+        f" WHERE {where} ORDER BY e.timestamp, e.entry_key, p.id"), params)
+    out = []
+    for ts, acct, name, asset, q, price, key, raw in rows:
+        qd, pd = _dec(q), _dec(price)
+        out.append(FeeRow(_aware(ts), acct, name.split(":")[-1], asset, qd, pd, None if pd is None else EXACT.multiply(qd, pd), key, raw))
+    return out
+
+
+def prices_used(conn: Connection, start: datetime, end: datetime, venue_account: str | None) -> list[PriceUsed]:
+    """Per asset and kind of source: how many holding postings of the period it valued, the range."""
+    first_word = ("substr(p.price_source, 1, instr(p.price_source || ' ', ' ') - 1)" if conn.dialect.name == "sqlite"
+                  else "split_part(p.price_source, ' ', 1)")
+    params: dict = {"s": _p(conn, start), "e": _p(conn, end)}
+    where = "p.unit_price IS NOT NULL AND e.timestamp >= :s AND e.timestamp < :e AND (ac.name LIKE 'Assets:Backpack:%' OR ac.name LIKE 'Liabilities:Backpack:%')"
+    if venue_account:
+        where += " AND e.venue_account = :acct"
+        params["acct"] = venue_account
+    # min/max of a decimal stored as text on SQLite would compare as text: ranges are taken in Python.
+    rows = conn.execute(text(
+        f"SELECT a.symbol, {first_word}, p.price_currency, p.unit_price, e.timestamp FROM postings p JOIN journal_entries e ON e.id = p.entry_id"
+        " JOIN accounts ac ON ac.id = p.account_id JOIN assets a ON a.id = p.asset_id"
+        f" WHERE {where}"), params)
+    acc: dict[tuple[str, str, str], list] = {}
+    for asset, src, cur, price, ts in rows:
+        pd, t = _dec(price), _aware(ts)
+        k = (asset, src or "", cur or "")
+        a = acc.get(k)
+        if a is None:
+            acc[k] = [1, pd, pd, t, t]
+        else:
+            a[0] += 1
+            if pd < a[1]:
+                a[1] = pd
+            if pd > a[2]:
+                a[2] = pd
+            if t < a[3]:
+                a[3] = t
+            if t > a[4]:
+                a[4] = t
+    return [PriceUsed(a, s, c, *v) for (a, s, c), v in sorted(acc.items())]
+
+
+def raw_records(conn: Connection, ids: list[int]) -> dict[int, tuple[str, str, str]]:
+    """id -> (endpoint, natural key, payload) for the given raw records."""
+    out: dict[int, tuple[str, str, str]] = {}
+    for i in range(0, len(ids), 500):
+        chunk = [int(x) for x in ids[i:i + 500]]
+        if not chunk:
+            continue
+        for rid, ep, key, payload in conn.execute(text(f"SELECT id, endpoint, natural_key, payload FROM raw_records WHERE id IN ({', '.join(map(str, chunk))})")):
+            out[rid] = (ep, key, payload)
+    return out
+
+
+def entries_by_key(conn: Connection, keys: list[str]) -> dict[str, dict]:
+    """entry_key -> {time, kind, description, venue_account, raw_record_id, postings: [(account, asset, quantity, unit_price)]}."""
+    out: dict[str, dict] = {}
+    for i in range(0, len(keys), 500):
+        chunk = keys[i:i + 500]
+        if not chunk:
+            continue
+        params = {f"k{j}": k for j, k in enumerate(chunk)}
+        marks = ", ".join(f":k{j}" for j in range(len(chunk)))
+        for key, ts, kind, desc, acct, raw, account, asset, q, price in conn.execute(text(
+            "SELECT e.entry_key, e.timestamp, e.kind, e.description, e.venue_account, e.raw_record_id, ac.name, a.symbol, p.quantity, p.unit_price"
+            " FROM journal_entries e JOIN postings p ON p.entry_id = e.id JOIN accounts ac ON ac.id = p.account_id JOIN assets a ON a.id = p.asset_id"
+            f" WHERE e.entry_key IN ({marks}) ORDER BY e.entry_key, p.id"), params):
+            e = out.setdefault(key, {"time": _aware(ts), "kind": kind, "description": desc, "venue_account": acct, "raw_record_id": raw, "postings": []})
+            e["postings"].append((account, asset, _dec(q), _dec(price)))
+    return out
+
+
+def _holdings(conn: Connection, reporting: Any, lots: list, at: datetime) -> list[Holding]:
+    from ledger.prices import prices_at
+
+    by: dict[tuple[str, str], list[Decimal]] = {}
+    for lot in lots:
+        a = by.setdefault((lot.account, lot.asset), [_ZERO, _ZERO])
+        a[0] += lot.quantity
+        a[1] += lot.cost
+    prices = prices_at(conn, reporting, sorted({k[1] for k in by}), at)
+    return [Holding(acct, asset, q, b, prices[asset].unit_price, prices[asset].source) for (acct, asset), (q, b) in sorted(by.items())]
+
+
+def _value_series(conn: Connection, reporting: Any, start: datetime, end: datetime, account: str | None, cash: frozenset[str]) -> list[tuple[date, Decimal, int]]:
+    """The portfolio's value at each month end of the period (and the period end): the ledger's holding
+    balances at that instant times the unit price ``prices_at`` gives (cash at its par value)."""
+    from ledger.db import balances
+    from ledger.prices import prices_at
+
+    points: list[datetime] = []
+    d = date(start.year, start.month, 1)
+    while True:
+        nxt = date(d.year + (d.month == 12), d.month % 12 + 1, 1)
+        t = datetime(nxt.year, nxt.month, 1, tzinfo=timezone.utc)
+        if t >= end:
+            break
+        points.append(t - _US)
+        d = nxt
+    points.append(end - _US)
+    out = []
+    for t in points:
+        held: dict[str, Decimal] = {}
+        for prefix in ("Assets:Backpack", "Liabilities:Backpack"):
+            for (name, asset), q in balances(conn, prefix=prefix if account is None else f"{prefix}:{account}", until=t).items():
+                if q != 0 and ":Perp:" not in name:
+                    held[asset] = held.get(asset, _ZERO) + q
+        prices = prices_at(conn, reporting, sorted(a for a in held if a not in cash), t)
+        total, missing = _ZERO, 0
+        for asset, q in held.items():
+            if asset in cash:
+                total += q
+                continue
+            p = prices[asset].unit_price
+            if p is None:
+                missing += 1
+            else:
+                total += EXACT.multiply(q, p)
+        out.append((t.date(), total, missing))
+    return out
+
+
+def build_report(conn: Connection, reporting: Any, settings, *, start: datetime, end: datetime, label: str, account: str | None = None,
+                 accounts: list[str] | None = None, compare: bool = True, series: bool = True, allow_incomplete: bool = False,
+                 now: datetime | None = None, gate=None) -> Report:
+    """Everything the workbook and the statement show for [start, end) (one venue account or all).
+
+    ``reporting``: the config's ``[reporting]`` (valuation settings, files); ``settings``: the resolved
+    ``BookSettings`` (method, scope, jurisdiction). ``accounts``: the venue accounts to reconcile
+    (default: those with a snapshot). ``compare``: book the period once per method for the comparison.
+    ``gate(completeness)``: called as soon as completeness is known, before the rest is gathered (the
+    CLI's gate exits there when the period is incomplete and that is not allowed)."""
+    from ledger.books import book_ledger, resolve_settings
+    from ledger.booking import SettingsError
+    from ledger.completeness import assess
+    from ledger.reconcile import basis_rollforward, check
+
+    from .journal import journal_rows
+
+    last = end - _US
+    books = book_ledger(conn, settings, until=last, venue_account=account)
+    feeding = books.findings_until(end)
+    rep = Report(label=label, start=start, end=end, account=account, currency=settings.currency, method=settings.booking.method,
+                 scope=settings.booking.scope, jurisdiction=settings.booking.jurisdiction, generated_at=now or datetime.now(timezone.utc),
+                 completeness=assess(conn, reporting, start=start, end=end, findings=feeding, venue_account=account),
+                 allow_incomplete=allow_incomplete)
+    rep.findings = feeding
+    if gate is not None:
+        gate(rep.completeness)
+    rep.gains = [g for g in books.gains if start <= g.disposed < end]
+    rep.engine_income = [i for i in books.income if start <= i.time < end]
+    rep.open_lots = sorted(books.open_lots, key=lambda l: (l.account, l.asset, l.acquired, l.id))
+    rep.allocations = list(books.allocations)
+    rep.income = income_entries(conn, start, end, account)
+    rep.fees = fee_rows(conn, start, end, account)
+    rep.prices_used = prices_used(conn, start, end, account)
+    rep.holdings = _holdings(conn, reporting, books.open_lots, last)
+    if series:
+        rep.value_series = _value_series(conn, reporting, start, end, account, settings.cash)
+    # The basis roll-forward over the period: a second booking, of the events up to its start (none
+    # needed when nothing precedes the period: no entry and no opening lot, so no lot is open then).
+    earlier = conn.execute(text("SELECT 1 FROM journal_entries WHERE timestamp < :s LIMIT 1"), {"s": _p(conn, start)}).first()
+    if earlier is None and not settings.opening_lots:
+        lots_at_start: list = []
+    else:
+        lots_at_start = book_ledger(conn, settings, until=start - _US, venue_account=account).open_lots
+    rep.rollforward = basis_rollforward(start - _US, last, lots_at_start, books.open_lots, books.gains)
+    del lots_at_start
+    names = accounts if accounts is not None else [n for (n,) in conn.execute(text("SELECT DISTINCT venue_account FROM snapshots ORDER BY 1"))]
+    if account is not None:
+        names = [n for n in names if n == account] or [account]
+    rep.checks = [check(conn, n, at=last, keep=False) for n in names]
+    if compare:
+        methods = list(COMPARED_METHODS) + (["uk"] if settings.booking.jurisdiction == "uk" else [])
+        for m in methods:
+            if m == rep.method:
+                rep.methods.append(_method_row(m, rep.gains, "configured"))
+                continue
+            try:
+                alt = resolve_settings(reporting, method=m, jurisdiction=settings.booking.jurisdiction, scope=settings.booking.scope)
+                other = book_ledger(conn, alt, until=last, venue_account=account)
+            except SettingsError as exc:
+                rep.methods.append(MethodRow(m, _ZERO, _ZERO, _ZERO, _ZERO, _ZERO, 0, f"not available: {exc}"))
+                continue
+            rep.methods.append(_method_row(m, [g for g in other.gains if start <= g.disposed < end], ""))
+            del other
+        if not any(r.method == rep.method for r in rep.methods):
+            rep.methods.insert(0, _method_row(rep.method, rep.gains, "configured"))
+    rep.conn = conn
+    rep._journal = lambda: (r for r in journal_rows(conn, start=start, end=end) if account is None or r.venue_account == account)
+    return rep
+
+
+def _method_row(method: str, gains: list, note: str) -> MethodRow:
+    short = long = other = proceeds = basis = _ZERO
+    for g in gains:
+        if g.term == "short":
+            short += g.gain
+        elif g.term == "long":
+            long += g.gain
+        else:
+            other += g.gain
+        proceeds += g.proceeds
+        basis += g.cost_basis
+    return MethodRow(method, short, long, other, proceeds, basis, len(gains), note)
+
+
+def raw_payload_text(payload: str) -> str:
+    """A raw record's JSON, pretty-printed for the statement (as received if it does not parse)."""
+    try:
+        return json.dumps(json.loads(payload), indent=1, sort_keys=True)
+    except ValueError:
+        return payload

@@ -1,0 +1,452 @@
+"""The accountant's workbook (openpyxl, write-only: rows stream to the file, the workbook is never held).
+
+Sheets: Summary (the completeness verdict first, then every total as a formula over the detail
+sheets), Realized gains, Income, Fees, Perpetuals, Holdings, Open lots, Journal, Reconciliation,
+Prices used, Warnings, Method comparison, and Safe harbor where the US 2025 allocation was made.
+
+Amounts are numeric cells with number formats (money to the cent, quantities to the asset's
+precision as seen in the data), times are date cells (UTC), header rows are frozen with an
+auto-filter, columns have widths, and each sheet prints landscape, fit to width, with its header
+row repeated. Totals are formulas (``SUM``/``SUMIF`` over the rows), so an accountant's
+spreadsheet recomputes them; the test recalculates them in LibreOffice against the engine.
+Exchange-supplied text goes through ``reports.safety.text_cell``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+
+from .report import Report
+from .safety import text_cell
+
+__all__ = ["write_workbook", "SHEETS", "JOURNAL_SHEET_LIMIT", "GAINS_SHEET_LIMIT", "PERPETUALS_NOTE", "money_format"]
+
+SHEETS = ("Summary", "Realized gains", "Income", "Fees", "Perpetuals", "Holdings", "Open lots", "Journal",
+          "Reconciliation", "Prices used", "Warnings", "Method comparison")
+#: Rows a detail sheet holds; beyond that the rows are in the CSV next to the workbook (Excel's limit is 1,048,576).
+JOURNAL_SHEET_LIMIT = 100_000
+GAINS_SHEET_LIMIT = 1_000_000
+PERPETUALS_NOTE = ("Perpetual figures (positions, realized P&L, funding by contract) are reported by `reconcile export perps` "
+                   "when that lands; the ledger's posted perp categories are in Income.")
+
+_MONEY = "#,##0.00;[Red]-#,##0.00"
+_PRICE = "#,##0.00######"
+_DATE = "yyyy-mm-dd hh:mm:ss"
+_DAY = "yyyy-mm-dd"
+_INT = "#,##0"
+
+
+def money_format(currency: str) -> str:
+    """Money to the currency's cents (USD, EUR, GBP all have two decimals)."""
+    return _MONEY
+
+
+def _qty_format(places: int) -> str:
+    return "#,##0" + ("." + "0" * places if places else "")
+
+
+def _places(d: Decimal) -> int:
+    exp = d.as_tuple().exponent
+    return min(max(-exp, 0), 12) if isinstance(exp, int) else 0
+
+
+def _naive(t: datetime) -> datetime:
+    """Excel has no time zones: the UTC wall time (the header says UTC)."""
+    return t.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def _col(i: int) -> str:
+    s = ""
+    i += 1
+    while i:
+        i, r = divmod(i - 1, 26)
+        s = chr(65 + r) + s
+    return s
+
+
+class _Sheet:
+    """One write-only sheet: header, typed columns, rows, a totals row of formulas, print setup."""
+
+    def __init__(self, wb, title: str, columns: Sequence[tuple[str, str, float]], *, notes: Sequence[str] = (), warn: str | None = None,
+                 red=None, bold=None):
+        from openpyxl.cell import WriteOnlyCell
+
+        self.ws = wb.create_sheet(title)
+        self.title = title
+        self.columns = columns  # (header, kind, width): kind text | money | price | qty:<asset col> | date | day | int | num
+        self._Cell = WriteOnlyCell
+        self.bold, self.red = bold, red
+        ws = self.ws
+        for i, (_h, _k, w) in enumerate(columns):
+            ws.column_dimensions[_col(i)].width = w
+        # A write-only sheet writes its head (views, columns) at the first row: every setting comes first.
+        self.lead = (1 if warn else 0) + len(notes)  # rows above the header
+        self.header_row = self.lead + 1
+        ws.freeze_panes = f"A{self.header_row + 1}"
+        ws.print_title_rows = f"{self.header_row}:{self.header_row}"
+        ws.page_setup.orientation = "landscape"
+        ws.page_setup.fitToWidth = 1
+        ws.page_setup.fitToHeight = 0
+        ws.sheet_properties.pageSetUpPr.fitToPage = True
+        if warn:
+            c = WriteOnlyCell(ws, value=warn)
+            c.font = red
+            ws.append([c])
+        for n in notes:
+            ws.append([n])
+        ws.append([self._styled(h, font=bold) for h, _k, _w in columns])
+        self.rows = 0
+
+    @property
+    def first(self) -> int:
+        return self.header_row + 1
+
+    @property
+    def last(self) -> int:
+        return self.header_row + self.rows
+
+    def _styled(self, value, fmt: str | None = None, font=None):
+        c = self._Cell(self.ws, value=value)
+        if fmt:
+            c.number_format = fmt
+        if font is not None:
+            c.font = font
+        return c
+
+    def cell(self, value, kind: str, qty_fmt: str | None = None):
+        if value is None:
+            return None
+        if kind == "text":
+            return text_cell(str(value)) if isinstance(value, str) else value
+        if kind == "money":
+            return self._styled(value, _MONEY)
+        if kind == "price":
+            return self._styled(value, _PRICE)
+        if kind.startswith("qty"):
+            return self._styled(value, qty_fmt or "#,##0.########")
+        if kind == "date":
+            return self._styled(_naive(value), _DATE) if isinstance(value, datetime) else value
+        if kind == "day":
+            return self._styled(value, _DAY)
+        if kind == "int":
+            return self._styled(value, _INT)
+        return value
+
+    def append(self, values: Sequence, qty_fmt: str | None = None) -> None:
+        self.ws.append([self.cell(v, k, qty_fmt) for v, (_h, k, _w) in zip(values, self.columns)])
+        self.rows += 1
+
+    def ref(self, col: int) -> str:
+        """The range of column ``col``'s data rows (``'Sheet'!$F$2:$F$9``), empty rows allowed."""
+        c = _col(col)
+        return f"'{self.title}'!${c}${self.first}:${c}${max(self.last, self.first)}"
+
+    def totals(self, label: str, cols: Iterable[int]) -> int:
+        """A totals row: ``SUM`` over each of ``cols``; returns its row number."""
+        cols = set(cols)
+        row = []
+        for i, (_h, k, _w) in enumerate(self.columns):
+            if i == 0:
+                row.append(self._styled(label, font=self.bold))
+            elif i in cols:
+                c = _col(i)
+                row.append(self._styled(f"=SUM({c}{self.first}:{c}{max(self.last, self.first)})", _MONEY if k == "money" else None, self.bold))
+            else:
+                row.append(None)
+        self.ws.append(row)
+        self.total_row = self.last + 1
+        return self.total_row
+
+    def close(self) -> None:
+        end = _col(len(self.columns) - 1)
+        self.ws.auto_filter.ref = f"A{self.header_row}:{end}{max(self.last, self.header_row)}"
+
+
+def write_workbook(rep: Report, path: Path, *, journal_csv: Path | None = None) -> dict[str, str]:
+    """Write the workbook to ``path`` (via a temporary name; nothing is left half-written).
+
+    ``journal_csv``: where the whole journal is written when the period has more postings than the
+    Journal sheet holds (the sheet then names it). Returns {label: formula} of the Summary's totals."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    bold = Font(bold=True)
+    red = Font(bold=True, color="C00000")
+    big = Font(bold=True, size=13)
+    wb = Workbook(write_only=True)
+    cur = rep.currency
+    c = rep.completeness
+    warn = None if c.complete else c.headline()
+
+    # Quantities to the asset's precision: the most decimal places the period's figures carry.
+    places: dict[str, int] = {}
+    for g in rep.gains:
+        places[g.asset] = max(places.get(g.asset, 0), _places(g.quantity))
+    for lot in rep.open_lots:
+        places[lot.asset] = max(places.get(lot.asset, 0), _places(lot.quantity))
+    qfmt = {a: _qty_format(min(p, 10)) for a, p in places.items()}
+
+    def qf(asset: str) -> str:
+        return qfmt.get(asset) or "#,##0.########"
+
+    # Summary first in the tab order, written last (its formulas name the other sheets' rows).
+    summary_ws = wb.create_sheet("Summary")
+    sheets: dict[str, _Sheet] = {}
+
+    def sheet(title, columns, **kw) -> _Sheet:
+        s = _Sheet(wb, title, columns, warn=warn, red=red, bold=bold, **kw)
+        sheets[title] = s
+        return s
+
+    # -- Realized gains --------------------------------------------------------------------------
+    gs = sheet("Realized gains", [
+        ("account", "text", 22), ("asset", "text", 10), ("quantity", "qty", 16), ("acquired (UTC)", "date", 19), ("disposed (UTC)", "date", 19),
+        (f"proceeds ({cur})", "money", 15), (f"cost basis ({cur})", "money", 15), (f"gain ({cur})", "money", 14), ("term", "text", 10),
+        ("method", "text", 8), ("lot id", "text", 30), ("disposal id", "text", 30), ("source", "text", 30)],
+        notes=[f"one row per (disposal, lot) fraction; exact values: reconcile export gains --format csv"])
+    shown = rep.gains[:GAINS_SHEET_LIMIT]
+    for g in shown:
+        gs.append([g.account, g.asset, g.quantity, g.acquired, g.disposed, g.proceeds, g.cost_basis, g.gain, g.term,
+                   g.method, g.lot_id, g.disposal_id, g.source_ref], qf(g.asset))
+    gs.totals("total", (5, 6, 7))
+    if len(rep.gains) > len(shown):
+        gs.ws.append([f"{len(rep.gains) - len(shown)} more rows than a sheet holds: reconcile export gains --format csv"])
+    gs.close()
+
+    # -- Income ----------------------------------------------------------------------------------
+    inc = sheet("Income", [
+        ("time (UTC)", "date", 19), ("account", "text", 14), ("category", "text", 20), ("asset", "text", 10), ("quantity", "qty", 16),
+        (f"unit price ({cur})", "price", 14), (f"value ({cur}; + in, - out)", "money", 16), ("entry", "text", 36), ("raw record", "int", 10)],
+        notes=["interest, perp funding, perp realized P&L and perp fees as posted; an unpriced leg has no value (never zero)"])
+    for r in rep.income:
+        inc.append([r.time, r.venue_account, r.category, r.asset, r.quantity, r.unit_price, r.value, r.entry_key, r.raw_record_id])
+    inc.totals("total", (6,))
+    inc.close()
+
+    # -- Fees ------------------------------------------------------------------------------------
+    fs = sheet("Fees", [
+        ("time (UTC)", "date", 19), ("account", "text", 14), ("fee", "text", 12), ("asset", "text", 10), ("quantity", "qty", 16),
+        (f"unit price ({cur})", "price", 14), (f"value ({cur})", "money", 14), ("entry", "text", 36), ("raw record", "int", 10)],
+        notes=["spot trading and withdrawal fees (Expenses:Fees); a negative fee is a rebate"])
+    for f in rep.fees:
+        fs.append([f.time, f.venue_account, f.kind, f.asset, f.quantity, f.unit_price, f.value, f.entry_key, f.raw_record_id])
+    fs.totals("total", (6,))
+    fs.close()
+
+    # -- Perpetuals ------------------------------------------------------------------------------
+    ps = sheet("Perpetuals", [("note", "text", 120)])
+    ps.append([PERPETUALS_NOTE])
+    ps.close()
+
+    # -- Holdings --------------------------------------------------------------------------------
+    hs = sheet("Holdings", [
+        ("account", "text", 22), ("asset", "text", 10), ("quantity", "qty", 18), (f"cost basis ({cur})", "money", 16),
+        (f"unit price ({cur})", "price", 14), (f"value ({cur})", "money", 16), (f"unrealized ({cur})", "money", 16), ("price source", "text", 50)],
+        notes=[f"lot-tracked holdings at the period end ({_naive(rep.end).isoformat(sep=' ')} UTC, exclusive); cash under the stablecoin policy is not lot-tracked"])
+    for h in rep.holdings:
+        r = hs.last + 1
+        value = f"=C{r}*E{r}" if h.unit_price is not None else None
+        unreal = f"=F{r}-D{r}" if h.unit_price is not None else None
+        hs.append([h.account, h.asset, h.quantity, h.basis, h.unit_price, value, unreal, h.price_source], qf(h.asset))
+    hs.totals("total", (3, 5, 6))
+    hs.close()
+
+    # -- Open lots -------------------------------------------------------------------------------
+    ls = sheet("Open lots", [
+        ("account", "text", 22), ("asset", "text", 10), ("quantity", "qty", 18), (f"cost basis ({cur})", "money", 16),
+        (f"unit cost ({cur})", "price", 14), ("acquired (UTC)", "date", 19), ("lot id", "text", 34), ("source", "text", 34)])
+    from ledger.money import EXACT
+
+    for lot in rep.open_lots:
+        unit = EXACT.divide(lot.cost, lot.quantity) if lot.quantity else None
+        ls.append([lot.account, lot.asset, lot.quantity, lot.cost, unit, lot.acquired, lot.id, lot.source], qf(lot.asset))
+    ls.totals("total", (3,))
+    ls.close()
+
+    # -- Journal ---------------------------------------------------------------------------------
+    js = sheet("Journal", [
+        ("entry", "text", 36), ("time (UTC)", "date", 19), ("kind", "text", 16), ("account", "text", 36), ("asset", "text", 10),
+        ("quantity", "qty", 18), (f"unit price ({cur})", "price", 14), (f"value ({cur})", "money", 14), ("venue account", "text", 12),
+        ("endpoint", "text", 12), ("source key", "text", 30), ("description", "text", 40)],
+        notes=[f"every posting of the period; beyond {JOURNAL_SHEET_LIMIT:,} rows the whole journal is in a CSV next to this workbook"])
+    rows = rep.journal()
+    for r in rows:
+        if js.rows >= JOURNAL_SHEET_LIMIT:
+            break
+        js.append([r.entry_id, r.time, r.kind, r.account, r.asset, r.quantity, r.unit_price, r.value, r.venue_account, r.endpoint, r.source_key, r.description])
+    rows.close()
+    if js.rows >= JOURNAL_SHEET_LIMIT:
+        total = rep.journal_count()
+        if total > js.rows:
+            if journal_csv is not None:
+                from .journal import write_journal
+
+                write_journal(rep.journal(), journal_csv, "csv")
+            to = _naive(rep.end).date().isoformat()
+            where = journal_csv.name if journal_csv is not None else (
+                f"reconcile export journal --format csv --from {_naive(rep.start).date().isoformat()} --to {to}")
+            js.ws.append([f"{total - js.rows:,} more postings than this sheet holds: all {total:,} are in {where}"])
+    js.close()
+
+    # -- Reconciliation --------------------------------------------------------------------------
+    rs = sheet("Reconciliation", [
+        ("account", "text", 14), ("as of (UTC)", "date", 19), ("exchange figures", "text", 30), ("snapshot (UTC)", "date", 19), ("ok", "text", 6),
+        ("wallet", "text", 10), ("asset", "text", 14), ("ledger", "num", 18), ("exchange", "num", 18), ("difference", "num", 16), ("likely causes", "text", 60)],
+        notes=[_rec_note(rep)])
+    for o in rep.checks:
+        basis = {"taken then": "snapshot taken then", "rolled back": "latest snapshot rolled back", "rolled forward": "earlier snapshot rolled forward",
+                 "latest snapshot": "latest snapshot"}.get(o.basis, "no snapshot")
+        if not o.lines:
+            rs.append([o.venue_account, o.as_of, basis, o.snapshot_at, "yes" if o.ok else "NO", None, None, None, None, None, "; ".join(o.notes)])
+        for l in o.lines:
+            r = rs.last + 1
+            rs.append([o.venue_account, o.as_of, basis, o.snapshot_at, "yes" if o.ok else "NO", l.wallet, l.asset, l.ledger, l.exchange, f"=H{r}-I{r}",
+                       "; ".join(l.causes)])
+    rf = rep.rollforward
+    if rf is not None:
+        rs.ws.append([])
+        rs.ws.append([rs._styled("basis roll-forward over the period", font=bold)])
+        base = rs.last + 3  # after the last line: a blank row, the title row, then opening
+        rs.ws.append(["opening basis", rs.cell(rf.opening, "money")])
+        rs.ws.append(["+ acquisitions", rs.cell(rf.acquisitions, "money")])
+        rs.ws.append(["- basis relieved", rs.cell(rf.relieved, "money")])
+        rs.ws.append(["closing basis", rs.cell(rf.closing, "money")])
+        rs.ws.append(["difference (0 = closes)", rs._styled(f"=B{base}+B{base + 1}-B{base + 2}-B{base + 3}", _MONEY, bold)])
+    rs.close()
+
+    # -- Prices used -----------------------------------------------------------------------------
+    pu = sheet("Prices used", [("asset", "text", 12), ("source", "text", 14), ("currency", "text", 9), ("postings", "int", 10),
+                               ("lowest", "price", 14), ("highest", "price", 14), ("first (UTC)", "date", 19), ("last (UTC)", "date", 19)],
+               notes=["every holding posting's value names its source (docs/pricing.md); the journal CSV has each one"])
+    for p in rep.prices_used:
+        pu.append([p.asset, p.source, p.currency, p.postings, p.low, p.high, p.first, p.last])
+    pu.close()
+
+    # -- Warnings --------------------------------------------------------------------------------
+    ws_ = sheet("Warnings", [("kind", "text", 20), ("changes figures", "text", 9), ("account", "text", 22), ("asset", "text", 10),
+                             ("time (UTC)", "date", 19), ("key", "text", 36), ("message", "text", 90)])
+    from ledger.completeness import FIGURE_FINDINGS
+
+    for reason in c.reasons():
+        ws_.append(["incomplete", "yes", None, None, None, None, reason])
+    for u in c.unpriced_sample:
+        ws_.append(["unpriced", "yes", None, u.asset, u.time, u.entry_key, f"{u.kind}: {u.reason}"])
+    for f in rep.findings:
+        ws_.append([f.kind, "yes" if f.kind in FIGURE_FINDINGS else "no", f.account, f.asset, f.time, f.key,
+                    f.message + (" (before the period: feeds it)" if f.time < rep.start else "")])
+    ws_.close()
+
+    # -- Method comparison -----------------------------------------------------------------------
+    ms = sheet("Method comparison", [("method", "text", 10), (f"short-term ({cur})", "money", 16), (f"long-term ({cur})", "money", 16),
+                                     (f"uk rules ({cur})", "money", 14), (f"total ({cur})", "money", 16), (f"proceeds ({cur})", "money", 16),
+                                     (f"cost basis ({cur})", "money", 16), ("rows", "int", 8), (f"vs configured ({cur})", "money", 16), ("note", "text", 50)],
+               notes=[f"the same period booked under each method (book_ledger once per method); configured: {rep.method}"])
+    conf_row = None
+    for i, m in enumerate(rep.methods):
+        if m.method == rep.method:
+            conf_row = ms.first + i
+    for m in rep.methods:
+        r = ms.last + 1
+        if m.note.startswith("not available"):
+            ms.append([m.method, None, None, None, None, None, None, None, None, m.note])
+            continue
+        ms.append([m.method, m.short, m.long, m.other, f"=B{r}+C{r}+D{r}", m.proceeds, m.basis, m.rows,
+                   f"=E{r}-E{conf_row}" if conf_row else None, m.note])
+    ms.close()
+
+    # -- Safe harbor (US 2025 allocation) ---------------------------------------------------------
+    if rep.allocations:
+        sh = sheet("Safe harbor", [("date", "day", 12), ("effective (UTC)", "date", 19), ("method", "text", 10), ("rule", "text", 30),
+                                   ("account", "text", 22), ("asset", "text", 10), ("quantity", "qty", 18), (f"basis ({cur})", "money", 16), ("lots", "int", 8)],
+                   notes=["the basis allocation across accounts in force from the date (US, Rev. Proc. 2024-28)"])
+        for a in rep.allocations:
+            sh.append([a.time, a.effective, a.method, a.rule, a.account, a.asset, a.quantity, a.basis, len(a.lots)], qf(a.asset))
+        sh.close()
+
+    # -- Summary (written last, shown first) -------------------------------------------------------
+    formulas = _summary(summary_ws, rep, sheets, bold=bold, red=red, big=big)
+    tmp = path.with_name(path.name + ".partial")
+    try:
+        wb.save(tmp)
+        tmp.replace(path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return formulas
+
+
+def _rec_note(rep: Report) -> str:
+    at = _naive(rep.end).isoformat(sep=" ")
+    return (f"the ledger at the period end ({at} UTC, exclusive) against the exchange: a snapshot taken then where one exists, "
+            "otherwise the latest snapshot rolled back through the ledger's own flows after the period end")
+
+
+def _summary(ws, rep: Report, sheets: dict[str, _Sheet], *, bold, red, big) -> dict[str, str]:
+    from openpyxl.cell import WriteOnlyCell
+
+    def st(value, fmt=None, font=None):
+        c = WriteOnlyCell(ws, value=value)
+        if fmt:
+            c.number_format = fmt
+        if font is not None:
+            c.font = font
+        return c
+
+    ws.column_dimensions["A"].width = 42
+    ws.column_dimensions["B"].width = 22
+    ws.column_dimensions["C"].width = 70
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    c = rep.completeness
+    if c.complete:
+        ws.append([st("Complete: every event of the period is valued, the valuation is current, no finding changes the figures", font=bold)])
+    else:
+        ws.append([st(c.headline(), font=red)])
+        ws.append([st("These figures are INCOMPLETE (written with --allow-incomplete); see Warnings.", font=red)])
+    ws.append([st(f"Statement {rep.label}" + (f", account {text_cell(rep.account)}" if rep.account else ", all accounts"), font=big)])
+    ws.append(["period (UTC)", f"{_naive(rep.start).isoformat(sep=' ')} to {_naive(rep.end).isoformat(sep=' ')} (exclusive)"])
+    ws.append(["currency, method, scope, jurisdiction", f"{rep.currency}, {rep.method}, {rep.scope}, {rep.jurisdiction}"])
+    ws.append(["generated (UTC)", st(_naive(rep.generated_at), _DATE)])
+    ws.append([])
+    ws.append([st("item", font=bold), st(f"value ({rep.currency})", font=bold), st("from", font=bold)])
+    ws.freeze_panes = None
+    out: dict[str, str] = {}
+
+    def line(label: str, formula: str, note: str, fmt: str = _MONEY) -> None:
+        out[label] = formula
+        ws.append([label, st(formula, fmt), note])
+
+    g = sheets["Realized gains"]
+    line("proceeds", f"=SUM({g.ref(5)})", "Realized gains, proceeds")
+    line("cost basis", f"=SUM({g.ref(6)})", "Realized gains, cost basis")
+    for term in rep.terms:
+        line(f"gain ({term})", f'=SUMIF({g.ref(8)},"{term}",{g.ref(7)})', f"Realized gains where term = {term}")
+    line("net realized gain", f"=SUM({g.ref(7)})", "Realized gains, gain")
+    inc = sheets["Income"]
+    for cat, _v, _n, unpriced in rep.income_by_category():
+        line(f"income: {cat}", f'=SUMIF({inc.ref(2)},"{cat}",{inc.ref(6)})', "Income" + (f" ({unpriced} unpriced, not counted)" if unpriced else ""))
+    fs = sheets["Fees"]
+    line("fees (spot trading, withdrawal)", f"=SUM({fs.ref(6)})", "Fees")
+    hs = sheets["Holdings"]
+    line("holdings value at period end", f"=SUM({hs.ref(5)})", "Holdings" + ("; some holdings have no price" if any(h.unit_price is None for h in rep.holdings) else ""))
+    line("unrealized at period end", f"=SUM({hs.ref(6)})", "Holdings")
+    ws.append(["perpetual P&L", None, PERPETUALS_NOTE])
+    ws.append([])
+    if rep.checks:
+        for o in rep.checks:
+            state = "agrees to the last unit" if o.ok else "NOT reconciled: " + ", ".join(o.problems)
+            how = {"taken then": "snapshot taken then", "rolled back": "latest snapshot rolled back to the period end",
+                   "rolled forward": "earlier snapshot rolled forward", "latest snapshot": "latest snapshot"}.get(o.basis, "no snapshot")
+            ws.append([f"reconciliation {text_cell(o.venue_account)}", st(state, font=bold if o.ok else red), how])
+    else:
+        ws.append(["reconciliation", st("no snapshot: not reconciled", font=red), "run reconcile sync"])
+    if rep.rollforward is not None:
+        ws.append(["basis roll-forward", "closes" if rep.rollforward.ok else f"difference {rep.rollforward.difference}", "Reconciliation"])
+    ws.append(["warnings", st(len(rep.findings) + len(c.reasons()), _INT), "Warnings"])
+    ws.append(["gain rows", st(len(rep.gains), _INT), "Realized gains"])
+    return out

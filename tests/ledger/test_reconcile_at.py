@@ -1,0 +1,94 @@
+"""Reconciliation at a date: a snapshot taken then, else the latest snapshot rolled back through the ledger's flows."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ledger.journal import Journal
+from ledger.money import D
+from ledger.posting import Source, deposit
+from ledger.reconcile import check, snapshot_basis
+from ledger.store import SnapshotLineIn, save_snapshot
+from reconcile.cli import main
+from tests.reports import report_ledger
+from tests.reports.report_ledger import UTC
+
+YEAR_END = datetime(2024, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+
+
+def test_check_at__rolls_the_latest_snapshot_back_and_agrees(engine):
+    report_ledger.build(engine)  # one snapshot, taken 2026-01-10, equal to the ledger then
+    with engine.begin() as conn:
+        basis = snapshot_basis(conn, "main", YEAR_END)
+        assert basis[2] == "rolled back" and basis[3] > 0
+        out = check(conn, "main", at=YEAR_END, keep=False)
+    assert out.ok and out.basis == "rolled back" and out.as_of == YEAR_END and out.problems == []
+    # the figures are the year end's, not today's: 3 BTC were held at the end of 2024
+    assert {(l.wallet, l.asset): l.ledger for l in out.lines}[("Spot", "BTC")] == D(3)
+    assert any("rolled back" in n for n in out.notes)
+
+
+def test_check_at__a_snapshot_taken_then_is_used(engine):
+    report_ledger.build(engine)
+    with engine.begin() as conn:
+        save_snapshot(conn, venue_account="main", taken_at=datetime(2024, 12, 31, 12, tzinfo=UTC), payload={},
+                      lines=[SnapshotLineIn("Spot", "BTC", D(3)), SnapshotLineIn("Spot", "USDC", D("1649.25")), SnapshotLineIn("Lent", "USDC", D("1.25"))])
+        out = check(conn, "main", at=YEAR_END, keep=False)
+    assert out.basis == "taken then" and out.snapshot_at == datetime(2024, 12, 31, 12, tzinfo=UTC)
+    assert out.ok, [(l.wallet, l.asset, l.ledger, l.exchange) for l in out.lines]
+
+
+def test_check_at__a_real_difference_is_named(engine):
+    report_ledger.build(engine)
+    with engine.begin() as conn:  # the exchange's snapshot misses 0.5 BTC the ledger has (a withdrawal not in history)
+        save_snapshot(conn, venue_account="main", taken_at=datetime(2026, 2, 1, tzinfo=UTC), payload={},
+                      lines=[SnapshotLineIn("Spot", "BTC", D("0.25")), SnapshotLineIn("Spot", "USDC", D("2147.75") - D("0.3") - D("0.6") - D("0.1") + D("0")),
+                             SnapshotLineIn("Lent", "USDC", D("3.75"))])
+        out = check(conn, "main", at=YEAR_END, keep=False)
+    assert not out.ok and any(l.asset == "BTC" for l in out.differences)
+    assert out.problems and "difference" in out.problems[0]
+
+
+def _cli_check(db_url, capsys, at):
+    capsys.readouterr()
+    code = main(["check", "--db", db_url, "--account", "main", "--at", at])
+    cap = capsys.readouterr()
+    return code, cap.out + cap.err
+
+
+def test_check_at_cli__exit_0_when_it_agrees_3_only_on_a_difference(engine, db_url, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RECONCILE_CONFIG", raising=False)
+    monkeypatch.delenv("RECONCILE_DB", raising=False)
+    report_ledger.build(engine)
+    code, text = _cli_check(db_url, capsys, "2024-12-31")
+    assert code == 0, text
+    assert "rolled back" in text and "main: ledger equals the exchange to the last unit" in text
+    with engine.begin() as conn:  # a later deposit the exchange never saw: the latest snapshot now differs
+        Journal(conn).post([deposit(Source("main", "deposits", "late", datetime(2026, 1, 5, tzinfo=UTC)), asset="USDC", quantity=D("7"), internal=False)])
+        save_snapshot(conn, venue_account="main", taken_at=datetime(2026, 1, 20, tzinfo=UTC), payload={},
+                      lines=[SnapshotLineIn("Spot", "BTC", D("0.25"))])
+    code, text = _cli_check(db_url, capsys, "2024-12-31")
+    assert code == 3
+    last = [l for l in text.splitlines() if l.startswith("main:")][-1]
+    assert last.startswith("main: not reconciled: ") and "difference(s)" in last and "0 difference(s)" not in last
+
+
+@settings(max_examples=15, deadline=None)
+@given(days=st.integers(min_value=-30, max_value=800))
+def test_check_at__exit_3_always_names_a_problem(days):
+    """Whatever the date, a failing check says why (never 'not reconciled' with nothing to show)."""
+    from ledger.db import make_engine, upgrade
+
+    eng = make_engine("sqlite://")
+    upgrade(eng)
+    report_ledger.build(eng)
+    at = report_ledger.T0 + timedelta(days=days)
+    with eng.begin() as conn:
+        out = check(conn, "main", at=at, keep=False)
+    assert out.ok == (out.problems == [])
+    assert out.ok  # the one snapshot equals the ledger, so rolled back to any date it agrees
+    eng.dispose()
