@@ -196,7 +196,7 @@ def sync(
 ) -> None:
     """Import the accounts' whole history into the ledger, value it and check it: incremental, idempotent, resumable."""
     with _quiet_logs(quiet):
-        _sync(config, db, account, full, quiet, check)
+        _sync(config, db, account, full, quiet, check, value)
 
 
 @contextlib.contextmanager
@@ -216,7 +216,7 @@ def _quiet_logs(quiet: bool):
         logger.setLevel(before)
 
 
-def _sync(config, db, account, full: bool, quiet: bool, check: bool) -> None:
+def _sync(config, db, account, full: bool, quiet: bool, check: bool, value: bool = True) -> None:
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
     from rich.table import Table
     from rich.text import Text
