@@ -167,8 +167,8 @@ class _Session:
         self.batch.gaps.append(GapIn(start, end, reason, detail))
         self.stats.gaps += 1
         if not self.opts.quiet:
-            self.out(f"{self.acc.name}: live view incomplete between {start.isoformat(timespec='seconds')} and "
-                     f"{end.isoformat(timespec='seconds')} ({reason}: {detail}); the next sync fills it")
+            a, b = span_text(start, end)
+            self.out(f"{self.acc.name}: live view incomplete between {a} and {b} ({reason}: {detail}); the next sync fills it")
 
     # -- events
     def on_message(self, raw) -> list[str]:
@@ -251,7 +251,7 @@ class _Session:
                                                orjson.dumps(d).decode())
         if self.opts.verbose:
             self.out(f"{self.acc.name}: position {sym} {qty} entry {d.get('B')} mark {d.get('M')} ({d.get('e', 'snapshot')})")
-        if qty != 0 and sym not in self.marks_subscribed:
+        if qty != 0 and f"markPrice.{sym}" not in self.marks_subscribed:
             return [f"markPrice.{sym}"]
         return []
 
@@ -373,6 +373,12 @@ class _ErrorFrame(Exception):
         else:
             text_ = str(error)
         super().__init__(text_[:200])
+
+
+def span_text(start: datetime, end: datetime) -> tuple[str, str]:
+    """Both ends to the second, or to the millisecond when they fall in one second."""
+    spec = "seconds" if start.replace(microsecond=0) != end.replace(microsecond=0) else "milliseconds"
+    return start.isoformat(timespec=spec), end.isoformat(timespec=spec)
 
 
 def _as_utc(v) -> datetime:

@@ -189,7 +189,8 @@ def test_watch_with_a_key_the_exchange_refuses_exits_2(world, tmp_path, capsys):
         assert h.app.ws.refused == 1
 
 
-def test_watch_stops_cleanly_on_sigterm_keeping_what_it_received(world, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_watch_stops_cleanly_on_a_signal_keeping_what_it_received(world, tmp_path, sig):
     db = f"sqlite:///{tmp_path}/w.db"
     with serve_in_thread(world=world, live={"fills": 400, "rate": 100, "mark_interval_s": 0}) as h:
         config = write_config(tmp_path, h.accounts, h.base_url, names=("main",))
@@ -198,7 +199,7 @@ def test_watch_stops_cleanly_on_sigterm_keeping_what_it_received(world, tmp_path
             deadline = time.monotonic() + 30
             while h.app.ws.sent_fills < 50 and time.monotonic() < deadline:
                 time.sleep(0.05)
-            proc.send_signal(signal.SIGTERM)
+            proc.send_signal(sig)
             out, err = proc.communicate(timeout=30)
         finally:
             proc.kill() if proc.poll() is None else None
