@@ -209,3 +209,18 @@ def test_watch_stops_cleanly_on_a_signal_keeping_what_it_received(world, tmp_pat
     assert "stopped" in out and out.count("(provisional)") == sent
     assert _sql(db, "SELECT COUNT(*) FROM live_fills") == [(sent,)]
     assert _sql(db, "SELECT state FROM live_streams") == [("stopped",)]
+
+
+def test_two_accounts_on_their_own_connections(world, db_url, tmp_path, capsys):
+    with serve_in_thread(world=world, live={"fills": 15, "rate": 0, "mark_interval_s": 0}) as h:
+        stats = watch_until_replayed(h, db_url, names=("main", "sub1"))
+        assert stats["main"].connects == 1 and stats["sub1"].connects == 1
+        counts = dict(_sql(db_url, "SELECT venue_account, COUNT(*) FROM live_fills GROUP BY venue_account"))
+        assert counts == {"main": len(replayed_fills(h, "main")), "sub1": len(replayed_fills(h, "sub1"))}
+        # sub1's fills are sub1's REST fills, not main's
+        sub_keys = {k for (k,) in _sql(db_url, "SELECT fill_key FROM live_fills WHERE venue_account = 'sub1'")}
+        rest = {f"fills:{f['tradeId']}:{f['orderId']}:{f['side']}:{f['symbol']}" for f in world.accounts[1].tables["fills"].records()}
+        assert sub_keys <= rest
+        config = write_config(tmp_path, h.accounts, h.base_url)
+        assert cli(capsys, "sync", "--config", config, "--db", db_url, "--quiet")[0] == 0
+    assert _sql(db_url, "SELECT DISTINCT status FROM live_fills") == [("confirmed",)]
