@@ -114,7 +114,7 @@ class LivePositionRow:
 class LiveFillRow:
     symbol: str
     side: str
-    quantity: Decimal
+    quantity: Decimal | None  # None: an RFQ fill whose event has no base quantity
     price: Decimal
     fee: Decimal | None
     fee_symbol: str | None
