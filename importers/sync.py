@@ -284,7 +284,7 @@ def sync_account(
             if on_page:
                 on_page(name, er)
         er.seconds = time.perf_counter() - started
-    if any(e.endpoint == "fills" for e in report.endpoints):
+    if any(e.endpoint in ("fills", "rfqFill", "quoteFill") for e in report.endpoints):
         report.live = _confirm_live(engine, venue_account, report.snapshot_time or started_at)
     return report
 

@@ -25,7 +25,7 @@ from sqlalchemy import Engine, event, text
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
-from ledger.live import FillIn, GapIn, LiveBatch, MarkIn, PositionIn, fill_key, set_stream_state, store_live
+from ledger.live import FillIn, GapIn, LiveBatch, MarkIn, PositionIn, fill_key, rfq_fill_key, set_stream_state, store_live
 
 from .backpack.errors import ConfigError
 from .backpack.signing import Credentials
@@ -70,6 +70,8 @@ class WatchAccount:
     credentials: Credentials
     ws_url: str
     window_ms: int = 5000
+    #: Subscribe to ``account.rfqUpdate`` too; None: when the ledger holds RFQ records of the account.
+    rfq: bool | None = None
 
 
 @dataclass
@@ -139,6 +141,12 @@ class _Session:
         self.seen: dict[str, None] = {}  # recent fill keys (duplicates), insertion-ordered, bounded
         self.marks_subscribed: set[str] = set()
         self.held = self._held_perps()
+        rfq = getattr(acc, "rfq", None)
+        if rfq is None:
+            with engine.connect() as conn:
+                rfq = conn.execute(text("SELECT 1 FROM raw_records WHERE venue_account = :a AND endpoint IN "
+                                        "('rfqFill', 'quoteFill', 'rfq', 'quote') LIMIT 1"), {"a": acc.name}).first() is not None
+        self.streams = list(PRIVATE_STREAMS) + (["account.rfqUpdate"] if rfq else [])
         self.connected_at = _utc(opts.clock())
         self._up = False
 
@@ -167,8 +175,8 @@ class _Session:
         self.batch.gaps.append(GapIn(start, end, reason, detail))
         self.stats.gaps += 1
         if not self.opts.quiet:
-            self.out(f"{self.acc.name}: live view incomplete between {start.isoformat(timespec='seconds')} and "
-                     f"{end.isoformat(timespec='seconds')} ({reason}: {detail}); the next sync fills it")
+            a, b = span_text(start, end)
+            self.out(f"{self.acc.name}: live view incomplete between {a} and {b} ({reason}: {detail}); the next sync fills it")
 
     # -- events
     def on_message(self, raw) -> list[str]:
@@ -198,6 +206,9 @@ class _Session:
                 self.z.pop(str(data["i"]), None)
         elif stream.startswith("account.positionUpdate"):
             return self._position(data, now)
+        elif stream.startswith("account.rfqUpdate"):
+            if data.get("e") == "rfqFilled":
+                self._rfq_fill(data)
         elif stream.startswith("markPrice."):
             mark = _dec(data.get("p"))
             sym = data.get("s") or stream[len("markPrice."):]
@@ -243,6 +254,26 @@ class _Session:
             self.out(f"{self.acc.name}: fill {sym} {side} {qty} @ {price} fee {d.get('n')} {d.get('N')} "
                      f"trade {tid} order {oid} (provisional)")
 
+    def _rfq_fill(self, d: dict) -> None:
+        """An RFQ fill of this account: the requester's event has a side, the quoter's has none (§9.2)."""
+        rfq_id, quote_id, sym, price, t = d.get("R"), d.get("u"), d.get("s"), _dec(d.get("p")), _us(d.get("T"))
+        if rfq_id is None or quote_id is None or not sym or price is None or t is None:
+            self.err(f"{self.acc.name}: an rfqFilled without R/u/s/p/T was ignored")
+            return
+        requester = d.get("S") is not None
+        key = rfq_fill_key(rfq_id, quote_id, requester)
+        self.stats.fills += 1
+        if key in self.seen:
+            self.stats.duplicates += 1
+            return
+        self.seen[key] = None
+        self.batch.fills.append(FillIn(key, sym, str(quote_id), str(rfq_id), str(d.get("S") or ""),
+                                       _dec(d.get("q")) if requester else None, price, None, None, t,
+                                       orjson.dumps(d).decode()))
+        if self.opts.verbose:
+            self.out(f"{self.acc.name}: rfq fill {sym} {d.get('S') or '(quoter)'} {d.get('q') or d.get('Q') or ''} @ {price} "
+                     f"rfq {rfq_id} quote {quote_id} (provisional)")
+
     def _position(self, d: dict, now: datetime) -> list[str]:
         sym, qty = d.get("s"), _dec(d.get("q"))
         if not sym or qty is None:
@@ -251,7 +282,7 @@ class _Session:
                                                orjson.dumps(d).decode())
         if self.opts.verbose:
             self.out(f"{self.acc.name}: position {sym} {qty} entry {d.get('B')} mark {d.get('M')} ({d.get('e', 'snapshot')})")
-        if qty != 0 and sym not in self.marks_subscribed:
+        if qty != 0 and f"markPrice.{sym}" not in self.marks_subscribed:
             return [f"markPrice.{sym}"]
         return []
 
@@ -294,7 +325,7 @@ class _Session:
                            max_size=1 << 22, open_timeout=10, close_timeout=2, compression=None) as ws:
             now_s = self.opts.clock()
             # re-signed on every (re)connect: a fresh timestamp inside the window
-            await ws.send(subscribe_frame(self.acc.credentials, list(PRIVATE_STREAMS), int(now_s * 1000), self.acc.window_ms))
+            await ws.send(subscribe_frame(self.acc.credentials, self.streams, int(now_s * 1000), self.acc.window_ms))
             self.connected_at = _utc(now_s)
             self.stats.connects += 1
             self.marks_subscribed = set()
@@ -313,7 +344,7 @@ class _Session:
             if last is not None and last < self.connected_at:
                 self.gap(last, self.connected_at, "disconnected", "not subscribed to the account streams")
             if not self.opts.quiet:
-                self.out(f"{self.acc.name}: subscribed to {', '.join(PRIVATE_STREAMS)} at {self.acc.ws_url}")
+                self.out(f"{self.acc.name}: subscribed to {', '.join(self.streams)} at {self.acc.ws_url}")
             await self._subscribe_marks(ws, sorted(self.held))
             auth_until = time.monotonic() + self.opts.auth_wait_s
             ticker = asyncio.ensure_future(self._ticker(ws))
@@ -350,7 +381,7 @@ class _Session:
             if auth_phase and self.stats.events == 0:
                 raise SubscriptionRefused(
                     f"accounts[{self.acc.name}]: the exchange refused the signed subscription to "
-                    f"{', '.join(PRIVATE_STREAMS)} ({exc}); check api_key, the API secret and the clock") from None
+                    f"{', '.join(self.streams)} ({exc}); check api_key, the API secret and the clock") from None
             self.err(f"{self.acc.name}: the exchange sent an error frame: {exc}")
             return []
 
@@ -373,6 +404,12 @@ class _ErrorFrame(Exception):
         else:
             text_ = str(error)
         super().__init__(text_[:200])
+
+
+def span_text(start: datetime, end: datetime) -> tuple[str, str]:
+    """Both ends to the second, or to the millisecond when they fall in one second."""
+    spec = "seconds" if start.replace(microsecond=0) != end.replace(microsecond=0) else "milliseconds"
+    return start.isoformat(timespec=spec), end.isoformat(timespec=spec)
 
 
 def _as_utc(v) -> datetime:

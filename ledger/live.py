@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from .types import decimal_to_db_text
 from .schema import LiveFill, LiveGap, LiveMark, LivePosition, LiveStream, RawRecord
 
-__all__ = ["FillIn", "GapIn", "PositionIn", "MarkIn", "LiveBatch", "ConfirmReport", "store_live", "confirm_live_fills",
+__all__ = ["rfq_fill_key", "KEY_ENDPOINTS", "FillIn", "GapIn", "PositionIn", "MarkIn", "LiveBatch", "ConfirmReport", "store_live", "confirm_live_fills",
            "set_stream_state", "fill_key", "MISSES_BEFORE_REPORT", "TIME_MARGIN", "FALLBACK_TOLERANCE"]
 
 #: Syncs covering a provisional fill's time without its REST fill before it is reported ``unconfirmed``
@@ -38,6 +38,16 @@ def fill_key(symbol: str, trade_id, order_id: str, side: str, quantity: str, pri
     return f"ws:{symbol}:{order_id}:{side}:{quantity}:{price}:{t_us}"
 
 
+def rfq_fill_key(rfq_id, quote_id, requester: bool) -> str:
+    """The REST natural key of an RFQ fill: ``rfqFill:<rfqId>:<quoteId>`` (the requester's) or
+    ``quoteFill:<quoteId>:<rfqId>`` (the quoter's)."""
+    return f"rfqFill:{rfq_id}:{quote_id}" if requester else f"quoteFill:{quote_id}:{rfq_id}"
+
+
+#: Key prefix -> the REST endpoint whose natural keys it carries.
+KEY_ENDPOINTS = {"fills": "fills", "rfqFill": "rfqFill", "quoteFill": "quoteFill"}
+
+
 @dataclass(frozen=True)
 class FillIn:
     key: str
@@ -45,7 +55,7 @@ class FillIn:
     trade_id: str | None
     order_id: str
     side: str
-    quantity: Decimal
+    quantity: Decimal | None
     price: Decimal
     fee: Decimal | None
     fee_symbol: str | None
@@ -104,7 +114,7 @@ def store_live(conn: Connection, batch: LiveBatch, received_at: datetime) -> int
     new = 0
     if batch.fills:
         new = _insert_fills(conn, batch.venue_account, batch.fills, received_at)
-        _confirm_by_key(conn, batch.venue_account, [f.key for f in batch.fills if f.key.startswith("fills:")], received_at)
+        _confirm_by_key(conn, batch.venue_account, [f.key for f in batch.fills if not f.key.startswith("ws:")], received_at)
     for p in batch.positions.values():
         stmt = _insert(conn, LivePosition).values(
             venue_account=batch.venue_account, symbol=p.symbol, quantity=p.quantity, entry_price=p.entry_price,
@@ -188,10 +198,11 @@ def _compare(row: LiveFill | tuple, rest: dict) -> str | None:
     """None when the REST fill carries the event's values; else what differs (REST wins)."""
     qty, price, fee, fee_symbol = row
     diffs = []
-    if _dec(rest.get("quantity")) != qty:
+    if qty is not None and _dec(rest.get("quantity")) != qty:
         diffs.append(f"quantity {qty} vs REST {rest.get('quantity')}")
-    if _dec(rest.get("price")) != price:
-        diffs.append(f"price {price} vs REST {rest.get('price')}")
+    rest_price = rest.get("price", rest.get("fillPrice"))  # RFQ fills carry fillPrice
+    if _dec(rest_price) != price:
+        diffs.append(f"price {price} vs REST {rest_price}")
     if fee is not None and _dec(rest.get("fee")) != fee:
         diffs.append(f"fee {fee} vs REST {rest.get('fee')}")
     if fee_symbol is not None and rest.get("feeSymbol") != fee_symbol:
@@ -201,10 +212,21 @@ def _compare(row: LiveFill | tuple, rest: dict) -> str | None:
 
 def _confirm_by_key(conn: Connection, venue_account: str, keys: Sequence[str], now: datetime,
                     report: ConfirmReport | None = None) -> None:
+    by_endpoint: dict[str, list[str]] = {}
+    for k in keys:
+        endpoint = KEY_ENDPOINTS.get(k.split(":", 1)[0])
+        if endpoint is not None:
+            by_endpoint.setdefault(endpoint, []).append(k)
+    for endpoint, some in by_endpoint.items():
+        _confirm_endpoint(conn, venue_account, endpoint, some, now, report)
+
+
+def _confirm_endpoint(conn: Connection, venue_account: str, endpoint: str, keys: Sequence[str], now: datetime,
+                      report: ConfirmReport | None) -> None:
     for i in range(0, len(keys), 500):
         chunk = list(keys[i:i + 500])
         held = dict(conn.execute(select(RawRecord.natural_key, RawRecord.payload).where(
-            RawRecord.venue_account == venue_account, RawRecord.endpoint == "fills", RawRecord.natural_key.in_(chunk))).all())
+            RawRecord.venue_account == venue_account, RawRecord.endpoint == endpoint, RawRecord.natural_key.in_(chunk))).all())
         if not held:
             continue
         rows = conn.execute(select(LiveFill.id, LiveFill.fill_key, LiveFill.quantity, LiveFill.price, LiveFill.fee,
@@ -251,7 +273,7 @@ def confirm_live_fills(conn: Connection, venue_account: str, covered_until: date
     rep = ConfirmReport()
     keys = [k for (k,) in conn.execute(select(LiveFill.fill_key).where(
         LiveFill.venue_account == venue_account, LiveFill.status.in_(("provisional", "unconfirmed")),
-        LiveFill.fill_key.like("fills:%")))]
+        LiveFill.fill_key.not_like("ws:%")))]
     _confirm_by_key(conn, venue_account, keys, now, rep)
     # the fallback rule (no trade id): same order, quantity and price, REST time within the tolerance of T
     for row_id, order_id, qty, price, fee, fee_symbol, t in conn.execute(select(

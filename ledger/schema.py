@@ -218,8 +218,9 @@ class LiveFill(Base):
     """A fill seen on the account stream (``reconcile watch``): provisional, never a journal entry.
 
     ``fill_key`` is the natural key the REST fill will carry (``raw_records.natural_key``,
-    ``fills:<tradeId>:<orderId>:<side>:<symbol>``), or ``ws:...`` for a fill without a trade id (matched by
-    order, quantity, price and time); the next sync confirms the row and retires it (docs/watch.md).
+    ``fills:<tradeId>:<orderId>:<side>:<symbol>``; RFQ fills ``rfqFill:<rfqId>:<quoteId>`` or
+    ``quoteFill:<quoteId>:<rfqId>``), or ``ws:...`` for a fill without a trade id (matched by order,
+    quantity, price and time); the next sync confirms the row and retires it (docs/watch.md).
     """
 
     __tablename__ = "live_fills"
@@ -230,8 +231,10 @@ class LiveFill(Base):
     symbol: Mapped[str] = mapped_column(String(64))
     trade_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     order_id: Mapped[str] = mapped_column(String(64))
+    #: Bid/Ask; empty for a quoter's RFQ fill (its side is REST only)
     side: Mapped[str] = mapped_column(String(8))
-    quantity: Mapped[Decimal] = mapped_column(ExactDecimal())
+    #: None for an RFQ fill whose event has no base quantity (the quoter's, or one sized in quote)
+    quantity: Mapped[Decimal | None] = mapped_column(ExactDecimal(), nullable=True)
     price: Mapped[Decimal] = mapped_column(ExactDecimal())
     fee: Mapped[Decimal | None] = mapped_column(ExactDecimal(), nullable=True)
     fee_symbol: Mapped[str | None] = mapped_column(String(64), nullable=True)

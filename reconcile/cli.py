@@ -998,7 +998,8 @@ def _print_live_view(engine, quiet: bool = False) -> None:
                                    f"mark {plain(p.mark_price) if p.mark_price is not None else '-'} ({p.mark_source}, {age}) unrealized P&L {upnl}"),
                           markup=False, highlight=False)
         for f in la.provisional[:10]:
-            console.print(terminal(f"  provisional fill {f.engine_time.isoformat()} {f.symbol} {f.side} {plain(f.quantity)} @ {plain(f.price)} "
+            qty = plain(f.quantity) if f.quantity is not None else "(quantity REST only)"
+            console.print(terminal(f"  provisional fill {f.engine_time.isoformat()} {f.symbol} {f.side or '-'} {qty} @ {plain(f.price)} "
                                    f"trade {f.trade_id} order {f.order_id}"), markup=False, highlight=False)
         for w in la.warnings():
             err_console.print(terminal(f"  warning: {la.venue_account}: {w}"), markup=False, highlight=False)

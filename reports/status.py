@@ -114,7 +114,7 @@ class LivePositionRow:
 class LiveFillRow:
     symbol: str
     side: str
-    quantity: Decimal
+    quantity: Decimal | None  # None: an RFQ fill whose event has no base quantity
     price: Decimal
     fee: Decimal | None
     fee_symbol: str | None
@@ -133,8 +133,9 @@ class LiveGapRow:
     detail: str | None
 
     def message(self) -> str:
-        return (f"live view incomplete between {self.start.isoformat(timespec='seconds')} and "
-                f"{self.end.isoformat(timespec='seconds')}: the next sync fills it ({self.reason})")
+        spec = "seconds" if self.start.replace(microsecond=0) != self.end.replace(microsecond=0) else "milliseconds"
+        return (f"live view incomplete between {self.start.isoformat(timespec=spec)} and "
+                f"{self.end.isoformat(timespec=spec)}: the next sync fills it ({self.reason})")
 
 
 @dataclass

@@ -29,7 +29,7 @@ def upgrade() -> None:
     sa.Column('trade_id', sa.String(length=32), nullable=True),
     sa.Column('order_id', sa.String(length=64), nullable=False),
     sa.Column('side', sa.String(length=8), nullable=False),
-    sa.Column('quantity', ledger.types.ExactDecimal(), nullable=False),
+    sa.Column('quantity', ledger.types.ExactDecimal(), nullable=True),
     sa.Column('price', ledger.types.ExactDecimal(), nullable=False),
     sa.Column('fee', ledger.types.ExactDecimal(), nullable=True),
     sa.Column('fee_symbol', sa.String(length=64), nullable=True),

@@ -41,11 +41,11 @@ def _sql(db_url: str, query: str) -> list[tuple]:
         eng.dispose()
 
 
-def watch_until_replayed(h, db_url: str, names=("main",), **opts) -> dict:
+def watch_until_replayed(h, db_url: str, names=("main",), rfq: bool | None = None, **opts) -> dict:
     """Run the watch client in this process until the simulator has emitted every live event."""
     eng = make_engine(db_url)
     upgrade(eng)
-    accounts = [WatchAccount(n, Credentials.from_base64(*h.accounts[n]), h.ws_url) for n in names]
+    accounts = [WatchAccount(n, Credentials.from_base64(*h.accounts[n]), h.ws_url, rfq=rfq) for n in names]
 
     async def main():
         stop = asyncio.Event()
@@ -189,7 +189,8 @@ def test_watch_with_a_key_the_exchange_refuses_exits_2(world, tmp_path, capsys):
         assert h.app.ws.refused == 1
 
 
-def test_watch_stops_cleanly_on_sigterm_keeping_what_it_received(world, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_watch_stops_cleanly_on_a_signal_keeping_what_it_received(world, tmp_path, sig):
     db = f"sqlite:///{tmp_path}/w.db"
     with serve_in_thread(world=world, live={"fills": 400, "rate": 100, "mark_interval_s": 0}) as h:
         config = write_config(tmp_path, h.accounts, h.base_url, names=("main",))
@@ -198,7 +199,7 @@ def test_watch_stops_cleanly_on_sigterm_keeping_what_it_received(world, tmp_path
             deadline = time.monotonic() + 30
             while h.app.ws.sent_fills < 50 and time.monotonic() < deadline:
                 time.sleep(0.05)
-            proc.send_signal(signal.SIGTERM)
+            proc.send_signal(sig)
             out, err = proc.communicate(timeout=30)
         finally:
             proc.kill() if proc.poll() is None else None
@@ -208,3 +209,34 @@ def test_watch_stops_cleanly_on_sigterm_keeping_what_it_received(world, tmp_path
     assert "stopped" in out and out.count("(provisional)") == sent
     assert _sql(db, "SELECT COUNT(*) FROM live_fills") == [(sent,)]
     assert _sql(db, "SELECT state FROM live_streams") == [("stopped",)]
+
+
+def test_two_accounts_on_their_own_connections(world, db_url, tmp_path, capsys):
+    with serve_in_thread(world=world, live={"fills": 15, "rate": 0, "mark_interval_s": 0}) as h:
+        stats = watch_until_replayed(h, db_url, names=("main", "sub1"))
+        assert stats["main"].connects == 1 and stats["sub1"].connects == 1
+        counts = dict(_sql(db_url, "SELECT venue_account, COUNT(*) FROM live_fills GROUP BY venue_account"))
+        assert counts == {"main": len(replayed_fills(h, "main")), "sub1": len(replayed_fills(h, "sub1"))}
+        # sub1's fills are sub1's REST fills, not main's
+        sub_keys = {k for (k,) in _sql(db_url, "SELECT fill_key FROM live_fills WHERE venue_account = 'sub1'")}
+        rest = {f"fills:{f['tradeId']}:{f['orderId']}:{f['side']}:{f['symbol']}" for f in world.accounts[1].tables["fills"].records()}
+        assert sub_keys <= rest
+        config = write_config(tmp_path, h.accounts, h.base_url)
+        assert cli(capsys, "sync", "--config", config, "--db", db_url, "--quiet")[0] == 0
+    assert _sql(db_url, "SELECT DISTINCT status FROM live_fills") == [("confirmed",)]
+
+
+def test_rfq_fills_are_provisional_until_the_sync_brings_them(world, db_url, tmp_path, capsys):
+    with serve_in_thread(world=world, live={"fills": -1, "rate": 0, "mark_interval_s": 0}) as h:
+        stats = watch_until_replayed(h, db_url, rfq=True)["main"]
+        assert h.app.ws.accepted and stats.connects == 1
+        rfq = _sql(db_url, "SELECT fill_key, side, quantity, status FROM live_fills "
+                           "WHERE fill_key LIKE 'rfqFill:%' OR fill_key LIKE 'quoteFill:%' ORDER BY fill_key")
+        requester = {f"rfqFill:{r['rfqId']}:{r['quoteId']}" for r in world.main.tables["rfqFills"].records()}
+        quoter = {f"quoteFill:{r['quoteId']}:{r['rfqId']}" for r in world.main.tables["quoteFills"].records()}
+        assert {k for k, *_ in rfq} == requester | quoter and requester and quoter
+        assert all(status == "provisional" for *_, status in rfq)
+        assert all(side == "" and qty is None for k, side, qty, _ in rfq if k.startswith("quoteFill:"))  # REST only
+        config = write_config(tmp_path, h.accounts, h.base_url, names=("main",))
+        assert cli(capsys, "sync", "--config", config, "--db", db_url, "--quiet")[0] == 0
+    assert _sql(db_url, "SELECT DISTINCT status FROM live_fills") == [("confirmed",)]

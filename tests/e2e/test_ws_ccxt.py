@@ -17,6 +17,7 @@ def test_ccxt_pro_watches_orders_and_positions():
     with serve_in_thread(seed=3, fills=300, live={"fills": 60, "rate": 40, "mark_interval_s": 0}) as h:
         api_key, secret = h.accounts["main"]
         rest_orders = {o["id"]: o for o in h.world.main.tables["orders"].records()}
+        rfq_ids = {r["rfqId"] for t in ("rfqFills", "quoteFills") for r in h.world.main.tables[t].records()}
         rest_pos = {p["symbol"]: Decimal(p["netQuantity"]) for p in h.world.main.positions}
 
         async def run():
@@ -48,6 +49,9 @@ def test_ccxt_pro_watches_orders_and_positions():
 
         orders, positions = asyncio.run(run())
     assert len(orders) >= 10
+    rfq = {oid: o for oid, o in orders.items() if oid not in rest_orders}
+    assert set(rfq) <= rfq_ids  # ccxt also reads the account's rfqFilled events as orders
+    orders = {oid: o for oid, o in orders.items() if oid in rest_orders}
     for oid, o in orders.items():
         rest = rest_orders[oid]
         assert o["side"] == ("buy" if rest["side"] == "Bid" else "sell")

@@ -150,3 +150,26 @@ def test_a_fill_already_synced_is_confirmed_when_watch_stores_it(eng):
     s.flush(force=True)
     with eng.connect() as conn:
         assert conn.execute(text("SELECT status FROM live_fills")).scalar_one() == "confirmed"
+
+
+def test_rfq_stream_is_subscribed_when_the_ledger_holds_rfq_records(eng):
+    from importers.backpack.endpoints import ENDPOINTS
+
+    assert "account.rfqUpdate" not in _session(eng).streams
+    rec = {"rfqId": "7", "clientId": None, "quoteId": "8", "symbol": "SOL_USDC_RFQ", "side": "Bid", "quantity": "1",
+           "quoteQuantity": "100", "fillPrice": "100", "createdAt": "2026-01-01T00:00:00", "filledAt": "2026-01-01T00:00:01",
+           "systemOrderType": None}
+    ep = ENDPOINTS["rfqFill"]
+    with eng.begin() as conn:
+        store_page(conn, Journal(conn), venue_account="main", endpoint="rfqFill",
+                   records=[RawIn(ep.natural_key(rec), rec, ep.record_time(rec))],
+                   decide=lambda raw, raw_id: Outcome("memo", (), None), cursor=None, fetched_at=datetime.now(timezone.utc))
+    s = _session(eng)
+    assert s.streams == ["account.orderUpdate", "account.positionUpdate", "account.rfqUpdate"]
+    # the requester's event carries the REST key of that fill: stored and confirmed at once
+    s.on_message(orjson.dumps({"stream": "account.rfqUpdate", "data": {
+        "e": "rfqFilled", "E": 2, "T": 1_767_225_601_000_000, "R": 7, "u": 8, "s": "SOL_USDC_RFQ", "S": "Bid", "q": "1",
+        "p": "100", "X": "Filled"}}))
+    s.flush(force=True)
+    with eng.connect() as conn:
+        assert conn.execute(text("SELECT fill_key, status FROM live_fills")).all() == [("rfqFill:7:8", "confirmed")]

@@ -161,6 +161,38 @@ def _render(d: dict) -> bytes:
     return orjson.dumps(d)
 
 
+def _rfq_events(account: Account, since_ms: int) -> list[tuple[int, str, bytes]]:
+    """``rfqFilled`` (WEBSOCKET.md §9) for the account's RFQ fills from ``since_ms``: the requester's from
+    ``history/rfq/fill`` (side, quantity, taker price), the quoter's from ``history/quote/fill`` (no side,
+    no quantity, no fee: those are REST only)."""
+    out = []
+    for r in account.tables["rfqFills"].records():
+        ms = parse_ts_ms(r["filledAt"])
+        if ms < since_ms:
+            continue
+        d = {"e": "rfqFilled", "T": ms * 1000, "R": int(r["rfqId"]), "u": int(r["quoteId"]), "s": r["symbol"],
+             "S": r["side"]}
+        if r.get("quantity") is not None:
+            d["q"] = r["quantity"]
+        else:
+            d["Q"] = r["quoteQuantity"]
+        d.update({"p": r["fillPrice"], "X": "Filled"})
+        if r.get("clientId") is not None:
+            d["C"] = str(r["clientId"])
+        out.append((ms, r["symbol"], _render(d)))
+    for r in account.tables["quoteFills"].records():
+        ms = parse_ts_ms(r["filledAt"])
+        if ms < since_ms:
+            continue
+        d = {"e": "rfqFilled", "T": ms * 1000, "R": int(r["rfqId"]), "u": int(r["quoteId"]), "s": r["symbol"],
+             "p": r["fillPrice"], "X": "Filled"}
+        if r.get("clientId") is not None:
+            d["C"] = str(r["clientId"])
+        out.append((ms, r["symbol"], _render(d)))
+    out.sort(key=lambda x: x[0])
+    return out
+
+
 class Replay:
     """The live events of one account, precomputed; ``positions_at(k)`` is the state before step k."""
 
@@ -194,8 +226,14 @@ class Replay:
         open_pos = {s: _pos_data(s, pids[s], q, entry[s], ZERO, marks.get(s, entry[s]), 0, None)
                     for s, q in self.start_net.items()}
         last_of_order = {f["orderId"]: i for i, f in enumerate(live)}
+        rfq = _rfq_events(account, parse_ts_ms(live[0]["timestamp"])) if live else []
+        r_next = 0
         for k, f in enumerate(live):
             self.snapshots.append(dict(open_pos))
+            f_ms = parse_ts_ms(f["timestamp"])
+            while r_next < len(rfq) and rfq[r_next][0] <= f_ms:
+                self.events.append(_Event("account.rfqUpdate", rfq[r_next][1], rfq[r_next][2], k))
+                r_next += 1
             sym, oid = f["symbol"], f["orderId"]
             t_us = parse_ts_ms(f["timestamp"]) * 1000 + (f.get("tradeId") or 0) % 1000
             o = orders.get(oid, {})
@@ -255,11 +293,13 @@ class Replay:
                     snap = dict(data)
                     snap.pop("e")
                     open_pos[sym] = snap
+        for _ms, sym, body in rfq[r_next:]:
+            self.events.append(_Event("account.rfqUpdate", sym, body, len(live)))
         self.final_positions = open_pos
         self.steps = len(live)
 
     def positions_at(self, cursor_event: int) -> dict[str, dict]:
-        if not self.events or cursor_event >= len(self.events):
+        if not self.events or cursor_event >= len(self.events) or self.events[cursor_event].step >= len(self.snapshots):
             return self.final_positions
         return self.snapshots[self.events[cursor_event].step]
 
