@@ -199,6 +199,11 @@ def write_beancount(conn: Connection, books, out: Path, *, start: datetime | Non
     def price_of(leg) -> str:
         return f" @ {plain(leg.unit_price)} {cur}" if leg is not None and leg.unit_price is not None and (leg.currency or cur) == cur else ""
 
+    if start is not None:
+        opening = _opening(conn, books, start, acct_of, amount, names, cash, cur, opened, counts)
+        if opening:
+            body += opening
+            first_day.append((start - timedelta(days=1)).date())
     rows = journal_rows(conn, start=start, end=end)
     for legs in _group(rows):
         e = legs[0]
@@ -307,6 +312,39 @@ def write_beancount(conn: Connection, books, out: Path, *, start: datetime | Non
     tmp.write_text("\n".join(head + body) + "\n", encoding="utf-8")
     tmp.replace(out)
     return dict(counts)
+
+
+def _opening(conn, books, start, acct_of, amount, names, cash, cur, opened, counts) -> list[str]:
+    """An export from ``start`` opens with the holdings before it: the engine's open lots then (the lots a
+    later disposal reduces) and the ledger's balances of cash, perp and liability accounts, against
+    ``Equity:Opening-Balances``."""
+    from ledger.books import book_ledger
+    from reports.journal import journal_rows
+
+    before = start - timedelta(microseconds=1)
+    lots = [l for l in book_ledger(conn, books.settings, until=before).open_lots if l.account != "external"]
+    balances: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    for r in journal_rows(conn, end=start):
+        if r.account.startswith(("Assets:", "Liabilities:")):
+            balances[(r.account, r.asset)] = EXACT.add(balances[(r.account, r.asset)], r.quantity)
+    day = (start - timedelta(days=1)).date().isoformat()
+    posts = []
+    for l in sorted(lots, key=lambda l: (l.account, l.asset, l.acquired, l.id)):
+        a = acct_of(f"Assets:Backpack:{l.account}:Spot:{l.asset}", l.asset)
+        posts.append(f"  {a}  {amount(l.quantity, l.asset)} {{{{{plain(l.cost)} {cur}, {l.acquired.date().isoformat()}, {_s(l.id)}}}}}")
+    for (account, asset), q in sorted(balances.items()):
+        if q == 0:
+            continue
+        a = acct_of(account, asset)
+        if a.split(":")[3:4] == ["Holdings"]:
+            continue  # the lots above
+        posts.append(f"  {a}  {amount(q, asset)}")
+    if not posts:
+        return []
+    eq = "Equity:Opening-Balances"
+    opened.setdefault(eq, ("(the holdings before --from)", None, cur))
+    counts["opening lots"] = len(lots)
+    return [f'{day} * "Backpack" "Holdings before {start.date().isoformat()}"', f"  source: {_s('opening:' + start.isoformat())}", *posts, f"  {eq}", ""]
 
 
 def _h(sym: str) -> str:

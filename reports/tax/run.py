@@ -109,10 +109,16 @@ def prepare(conn: Connection, settings: BookSettings, year: int, *, formats=("cs
             venue_account: str | None = None, exported_on: date | None = None) -> TaxRun:
     from reports.income import income_summary
 
-    books = book_ledger(conn, settings, venue_account=venue_account)
-    gains = books.gains_in(year)
-    books.gains = []  # other years' gains are not exported: freed now (a large ledger's biggest list)
+    from ledger.books import stream_gains
+
+    # The gains arrive a batch at a time: only the year's are kept (a large ledger's biggest list).
     start, end = settings.year_bounds(year)
+    gains: list[Gain] = []
+
+    def keep(batch: list[Gain]) -> None:
+        gains.extend(g for g in batch if start <= g.disposed < end)
+
+    books = stream_gains(conn, settings, keep, venue_account=venue_account)
     lines = [l for l in income_summary(conn, settings.tax_year, venue_account=venue_account) if l.year == year]
 
     def lots_at(t: datetime):
@@ -178,7 +184,8 @@ def _readme(run: TaxRun, folder: RunFolder, warnings: list[str], mod) -> None:
         *warnings,
         *([""] if warnings else []),
         f"jurisdiction: {s.jurisdiction.name} (tax day in {s.tax_zone}; tax year {start.isoformat()} to {(end - timedelta(microseconds=1)).isoformat()} UTC)",
-        f"method: {s.booking.method_for(run.year)}; scope: {s.booking.scope} ({run.scope_label})",
+        f"method: {s.booking.method_for(run.year)}; scope: {s.booking.scope} ({run.scope_label})"
+        + ("; basis per account from 2025-01-01 whatever the scope (Rev. Proc. 2024-28)" if s.jurisdiction.per_account_from and s.booking.scope == "universal" else ""),
         f"currency: {run.currency} (stablecoin policy {s.stablecoin_policy})",
         f"rounding: {run.rounding.describe()}; only in these files; each total has a reconciliation line from the exact total",
         f"formats: {', '.join(run.formats)}",

@@ -166,3 +166,29 @@ def test_hledger__legs_balance_per_commodity_and_carry_the_key(ledger, tmp_path)
     if shutil.which("hledger"):  # Debian's hledger 1.25: strict check (declared accounts and commodities) and the assertions
         check = subprocess.run(["hledger", "-f", str(out), "check", "-s"], capture_output=True, text=True)
         assert check.returncode == 0, check.stderr
+
+
+def test_beancount__from_a_date_opens_with_the_lots_held_then(ledger, tmp_path):
+    entries = generated(seed=3, n=120)
+    ledger.post(entries)
+    _snapshot(ledger.engine, entries, entries[-1].time + timedelta(days=2))
+    out = _export(ledger, tmp_path, "--from", "2025-01-01")
+    from beancount.core import data
+
+    loaded = _booked(out)
+    (opening,) = [t for t in loaded if isinstance(t, data.Transaction) and t.meta["source"].startswith("opening:")]
+    assert any(p.cost is not None for p in opening.postings)
+    gains_bc: dict[str, Decimal] = defaultdict(Decimal)
+    for t in loaded:
+        if isinstance(t, data.Transaction):
+            assert t.date.year >= 2025 or t is opening
+            for p in t.postings:
+                if p.account.endswith(":Gains"):
+                    gains_bc[p.account.split(":")[2].lower()] -= p.units.number
+    settings = resolve_settings(Reporting(jurisdiction="generic"), method="fifo", scope="account")
+    with ledger.engine.connect() as conn:
+        books = book_ledger(conn, settings)
+    ours: dict[str, Decimal] = defaultdict(Decimal)
+    for g in books.gains_in(2025):
+        ours[g.account] += g.gain
+    assert ours and all(abs(ours[a] - gains_bc[a]) < Decimal("1e-9") for a in ours)
