@@ -105,12 +105,12 @@ def _export(ctx: typer.Context) -> None:
 @app.command()
 def init(config: ConfigOpt = None, db: DbOpt = None) -> None:
     """Create the database or upgrade it to the latest schema (harmless to run twice)."""
-    from ledger.db import current_revision, make_engine, upgrade
+    from ledger.db import current_revision, ensure_schema, make_engine
 
     ctx = Context(config, db)
     engine = make_engine(ctx.db_url)
     before = current_revision(engine)
-    upgrade(engine)
+    ensure_schema(engine)  # the writer lock only when there is something to migrate
     after = current_revision(engine)
     engine.dispose()
     shown = _safe_url(ctx.db_url)

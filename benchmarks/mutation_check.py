@@ -1,0 +1,155 @@
+"""A small mutation check (issue 20; docs/reliability.md): apply each known regression to the
+production code, one at a time, run the tests meant to catch it, and expect them to fail.
+
+    python benchmarks/mutation_check.py            # every mutation, its own tests (a few minutes)
+    python benchmarks/mutation_check.py --list     # the mutations
+    python benchmarks/mutation_check.py --only full_ignored,kline_beats_user
+    python benchmarks/mutation_check.py --suite    # each mutation against the whole suite (slow)
+
+Each mutation replaces one exact snippet (it must occur once, so a refactor that moves the code
+makes the script say so instead of testing nothing) and is undone afterwards, whatever happens.
+Prints one line per mutation (killed / SURVIVED, seconds) and exits 1 if any survived. The engine's
+own mutations (tax day in UTC, holding-period rules, method orders) belong to the booking engine's
+tests and are not listed here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Mutation:
+    name: str
+    file: str
+    old: str
+    new: str
+    tests: tuple[str, ...]
+    what: str
+
+
+MUTATIONS = [
+    Mutation("kline_beats_user", "ledger/valuation.py",
+             "        row = self.user.lookup(asset, t)\n        if row is not None:\n            return _Price(row.price",
+             "        k = self._kline(asset, t)\n        if not isinstance(k, str):\n            return k\n"
+             "        row = self.user.lookup(asset, t)\n        if row is not None:\n            return _Price(row.price",
+             ("tests/ledger/test_price_precedence.py",), "a cached kline beats the user's price file"),
+    Mutation("full_ignored", "importers/sync.py",
+             "cursor = None if full else load_cursor(conn, venue_account, name)",
+             "cursor = load_cursor(conn, venue_account, name)",
+             ("tests/e2e/test_sync_full_late.py",), "sync ignores --full"),
+    Mutation("no_text_cell", "reports/safety.py",
+             "    if not value:\n        return value\n    if _UNSAFE.search(value):",
+             "    return value\n    if _UNSAFE.search(value):",
+             ("tests/reports/test_safety.py", "tests/e2e/test_matrix_hostile.py"), "text cells written as they are"),
+    Mutation("gains_cells_raw", "reports/gains.py",
+             "    if type(v) is not str or not v or (v.isprintable() and v[0] not in \"=+-@\"):\n        return v",
+             "    if True:\n        return v",
+             ("tests/e2e/test_matrix_hostile.py",), "the gains and lots cells skip text_cell"),
+    Mutation("no_terminal_escape", "reports/safety.py",
+             "    return _UNSAFE_TERMINAL.sub(_escape, s) if _UNSAFE_TERMINAL.search(s) else s",
+             "    return s",
+             ("tests/e2e/test_matrix_hostile.py",), "ESC and bidi printed raw to the terminal"),
+    Mutation("nul_accepted", "importers/backpack/endpoints.py",
+             "    limit = MAX_SYMBOL_CHARS if name in SYMBOL_FIELDS else MAX_TEXT_CHARS\n",
+             "    return None\n    limit = MAX_SYMBOL_CHARS if name in SYMBOL_FIELDS else MAX_TEXT_CHARS\n",
+             ("tests/e2e/test_matrix_hostile.py",), "NUL and over-long exchange text accepted"),
+    Mutation("sql_parameters_printed", "reconcile/cli.py",
+             "        _error_line(f\"database: {_database_message(exc)}\")",
+             "        _error_line(f\"database: {exc}\")",
+             ("tests/e2e/test_matrix_bad_input.py::test_database_error__one_line_without_the_statement_or_its_parameters",),
+             "a database error prints its statement and parameters"),
+    Mutation("migrate_before_lock", "reconcile/cli.py",
+             "    with database_lock(engine):\n        ensure_schema(engine, locked=True)",
+             "    ensure_schema(engine, locked=True)\n    with database_lock(engine):",
+             ("tests/e2e/test_matrix_races.py::test_two_first_syncs_racing__one_syncs_the_other_exits_with_the_lock_line",),
+             "the first migration runs before the lock (caught most runs: a race)"),
+    Mutation("check_beside_sync", "reconcile/cli.py",
+             "        with database_lock(engine, shared=True):\n            code = _run_check(",
+             "        with contextlib.nullcontext():\n            code = _run_check(",
+             ("tests/e2e/test_matrix_races.py::test_check_during_a_first_sync__says_a_sync_is_running_and_records_nothing",),
+             "check runs beside a sync"),
+    Mutation("quiet_warns", "reconcile/cli.py", "    if not quiet:\n        yield\n        return\n    logger",
+             "    if True:\n        yield\n        return\n    logger",
+             ("tests/e2e/test_matrix_races.py::test_quiet_sync_on_a_faulty_exchange_prints_nothing_when_it_succeeds",),
+             "--quiet still prints retry warnings"),
+    Mutation("truncated_not_retried", "importers/backpack/client.py",
+             "                        if retries >= self.max_retries:\n                            raise MalformedResponse",
+             "                        if True:\n                            raise MalformedResponse",
+             ("tests/importers/test_client.py",), "a truncated 200 body is fatal"),
+    Mutation("no_backoff", "importers/backpack/client.py", "            delay = self._backoff(retries, response)",
+             "            delay = 0.0", ("tests/importers/test_client.py",), "retries without backoff"),
+    Mutation("year_zero", "reconcile/options.py", "YEAR_MIN, YEAR_MAX = 1970, 9998", "YEAR_MIN, YEAR_MAX = 0, 99999",
+             ("tests/e2e/test_matrix_bad_input.py::test_bad_year__one_line_exit_2_nothing_written",), "--year 0 accepted"),
+    Mutation("stale_prices_used", "ledger/prices.py", "    if state != _fingerprint(vs, price_file, fx_file):",
+             "    if False:", ("tests/e2e/test_matrix_bad_input.py::test_price_file_changed_after_valuation__stale_values_refused_until_prices_runs",),
+             "a changed price file is ignored by the exports"),
+    Mutation("repeated_key_served", "importers/backpack/simulator/app.py", "            if k in seen:", "            if False:",
+             ("tests/e2e/test_simulator_auth_edges.py",), "the simulator serves a repeated query key"),
+    Mutation("ambiguous_signature", "importers/backpack/simulator/app.py",
+             "    return any(\"&\" in k or", "    return False and any(\"&\" in k or",
+             ("tests/e2e/test_simulator_auth_edges.py",), "a signature for two parameters passes for one value with '&'"),
+    Mutation("window_zero", "importers/backpack/simulator/app.py", "            if not 1 <= window <= MAX_WINDOW_MS:",
+             "            if not 0 <= window <= MAX_WINDOW_MS:", ("tests/e2e/test_simulator_auth_edges.py",), "X-Window: 0 accepted"),
+    Mutation("exponent_decimals", "reports/gains.py", "    return \"0\" if s == \"0\" or s == \"-0\" else s",
+             "    return s + \".0\" if \".\" not in s else s", ("tests/reports/test_gains_export.py",),
+             "gains cells not in their plain shortest spelling"),
+]
+
+
+def run(m: Mutation, suite: bool) -> tuple[bool, float, str]:
+    path = REPO / m.file
+    original = path.read_text()
+    found = original.count(m.old)
+    if found != 1:
+        return False, 0.0, f"snippet found {found} times in {m.file}: update the mutation"
+    tests = ["tests"] if suite else list(m.tests)
+    started = time.monotonic()
+    try:
+        path.write_text(original.replace(m.old, m.new, 1))
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *tests],
+                              cwd=REPO, capture_output=True, text=True, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    finally:
+        path.write_text(original)
+    tail = (proc.stdout.strip().splitlines() or [""])[-1]
+    return proc.returncode != 0, time.monotonic() - started, tail
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--list", action="store_true")
+    ap.add_argument("--only", help="comma-separated mutation names")
+    ap.add_argument("--suite", action="store_true", help="run the whole suite for each mutation")
+    args = ap.parse_args()
+    chosen = MUTATIONS
+    if args.only:
+        names = set(args.only.split(","))
+        unknown = names - {m.name for m in MUTATIONS}
+        if unknown:
+            print(f"unknown mutation(s): {', '.join(sorted(unknown))}", file=sys.stderr)
+            return 2
+        chosen = [m for m in MUTATIONS if m.name in names]
+    if args.list:
+        for m in chosen:
+            print(f"{m.name:24} {m.file:40} {m.what}")
+        return 0
+    survived = 0
+    print(f"{len(chosen)} mutations; 2-core machine shared with other work: the seconds are indicative only")
+    for m in chosen:
+        killed, seconds, tail = run(m, args.suite)
+        survived += not killed
+        print(f"{'killed  ' if killed else 'SURVIVED'} {m.name:24} {seconds:6.1f}s  {m.what}  [{tail}]", flush=True)
+    print(f"{len(chosen) - survived}/{len(chosen)} killed")
+    return 1 if survived else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
