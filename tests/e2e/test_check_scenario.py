@@ -119,7 +119,11 @@ def test_check__disagreeing_exchange_named_per_asset_with_cause(db_url, start_si
     assert code == 0, err + out
     assert "main: ledger equals the exchange to the last unit" in out
     code, out, err = cli(capsys, "check", "--config", config, "--db", db_url, "--at", "2025-02-15", "--json")
-    assert code == 0 and json.loads(out)["accounts"][0]["as_of"].startswith("2025-02-01")
+    acct = json.loads(out)["accounts"][0]
+    # reconciled at the date, against the snapshot taken then (no entry between it and the date)
+    assert code == 0 and acct["as_of"].startswith("2025-02-15") and acct["snapshot_at"].startswith("2025-02-01") and acct["basis"] == "taken then"
+    # before any snapshot: the latest one rolled back through the ledger's flows; its differences remain
     code, out, err = cli(capsys, "check", "--config", config, "--db", db_url, "--at", "2025-01-15", "--json")
-    assert code == 3
-    assert "no snapshot of main at or before 2025-01-15" in json.loads(out)["accounts"][0]["notes"][0]
+    acct = json.loads(out)["accounts"][0]
+    assert code == 3 and acct["basis"] == "rolled back" and acct["snapshot_at"].startswith("2025-04-01")
+    assert acct["problems"] == ["3 difference(s)"] and any("rolled back to 2025-01-15" in n for n in acct["notes"])
