@@ -11,9 +11,7 @@ def test_demo__runs_the_whole_chain_and_reconciles(tmp_path, capsys, monkeypatch
     monkeypatch.delenv("RECONCILE_CONFIG", raising=False)
     monkeypatch.delenv("RECONCILE_DB", raising=False)
     # The demo account holds deposits of coins the exchange lists no market for (unpriced, zero basis):
-    # its statements are incomplete and exit 4 unless allowed. Until the demo itself passes
-    # --allow-incomplete (reconcile/demo.py is the lead's), the test allows it through the environment.
-    monkeypatch.setenv("RECONCILE_ALLOW_INCOMPLETE", "1")
+    # its statements are incomplete, written with --allow-incomplete, and say so.
     assert main(["demo", "--fills", "300", "--seed", "11", "--workdir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "ledger equals the exchange to the last unit" in out
