@@ -14,8 +14,8 @@ Exchange-supplied text goes through ``reports.safety.text_cell``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from datetime import date, datetime, timezone
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -206,7 +206,7 @@ def write_workbook(rep: Report, path: Path, *, journal_csv: Path | None = None) 
         ("account", "text", 22), ("asset", "text", 10), ("quantity", "qty", 16), ("acquired (UTC)", "date", 19), ("disposed (UTC)", "date", 19),
         (f"proceeds ({cur})", "money", 15), (f"cost basis ({cur})", "money", 15), (f"gain ({cur})", "money", 14), ("term", "text", 10),
         ("method", "text", 8), ("lot id", "text", 30), ("disposal id", "text", 30), ("source", "text", 30)],
-        notes=[f"one row per (disposal, lot) fraction; exact values: reconcile export gains --format csv"])
+        notes=["one row per (disposal, lot) fraction; exact values: reconcile export gains --format csv"])
     shown = rep.gains[:GAINS_SHEET_LIMIT]
     for g in shown:
         gs.append([g.account, g.asset, g.quantity, g.acquired, g.disposed, g.proceeds, g.cost_basis, g.gain, g.term,

@@ -292,16 +292,8 @@ class BackpackClient:
         return self._offset_ms
 
     def server_time_ms(self) -> int:
-        """``GET /api/v1/time``: the server's clock in ms (text/plain)."""
-        response = self._send(E.get("time"), {})
-        text = response.text.strip()
-        if not text.isdigit():
-            raise MalformedResponse("time", "expected a text/plain integer of milliseconds")
-        value = int(text)
-        # A truncated body can still be digits: refuse a time outside 2020..2100.
-        if not _PLAUSIBLE_MS[0] <= value <= _PLAUSIBLE_MS[1]:
-            raise MalformedResponse("time", "server time is not a plausible Unix time in milliseconds")
-        return value
+        """``GET /api/v1/time``: the server's clock in ms (text/plain); a malformed body is asked again."""
+        return self._send(E.get("time"), {}, parse=_server_time)
 
     def sync_clock(self) -> int:
         """Measure the server-local clock offset and apply it when beyond CLOCK_TOLERANCE_MS."""
@@ -333,11 +325,12 @@ class BackpackClient:
     def _send_json(self, ep: Endpoint, params: Mapping[str, Any]) -> Any:
         """``_send`` for a JSON endpoint: the parsed body. A 2xx body that is not JSON (a page cut
         short on the wire) is retried like a 5xx; when the budget is spent it is MalformedResponse."""
-        return self._send(ep, params, parse_json=True)
+        return self._send(ep, params, parse=_json_body)
 
-    def _send(self, ep: Endpoint, params: Mapping[str, Any], *, parse_json: bool = False) -> Any:
-        """Send one GET with retries; each attempt is built and signed afresh. Returns a 2xx response
-        (``parse_json``: its parsed JSON body)."""
+    def _send(self, ep: Endpoint, params: Mapping[str, Any], *, parse: Any = None) -> Any:
+        """Send one GET with retries; each attempt is built and signed afresh. Returns a 2xx response,
+        or with ``parse`` what it makes of one: a body it refuses (``ValueError``: cut short on the
+        wire, say) is retried like a 5xx, and is ``MalformedResponse`` when the budget is spent."""
         if ep.signed and self._credentials is None:
             raise ConfigError(f"{ep.name} needs API credentials (a signed endpoint)")
         wire = _wire_params(params)
@@ -361,13 +354,13 @@ class BackpackClient:
                 status = response.status_code
                 if status < 300:
                     log.debug("backpack %s: HTTP %d", ep.name, status)
-                    if not parse_json:
+                    if parse is None:
                         return response
                     try:
-                        return orjson.loads(response.content)
-                    except orjson.JSONDecodeError:
+                        return parse(response)
+                    except ValueError as exc:
                         ctype = response.headers.get("content-type", "no content-type")
-                        failure = f"body is not JSON (HTTP {status}, {ctype}, {len(response.content)} bytes)"
+                        failure = f"{exc} (HTTP {status}, {ctype}, {len(response.content)} bytes)"
                         if retries >= self.max_retries:
                             raise MalformedResponse(ep.name, failure + f" after {retries + 1} attempts") from None
                         response = None  # no Retry-After from a 2xx: our own backoff
@@ -567,3 +560,21 @@ class BackpackClient:
                 return
             window_from = window_to - WINDOW_OVERLAP_MS
             seen = {k: ms for k, ms in seen.items() if ms >= window_from}
+
+
+def _json_body(response: httpx.Response) -> Any:
+    try:
+        return orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        raise ValueError("body is not JSON") from None
+
+
+def _server_time(response: httpx.Response) -> int:
+    text = response.text.strip()
+    if not text.isdigit():
+        raise ValueError("expected a text/plain integer of milliseconds")
+    value = int(text)
+    # A truncated body can still be digits: refuse a time outside 2020..2100.
+    if not _PLAUSIBLE_MS[0] <= value <= _PLAUSIBLE_MS[1]:
+        raise ValueError("server time is not a plausible Unix time in milliseconds")
+    return value

@@ -15,19 +15,18 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import io
 import os
 import shutil
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 from ledger.money import EXACT, plain
 from reports.safety import text_cell
 
-__all__ = ["Num", "Fixed", "NumText", "Safe", "cell", "csv_text", "write_csv", "write_xlsx", "write_table", "XlsxWriter", "Quantize", "ROUNDINGS", "mdy", "dmy", "RunFolder", "add", "ZERO", "EXIT_INCOMPLETE"]
+__all__ = ["Num", "Fixed", "NumText", "Safe", "cell", "write_csv", "write_xlsx", "write_table", "XlsxWriter", "Quantize", "ROUNDINGS", "mdy", "dmy", "RunFolder", "add", "ZERO", "EXIT_INCOMPLETE"]
 
 ZERO = Decimal(0)
 #: Exit code of ``export tax`` when findings change the year's figures and ``--allow-incomplete`` is not given.

@@ -7,7 +7,6 @@ a header naming the part and box, a page total carried on each page and the box 
 
 from __future__ import annotations
 
-from decimal import Decimal
 
 __all__ = ["form_8949_statement"]
 

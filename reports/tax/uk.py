@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta
 from decimal import Decimal
 
 from ledger.booking.jurisdictions import tax_day

@@ -50,6 +50,9 @@ def write_config(directory: Path, accounts: Mapping[str, tuple[str, str]], base_
         blocks.append(
             f'[[accounts]]\nname = "{name}"\napi_key = "{api_key}"\napi_secret_file = "{secret_file}"\n'
             f'base_url = "{base_url}"\nrate_per_second = {rate_per_second}\n'
+            # The local simulator serves klines without the exchange's 30 a minute: a sync's valuation
+            # (reconcile sync ends by valuing) must not wait on the client's throttle for them.
+            'kline_rate_per_minute = 60000\n'
         )
     path = directory / "reconcile.toml"
     path.write_text("\n".join(blocks))

@@ -4,7 +4,6 @@ no schema). Both backends where a database is involved."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest

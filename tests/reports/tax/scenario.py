@@ -7,7 +7,6 @@ import random
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
-from ledger.money import D
 from ledger.posting import Source, cash, lent, trade
 from tests.reports.tax.sample import priced
 
