@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-__all__ = ["FaultPlan", "FaultSpecError", "KINDS"]
+__all__ = ["FaultPlan", "FaultSpecError", "KINDS", "parse_spec", "draw"]
 
 KINDS = ("429", "500", "502", "503", "slow", "drop", "malformed")
 
@@ -31,44 +31,60 @@ class FaultPlan:
 
     @classmethod
     def parse(cls, spec: str | None) -> "FaultPlan | None":
-        if not spec or not spec.strip():
+        parsed = parse_spec(spec, KINDS, {"slow_s": 10.0}, FaultSpecError, "fault")
+        if parsed is None:
             return None
-        rates: dict[str, float] = {}
-        seed = 0
-        slow_s = 10.0
-        for item in spec.split(","):
-            item = item.strip()
-            if not item:
-                continue
-            name, sep, value = item.partition("=")
-            name = name.strip()
-            if not sep:
-                raise FaultSpecError(f"fault item {item!r} is not name=value")
-            try:
-                if name == "seed":
-                    seed = int(value)
-                elif name == "slow_s":
-                    slow_s = float(value)
-                elif name in KINDS:
-                    rate = float(value)
-                    if not 0.0 <= rate <= 1.0:
-                        raise FaultSpecError(f"fault rate {name}={value} is outside 0..1")
-                    rates[name] = rate
-                else:
-                    raise FaultSpecError(f"unknown fault {name!r} (known: {', '.join(KINDS)}, seed, slow_s)")
-            except ValueError as exc:
-                if isinstance(exc, FaultSpecError):
-                    raise
-                raise FaultSpecError(f"fault item {item!r} has a value that is not a number") from None
-        if sum(rates.values()) > 1.0 + 1e-9:
-            raise FaultSpecError("fault rates add up to more than 1")
-        return cls(rates=rates, seed=seed, slow_s=slow_s)
+        rates, seed, extra = parsed
+        return cls(rates=rates, seed=seed, slow_s=extra["slow_s"])
 
     def draw(self) -> str | None:
-        u = self._rng.random()
-        acc = 0.0
-        for kind in KINDS:
-            acc += self.rates.get(kind, 0.0)
-            if u < acc:
-                return kind
+        return draw(self._rng, KINDS, self.rates)
+
+
+def parse_spec(spec: str | None, kinds: tuple[str, ...], extras: dict[str, float], error: type[ValueError], what: str):
+    """``name=rate,...,seed=N`` with ``extras`` (name -> default, float values): ``(rates, seed,
+    extras)``, or None for an empty spec. Every problem is ``error`` naming the item (``what``
+    prefixes the messages: ``fault``, ``ws fault``)."""
+    if not spec or not spec.strip():
         return None
+    rates: dict[str, float] = {}
+    seed = 0
+    values = dict(extras)
+    for item in spec.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep:
+            raise error(f"{what} item {item!r} is not name=value")
+        try:
+            if name == "seed":
+                seed = int(value)
+            elif name in values:
+                values[name] = float(value)
+            elif name in kinds:
+                rate = float(value)
+                if not 0.0 <= rate <= 1.0:
+                    raise error(f"{what} rate {name}={value} is outside 0..1")
+                rates[name] = rate
+            else:
+                raise error(f"unknown {what} {name!r} (known: {', '.join(kinds)}, seed, {', '.join(extras)})")
+        except ValueError as exc:
+            if isinstance(exc, error):
+                raise
+            raise error(f"{what} item {item!r} has a value that is not a number") from None
+    if sum(rates.values()) > 1.0 + 1e-9:
+        raise error(f"{what} rates add up to more than 1")
+    return rates, seed, values
+
+
+def draw(rng: random.Random, kinds: tuple[str, ...], rates: dict[str, float]) -> str | None:
+    """One draw: the kinds partition [0, 1) in their fixed order; None for no fault."""
+    u = rng.random()
+    acc = 0.0
+    for kind in kinds:
+        acc += rates.get(kind, 0.0)
+        if u < acc:
+            return kind
+    return None

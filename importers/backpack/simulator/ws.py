@@ -30,6 +30,7 @@ import orjson
 
 from ..signing import MAX_WINDOW_MS, verify
 from ._time import parse_ts_ms
+from .faults import draw, parse_spec
 from .markets import HOUR_MS
 from .world import Account, World, fmt, funding_rate
 
@@ -79,46 +80,14 @@ class WsFaultPlan:
 
     @classmethod
     def parse(cls, spec: str | None) -> "WsFaultPlan | None":
-        if not spec or not spec.strip():
+        parsed = parse_spec(spec, FAULT_KINDS, {"delay_s": 0.05}, WsFaultSpecError, "ws fault")
+        if parsed is None:
             return None
-        rates: dict[str, float] = {}
-        seed, delay_s = 0, 0.05
-        for item in spec.split(","):
-            item = item.strip()
-            if not item:
-                continue
-            name, sep, value = item.partition("=")
-            name = name.strip()
-            if not sep:
-                raise WsFaultSpecError(f"ws fault item {item!r} is not name=value")
-            try:
-                if name == "seed":
-                    seed = int(value)
-                elif name == "delay_s":
-                    delay_s = float(value)
-                elif name in FAULT_KINDS:
-                    rate = float(value)
-                    if not 0.0 <= rate <= 1.0:
-                        raise WsFaultSpecError(f"ws fault rate {name}={value} is outside 0..1")
-                    rates[name] = rate
-                else:
-                    raise WsFaultSpecError(f"unknown ws fault {name!r} (known: {', '.join(FAULT_KINDS)}, seed, delay_s)")
-            except ValueError as exc:
-                if isinstance(exc, WsFaultSpecError):
-                    raise
-                raise WsFaultSpecError(f"ws fault item {item!r} has a value that is not a number") from None
-        if sum(rates.values()) > 1.0 + 1e-9:
-            raise WsFaultSpecError("ws fault rates add up to more than 1")
-        return cls(rates=rates, seed=seed, delay_s=delay_s)
+        rates, seed, extra = parsed
+        return cls(rates=rates, seed=seed, delay_s=extra["delay_s"])
 
     def draw(self) -> str | None:
-        u = self._rng.random()
-        acc = 0.0
-        for kind in FAULT_KINDS:
-            acc += self.rates.get(kind, 0.0)
-            if u < acc:
-                return kind
-        return None
+        return draw(self._rng, FAULT_KINDS, self.rates)
 
 
 @dataclass
