@@ -19,9 +19,12 @@ _W, _H = 720, 260
 _L, _R, _T, _B = 70, 16, 16, 44
 
 
-def _f(d) -> float:
-    # Drawing only: pixel positions are floats; every figure shown as text stays a Decimal.
-    return float(d)  # noqa: decimal-to-float for geometry
+_D = Decimal
+
+
+def _px(n) -> Decimal:
+    """A pixel length or position as a Decimal (geometry stays in decimals too: no float anywhere)."""
+    return n if type(n) is Decimal else _D(n)
 
 
 def _fmt(d: Decimal) -> str:
@@ -32,11 +35,11 @@ def _scale(lo: Decimal, hi: Decimal):
     lo, hi = min(lo, Decimal(0)), max(hi, Decimal(0))
     if lo == hi:
         hi = lo + 1
-    span = _f(hi - lo)
+    span = hi - lo
     top, bottom = _T, _H - _B
 
-    def y(v: Decimal) -> float:
-        return bottom - (_f(v - lo) / span) * (bottom - top)
+    def y(v: Decimal) -> Decimal:
+        return bottom - ((v - lo) / span) * (bottom - top)
 
     return y, lo, hi
 
@@ -73,22 +76,22 @@ def bar_chart(title: str, labels: Sequence[str], series: dict[str, Sequence[Deci
     names = list(series)
     values = [v for s in series.values() for v in s]
     if not labels or not names:
-        return _svg(title, [f'<text x="{_W / 2}" y="{_H / 2}" text-anchor="middle" class="tick">no figures in the period</text>'])
+        return _svg(title, [f'<text x="{_W // 2}" y="{_H // 2}" text-anchor="middle" class="tick">no figures in the period</text>'])
     y, lo, hi = _scale(min(values, default=Decimal(0)), max(values, default=Decimal(0)))
     body = _axis(y, lo, hi, currency)
-    slot = (_W - _L - _R) / len(labels)
-    bw = max(slot * 0.8 / len(names), 1.0)
+    slot = _px(_W - _L - _R) / len(labels)
+    bw = max(slot * _D("0.8") / len(names), _D(1))
     y0 = y(Decimal(0))
     for i, label in enumerate(labels):
-        x0 = _L + i * slot + slot * 0.1
+        x0 = _L + i * slot + slot * _D("0.1")
         for j, n in enumerate(names):
             v = series[n][i]
             yy = y(v)
             top, h = min(yy, y0), abs(y0 - yy)
-            body.append(f'<rect x="{x0 + j * bw:.1f}" y="{top:.1f}" width="{bw:.1f}" height="{max(h, 0.5):.1f}" fill="{PALETTE[j % len(PALETTE)]}">'
+            body.append(f'<rect x="{x0 + j * bw:.1f}" y="{top:.1f}" width="{bw:.1f}" height="{max(h, _D("0.5")):.1f}" fill="{PALETTE[j % len(PALETTE)]}">'
                         f"<title>{escape(label)} {escape(n)}: {escape(_fmt(v))} {escape(currency)}</title></rect>")
         if len(labels) <= 24:
-            body.append(f'<text x="{x0 + slot * 0.4:.1f}" y="{_H - _B + 14}" text-anchor="middle" class="tick">{escape(label[-5:])}</text>')
+            body.append(f'<text x="{x0 + slot * _D("0.4"):.1f}" y="{_H - _B + 14}" text-anchor="middle" class="tick">{escape(label[-5:])}</text>')
     body += _legend(names)
     return _svg(title, body)
 
@@ -98,11 +101,11 @@ def line_chart(title: str, xs: Sequence[str], series: dict[str, Sequence[Decimal
     names = list(series)
     values = [v for s in series.values() for v in s]
     if not xs or not names:
-        return _svg(title, [f'<text x="{_W / 2}" y="{_H / 2}" text-anchor="middle" class="tick">no figures in the period</text>'])
+        return _svg(title, [f'<text x="{_W // 2}" y="{_H // 2}" text-anchor="middle" class="tick">no figures in the period</text>'])
     y, lo, hi = _scale(min(values), max(values))
     body = _axis(y, lo, hi, currency)
     n = len(xs)
-    step = (_W - _L - _R) / max(n - 1, 1)
+    step = _px(_W - _L - _R) / max(n - 1, 1)
     for j, name in enumerate(names):
         pts = " ".join(f"{_L + i * step:.1f},{y(v):.1f}" for i, v in enumerate(series[name]))
         color = PALETTE[j % len(PALETTE)]
@@ -111,7 +114,7 @@ def line_chart(title: str, xs: Sequence[str], series: dict[str, Sequence[Decimal
             for i, v in enumerate(series[name]):
                 body.append(f'<circle cx="{_L + i * step:.1f}" cy="{y(v):.1f}" r="2.5" fill="{color}"><title>{escape(xs[i])} {escape(name)}: {escape(_fmt(v))} {escape(currency)}</title></circle>')
     every = max(n // 6, 1)
-    for i in sorted({0, n - 1, *(k for k in range(0, n, every) if n - 1 - k >= every / 2)}):
+    for i in sorted({0, n - 1, *(k for k in range(0, n, every) if 2 * (n - 1 - k) >= every)}):
         body.append(f'<text x="{_L + i * step:.1f}" y="{_H - _B + 14}" text-anchor="middle" class="tick">{escape(xs[i])}</text>')
     body += _legend(names)
     return _svg(title, body)
@@ -121,17 +124,17 @@ def hbar_chart(title: str, items: Sequence[tuple[str, Decimal]], currency: str) 
     """Horizontal bars (e.g. holdings by value), largest first, with their share of the total."""
     items = sorted(((k, v) for k, v in items if v > 0), key=lambda kv: kv[1], reverse=True)[:12]
     if not items:
-        return _svg(title, [f'<text x="{_W / 2}" y="{_H / 2}" text-anchor="middle" class="tick">no priced holdings at the period end</text>'])
+        return _svg(title, [f'<text x="{_W // 2}" y="{_H // 2}" text-anchor="middle" class="tick">no priced holdings at the period end</text>'])
     total = sum((v for _k, v in items), Decimal(0))
     hi = items[0][1]
-    row = (_H - _T - 8) / len(items)
+    row = _px(_H - _T - 8) / len(items)
     body = []
     for i, (k, v) in enumerate(items):
-        w = (_f(v) / _f(hi)) * (_W - 150 - 180)
+        w = (v / hi) * (_W - 150 - 180)
         yy = _T + i * row
         share = v / total * 100 if total else Decimal(0)
-        body.append(f'<text x="140" y="{yy + row * 0.65:.1f}" text-anchor="end" class="tick">{escape(k)}</text>')
-        body.append(f'<rect x="150" y="{yy + row * 0.15:.1f}" width="{max(w, 1):.1f}" height="{row * 0.7:.1f}" fill="{PALETTE[i % len(PALETTE)]}">'
+        body.append(f'<text x="140" y="{yy + row * _D("0.65"):.1f}" text-anchor="end" class="tick">{escape(k)}</text>')
+        body.append(f'<rect x="150" y="{yy + row * _D("0.15"):.1f}" width="{max(w, 1):.1f}" height="{row * _D("0.7"):.1f}" fill="{PALETTE[i % len(PALETTE)]}">'
                     f"<title>{escape(k)}: {escape(_fmt(v))} {escape(currency)} ({share:.1f}%)</title></rect>")
-        body.append(f'<text x="{156 + w:.1f}" y="{yy + row * 0.65:.1f}" class="tick">{escape(_fmt(v))} ({share:.1f}%)</text>')
+        body.append(f'<text x="{156 + w:.1f}" y="{yy + row * _D("0.65"):.1f}" class="tick">{escape(_fmt(v))} ({share:.1f}%)</text>')
     return _svg(title, body)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -13,6 +13,7 @@ from ledger.db import trial_balance
 from ledger.money import plain
 
 __all__ = ["EndpointStatus", "Status", "status", "status_json"]
+_SECOND = timedelta(seconds=1)  # ages in whole seconds: durations, never a float
 
 
 @dataclass(frozen=True)
@@ -70,18 +71,21 @@ def status(conn: Connection) -> Status:
     return st
 
 
-def status_json(st: Status) -> dict[str, Any]:
-    def conv(v):
-        if isinstance(v, Decimal):
-            return plain(v)
-        if isinstance(v, datetime):
-            return v.isoformat()
-        if isinstance(v, dict):
-            return {k: conv(x) for k, x in v.items()}
-        if isinstance(v, list):
-            return [conv(x) for x in v]
-        return v
+def _json(v):
+    """A value for ``--json``: decimals as plain text, times as ISO-8601, containers converted inside."""
+    if isinstance(v, Decimal):
+        return plain(v)
+    if isinstance(v, datetime):
+        return v.isoformat()
+    if isinstance(v, dict):
+        return {k: _json(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_json(x) for x in v]
+    return v
 
+
+def status_json(st: Status) -> dict[str, Any]:
+    conv = _json
     return {
         "endpoints": [conv(asdict(e)) for e in st.endpoints],
         "entries": st.entries,
@@ -104,10 +108,10 @@ class LivePositionRow:
     mark_price: Decimal | None
     #: ``stream`` (markPrice.<symbol>) or ``position`` (the position event's M)
     mark_source: str
-    mark_age_s: float | None
+    mark_age_s: int | None
     #: quantity x (mark - entry); None when the entry or the mark is unknown (never shown as zero)
     unrealized_pnl: Decimal | None
-    position_age_s: float
+    position_age_s: int
 
 
 @dataclass(frozen=True)
@@ -224,8 +228,8 @@ def live_view(conn: Connection, now: datetime, *, limit: int = 20) -> list[LiveA
                 mark, source, age_at = pmark, "position", received
             upnl = qty * (mark - entry) if mark is not None and entry is not None else None
             la.positions.append(LivePositionRow(sym, qty, entry, mark, source,
-                                                (now - age_at).total_seconds() if age_at else None, upnl,
-                                                (now - received).total_seconds()))
+                                                (now - age_at) // _SECOND if age_at else None, upnl,
+                                                (now - received) // _SECOND))
         cols = "symbol, side, quantity, price, fee, fee_symbol, trade_id, order_id, engine_time, status, note"
 
         def rows(where: str, n: int) -> list[LiveFillRow]:
@@ -246,18 +250,7 @@ def live_view(conn: Connection, now: datetime, *, limit: int = 20) -> list[LiveA
 
 
 def live_view_json(view: list[LiveAccount]) -> list[dict[str, Any]]:
-    def conv(v):
-        if isinstance(v, Decimal):
-            return plain(v)
-        if isinstance(v, datetime):
-            return v.isoformat()
-        if isinstance(v, dict):
-            return {k: conv(x) for k, x in v.items()}
-        if isinstance(v, list):
-            return [conv(x) for x in v]
-        return v
-
-    return [{**conv(asdict(a)), "warnings": a.warnings()} for a in view]
+    return [{**_json(asdict(a)), "warnings": a.warnings()} for a in view]
 
 
 __all__ += ["LiveAccount", "LivePositionRow", "LiveFillRow", "LiveGapRow", "live_view", "live_view_json"]
