@@ -169,20 +169,27 @@ def demo(
 def _clients(ctx: Context, account: str | None):
     """Build a client per configured account; keys are checked before any request (exit 2)."""
     from importers.backpack.client import BackpackClient
+
+    return [(acc, lambda acc=acc, creds=creds: BackpackClient(acc.base_url, creds, window_ms=acc.window_ms, rate_per_second=acc.rate_per_second))
+            for acc, creds in _credentials(ctx, [account] if account else [], "sync")]
+
+
+def _credentials(ctx: Context, names: list[str], what: str) -> list:
+    """``(account config, credentials)`` for the named accounts (all configured ones if none are
+    named), each secret read and its key checked before any request (exit 2)."""
     from importers.backpack.signing import Credentials
 
-    accounts = [ctx.config.account(account)] if account else list(ctx.config.accounts)
-    if not accounts:
-        raise ConfigError(f"{ctx.config.path or 'no config file'}: no [[accounts]] configured; nothing to sync")
-    built = []
-    for acc in accounts:
+    chosen = [ctx.config.account(n) for n in names] if names else list(ctx.config.accounts)
+    if not chosen:
+        raise ConfigError(f"{ctx.config.path or 'no config file'}: no [[accounts]] configured; nothing to {what}")
+    out = []
+    for acc in chosen:
         secret = acc.read_secret(str(ctx.config.path))
         try:
-            creds = Credentials.from_base64(acc.api_key, secret)
+            out.append((acc, Credentials.from_base64(acc.api_key, secret)))
         except ValueError as exc:
             raise ConfigError(f"{ctx.config.path}: accounts[{acc.name}]: {exc}") from None
-        built.append((acc, lambda acc=acc, creds=creds: BackpackClient(acc.base_url, creds, window_ms=acc.window_ms, rate_per_second=acc.rate_per_second)))
-    return built
+    return out
 
 
 @app.command()
@@ -931,23 +938,13 @@ def watch(
     import asyncio
     import signal
 
-    from importers.backpack.signing import Credentials
     from importers.watch import WatchAccount, WatchOptions, ws_url_for
     from importers.watch import watch as run_watch
     from reports.safety import terminal
 
     ctx = Context(config, db)
-    chosen = [ctx.config.account(a) for a in account] if account else list(ctx.config.accounts)
-    if not chosen:
-        raise ConfigError(f"{ctx.config.path or 'no config file'}: no [[accounts]] configured; nothing to watch")
-    accounts = []
-    for acc in chosen:
-        secret = acc.read_secret(str(ctx.config.path))
-        try:
-            creds = Credentials.from_base64(acc.api_key, secret)
-        except ValueError as exc:
-            raise ConfigError(f"{ctx.config.path}: accounts[{acc.name}]: {exc}") from None
-        accounts.append(WatchAccount(acc.name, creds, acc.ws_url or ws_url_for(acc.base_url), acc.window_ms))
+    accounts = [WatchAccount(acc.name, creds, acc.ws_url or ws_url_for(acc.base_url), acc.window_ms)
+                for acc, creds in _credentials(ctx, list(account or []), "watch")]
     engine = ctx.engine()
     opts = WatchOptions(verbose=verbose and not quiet, quiet=quiet)
 
