@@ -26,7 +26,7 @@ from ledger.money import D
 from ledger.prices import Bar, CachedBars, iter_entries, settings_from, store_bars, load_price_file
 from ledger.valuation import INTERVAL_SECONDS, KLINE_QUOTE, Valuer
 
-__all__ = ["KLINE_MAX_BARS", "FetchReport", "fetch_prices", "plan_windows"]
+__all__ = ["KLINE_MAX_BARS", "FetchReport", "Valuation", "fetch_prices", "fetch_and_value", "plan_windows"]
 
 log = logging.getLogger(__name__)
 
@@ -193,3 +193,50 @@ def fetch_mark_prices(engine: Engine, client: Any, markets: Iterable[str], insta
                 store_bars(conn, symbol=sym, interval="1m", span=(ws, end_s), bars=bars, fetched_at=datetime.now(_UTC))
             log.info("mark price %s at %s: %d bar(s)", market, (t - timedelta(0)).isoformat(), len(bars))
     return requests
+
+
+@dataclass
+class Valuation:
+    """What ``fetch_and_value`` did: the fetch (None when nothing was asked of the exchange), the
+    valuation, and the unpriced events left (the count ``reconcile status`` shows, a sample of them)."""
+
+    fetch: FetchReport | None
+    priced: int
+    currency: str
+    unpriced: int
+    sample: list = field(default_factory=list)
+
+
+def fetch_and_value(engine: Engine, reporting: Any, *, base_url: str, kline_rate_per_minute: float, start: datetime | None = None,
+                    end: datetime | None = None, offline: bool = False, full: bool = False, only_new: bool = False,
+                    progress=None, make_client=None) -> Valuation:
+    """``reconcile prices`` and the end of ``reconcile sync``: fetch the klines valuation needs (unless
+    ``offline``; public endpoints only, no key), the mark prices of open perpetuals at each year end
+    (docs/pricing.md), then value the ledger (``ledger.prices.value_ledger``). ``only_new``: fetch
+    only for entries not yet valued (what the fills price themselves needs no request).
+    ``progress(done, total)`` is told of the symbols fetched."""
+    from ledger.perps import perp_markets
+    from ledger.prices import first_unvalued, unpriced_count, unpriced_events, value_ledger
+
+    fr: FetchReport | None = None
+    if not offline:
+        if only_new and start is None:
+            with engine.connect() as conn:
+                start = first_unvalued(conn, reporting.currency)
+        if not only_new or start is not None:
+            if make_client is None:
+                from importers.backpack.client import BackpackClient
+
+                def make_client():
+                    return BackpackClient(base_url, None, historical_rate_per_minute=kline_rate_per_minute)
+
+            with make_client() as client:
+                fr = fetch_prices(engine, client, start=start, end=end, settings=reporting, progress=progress)
+                with engine.connect() as conn:
+                    perp_list, instants = perp_markets(conn)
+                fr.requests += fetch_mark_prices(engine, client, perp_list, instants)
+    vr = value_ledger(engine, reporting, full=full)
+    with engine.connect() as conn:
+        missing = unpriced_count(conn)
+        sample = unpriced_events(conn, limit=5) if missing else []
+    return Valuation(fetch=fr, priced=vr.priced, currency=vr.currency, unpriced=missing, sample=sample)

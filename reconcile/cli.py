@@ -231,7 +231,7 @@ def _sync(config, db, account, full: bool, quiet: bool, check: bool, value: bool
 
     from reports.safety import terminal
 
-    from importers.sync import finish_deferred, journal_is_empty, sync_account, verify_credentials
+    from importers.sync import sync_accounts, verify_credentials
     from ledger.lock import database_lock
 
     from ledger.db import database_is_new, ensure_schema
@@ -246,40 +246,35 @@ def _sync(config, db, account, full: bool, quiet: bool, check: bool, value: bool
         for acc, make_client in clients:
             with make_client() as client:
                 verify_credentials(client)
-    reports = []
     # The lock comes first, then the migration: two first syncs never race in it (docs/reliability.md).
     with database_lock(engine):
         ensure_schema(engine, locked=True)
-        # On PostgreSQL a first sync into an empty journal keeps raw records only and posts them in one
-        # rebuild at the end: its per-row foreign-key checks are most of a bulk load (1M fills: 231 s
-        # page by page, 154 s deferred). SQLite posts page by page faster than a rebuild (112 s vs 133 s).
-        defer = engine.dialect.name == "postgresql" and journal_is_empty(engine)
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console, disable=quiet, transient=True) as progress:
-            try:
-                for acc, make_client in clients:
-                    task = progress.add_task(f"{acc.name}: snapshot", total=None)
+            tasks: list = []
 
-                    def on_page(endpoint, er, _acc=acc.name, _task=task):
-                        progress.update(_task, description=f"{_acc}: {endpoint}: {er.received} records, {er.pages} pages, {er.rate:,.0f}/s")
+            def on_account(name: str):
+                while tasks:
+                    progress.remove_task(tasks.pop())
+                task = progress.add_task(f"{name}: snapshot", total=None)
+                tasks.append(task)
 
-                    with make_client() as client:
-                        reports.append(sync_account(engine, client, acc.name, full=full, on_page=on_page, defer_posting=defer))
-                    progress.remove_task(task)
-            except BaseException:
-                # A failed first sync still posts the whole pages it stored, so the ledger it leaves is
-                # consistent; if even that fails (or the process is killed), the next sync does it.
-                if defer:
-                    with contextlib.suppress(Exception):
-                        finish_deferred(engine)
-                raise
-            if defer:
-                task = progress.add_task("posting the first sync's records (one journal rebuild)", total=None)
-                examined = finish_deferred(engine)
-                progress.remove_task(task)
-                if examined and not quiet:
-                    with engine.connect() as conn:
-                        n = conn.exec_driver_sql("SELECT COUNT(*) FROM journal_entries").scalar_one()
-                    console.print(f"first sync: {n} entries posted from {examined} raw records in one journal rebuild")
+                def on_page(endpoint, er, _acc=name, _task=task):
+                    progress.update(_task, description=f"{_acc}: {endpoint}: {er.received} records, {er.pages} pages, {er.rate:,.0f}/s")
+
+                return on_page
+
+            def on_rebuild() -> None:
+                while tasks:
+                    progress.remove_task(tasks.pop())
+                tasks.append(progress.add_task("posting the first sync's records (one journal rebuild)", total=None))
+
+            run = sync_accounts(engine, ((acc.name, make_client) for acc, make_client in clients), full=full, on_account=on_account,
+                                on_rebuild=on_rebuild)
+            reports = run.reports
+        if run.rebuilt_from and not quiet:
+            with engine.connect() as conn:
+                n = conn.exec_driver_sql("SELECT COUNT(*) FROM journal_entries").scalar_one()
+            console.print(f"first sync: {n} entries posted from {run.rebuilt_from} raw records in one journal rebuild")
         if not quiet:
             table = Table(title="sync")
             for col in ("account", "endpoint", "pages", "records", "new", "entries", "memo", "pending", "unknown", "records/s"):
@@ -468,52 +463,35 @@ def check(
 # -- prices -----------------------------------------------------------------------------------------
 def _value(ctx: Context, engine, *, start=None, end=None, offline: bool = False, full: bool = False, quiet: bool = False,
            only_new: bool = False) -> None:
-    """Fetch the klines valuation needs (unless ``offline``) and value the ledger: ``reconcile prices``
-    and the end of ``reconcile sync``. ``only_new``: fetch only for entries not yet valued (sync: what
-    the fills price themselves needs no request). A progress bar on a terminal unless ``quiet``."""
+    """``reconcile prices`` and the end of ``reconcile sync`` (``importers.prices.fetch_and_value``),
+    with a progress bar on a terminal unless ``quiet``."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from importers.backpack.client import BackpackClient
-    from importers.prices import fetch_prices
-    from ledger.prices import first_unvalued, unpriced_count, unpriced_events, value_ledger
+    from importers.prices import fetch_and_value
 
-    rep = ctx.config.reporting
-    if not offline:
-        if only_new and start is None:
-            with engine.connect() as conn:
-                start = first_unvalued(conn, rep.currency)
-        if not only_new or start is not None:
-            acc = ctx.config.accounts[0] if ctx.config.accounts else None
-            base_url = acc.base_url if acc else "https://api.backpack.exchange"
-            kline_rate = acc.kline_rate_per_minute if acc else 30.0
-            with Progress(TextColumn("prices"), BarColumn(), MofNCompleteColumn(), TextColumn("symbols"), TimeElapsedColumn(),
-                          console=console, disable=quiet or not console.is_terminal, transient=True) as bar:
-                task = bar.add_task("prices", total=None)
+    acc = ctx.config.accounts[0] if ctx.config.accounts else None
+    with Progress(TextColumn("prices"), BarColumn(), MofNCompleteColumn(), TextColumn("symbols"), TimeElapsedColumn(),
+                  console=console, disable=quiet or offline or not console.is_terminal, transient=True) as bar:
+        task = bar.add_task("prices", total=None)
 
-                def on_progress(done: int, total: int) -> None:
-                    bar.update(task, completed=done, total=total)
+        def on_progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
 
-                with BackpackClient(base_url, None, historical_rate_per_minute=kline_rate) as client:  # public endpoints only
-                    fr = fetch_prices(engine, client, start=start, end=end, settings=rep, progress=on_progress)
-                    from importers.prices import fetch_mark_prices
-                    from ledger.perps import perp_markets
-
-                    with engine.connect() as conn:
-                        perp_list, instants = perp_markets(conn)
-                    fr.requests += fetch_mark_prices(engine, client, perp_list, instants)  # open perpetuals at each year end (docs/pricing.md)
-            if not quiet:
-                console.print(f"prices: {fr.requests} requests, {fr.bars_stored} bars cached"
-                              + (f"; no market for {', '.join(fr.no_market)}" if fr.no_market else ""))
-    vr = value_ledger(engine, rep, full=full)
-    with engine.connect() as conn:
-        missing = unpriced_count(conn)
-        sample = unpriced_events(conn, limit=5) if missing else []
+        v = fetch_and_value(engine, ctx.config.reporting, base_url=acc.base_url if acc else "https://api.backpack.exchange",
+                            kline_rate_per_minute=acc.kline_rate_per_minute if acc else 30.0, start=start, end=end, offline=offline,
+                            full=full, only_new=only_new, progress=on_progress)
     if not quiet:
-        console.print(f"valued {vr.priced} (entry, asset) pairs in {vr.currency}; unpriced events: {missing}")
+        if v.fetch is not None:
+            fr = v.fetch
+            console.print(f"prices: {fr.requests} requests, {fr.bars_stored} bars cached"
+                          + (f"; no market for {', '.join(fr.no_market)}" if fr.no_market else ""))
+        console.print(f"valued {v.priced} (entry, asset) pairs in {v.currency}; unpriced events: {v.unpriced}")
     # --quiet (cron) prints errors only: unpriced events are not one; `status` counts them and every
     # report over their period refuses to look complete (exit 4).
-    for u in sample if not quiet else ():
-        err_console.print(f"  unpriced: {u.entry_key} {u.asset}: {u.reason}", markup=False, highlight=False)
+    from reports.safety import terminal
+
+    for u in v.sample if not quiet else ():
+        err_console.print(f"  unpriced: {terminal(u.entry_key)} {terminal(u.asset)}: {terminal(u.reason)}", markup=False, highlight=False)
 
 
 @app.command()
