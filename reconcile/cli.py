@@ -151,18 +151,25 @@ def simulate(
 
 @app.command()
 def demo(
+    out: Annotated[Optional[str], typer.Option("--out", help="Folder for the demo's ledger, config and outputs (default: a new temporary folder).")] = None,
     fills: Annotated[int, typer.Option(help="Fills in the generated demo account.")] = 3000,
     seed: Annotated[int, typer.Option(help="Seed of the generated demo account.")] = 7,
-    workdir: Annotated[Optional[str], typer.Option(help="Where to write the demo database, config and exports.")] = None,
-    db: Annotated[Optional[str], typer.Option("--db", help="Database for the demo ledger (default: demo.db in the work directory).")] = None,
+    jurisdiction: Annotated[Optional[str], typer.Option("--jurisdiction", help="Tax jurisdiction of the demo's config (default us).")] = None,
+    method: MethodOpt = None,
+    workdir: Annotated[Optional[str], typer.Option("--workdir", hidden=True, help="Same as --out.")] = None,
+    db: Annotated[Optional[str], typer.Option("--db", help="Database for the demo ledger (default: demo.db in the output folder).")] = None,
     config: Annotated[Optional[str], typer.Option("--config", help="Take the cost-basis method and jurisdiction from this config's [reporting].")] = None,
 ) -> None:
     """Run the whole chain offline against a generated account on a local simulator."""
     from .demo import run_demo
 
     rep = load_config(Path(config)).reporting if config else None
-    raise typer.Exit(run_demo(console, main, fills=fills, seed=seed, workdir=Path(workdir) if workdir else None, db_url=db,
-                              method=rep.method if rep else "fifo", jurisdiction=rep.jurisdiction if rep else "us"))
+    jurisdiction = jurisdiction or (rep.jurisdiction if rep else "us")
+    method = method or (rep.method if rep else None)
+    _check_choices(method, None, jurisdiction)
+    folder = out or workdir
+    raise typer.Exit(run_demo(console, main, fills=fills, seed=seed, workdir=Path(folder) if folder else None, db_url=db,
+                              method=method, jurisdiction=jurisdiction))
 
 
 # -- sync -------------------------------------------------------------------------------------------
