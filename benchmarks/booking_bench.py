@@ -21,6 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ledger.booking import Acquisition, Disposal, Settings, book  # noqa: E402
+from _results import record  # the script's folder is on sys.path
 
 SIZES = (10_000, 100_000, 1_000_000)
 METHODS = ("fifo", "lifo", "hifo", "lofo", "average", "uk")
@@ -76,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             seconds, gains = time_book(events, method)
             timings[method].append(seconds)
             print(f"  {method:<8} {n:>9,} events  {seconds:7.2f} s  {n / seconds:>10,.0f} ev/s  {gains:>9,} gain rows", flush=True)
+            record("booking (in process)", f"{method}, {n:,} events", round(seconds, 2), "s")
         del events
     print()
     header = "method    " + "".join(f"{n:>12,}" for n in args.sizes) + "".join(f"   x{b // a} growth" for a, b in zip(args.sizes, args.sizes[1:]))

@@ -52,6 +52,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
+from _results import record  # noqa: E402
 
 UTC = timezone.utc
 START = datetime(2022, 1, 1, tzinfo=UTC)
@@ -323,6 +324,15 @@ def race(shape: str, args, work: Path) -> tuple[float, bool | None]:
         line += (f"; ratio rp2/ours: {rp2_s / median:.1f}x median, {rp2_s / walls[0]:.1f}x best, {rp2_s / first:.1f}x first run (target >= 20x), "
                  f"{rp2_cpu / cpu_median:.1f}x CPU time")
     print(line, flush=True)
+    what = f"{shape}, {args.method}, {args.trades:,} trades"
+    record("gains export", f"{what}: first run", round(first, 2), "s")
+    record("gains export", f"{what}: median --all-years", round(median, 2), "s",
+           target="< 15 s at 1M" if args.trades >= 1_000_000 else "", ok=median < 15 if args.trades >= 1_000_000 else None)
+    record("gains export", f"{what}: median --year 2025", round(ymed, 2), "s", target="<= --all-years", ok=ymed <= median * 1.05)
+    record("gains export", f"{what}: peak RSS", round(peak), "MiB", target="< 1024 MiB", ok=peak < 1024)
+    if rp2_s is not None:
+        record("gains export", f"{what}: RP2 whole process", round(rp2_s, 2), "s")
+        record("gains export", f"{what}: RP2 / ours (median)", round(rp2_s / median, 1), "x", target=">= 20x", ok=rp2_s / median >= 20)
     return median, (agree if rp2_s is None else (agree is not False and rp2_s / median >= 20))
 
 
@@ -348,6 +358,8 @@ def main(argv: list[str] | None = None) -> int:
     print("shape        median   vs simplest")
     for shape, (m, _) in results.items():
         print(f"{shape:<12} {m:6.2f} s  {m / simplest:.2f}x (target <= 1.3x)")
+        if len(results) > 1:
+            record("gains export", f"{shape} / simplest shape", round(m / simplest, 2), "x", target="<= 1.3x", ok=m / simplest <= 1.3)
     ok = all(ok is not False for _, ok in results.values()) and all(m / simplest <= 1.3 for m, _ in results.values())
     return 0 if ok else 2
 

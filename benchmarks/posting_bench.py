@@ -26,6 +26,7 @@ from importers.backpack.endpoints import ENDPOINTS
 from importers.sync import repost
 from ledger.bulk import allocate_ids, bulk_insert, db_time
 from ledger.db import make_engine, trial_balance, upgrade
+from _results import record  # the script's folder is on sys.path
 
 MARKETS = [("SOL_USDC", "150"), ("BTC_USDC", "60000"), ("ETH_USDC", "3000"), ("SOL_USDC_PERP", "150"), ("BTC_USDC_PERP", "60000")]
 
@@ -83,6 +84,8 @@ def run(url: str, n: int, processes: int | None = None) -> None:
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"{engine.dialect.name:10s} fills={n:,} raw-store={stored:.1f}s posting={posted:.1f}s -> {n / posted:,.0f} fills/s "
           f"({postings:,} postings; trial balance zero; peak RSS {rss:,.0f} MiB)")
+    record("posting", f"{engine.dialect.name}, {n:,} fills", round(n / posted), "fills/s", target=">= 50,000 fills/s", ok=n / posted >= 50_000)
+    record("posting", f"{engine.dialect.name}, peak RSS", round(rss), "MiB")
 
 
 def main() -> None:

@@ -23,6 +23,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from importers.backpack.signing import sign, signing_string  # noqa: E402
+from _results import record  # the script's folder is on sys.path
 
 CODE = ("import sys; from importers.backpack.simulator.server import run_cli; "
         "sys.exit(run_cli('127.0.0.1', 0, {seed}, {fills}, None, None, None))")
@@ -42,6 +43,7 @@ def main() -> int:
         info = json.loads(proc.stdout.readline())
         startup = time.perf_counter() - started
         print(f"startup: {startup:.1f} s to serve {args.fills:,} fills (seed {args.seed})")
+        record("simulator", f"start-up, {args.fills:,} fills", round(startup, 2), "s", target="< 60 s", ok=startup < 60)
         key, secret = info["api_key"], info["api_secret"]
         records = pages = 0
         offset = 0
@@ -63,6 +65,7 @@ def main() -> int:
         elapsed = time.perf_counter() - t0
         print(f"paging: {records:,} records in {pages:,} pages in {elapsed:.1f} s = "
               f"{records / elapsed:,.0f} records/s ({pages / elapsed:.1f} pages/s, parsed JSON, one client)")
+        record("simulator", "paging, one client", round(records / elapsed), "records/s")
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)

@@ -27,6 +27,7 @@ from ledger.money import D
 from ledger.posting import Source, trade
 from ledger.prices import Bar, store_bars, unpriced_count, value_ledger
 from ledger.valuation import ValuationSettings, bar_start
+from _results import record  # the script's folder is on sys.path
 
 T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
 MARKETS = [("SOL", 150), ("BTC", 60000), ("ETH", 3000)]
@@ -73,6 +74,8 @@ def run(url: str, n: int) -> None:
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"{url.split(':')[0]:10s} {n} fills valued in {full:.1f}s ({n / full:,.0f} fills/s, {report.priced} values); "
           f"second run {incremental:.2f}s; peak RSS {rss:.0f} MiB")
+    record("valuation", f"{url.split(':')[0]}, {n:,} fills", round(n / full), "fills/s")
+    record("valuation", f"{url.split(':')[0]}, peak RSS", round(rss), "MiB")
 
 
 def requests_per_year() -> None:

@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from _results import record  # the script's folder is on sys.path
 
 
 def _cpu_seconds(pid: int) -> float | None:
@@ -86,6 +87,8 @@ def main() -> None:
                           "simulator_cpu_s": sim_cpu, "events_per_watch_cpu_s": round(events / cpu) if cpu else None,
                           "events_per_s": round(events / wall), "fills_per_s": round(args.fills / wall),
                           "watch_peak_rss_mib": round(peak_mib, 1), "watch_exit": os.waitstatus_to_exitcode(status)}))
+        record("watch", f"{args.fills:,} live fills", round(events / wall), "events/s", target=">= 10,000 events/s", ok=events / wall >= 10_000)
+        record("watch", "peak RSS", round(peak_mib, 1), "MiB", target="< 100 MiB", ok=peak_mib < 100)
         print(f"{events} events ({args.fills} fills) in {wall:.2f} s = {events / wall:,.0f} events/s "
               f"(target 10,000); watch used {cpu:.2f} CPU s = {events / cpu:,.0f} events per CPU second; peak RSS "
               f"{peak_mib:.1f} MiB (target < 100). Wall time includes watch's start-up (interpreter, imports, connect) "
