@@ -227,13 +227,15 @@ def run_demo(console: Console, run: Callable[[list[str]], int], *, fills: int, s
     console.print()
     console.print(table)
     ptable = Table(title=f"perpetual futures ({next(iter(perps.values())).method if perps else ''}; USDC)")
-    for col in ("tax year", "realized P&L", "fees", "funding", "net", "open at year end"):
+    for col in ("tax year", "realized P&L", "fees", "funding", "net", "open at year end", "unrealized then"):
         ptable.add_column(col, justify="right")
     for year, pb in perps.items():
         realized = sum((t.realized for t in pb.totals), Decimal(0))
         fees = sum((t.fees for t in pb.totals), Decimal(0))
         funding = sum((t.funding for t in pb.totals), Decimal(0))
-        ptable.add_row(jur.year_label(year), money(realized), money(-fees), money(funding), money(pb.net), str(len(pb.positions)))
+        unrealized = [p.unrealized for p in pb.positions]
+        ptable.add_row(jur.year_label(year), money(realized), money(-fees), money(funding), money(pb.net), str(len(pb.positions)),
+                       "no mark price" if None in unrealized else money(sum(unrealized, Decimal(0))))
     console.print(ptable)
     other = [i for i in income if not i.category.startswith("perp ")]
     if other:

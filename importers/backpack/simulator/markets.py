@@ -197,10 +197,8 @@ class PricePath:
             return []
         lo_t = max(start_ms, self.start_ms)
         hi_t = min(end_ms, self.end_ms - 1)
-        if lo_t > hi_t:
-            return []
         out = []
-        for bs, be in interval_buckets(interval, lo_t, hi_t):
+        for bs, be in interval_buckets(interval, lo_t, hi_t) if lo_t <= hi_t else ():
             s = max(bs, self.start_ms)
             e = min(be, self.end_ms)
             if s >= e:
@@ -221,6 +219,19 @@ class PricePath:
                 c = sc
                 t = seg_end
             out.append(_kline(m, bs, be, o, high, low, c, vol))
+        if end_ms >= self.end_ms and len(out) < MAX_BARS:
+            # After the generated history the market stays at its last price (the world's marks, taken
+            # there): bars with no trades up to the requested end, as an exchange serves a quiet market, so
+            # an instant after the history (a year end) has its kline (docs/simulator.md).
+            last = self.ticks_at(symbol, self.end_ms - 1)
+            for bs, be in interval_buckets(interval, max(start_ms, self.end_ms), end_ms):
+                if bs < self.end_ms:
+                    continue  # the bar holding the history's end is built above
+                bar = _kline(m, bs, be, last, last, last, last, 0)
+                bar["trades"] = "0"
+                out.append(bar)
+                if len(out) >= MAX_BARS:
+                    break
         return out
 
 
