@@ -220,15 +220,15 @@ def run_demo(console: Console, run: Callable[[list[str]], int], *, fills: int, s
         f[g.term] += g.gain
     table = Table(title=f"spot: realized gains ({b.method}, {b.scope}, {b.jurisdiction}; {settings.currency})")
     for col in ("tax year", "proceeds", "cost basis", "short-term gain", "long-term gain"):
-        table.add_column(col, justify="right")
+        table.add_column(col, justify="right", overflow="fold")
     for year in years:
         f = per_year[year]
         table.add_row(jur.year_label(year), *(money(f[k]) for k in ("proceeds", "basis", "short", "long")))
     console.print()
     console.print(table)
-    ptable = Table(title=f"perpetual futures ({next(iter(perps.values())).method if perps else ''}; USDC)")
-    for col in ("tax year", "realized P&L", "fees", "funding", "net", "open at year end", "unrealized then"):
-        ptable.add_column(col, justify="right")
+    ptable = Table(title=f"perpetual futures ({next(iter(perps.values())).method if perps else ''} matching; USDC; open positions at the mark)")
+    for col in ("year", "realized", "fees", "funding", "net", "open", "unrealized"):
+        ptable.add_column(col, justify="right", overflow="fold")
     for year, pb in perps.items():
         realized = sum((t.realized for t in pb.totals), Decimal(0))
         fees = sum((t.fees for t in pb.totals), Decimal(0))
@@ -241,7 +241,7 @@ def run_demo(console: Console, run: Callable[[list[str]], int], *, fills: int, s
     if other:
         itable = Table(title=f"other income and expenses ({settings.currency}; + received, - paid)")
         for col in ("tax year", "category", "value", "entries"):
-            itable.add_column(col, justify="left" if col == "category" else "right")
+            itable.add_column(col, justify="left" if col == "category" else "right", overflow="fold")
         for line in other:
             itable.add_row(jur.year_label(line.year), line.category, money(line.value), str(line.entries))
         console.print(itable)
