@@ -1,7 +1,7 @@
 """``reconcile demo``: the whole chain, offline, against a generated account on a local simulator.
 
-Starts the simulator on a free loopback port with a generated account (a main account and a
-sub-account: 400 days of spot, perpetuals with flips, a liquidation and an ADL fill, lending and
+Starts the simulator on a free loopback port with a generated account (a main account and two
+sub-accounts: 400 days of spot, perpetuals with flips, a liquidation and an ADL fill, lending and
 borrowing, deposits and withdrawals, tokens the exchange lists no market for), writes a config and
 secret files (mode 600) into the output folder, then runs exactly what a user runs: ``sync`` (which
 values), ``check``, ``report`` (workbook and HTML statement), ``export tax`` for the configured
@@ -135,6 +135,7 @@ def run_demo(console: Console, run: Callable[[list[str]], int], *, fills: int, s
     """The demo; ``run(argv)`` runs one ``reconcile`` command as a user would (the CLI's ``main``,
     handed in by the CLI: this module does not import it). Returns the exit code: the first failing
     step's, else ``check``'s."""
+    from importers.backpack.simulator.generate import generate_world
     from importers.backpack.simulator.server import serve_in_thread
 
     started = time.perf_counter()
@@ -147,7 +148,8 @@ def run_demo(console: Console, run: Callable[[list[str]], int], *, fills: int, s
         console.print(f"\n$ reconcile {' '.join(a for a in argv if a not in base)}", markup=False, highlight=False)
         return run(argv + base)
 
-    with serve_in_thread(seed=seed, fills=fills, rate_limits=DEMO_RATE_LIMITS) as handle:
+    world = generate_world(seed, fills, subaccounts=2)
+    with serve_in_thread(world, rate_limits=DEMO_RATE_LIMITS) as handle:
         console.print(f"simulator on {handle.base_url} serving a generated account ({fills} fills, seed {seed}; accounts: {', '.join(handle.accounts)})")
         cfg = _write_config(work, handle, method=method, jurisdiction=jurisdiction, db_url=db_url, inputs=False)
         base = ["--config", str(cfg)]

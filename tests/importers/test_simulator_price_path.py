@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import orjson
+
 from importers.backpack.simulator.generate import HISTORY_DAYS, HISTORY_START_MS
 from importers.backpack.simulator.markets import HOUR_MS, MAX_BARS, PricePath
 
@@ -33,3 +35,17 @@ def test_at_most_max_bars_across_the_history_end():
     path = PricePath(7, HISTORY_START_MS, END)
     bars = path.bars("BTC_USDC", "1m", END - 10 * 60_000, END + 5 * 86_400_000)
     assert len(bars) == MAX_BARS
+
+
+def test_a_second_sub_account_is_opt_in_and_leaves_the_default_world_alone():
+    from importers.backpack.simulator.generate import generate_world
+
+    one = generate_world(5, 400)
+    again = generate_world(5, 400)
+    two = generate_world(5, 400, subaccounts=2)
+    assert [a.name for a in one.accounts] == ["main", "sub1"] and [a.name for a in two.accounts] == ["main", "sub1", "sub2"]
+    assert one.accounts[0].book.spot == again.accounts[0].book.spot
+    sub2 = two.accounts[2]
+    table = sub2.tables["deposits"]
+    deposits = [orjson.loads(table.row(i)) for i in range(len(table))]
+    assert any(r.get("source") == "internal" and r.get("symbol") == "SOL" for r in deposits)

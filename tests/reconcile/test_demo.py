@@ -17,6 +17,8 @@ def test_demo__runs_the_whole_chain_reconciles_and_writes_every_output(tmp_path,
     assert main(["demo", "--fills", "300", "--seed", "11", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "ledger equals the exchange to the last unit" in out and "simulator stopped" in out
+    # main and two sub-accounts (transfers between them), each reconciled
+    assert all(f"{a}: ledger equals the exchange to the last unit" in out for a in ("main", "sub1", "sub2"))
     # The inputs the demo makes up are said to be made up.
     assert "INVENTED by the demo" in out and "made up by the demo" in out
     prices = list(csv.DictReader((tmp_path / "prices.csv").open()))

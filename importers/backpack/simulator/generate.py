@@ -545,10 +545,15 @@ def _split(total: int, parts: int, rng: random.Random, lo: int, hi: int) -> list
     return out
 
 
-def generate_world(seed: int, fills: int) -> World:
-    """The generated world for (seed, fills): a main account with ``fills`` fills and one sub-account."""
+def generate_world(seed: int, fills: int, *, subaccounts: int = 1) -> World:
+    """The generated world for (seed, fills): a main account with ``fills`` fills and one sub-account
+    (``subaccounts=2``: a second one, ``sub2``, that receives SOL from main, trades it and sends USDC
+    on to ``sub1``; the first sub-account's and main's own streams are those of the one-sub world
+    but for those transfers)."""
     if fills < MIN_FILLS:
         raise ValueError(f"fills must be at least {MIN_FILLS} (got {fills})")
+    if subaccounts not in (1, 2):
+        raise ValueError(f"subaccounts must be 1 or 2 (got {subaccounts})")
     start = HISTORY_START_MS
     end = start + HISTORY_DAYS * DAY_MS
     path = PricePath(seed, start, end)
@@ -656,8 +661,26 @@ def generate_world(seed: int, fills: int) -> World:
         sub.at(t, "spot", (rng.choice(("SOL_USDC", "USDT_USDC")), n))
     sub.at(t_int + 30 * DAY_MS, "withdraw", ("USDC", Decimal(100), Decimal(1), "confirmed"))
 
+    extra = []
+    if subaccounts == 2:
+        # ---- a second sub-account: SOL from main (day 75; its lots move with it), a few SOL trades of its
+        # own (its own random stream), USDC on to sub1 (day 300)
+        sub2_key = keypair(seed, "sub2")
+        sub2 = _Gen(seed, "sub2", user_id, 2, path, random.Random(f"sub2:{seed}"), 3)
+        rng2 = random.Random(f"world-sub2:{seed}")
+        t_sol = start + 75 * DAY_MS + 2_468
+        main.at(t_sol, "internal_out", ("SOL", Decimal(4), "sub2"))
+        sub2.at(t_sol + 2_000, "deposit", ("SOL", Decimal(4), "confirmed", "internal"))
+        for n in _split(max(4, fills // 300), 0, rng2, 1, 2):
+            sub2.at(t_sol + DAY_MS + rng2.randrange(200 * DAY_MS), "spot", ("SOL_USDC", n))
+        t_usdc = start + 300 * DAY_MS + 9_753
+        sub2.at(t_usdc, "internal_out", ("USDC", Decimal(50), "sub1"))
+        sub.at(t_usdc + 1_200, "deposit", ("USDC", Decimal(50), "confirmed", "internal"))
+        extra.append((sub2, sub2_key))
     main.run(end)
     sub.run(end)
-    accounts = [main.finish(end, main_key), sub.finish(end, sub_key)]
+    for g, _ in extra:
+        g.run(end)
+    accounts = [main.finish(end, main_key), sub.finish(end, sub_key), *(g.finish(end, k) for g, k in extra)]
     return World(accounts=accounts, markets=CATALOGUE, prices=path, now_ms=end, marks=marks_from_path(path, end),
                  seed=seed)
