@@ -56,9 +56,13 @@ def test_secrets__a_whole_demo_run_never_writes_or_prints_a_secret(tmp_path, cap
     assert code == 0, out.err
     config = tomllib.loads((work / "reconcile.toml").read_text())
     secrets = {a["name"]: (work / a["api_secret_file"]).read_text().strip() for a in config["accounts"]}
-    assert len(secrets) == 2 and all(len(base64.b64decode(s)) in (32, 64) for s in secrets.values())
+    assert len(secrets) == 3 and all(len(base64.b64decode(s)) in (32, 64) for s in secrets.values())  # main, sub1, sub2
     blobs = _blobs(work)
-    assert {"journal.csv", "demo.db", "statement-2025.xlsx"} <= set(blobs) and any("!xl/" in k for k in blobs)
+    # every output of the demo: the ledger, the journal, the report (workbook, statement), the tax folder (CSV, XLSX,
+    # PDF), the perpetuals workbook
+    assert {"journal.csv", "demo.db", "report-2025/report-2025.xlsx", "report-2025/statement-2025.html", "perps-2025.xlsx",
+            "tax-2025/README.txt"} <= set(blobs)
+    assert any("!xl/" in k for k in blobs) and any(k.startswith("tax-2025/") and k.endswith(".pdf") for k in blobs)
     blobs["stdout"] = out.out.encode()
     blobs["stderr"] = out.err.encode()
     blobs["log"] = "\n".join(f"{r.name} {r.levelname} {r.getMessage()} {r.args!r}" for r in caplog.records).encode()
