@@ -81,6 +81,7 @@ def resolve_settings(reporting: Any, *, method: str | None = None, scope: str | 
         method_by_year=dict(reporting.method_by_year) if own and not method else {},
         transfer_fee_policy=reporting.transfer_fee_policy,
         currency=reporting.currency,
+        unit_cost_rounding=getattr(reporting, "unit_cost_rounding", "exact"),
     )
     opening = tuple(load_opening_lots(reporting.opening_lots)) if reporting.opening_lots else ()
     return BookSettings(booking=settings, currency=reporting.currency, stablecoin_policy=reporting.stablecoin_policy, opening_lots=opening)
