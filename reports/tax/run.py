@@ -119,7 +119,8 @@ def prepare(conn: Connection, settings: BookSettings, year: int, *, formats=("cs
         gains.extend(g for g in batch if start <= g.disposed < end)
 
     books = stream_gains(conn, settings, keep, venue_account=venue_account)
-    lines = [l for l in income_summary(conn, settings.tax_year, venue_account=venue_account) if l.year == year]
+    convert = settings.convert.value if settings.convert is not None else None
+    lines = [l for l in income_summary(conn, settings.tax_year, venue_account=venue_account, convert=convert) if l.year == year]
 
     def lots_at(t: datetime):
         return book_ledger(conn, settings, until=t, venue_account=venue_account).open_lots
@@ -132,12 +133,12 @@ def prepare(conn: Connection, settings: BookSettings, year: int, *, formats=("cs
 
 
 def _module(name: str):
-    from . import de, generic, uk, us
+    from . import au, ca, de, generic, jp, uk, us
 
-    return {"us": us, "uk": uk, "de": de, "generic": generic}[name]
+    return {"us": us, "uk": uk, "de": de, "ca": ca, "au": au, "jp": jp, "generic": generic}[name]
 
 
-JURISDICTION_MODULES = ("us", "uk", "de", "generic")
+JURISDICTION_MODULES = ("us", "uk", "de", "ca", "au", "jp", "generic")
 
 FINDINGS_COLUMNS = ("kind", "time", "account", "asset", "key", "message")
 
