@@ -19,7 +19,7 @@ from decimal import Decimal
 
 from ledger.booking.jurisdictions import tax_day
 
-from .common import Fixed, Num, add
+from .common import Fixed, Num, add, pct
 
 __all__ = ["write", "README_NOTES", "cgt_schedule", "summary"]
 
@@ -60,7 +60,7 @@ def README_NOTES(run) -> list[str]:
         "AU notes:",
         f"  income year {run.label}: 1 July {run.year} to 30 June {run.year + 1} on the {run.settings.tax_zone} day; method {run.settings.booking.method_for(run.year)} "
         "(FIFO parcels by default; hifo/lofo are specific identification by a standing order recorded before the disposals)",
-        f"  discount: {j.holding_rule}; rate {j.rule('cgt_discount', run.year):%} (individuals and trusts; super funds 33 1/3%: not modelled)",
+        f"  discount: {j.holding_rule}; rate {pct(j.rule('cgt_discount', run.year))} (individuals and trusts; super funds 33 1/3%: not modelled)",
         "  capital losses are applied before the discount, first to non-discount gains (au-cgt-schedule.csv); prior years' net capital losses are not included",
         "  au-cgt-disposals.csv: one row per CGT event (parcel) with its discount eligibility; au-income.csv: income and perps as the ledger posts them",
     ]

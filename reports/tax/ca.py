@@ -19,7 +19,7 @@ from decimal import Decimal
 
 from ledger.booking.jurisdictions import tax_day
 
-from .common import Fixed, Num, add
+from .common import Fixed, Num, add, pct
 
 __all__ = ["write", "README_NOTES", "schedule_3", "summary", "ZONE"]
 
@@ -83,7 +83,7 @@ def README_NOTES(run) -> list[str]:
         "  ACB: one average cost per identical property across all accounts (ITA s.47); a disposal removes ACB x sold / held",
         "  superficial loss (s.54): a loss is denied for min(units sold, units acquired 30 days before to 30 days after, units held at the "
         "end of that period) / units sold; the denied amount is added to the substituted units' ACB; listed in ca-superficial-losses.csv",
-        f"  inclusion rate {rate:%} for {run.year} (the taxable part is shown beside each gain); tax year: the calendar year on the {run.settings.tax_zone} day",
+        f"  inclusion rate {pct(rate)} for {run.year} (the taxable part is shown beside each gain); tax year: the calendar year on the {run.settings.tax_zone} day",
         "  ca-schedule-3.csv: Schedule 3 style rows (crypto is 'other property'), proceeds net of disposal fees (outlays 0); ca-acb-pools.csv: "
         "each property's ACB at the start and the end of the year; ca-income.csv: income (lending interest) and perps as the ledger posts them",
     ]
@@ -108,7 +108,7 @@ def write(run, folder, warnings) -> dict[str, Decimal]:
                       Fixed(q(denied)), r[9].isoformat(), r[10], did, Num(proceeds), Num(acb), Num(allowed)])
     table(run, folder, "ca-schedule-3", "Schedule 3 style rows: one per disposal (gain or loss allowed; a superficial loss's denied part is nil here)",
           ("Description", "Year of acquisition", "Proceeds of disposition", "Adjusted cost base", "Outlays and expenses", "Gain (or loss)",
-           f"Taxable at {rate:%}", "Superficial loss denied", "Disposal date", "account", "disposal_id", "proceeds (exact)", "ACB (exact)", "gain (exact)"),
+           f"Taxable at {pct(rate)}", "Superficial loss denied", "Disposal date", "account", "disposal_id", "proceeds (exact)", "ACB (exact)", "gain (exact)"),
           cells, warnings=warnings)
     sup = [[r[9].isoformat(), r[0], Num(r[7]), Num(r[8]), Fixed(q(r[6])), Num(r[6]), "added to the ACB of the substituted units", did]
            for did, r in rows if r[6]]
