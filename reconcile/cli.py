@@ -818,6 +818,10 @@ def export_tax_cmd(
     _check_choices(method, None, jurisdiction)
     ctx = Context(config, db)
     settings = resolve_settings(ctx.config.reporting, method=method, jurisdiction=jurisdiction)
+    if settings.currency != settings.jurisdiction.currency and settings.jurisdiction.name != "generic" and ctx.config.reporting.fx_file:
+        from reports.jurisdictions import settings_for  # the jurisdiction's own currency, through the FX file
+
+        settings = settings_for(ctx.config.reporting, settings.jurisdiction.name, method=method)
     engine = ctx.engine()
     # The booking and the files build millions of acyclic tuples, decimals and strings: the cycle collector's
     # full passes over them find nothing and cost a third of the command (as in export gains), so it is paused.

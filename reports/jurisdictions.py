@@ -80,12 +80,13 @@ def parse_names(text: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def settings_for(reporting: Any, name: str):
+def settings_for(reporting: Any, name: str, *, method: str | None = None):
     """The booking settings of jurisdiction ``name``: its defaults (the config's method and scope where the config
-    names this jurisdiction) in its own currency, through the FX file when the ledger is valued in another."""
+    names this jurisdiction; ``method`` overrides) in its own currency, through the FX file when the ledger is
+    valued in another."""
     from ledger.books import resolve_settings
 
-    s = resolve_settings(reporting, jurisdiction=name)
+    s = resolve_settings(reporting, method=method, jurisdiction=name)
     j = jurisdiction(name)
     target = reporting.currency if name == "generic" else j.currency
     source = reporting.currency

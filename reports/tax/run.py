@@ -187,7 +187,8 @@ def _readme(run: TaxRun, folder: RunFolder, warnings: list[str], mod) -> None:
         f"jurisdiction: {s.jurisdiction.name} (tax day in {s.tax_zone}; tax year {start.isoformat()} to {(end - timedelta(microseconds=1)).isoformat()} UTC)",
         f"method: {s.booking.method_for(run.year)}; scope: {s.booking.scope} ({run.scope_label})"
         + ("; basis per account from 2025-01-01 whatever the scope (Rev. Proc. 2024-28)" if s.jurisdiction.per_account_from and s.booking.scope == "universal" else ""),
-        f"currency: {run.currency} (stablecoin policy {s.stablecoin_policy})",
+        f"currency: {run.currency} (stablecoin policy {s.stablecoin_policy})"
+        + (f"; converted from the ledger's {s.convert.source} values through {s.convert.fx.name} at each event's UTC date" if s.convert is not None else ""),
         f"rounding: {run.rounding.describe()}; only in these files; each total has a reconciliation line from the exact total",
         f"formats: {', '.join(run.formats)}",
         f"disposal rows (engine pieces) in the year: {run.gain_count}; findings before the year end: {len(run.findings)}",
