@@ -84,6 +84,7 @@ def resolve_settings(reporting: Any, *, method: str | None = None, scope: str | 
         transfer_fee_policy=reporting.transfer_fee_policy,
         currency=reporting.currency,
         unit_cost_rounding=getattr(reporting, "unit_cost_rounding", "exact"),
+        tax_timezone=getattr(reporting, "tax_timezone", None) if own else None,
     )
     opening = tuple(load_opening_lots(reporting.opening_lots)) if reporting.opening_lots else ()
     return BookSettings(booking=settings, currency=reporting.currency, stablecoin_policy=reporting.stablecoin_policy, opening_lots=opening)

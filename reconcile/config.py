@@ -98,6 +98,8 @@ class ReportingConfig:
     perp_method: str | None = None
     #: jp average methods: exact unit costs (default), or rounded to whole yen (up, half-up) (docs/methods.md).
     unit_cost_rounding: str = "exact"
+    #: IANA zone of the tax day for the configured jurisdiction (None: its own, e.g. America/Toronto for ca).
+    tax_timezone: str | None = None
 
 
 FORM_1099DA_STATUSES = ("basis-reported", "basis-not-reported", "none")
@@ -143,6 +145,7 @@ _REPORTING_KEYS = {
     "transfer_fee_policy",
     "method_by_year",
     "unit_cost_rounding",
+    "tax_timezone",
     "perp_method",
     "price_resolution",
 }
@@ -292,6 +295,15 @@ def load_config(path: Path | None) -> Config:
             if v not in ("exact", "up", "half-up"):
                 raise ConfigError(f"{where}: reporting.unit_cost_rounding: {v!r} is not one of exact, up, half-up")
             values["unit_cost_rounding"] = v
+        if "tax_timezone" in rep:
+            v = _typed(where, "reporting.tax_timezone", rep["tax_timezone"], str, "a string")
+            try:
+                from zoneinfo import ZoneInfo
+
+                ZoneInfo(v)
+            except Exception:  # noqa: BLE001 - any zone that does not resolve is a config error
+                raise ConfigError(f"{where}: reporting.tax_timezone: {v!r} is not an IANA time zone (e.g. America/Vancouver)") from None
+            values["tax_timezone"] = v
         if "price_resolution" in rep:
             v = _typed(where, "reporting.price_resolution", rep["price_resolution"], str, "a string")
             if v not in ("1m", "1h", "1d"):

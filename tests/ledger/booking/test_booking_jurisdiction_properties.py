@@ -36,12 +36,6 @@ def histories(draw):
     return out
 
 
-def _state_before(events, upto):
-    """(quantity, cost) of the ACB pool after the events before ``upto`` (booked alone)."""
-    r = book([e for e in events if e < upto], Settings(jurisdiction="ca"))
-    return sum((l.quantity for l in r.open_lots), Decimal(0)), sum((l.cost for l in r.open_lots), Decimal(0))
-
-
 @settings(max_examples=60, deadline=None)
 @given(histories())
 def test_acb_conserves_quantity_and_cost(events):
@@ -58,19 +52,33 @@ def test_acb_conserves_quantity_and_cost(events):
     assert not r.findings
 
 
-@settings(max_examples=40, deadline=None)
-@given(histories())
-def test_acb_unit_cost_unchanged_by_a_disposal_without_superficial_loss(events):
-    # Without later buys no loss is superficial: then each disposal leaves the unit cost as it was.
-    last_buy = max((i for i, e in enumerate(events) if isinstance(e, Acquisition)), default=-1)
-    tail = [e for e in events[last_buy + 1:] if isinstance(e, Disposal)]
-    for d in tail:
-        q0, c0 = _state_before(events, d)
-        r = book([e for e in events if e <= d], Settings(jurisdiction="ca"))
-        q1 = sum((l.quantity for l in r.open_lots), Decimal(0))
-        c1 = sum((l.cost for l in r.open_lots), Decimal(0))
-        if q1 and not any(g.term == "superficial-loss" and g.disposal_id == d.id for g in r.gains):
-            assert abs(c1 / q1 - c0 / q0) <= QUANTUM * 10 / q1
+@settings(max_examples=60, deadline=None)
+@given(histories(), st.lists(st.integers(min_value=1, max_value=9), min_size=1, max_size=4))
+def test_acb_unit_cost_unchanged_by_any_disposal(events, tenths):
+    """After the history, disposals with no acquisition within 30 days (so no superficial loss): each relieves
+    the pool at one unit cost, and what is left keeps it, whatever the proceeds (gain or loss)."""
+    held = sum((e.quantity if isinstance(e, Acquisition) else -e.quantity for e in events), Decimal(0))
+    t = max(e.time for e in events) + timedelta(days=31)
+    tail = []
+    for i, k in enumerate(tenths):
+        q = (held * k / 10).quantize(Decimal("0.01"))
+        if q <= 0 or q > held:
+            continue
+        held -= q
+        t += timedelta(days=40)
+        tail.append(Disposal(id=f"t{i}", account="main", asset="X", quantity=q, proceeds=q * (i + 1) * 7, time=t, source="", kind="trade"))
+    before = book(events, Settings(jurisdiction="ca"))
+    after = book(events + tail, Settings(jurisdiction="ca"))
+    if not tail or not before.open_lots:
+        return
+    (lot,) = before.open_lots
+    unit = lot.cost / lot.quantity
+    for g in after.gains:
+        if g.disposal_id.startswith("t"):
+            assert g.term == "acb"
+            assert abs(g.cost_basis / g.quantity - unit) <= QUANTUM * 10 / g.quantity
+    for left in after.open_lots:
+        assert abs(left.cost / left.quantity - unit) <= QUANTUM * 100 / left.quantity
 
 
 @settings(max_examples=60, deadline=None)

@@ -127,3 +127,15 @@ def test_versioned_us_rules_2023_and_2025(ledger, tmp_path):
     assert not (out / "form-8949-box-C.csv").exists()
     rows = [r for r in read_csv(out / "form-8949-box-I.csv") if r["disposal_id"]]
     assert [(r["account"], r["(e) Cost or other basis"], r["(h) Gain or (loss)"]) for r in rows] == [("exb", "400.00", "100.00")]  # per account (universal FIFO would take the 2023 lot at 300)
+
+
+def test_ca_tax_year_in_the_zone_the_user_sets(ledger, tmp_path):
+    """A sale at 02:00 UTC on 1 January 2025 is 31 December 2024 in Toronto and in Vancouver: in the 2024 year either way;
+    at 06:00 UTC it is 1 January in Toronto (2025) but still 31 December in Vancouver (2024)."""
+    ledger.post([_t("CAD", "b1", "2024-06-01T15:00:00", "buy", "10", "1000"), _t("CAD", "s1", "2025-01-01T06:00:00", "sell", "1", "300")])
+    out = _export(ledger, tmp_path, "ca", "CAD", 2024)
+    assert read_csv(out / "ca-schedule-3.csv") == []
+    out = _export(ledger, tmp_path, "ca", "CAD", 2024, extra='tax_timezone = "America/Vancouver"\n')
+    (row,) = read_csv(out / "ca-schedule-3.csv")
+    assert (row["Disposal date"], row["Gain (or loss)"]) == ("2024-12-31", "200.00")
+    assert "America/Vancouver" in (out / "README.txt").read_text()
