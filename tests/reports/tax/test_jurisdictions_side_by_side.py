@@ -105,3 +105,22 @@ def test_converted_booking_equals_booking_in_the_target_currency():
     assert book(conv(usd), s).gains == book(cad, s).gains
     with pytest.raises(FxGap, match="no CAD rate for 2024-04-20"):
         conv([buy("b3", "2024-04-20", "1", "1")])
+
+
+@pytest.mark.parametrize("juris", ["ca", "au", "jp"])
+def test_report_and_exports_under_the_new_jurisdictions(ledger, tmp_path, capsys, juris):
+    """The report, the gains export and the lots export run under each new jurisdiction (its pooled method where it has one)."""
+    _post(ledger)
+    cfg = _cfg(tmp_path, fx=False)  # the ledger is valued as posted (an FX file not yet applied would be refused as stale)
+    out = tmp_path / "rep"
+    assert run_cli("report", "--year", "2024", "--out", out, "--format", "html", "--db", ledger.url, "--config", cfg, "--jurisdiction", juris) == 0, \
+        capsys.readouterr().err
+    html = (out / "statement-2024.html").read_text()
+    assert "Method comparison" in html
+    year = "2023" if juris == "au" else "2024"  # the 10 March 2024 sale is in Australia's 2023/24
+    assert run_cli("export", "gains", "--year", year, "--jurisdiction", juris, "--format", "csv", "--out", tmp_path / "g.csv", "--db", ledger.url,
+                   "--config", cfg) == 0
+    text = (tmp_path / "g.csv").read_text()
+    method = {"ca": "acb", "au": "fifo", "jp": "total-average"}[juris]
+    assert f",{method}," in text
+    assert run_cli("export", "lots", "--at", "2024-12-31", "--jurisdiction", juris, "--out", tmp_path / "l.csv", "--db", ledger.url, "--config", cfg) == 0
