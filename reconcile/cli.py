@@ -757,6 +757,8 @@ def statement(
     method: MethodOpt = None,
     scope: ScopeOpt = None,
     jurisdiction: JurisdictionOpt = None,
+    jurisdictions: Annotated[Optional[str], typer.Option("--jurisdictions", help="Comma-separated us,uk,de,ca,au,jp,generic (or all): "
+                                                         "each jurisdiction's tax-relevant totals side by side in the statement.")] = None,
     allow_incomplete: AllowIncompleteOpt = False,
     config: ConfigOpt = None,
     db: DbOpt = None,
@@ -767,12 +769,15 @@ def statement(
 
     if fmt not in ("html", "xlsx"):
         raise ConfigError(f"--format: {fmt!r} is not one of html, xlsx")
+    names = _jurisdiction_names(jurisdictions, year)
     ctx = Context(config, db)
     engine = ctx.engine()
     conn = engine.connect()
     try:
         rep = _build_report(ctx, conn, year=year, date_from=None, date_to=None, account=account, method=method, scope=scope,
                             jurisdiction=jurisdiction, allow=allow_incomplete, what=f"statement {year}")
+        if names:
+            rep.jurisdictions = _side_by_side(ctx, conn, names, year, account, allow_incomplete)
         if fmt == "html":
             write_statement(rep, Path(out))
         else:

@@ -124,3 +124,27 @@ def test_report_and_exports_under_the_new_jurisdictions(ledger, tmp_path, capsys
     method = {"ca": "acb", "au": "fifo", "jp": "total-average"}[juris]
     assert f",{method}," in text
     assert run_cli("export", "lots", "--at", "2024-12-31", "--jurisdiction", juris, "--out", tmp_path / "l.csv", "--db", ledger.url, "--config", cfg) == 0
+
+
+def test_side_by_side_exit_4_when_a_jurisdictions_year_is_incomplete(ledger, tmp_path, capsys):
+    """A deposit of unknown basis in February 2025 is after the US 2024 year but inside the UK's 2024/25: the US report is
+    complete, the UK column is not: exit 4 and nothing written, unless --allow-incomplete (then the column says so)."""
+    from ledger.posting import Source, cash
+    from tests.reports.tax.sample import at, priced
+
+    _post(ledger)
+    ledger.post([priced(cash(Source("main", "deposits", "dep1", at("2025-02-01T10:00:00")), kind="deposit", asset="BTC", quantity=Decimal("1"),
+                             counter="Equity:External"), BTC="90000")])
+    out = tmp_path / "rep"
+    assert run_cli("report", "--year", "2024", "--out", out, "--format", "html", "--db", ledger.url, "--config", _cfg(tmp_path), "--jurisdictions", "us") == 0
+    capsys.readouterr()
+    out2 = tmp_path / "rep2"
+    assert run_cli("report", "--year", "2024", "--out", out2, "--format", "html", "--db", ledger.url, "--config", _cfg(tmp_path), "--jurisdictions", "us,uk") == 4
+    err = capsys.readouterr().err
+    assert "--jurisdictions uk 2024/25" in err and "missing-basis" in err and not out2.exists()
+    # `statement` refuses values the configured FX file has not been applied to: value first, as a user would
+    assert run_cli("prices", "--offline", "--db", ledger.url, "--config", _cfg(tmp_path)) == 0
+    assert run_cli("statement", "--year", "2024", "--out", tmp_path / "s.html", "--db", ledger.url, "--config", _cfg(tmp_path), "--jurisdictions", "us,uk",
+                   "--allow-incomplete") == 0
+    html = (tmp_path / "s.html").read_text()
+    assert "Jurisdictions side by side" in html and "INCOMPLETE" in html
