@@ -51,7 +51,7 @@ class _Purchase:
 
 
 class _Asset:
-    __slots__ = ("purchases", "days", "times", "held", "q", "c", "since", "carry")
+    __slots__ = ("purchases", "days", "times", "held", "q", "c", "since", "carry", "_tree", "_next")
 
     def __init__(self) -> None:
         self.purchases: list[_Purchase] = []
@@ -61,6 +61,8 @@ class _Asset:
         self.held: list[Decimal] = []
         self.q = self.c = self.carry = ZERO
         self.since: datetime | None = None
+        self._tree: list[Decimal] = []  # Fenwick tree of the purchases' unclaimed units
+        self._next: list[int] = []  # union-find: the first purchase at or after i with units unclaimed
 
     def move(self, t: datetime, delta: Decimal) -> None:
         self.times.append(t)
@@ -69,6 +71,60 @@ class _Asset:
     def held_before(self, end: datetime) -> Decimal:
         i = bisect_left(self.times, end)
         return self.held[i - 1] if i else ZERO
+
+    def index(self) -> None:
+        """Build the window structures once pass 1 has listed the purchases."""
+        n = len(self.purchases)
+        tree = [ZERO] * (n + 1)
+        for i, p in enumerate(self.purchases, 1):
+            tree[i] += p.left
+            j = i + (i & -i)
+            if j <= n:
+                tree[j] += tree[i]
+        self._tree = tree
+        self._next = list(range(n + 1))
+
+    def _sum(self, i: int) -> Decimal:  # unclaimed units of purchases [0, i)
+        s, tree = ZERO, self._tree
+        while i > 0:
+            s += tree[i]
+            i -= i & -i
+        return s
+
+    def _claim(self, i: int, u: Decimal) -> None:
+        p = self.purchases[i]
+        p.left -= u
+        j, tree, n = i + 1, self._tree, len(self.purchases)
+        while j <= n:
+            tree[j] -= u
+            j += j & -j
+        if p.left == 0:
+            self._next[i] = i + 1
+
+    def _find(self, i: int) -> int:
+        nxt = self._next
+        root = i
+        while nxt[root] != root:
+            root = nxt[root]
+        while nxt[i] != root:
+            nxt[i], i = root, nxt[i]
+        return root
+
+    def substitute(self, lo: int, hi: int, n: Decimal) -> list[tuple[_Purchase, Decimal]]:
+        """Claim ``n`` units from purchases [lo, hi), earliest first (the caller bounds ``n`` by ``unclaimed``)."""
+        out = []
+        i = self._find(lo)
+        while n > 0 and i < hi:
+            p = self.purchases[i]
+            u = p.left if p.left <= n else n
+            self._claim(i, u)
+            n -= u
+            out.append((p, u))
+            i = self._find(i)
+        return out
+
+    def unclaimed(self, lo: int, hi: int) -> Decimal:
+        return self._sum(hi) - self._sum(lo)
 
 
 def book_ca(evs: list[Event], settings: Settings, register: OpeningRegister) -> BookingResult:
@@ -102,26 +158,23 @@ def book_ca(evs: list[Event], settings: Settings, register: OpeningRegister) -> 
         elif e.fee:  # a transfer moves units between own accounts: only its fee leaves the pool
             per(e.asset).move(e.time, -e.fee)
 
+    for st in assets.values():
+        st.index()
+
     def window_end(day: date) -> datetime:
         return datetime.combine(day + timedelta(days=WINDOW_DAYS + 1), time.min, tz).astimezone(_UTC)
 
     def substitutes(st: _Asset, day: date, sold: Decimal) -> list[tuple[_Purchase, Decimal]]:
         lo = bisect_left(st.days, day - timedelta(days=WINDOW_DAYS))
         hi = bisect_right(st.days, day + timedelta(days=WINDOW_DAYS))
-        window = [p for p in st.purchases[lo:hi] if p.left > 0]
-        if not window:
+        if lo == hi:
+            return []
+        avail = st.unclaimed(lo, hi)
+        if avail <= 0:
             return []
         held = st.held_before(window_end(day))
-        n = min(sold, sum((p.left for p in window), ZERO), held if held > 0 else ZERO)
-        out = []
-        for p in window:
-            if n <= 0:
-                break
-            u = p.left if p.left <= n else n
-            p.left -= u
-            n -= u
-            out.append((p, u))
-        return out
+        n = min(sold, avail, held if held > 0 else ZERO)
+        return st.substitute(lo, hi, n) if n > 0 else []
 
     def dispose(asset: str, quantity: Decimal, proceeds: Decimal, t: datetime, did: str, account: str, source: str) -> None:
         st = per(asset)

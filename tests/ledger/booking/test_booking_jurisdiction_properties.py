@@ -112,3 +112,57 @@ def test_jp_total_average_one_unit_cost_per_year(events):
         assert max(units) - min(units) <= QUANTUM * 2 / min(g.quantity for g in rows)
     cost_in = sum((e.cost for e in events if isinstance(e, Acquisition)), Decimal(0))
     assert sum(g.cost_basis for g in r.gains) + sum(l.cost for l in r.open_lots) == cost_in
+
+
+def _reference_denied(events, zone="America/Toronto"):
+    """A plain re-statement of s.54 (lists scanned in full, no index): disposal id -> units substituted."""
+    from ledger.booking.jurisdictions import tax_day
+
+    evs = sorted(events)
+    buys = [[e, tax_day(e.time, zone), e.quantity] for e in evs if isinstance(e, Acquisition)]
+    q = c = Decimal(0)
+    out = {}
+    pending = {}
+    for e in evs:
+        if isinstance(e, Acquisition):
+            q += e.quantity
+            c += e.cost + pending.pop(e.id, Decimal(0))
+            continue
+        cost = c * e.quantity / q if e.quantity != q else c
+        q -= e.quantity
+        c -= cost
+        if e.proceeds >= cost:
+            continue
+        day = tax_day(e.time, zone)
+        window = [b for b in buys if abs((b[1] - day).days) <= 30 and b[2] > 0]
+        end = [x for x in evs if tax_day(x.time, zone) <= day + timedelta(days=30)]
+        held = sum((x.quantity if isinstance(x, Acquisition) else -x.quantity for x in end), Decimal(0))
+        n = min(e.quantity, sum((b[2] for b in window), Decimal(0)), max(held, Decimal(0)))
+        if n <= 0:
+            continue
+        out[e.id] = n
+        denied = (cost - e.proceeds) * n / e.quantity
+        left = n
+        for b in window:
+            u = min(b[2], left)
+            if u <= 0:
+                break
+            b[2] -= u
+            left -= u
+            d = denied * u / n
+            if b[0].time > e.time:
+                pending[b[0].id] = pending.get(b[0].id, Decimal(0)) + d
+            else:
+                c += d
+    return out
+
+
+@settings(max_examples=80, deadline=None)
+@given(histories())
+def test_superficial_loss_matches_a_plain_restatement(events):
+    r = book(events, Settings(jurisdiction="ca"))
+    got = {}
+    for g in r.gains:
+        if g.term == "superficial-loss":
+            got[g.disposal_id] = got.get(g.disposal_id, Decimal(0)) + g.quantity
+    assert got == _reference_denied(events)
