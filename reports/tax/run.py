@@ -1,7 +1,7 @@
 """``export tax``: one folder per run, a projection of ``Books`` for one tax year.
 
 ``prepare`` books the ledger once (``ledger.books.book_ledger``), selects the year's gains, income and
-the findings that can change them; each jurisdiction's module (``us``, ``uk``, ``de``, ``generic``)
+the findings that can change them; each jurisdiction's module (``us``, ``uk``, ``de``, ``ca``, ``au``, ``jp``, ``generic``)
 writes its files into the run folder and returns its totals; ``README.txt`` names every file.
 No figure is computed here or in the modules that the engine did not compute: the modules group,
 sum and round the engine's rows.
