@@ -21,6 +21,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection
@@ -164,7 +165,7 @@ def side_by_side(conn: Connection, reporting: Any, names: list[str], year: int, 
             first_day=tax_day(start, zone).isoformat(), last_day=tax_day(end - timedelta(microseconds=1), zone).isoformat(), zone=zone,
             method=s.booking.method_for(year), scope=s.booking.scope, rows=run.gain_count, proceeds=add(g.proceeds for g in run.gains),
             net=add(g.gain for g in run.gains), headline=head, figures=figs, warnings=run.warnings(),
-            converted=f"{s.convert.source} -> {s.currency} through {s.convert.fx.name}" if s.convert is not None else "",
+            converted=f"{s.convert.source} -> {s.currency} through {Path(s.convert.fx.name).name}" if s.convert is not None else "",
         ))
     return out
 
