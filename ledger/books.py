@@ -41,6 +41,8 @@ class BookSettings:
     currency: str = "USD"
     stablecoin_policy: str = "par"
     opening_lots: tuple[OpeningLot, ...] = ()
+    #: Books the ledger's values in ``currency`` when the ledger is valued in another (``ledger.fxconvert``).
+    convert: Any = None
 
     @property
     def jurisdiction(self) -> Jurisdiction:
@@ -81,6 +83,8 @@ def resolve_settings(reporting: Any, *, method: str | None = None, scope: str | 
         method_by_year=dict(reporting.method_by_year) if own and not method else {},
         transfer_fee_policy=reporting.transfer_fee_policy,
         currency=reporting.currency,
+        unit_cost_rounding=getattr(reporting, "unit_cost_rounding", "exact"),
+        tax_timezone=getattr(reporting, "tax_timezone", None) if own else None,
     )
     opening = tuple(load_opening_lots(reporting.opening_lots)) if reporting.opening_lots else ()
     return BookSettings(booking=settings, currency=reporting.currency, stablecoin_policy=reporting.stablecoin_policy, opening_lots=opening)
@@ -156,7 +160,11 @@ def _run(conn: Connection, settings: BookSettings, sink: Callable[[list[Gain]], 
     engine = Engine(settings.booking, opening_lots=settings.opening_lots)
     at_checkpoint: list[Lot] | None = None
     with _no_cycle_collection():
-        for batch in events(read_entries(conn, venue_account=venue_account, until=until), settings.cash, found, currency=settings.currency):
+        convert = settings.convert
+        for batch in events(read_entries(conn, venue_account=venue_account, until=until), settings.cash, found,
+                            currency=convert.source if convert is not None else settings.currency):
+            if convert is not None:
+                batch = convert(batch)
             if checkpoint is not None and at_checkpoint is None:
                 cut = bisect_left(batch, (checkpoint, 3))  # the events at or before the checkpoint
                 if cut < len(batch):

@@ -13,7 +13,7 @@ Lookup order for one asset at one instant (first that answers wins):
 4. the close of the ``<ASSET>_USDC`` kline containing the instant: 1m, else 1h, else 1d;
 5. otherwise unpriced, with the reason (never a zero).
 
-A USD value becomes EUR or GBP through the user's FX table (units of the currency per 1 USD, the
+A USD value becomes EUR, GBP, CAD, AUD or JPY through the user's FX table (units of the currency per 1 USD, the
 rate of the event's UTC date or of the latest earlier date at most ``FX_LOOKBACK_DAYS`` before).
 """
 
@@ -61,7 +61,7 @@ __all__ = [
 #: every kline used is ``<ASSET>_USDC`` and USDC itself is 1 USD under either policy.
 STABLECOINS = ("USDC", "USDT")
 #: Reporting currencies (and the fiat currencies a user price may be given in).
-FIAT = ("USD", "EUR", "GBP")
+FIAT = ("USD", "EUR", "GBP", "CAD", "AUD", "JPY")
 #: Entry kinds whose base asset is valued from the entry's own quote leg.
 TRADE_KINDS = frozenset({"spot-trade", "rfq-fill", "quote-fill", "dust"})
 #: Kline intervals tried, finest first.
@@ -236,7 +236,7 @@ def parse_fx_csv(lines: Iterable[str], name: str) -> FxRates:
             raise InputError(f"{name}:{lineno}: date {r['date']!r} is not YYYY-MM-DD") from None
         currency = r["currency"].upper()
         if currency not in FIAT or currency == "USD":
-            raise InputError(f"{name}:{lineno}: currency {r['currency']!r} is not one of EUR, GBP (rates are per 1 USD)")
+            raise InputError(f"{name}:{lineno}: currency {r['currency']!r} is not one of {', '.join(c for c in FIAT if c != 'USD')} (rates are per 1 USD)")
         try:
             rate = _decimal(r["rate"], "rate")
         except ValueError as exc:

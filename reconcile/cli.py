@@ -742,6 +742,8 @@ def statement(
     method: MethodOpt = None,
     scope: ScopeOpt = None,
     jurisdiction: JurisdictionOpt = None,
+    jurisdictions: Annotated[Optional[str], typer.Option("--jurisdictions", help="Comma-separated us,uk,de,ca,au,jp,generic (or all): "
+                                                         "each jurisdiction's tax-relevant totals side by side in the statement.")] = None,
     allow_incomplete: AllowIncompleteOpt = False,
     config: ConfigOpt = None,
     db: DbOpt = None,
@@ -752,12 +754,15 @@ def statement(
 
     if fmt not in ("html", "xlsx"):
         raise ConfigError(f"--format: {fmt!r} is not one of html, xlsx")
+    names = _jurisdiction_names(jurisdictions, year)
     ctx = Context(config, db)
     engine = ctx.engine()
     conn = engine.connect()
     try:
         rep = _build_report(ctx, conn, year=year, date_from=None, date_to=None, account=account, method=method, scope=scope,
                             jurisdiction=jurisdiction, allow=allow_incomplete, what=f"statement {year}")
+        if names:
+            rep.jurisdictions = _side_by_side(ctx, conn, names, year, account, allow_incomplete)
         if fmt == "html":
             write_statement(rep, Path(out))
         else:
@@ -803,6 +808,10 @@ def export_tax_cmd(
     _check_choices(method, None, jurisdiction)
     ctx = Context(config, db)
     settings = resolve_settings(ctx.config.reporting, method=method, jurisdiction=jurisdiction)
+    if settings.currency != settings.jurisdiction.currency and settings.jurisdiction.name != "generic" and ctx.config.reporting.fx_file:
+        from reports.jurisdictions import settings_for  # the jurisdiction's own currency, through the FX file
+
+        settings = settings_for(ctx.config.reporting, settings.jurisdiction.name, method=method)
     engine = ctx.engine()
     # The booking and the files build millions of acyclic tuples, decimals and strings: the cycle collector's
     # full passes over them find nothing and cost a third of the command (as in export gains), so it is paused.
@@ -1147,6 +1156,8 @@ def report(
     scope: ScopeOpt = None,
     jurisdiction: JurisdictionOpt = None,
     compare: Annotated[bool, typer.Option("--compare/--no-compare", help="Book the period under every method for the comparison.")] = True,
+    jurisdictions: Annotated[Optional[str], typer.Option("--jurisdictions", help="Comma-separated us,uk,de,ca,au,jp,generic (or all): the year's "
+                                                         "tax-relevant totals of each, side by side, each in its own currency, tax year and method (needs --year).")] = None,
     allow_incomplete: AllowIncompleteOpt = False,
     config: ConfigOpt = None,
     db: DbOpt = None,
@@ -1161,6 +1172,7 @@ def report(
         raise ConfigError(f"--format: {fmt!r}: give xlsx, html or both (comma-separated)")
     if year is None and (date_from is None or date_to is None):
         raise ConfigError("report: give --year YYYY, or both --from and --to")
+    names = _jurisdiction_names(jurisdictions, year)
     outdir = Path(out)
     if outdir.exists() and not outdir.is_dir():
         raise ConfigError(f"--out: {out} exists and is not a directory")
@@ -1170,6 +1182,8 @@ def report(
     try:
         rep = _build_report(ctx, conn, year=year, date_from=date_from, date_to=date_to, account=account, method=method, scope=scope,
                             jurisdiction=jurisdiction, allow=allow_incomplete, what="report", compare=compare)
+        if names:
+            rep.jurisdictions = _side_by_side(ctx, conn, names, year, account, allow_incomplete)
         outdir.mkdir(parents=True, exist_ok=True)
         stem = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in (str(year) if year and not (date_from or date_to) else
                                                                          f"{rep.start.date()}_{(rep.end - _MICRO).date()}"))
@@ -1187,9 +1201,45 @@ def report(
         state = "reconciled" if rep.reconciled else "NOT reconciled"
         console.print(f"wrote {', '.join(written)} to {outdir} for {rep.label}: {len(rep.gains)} gain rows, net "
                       f"{rep.gain_total('gain').quantize(Decimal('0.01'))} {rep.currency}; {state} at the period end")
+        if names:
+            from reports.jurisdictions import text_lines
+            from reports.safety import terminal
+
+            for line in text_lines(rep.jurisdictions):
+                console.print(terminal(line), markup=False, highlight=False, soft_wrap=True)
     finally:
         conn.close()
         engine.dispose()
+
+
+def _jurisdiction_names(text: str | None, year: int | None) -> list[str]:
+    """``--jurisdictions``: the names, checked (ConfigError, exit 2, on a bad list or without --year)."""
+    if text is None:
+        return []
+    from reports.jurisdictions import parse_names
+
+    if year is None:
+        raise ConfigError("--jurisdictions needs --year (each jurisdiction's own tax year YYYY)")
+    try:
+        return parse_names(text)
+    except ValueError as exc:
+        raise ConfigError(f"--jurisdictions: {exc}") from None
+
+
+def _side_by_side(ctx: Context, conn, names: list[str], year: int, account: str | None, allow: bool) -> list:
+    """Each jurisdiction's year side by side (``reports.jurisdictions``); exit 4 before anything is written when a
+    jurisdiction's figures rest on incomplete data and --allow-incomplete is not given."""
+    from reports.jurisdictions import side_by_side
+    from reports.safety import terminal
+
+    cols = side_by_side(conn, ctx.config.reporting, names, year, venue_account=account)
+    bad = [c for c in cols if c.warnings]
+    if bad and not allow:
+        for c in bad:
+            err_console.print(f"reconcile: incomplete: --jurisdictions {c.name} {c.label}: {terminal(c.warnings[0])}", markup=False, highlight=False)
+        err_console.print("nothing written; fix the data, or write the figures marked incomplete with --allow-incomplete", markup=False, highlight=False)
+        raise typer.Exit(EXIT_INCOMPLETE)
+    return cols
 
 
 @export_app.command("income")

@@ -20,10 +20,10 @@ __all__ = ["ConfigError", "AccountConfig", "ReportingConfig", "TaxConfig", "Conf
 DEFAULT_DB_URL = "sqlite:///reconcile.db"
 DEFAULT_BASE_URL = "https://api.backpack.exchange"
 
-METHODS = ("fifo", "lifo", "hifo", "lofo", "average", "uk")
+METHODS = ("fifo", "lifo", "hifo", "lofo", "average", "uk", "acb", "total-average", "moving-average")
 SCOPES = ("universal", "account")
-JURISDICTIONS = ("us", "uk", "de", "generic")
-CURRENCIES = ("USD", "EUR", "GBP")
+JURISDICTIONS = ("us", "uk", "de", "ca", "au", "jp", "generic")
+CURRENCIES = ("USD", "EUR", "GBP", "CAD", "AUD", "JPY")
 PERP_METHODS = ("average", "fifo")  # ledger.booking.perps.PERP_METHODS
 
 
@@ -96,6 +96,10 @@ class ReportingConfig:
     price_resolution: str = "1m"
     #: Perpetual matching method, average or fifo; None: the jurisdiction's default (docs/perps.md).
     perp_method: str | None = None
+    #: jp average methods: exact unit costs (default), or rounded to whole yen (up, half-up) (docs/methods.md).
+    unit_cost_rounding: str = "exact"
+    #: IANA zone of the tax day for the configured jurisdiction (None: its own, e.g. America/Toronto for ca).
+    tax_timezone: str | None = None
 
 
 FORM_1099DA_STATUSES = ("basis-reported", "basis-not-reported", "none")
@@ -140,6 +144,8 @@ _REPORTING_KEYS = {
     "opening_lots",
     "transfer_fee_policy",
     "method_by_year",
+    "unit_cost_rounding",
+    "tax_timezone",
     "perp_method",
     "price_resolution",
 }
@@ -284,6 +290,20 @@ def load_config(path: Path | None) -> Config:
                 v = _typed(where, f"reporting.{key}", rep[key], str, "a string")
                 p = Path(v)
                 values[key] = str(p if p.is_absolute() else path.parent / p)
+        if "unit_cost_rounding" in rep:
+            v = _typed(where, "reporting.unit_cost_rounding", rep["unit_cost_rounding"], str, "a string")
+            if v not in ("exact", "up", "half-up"):
+                raise ConfigError(f"{where}: reporting.unit_cost_rounding: {v!r} is not one of exact, up, half-up")
+            values["unit_cost_rounding"] = v
+        if "tax_timezone" in rep:
+            v = _typed(where, "reporting.tax_timezone", rep["tax_timezone"], str, "a string")
+            try:
+                from zoneinfo import ZoneInfo
+
+                ZoneInfo(v)
+            except Exception:  # noqa: BLE001 - any zone that does not resolve is a config error
+                raise ConfigError(f"{where}: reporting.tax_timezone: {v!r} is not an IANA time zone (e.g. America/Vancouver)") from None
+            values["tax_timezone"] = v
         if "price_resolution" in rep:
             v = _typed(where, "reporting.price_resolution", rep["price_resolution"], str, "a string")
             if v not in ("1m", "1h", "1d"):
@@ -304,6 +324,10 @@ def load_config(path: Path | None) -> Config:
                     raise ConfigError(f"{where}: reporting.method_by_year.{y}: {m!r} is not one of {', '.join(METHODS)}")
                 out[int(y)] = m
             values["method_by_year"] = out
+        if "method" not in values and "jurisdiction" in values:  # the jurisdiction's own default (uk, ca, jp: their pooled methods)
+            from ledger.booking.jurisdictions import jurisdiction as _jurisdiction
+
+            values["method"] = _jurisdiction(values["jurisdiction"]).default_method
         reporting = ReportingConfig(**values)
 
     tax = _tax(where, data.get("tax"))

@@ -48,8 +48,10 @@ class IncomeLine:
         return text_cell(", ".join(text_cell(a) for a in sorted(self.assets)))
 
 
-def income_summary(conn: Connection, year_of: Callable[[datetime], int], *, venue_account: str | None = None) -> list[IncomeLine]:
-    """Per tax year and category: the signed value (positive = money in), entries, unpriced entries."""
+def income_summary(conn: Connection, year_of: Callable[[datetime], int], *, venue_account: str | None = None,
+                   convert: Callable[[datetime, Decimal], Decimal] | None = None) -> list[IncomeLine]:
+    """Per tax year and category: the signed value (positive = money in), entries, unpriced entries.
+    ``convert(t, value)``: each value in another currency (``ledger.fxconvert.EventConverter.value``)."""
     kinds = ", ".join(f"'{k}'" for k in CATEGORIES)
     params: dict = {}
     where = f"e.kind IN ({kinds}) AND (ac.name LIKE 'Assets:Backpack:%' OR ac.name LIKE 'Liabilities:Backpack:%')"
@@ -78,5 +80,6 @@ def income_summary(conn: Connection, year_of: Callable[[datetime], int], *, venu
         if price is None:
             line.unpriced += 1
             continue
-        line.value += EXACT.multiply(qd, price if isinstance(price, Decimal) else D(price))
+        v = EXACT.multiply(qd, price if isinstance(price, Decimal) else D(price))
+        line.value += convert(t, v) if convert is not None else v
     return [out[k] for k in sorted(out)]

@@ -146,6 +146,8 @@ class Report:
     methods: list[MethodRow] = field(default_factory=list)
     allocations: list = field(default_factory=list)  # SafeHarborAllocation
     value_series: list[tuple[date, Decimal, int]] = field(default_factory=list)  # month end, value, assets without price
+    #: reports.jurisdictions.Column per jurisdiction of ``report --jurisdictions`` (the statement's comparison section).
+    jurisdictions: list = field(default_factory=list)
     _journal: Any = None
     #: The open connection the report was read from: the statement's drill-down reads entries and raw records.
     conn: Any = None

@@ -48,6 +48,7 @@ from ledger.booking.model import (
 )
 from ledger.booking.opening import OpeningRegister
 from ledger.booking.safeharbor import allocate
+from ledger.booking.stages import stage_for
 from ledger.money import EXACT
 
 __all__ = ["Engine", "book", "open_lots_at", "ordered"]
@@ -130,7 +131,9 @@ class Engine:
         if self.boundary is None:
             self.balances = None
         self._last: tuple | None = None
-        self._uk: list[Event] | None = [] if self.method == "uk" else None
+        #: A method booked by a stage at ``finish`` (``stages.py``: uk, acb, the jp averages) holds its events here.
+        self._stage = stage_for(self.method)
+        self._uk: list[Event] | None = [] if self._stage is not None else None
         self._days: dict[datetime, date] = {}
 
     # --- driver ---------------------------------------------------------------------------
@@ -237,20 +240,17 @@ class Engine:
     def open_lots(self) -> list[Lot]:
         """The lots open now, after the events fed so far (uk: the pool as known now)."""
         if self._uk is not None:
-            from ledger.booking.uk import book_uk
             from ledger.booking.opening import OpeningRegister as _Register
 
             with localcontext(EXACT):
-                return book_uk(list(self._uk), self.settings, _Register(self.register.lots)).open_lots
+                return self._stage(list(self._uk), self.settings, _Register(self.register.lots)).open_lots
         return _sort_lots([lot for pool in self.pools.values() for lot in pool.lots()])
 
     def finish(self, *, lots: bool = True) -> BookingResult:
         """The rest of the booking; ``lots=False`` skips building the open lots (an export of gains)."""
         if self._uk is not None:
-            from ledger.booking.uk import book_uk
-
             with localcontext(EXACT):
-                result = book_uk(self._uk, self.settings, self.register)
+                result = self._stage(self._uk, self.settings, self.register)
             self._uk = []
             return result
         self.findings.extend(self.register.unclaimed_findings())

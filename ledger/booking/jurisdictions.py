@@ -13,8 +13,16 @@ disposal's tax day is *after* the first anniversary of the acquisition's tax day
 - DE (§23(1) Nr. 2 EStG, §§187(1)/188(2) BGB): the year ends at the end of the anniversary, so a
   sale on the anniversary is within the year (taxable), the day after is tax-free.
 
-Both come to the same comparison; only the zone of the tax day differs. An acquisition on
+- AU (ITAA 1997 s.115-25): held at least 12 months, the acquisition and disposal days excluded, so
+  bought 1 July 2023 the first sale that qualifies for the discount is on 2 July 2024.
+
+All three come to the same comparison; only the zone of the tax day differs. An acquisition on
 29 February has its anniversary on 28 February (BGB §188(3)).
+
+Rules that change by year (the DE Freigrenze, the US per-account boundary and Form 8949 boxes, the UK
+annual exempt amount, the CA inclusion rate, the AU discount) are ``Jurisdiction.rules``: per name, a
+tuple of ``(first year, value)`` steps; ``Jurisdiction.rule(name, year)`` is the value in force in a
+tax year, so last year's report is rebuilt with last year's rule.
 
 Times everywhere in the engine are aware UTC datetimes (``ledger.types.UTCDateTime`` gives them
 from the database on both backends); the exports print them with ``iso_utc``.
@@ -24,6 +32,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timezone, tzinfo
+from decimal import Decimal
 from functools import lru_cache
 from types import MappingProxyType
 from zoneinfo import ZoneInfo
@@ -38,6 +47,7 @@ __all__ = [
     "is_long_term",
     "holding_term",
     "iso_utc",
+    "Rule",
 ]
 
 UTC = timezone.utc
@@ -109,6 +119,15 @@ class Jurisdiction:
     currency: str = "USD"
     #: Why the allowed methods are restricted (quoted in the error for another method).
     method_rule: str = ""
+    #: What a long holding (the engine's term 'long') means here, or "" where the term is not used.
+    holding_rule: str = ""
+    #: How income in kind (lending interest, rewards) and perpetuals are treated (shown in every report).
+    income_treatment: str = ""
+    perp_treatment: str = ""
+    #: Versioned values: name -> ((first tax year, value), ...) in year order (``rule``).
+    rules: tuple[tuple[str, tuple[tuple[int, object], ...]], ...] = ()
+    #: A one-line name of the jurisdiction for the side-by-side view.
+    title: str = ""
 
     def tax_day(self, t: datetime, zone_name: str | None = None) -> date:
         return tax_day(t, zone_name or self.zone)
@@ -130,6 +149,23 @@ class Jurisdiction:
         """'2025' or, for a year that does not start on 1 January, '2025/26'."""
         return str(year) if self.year_start == (1, 1) else f"{year}/{(year + 1) % 100:02d}"
 
+    def rule(self, name: str, year: int):
+        """The value of versioned rule ``name`` in force in tax year ``year`` (``KeyError`` if the rule
+        is unknown here or has no value that early)."""
+        for n, steps in self.rules:
+            if n == name:
+                value, found = None, False
+                for first, v in steps:
+                    if year >= first:
+                        value, found = v, True
+                if not found:
+                    raise KeyError(f"{self.name}: rule {name!r} has no value for {year} (first from {steps[0][0]})")
+                return value
+        raise KeyError(f"{self.name}: no rule {name!r}; known: {[n for n, _ in self.rules]}")
+
+    def has_rule(self, name: str) -> bool:
+        return any(n == name for n, _ in self.rules)
+
     def per_account_instant(self, zone_name: str | None = None) -> datetime | None:
         """The instant basis becomes per account, or None."""
         if self.per_account_from is None:
@@ -138,15 +174,73 @@ class Jurisdiction:
 
 
 _LOT_METHODS = ("fifo", "lifo", "hifo", "lofo", "average")
+D = Decimal
+
+#: A versioned rule: ((first tax year, value), ...). Years before the first step have no value.
+Rule = tuple[tuple[int, object], ...]
 
 JURISDICTIONS: MappingProxyType[str, Jurisdiction] = MappingProxyType(
     {
-        "us": Jurisdiction("us", "UTC", (1, 1), "fifo", _LOT_METHODS, "universal", per_account_from=date(2025, 1, 1)),
-        "uk": Jurisdiction("uk", "Europe/London", (4, 6), "uk", ("uk",), "universal", currency="GBP",
-                           method_rule="HMRC share identification"),
-        "de": Jurisdiction("de", "Europe/Berlin", (1, 1), "fifo", ("fifo",), "account", currency="EUR",
-                           method_rule="§23(1) Nr. 2 S. 3 EStG"),
-        "generic": Jurisdiction("generic", "UTC", (1, 1), "fifo", (*_LOT_METHODS, "uk"), "universal"),
+        "us": Jurisdiction(
+            "us", "UTC", (1, 1), "fifo", _LOT_METHODS, "universal", per_account_from=date(2025, 1, 1),
+            holding_rule="long-term: held more than one year (a sale on the anniversary is short-term; Pub. 544)",
+            income_treatment="ordinary income at value when received (becomes basis)",
+            perp_treatment="capital gain or loss on close (usually short-term); funding ordinary income/expense (election)",
+            rules=(
+                # Rev. Proc. 2024-28: basis per wallet or account for dispositions from 1 January 2025.
+                ("per_account", ((2000, False), (2025, True))),
+                # Form 8949 boxes (short, long) by 1099 status: A-F before 2025, G-L (digital assets) from 2025.
+                ("form_8949_boxes", ((2000, {"basis-reported": ("A", "D"), "basis-not-reported": ("B", "E"), "none": ("C", "F")}),
+                                     (2025, {"basis-reported": ("G", "J"), "basis-not-reported": ("H", "K"), "none": ("I", "L")}))),
+                ("capital_loss_limit", ((2000, D(3000)),)),
+            ),
+            title="United States (Form 8949 / Schedule D)",
+        ),
+        "uk": Jurisdiction(
+            "uk", "Europe/London", (4, 6), "uk", ("uk",), "universal", currency="GBP", method_rule="HMRC share identification",
+            income_treatment="miscellaneous income at value when received (SA100), tokens join the pool at that value",
+            perp_treatment="reported separately, treatment chosen by the user",
+            rules=(("annual_exempt_amount", ((2020, D(12300)), (2023, D(6000)), (2024, D(3000)))),),
+            title="United Kingdom (SA108)",
+        ),
+        "de": Jurisdiction(
+            "de", "Europe/Berlin", (1, 1), "fifo", ("fifo",), "account", currency="EUR", method_rule="§23(1) Nr. 2 S. 3 EStG",
+            holding_rule="tax-free: held more than one year (a sale on the anniversary is taxable; §§187(1)/188(2) BGB)",
+            income_treatment="§22 Nr. 3 EStG other income, tax-free below its own Freigrenze (EUR 256)",
+            perp_treatment="Termingeschäfte (§20 Abs. 2 Nr. 3 EStG, capital income, Anlage KAP), apart from Anlage SO",
+            rules=(
+                # §23 Abs. 3 Satz 5 EStG: a Freigrenze (all or nothing) on the year's total private-sale gains.
+                ("freigrenze_23", ((2000, D(600)), (2024, D(1000)))),
+                # §22 Nr. 3 Satz 2 EStG: other income (lending, rewards) tax-free when below EUR 256.
+                ("freigrenze_22_3", ((2000, D(256)),)),
+            ),
+            title="Germany (Anlage SO §23 EStG)",
+        ),
+        "ca": Jurisdiction(
+            "ca", "America/Toronto", (1, 1), "acb", ("acb",), "universal", currency="CAD",
+            method_rule="adjusted cost base of identical properties (ITA s.47) with the superficial-loss rule (s.54)",
+            income_treatment="income at value when received; the units join the ACB at that value",
+            perp_treatment="reported separately (income or capital by the user's facts)",
+            rules=(("inclusion_rate", ((2000, D("0.5")),)),),  # the proposed 2/3 was cancelled in 2025
+            title="Canada (Schedule 3, ACB)",
+        ),
+        "au": Jurisdiction(
+            "au", "Australia/Sydney", (7, 1), "fifo", ("fifo", "hifo", "lofo"), "universal", currency="AUD",
+            method_rule="FIFO parcels, or specific identification as a standing order (hifo, lofo) recorded before the disposals; not LIFO",
+            holding_rule="discount: held at least 12 months, the acquisition and disposal days excluded (ITAA 1997 s.115-25)",
+            income_treatment="ordinary income at value when received (the parcel's cost base)",
+            perp_treatment="reported separately (revenue or capital by the user's facts)",
+            rules=(("cgt_discount", ((2000, D("0.5")),)),),  # individuals and trusts (super funds: 1/3)
+            title="Australia (CGT schedule)",
+        ),
+        "jp": Jurisdiction(
+            "jp", "Asia/Tokyo", (1, 1), "total-average", ("total-average", "moving-average"), "universal", currency="JPY",
+            method_rule="total average (総平均法), or moving average (移動平均法) by election, per asset per calendar year",
+            income_treatment="miscellaneous income (雑所得) at value when received; the units join the average at that value",
+            perp_treatment="miscellaneous income, reported separately",
+            title="Japan (雑所得, miscellaneous income)",
+        ),
+        "generic": Jurisdiction("generic", "UTC", (1, 1), "fifo", (*_LOT_METHODS, "uk"), "universal", title="generic (gains by term)"),
     }
 )
 

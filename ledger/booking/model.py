@@ -53,7 +53,12 @@ ACQUISITION_KINDS = frozenset({"trade", "income", "deposit", "opening", "transfe
 #: Acquisition kinds whose cost may be None (unknown basis: zero basis plus a finding).
 BASISLESS_KINDS = frozenset({"deposit", "transfer-in"})
 DISPOSAL_KINDS = frozenset({"trade", "fee", "dust", "spend", "interest-paid"})
-METHODS = ("fifo", "lifo", "hifo", "lofo", "average", "uk")
+METHODS = ("fifo", "lifo", "hifo", "lofo", "average", "uk", "acb", "total-average", "moving-average")
+#: Methods booked by a stage at ``finish`` (they need later events), and the stage each belongs to:
+#: methods of one stage may be mixed across years, with no other method (``ledger.booking.stages``).
+STAGE_OF = {"uk": "uk", "acb": "ca", "total-average": "jp", "moving-average": "jp"}
+#: Unit-cost rounding of the average stages (jp): exact, or to whole currency units up / half-up.
+UNIT_COST_ROUNDINGS = ("exact", "up", "half-up")
 SCOPES = ("universal", "account")
 JURISDICTIONS = tuple(_JURISDICTIONS)
 TRANSFER_FEE_POLICIES = ("disposal", "add-to-basis")
@@ -265,6 +270,8 @@ class Settings:
     transfer_fee_policy: str = "disposal"
     currency: str = "USD"
     tax_timezone: str | None = None
+    #: The average stages' unit cost (jp): ``exact`` (default) or rounded to whole units (``up``, ``half-up``).
+    unit_cost_rounding: str = "exact"
 
     def __post_init__(self) -> None:
         j = _JURISDICTIONS.get(self.jurisdiction)
@@ -284,11 +291,16 @@ class Settings:
             raise SettingsError(f"unknown scope {scope!r}; expected one of {list(SCOPES)}")
         if self.transfer_fee_policy not in TRANSFER_FEE_POLICIES:
             raise SettingsError(f"unknown transfer_fee_policy {self.transfer_fee_policy!r}; expected one of {list(TRANSFER_FEE_POLICIES)}")
-        uses_uk = method == "uk" or "uk" in by_year.values()
-        if uses_uk and (method != "uk" or any(m != "uk" for m in by_year.values())):
-            raise SettingsError("method 'uk' (HMRC share pooling) cannot be mixed with other methods across years")
-        if uses_uk and scope != "universal":
-            raise SettingsError("method 'uk' pools each token across all wallets: scope must be 'universal'")
+        stages = {STAGE_OF.get(m) for m in (method, *by_year.values())}
+        if len(stages) > 1:
+            m = next(m for m in (method, *by_year.values()) if m in STAGE_OF)
+            what = "HMRC share pooling" if m == "uk" else "a pooled method booked at the end"
+            raise SettingsError(f"method {m!r} ({what}) cannot be mixed with other methods across years")
+        if stages != {None} and scope != "universal":
+            m = next(m for m in (method, *by_year.values()) if m in STAGE_OF)
+            raise SettingsError(f"method {m!r} pools each token across all wallets: scope must be 'universal'")
+        if self.unit_cost_rounding not in UNIT_COST_ROUNDINGS:
+            raise SettingsError(f"unknown unit_cost_rounding {self.unit_cost_rounding!r}; expected one of {list(UNIT_COST_ROUNDINGS)}")
         for m in (method, *by_year.values()):
             if m not in j.allowed_methods:
                 if len(j.allowed_methods) == 1:

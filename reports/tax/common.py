@@ -26,7 +26,7 @@ from pathlib import Path
 from ledger.money import EXACT, plain
 from reports.safety import text_cell
 
-__all__ = ["Num", "Fixed", "NumText", "Safe", "cell", "write_csv", "write_xlsx", "write_table", "XlsxWriter", "Quantize", "ROUNDINGS", "mdy", "dmy", "RunFolder", "add", "ZERO", "EXIT_INCOMPLETE"]
+__all__ = ["Num", "Fixed", "NumText", "Safe", "cell", "write_csv", "write_xlsx", "write_table", "XlsxWriter", "Quantize", "ROUNDINGS", "mdy", "dmy", "pct", "RunFolder", "add", "ZERO", "EXIT_INCOMPLETE"]
 
 ZERO = Decimal(0)
 #: Exit code of ``export tax`` when findings change the year's figures and ``--allow-incomplete`` is not given.
@@ -274,6 +274,11 @@ def write_xlsx(path: Path, sheets: Sequence[tuple[str, Sequence[str], Iterable[S
     except BaseException:
         x.abort()
         raise
+
+
+def pct(rate: Decimal) -> str:
+    """A rate as a percentage: ``0.5`` -> ``50%``."""
+    return f"{EXACT.multiply(rate, Decimal(100)).normalize():f}%"
 
 
 def mdy(t: date) -> str:

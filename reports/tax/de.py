@@ -3,8 +3,9 @@
 - Disposals within one year of acquisition are taxable, later ones exempt (the engine's ``term``:
   'short' = held not more than one year on the Berlin day, so a sale on the anniversary is taxable).
   FIFO per wallet is the engine's (jurisdiction de forces method fifo, scope account).
-- Freigrenze §23 Abs. 3 Satz 5: EUR 600 up to 2023, EUR 1,000 from 2024 (``FREIGRENZE_23``), a limit
-  not an allowance: a net taxable total below it is tax-free, at or above it all of it is taxable.
+- Freigrenze §23 Abs. 3 Satz 5: EUR 600 up to 2023, EUR 1,000 from 2024 (the jurisdiction table's
+  versioned rule ``freigrenze_23``), a limit not an allowance: the year's net taxable total below it
+  is tax-free, at or above it all of it is taxable.
 - §22 Nr. 3 (lending interest, rewards): Freigrenze below EUR 256 (not more than EUR 255).
 - Perps (Termingeschäfte, Anlage KAP) are listed apart, not in Anlage SO.
 - The Aufstellung is human-facing: ``;`` separated, decimal comma, UTF-8 with BOM (German Excel).
@@ -14,25 +15,47 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from ledger.booking.jurisdictions import tax_day
+from ledger.booking.jurisdictions import jurisdiction, tax_day
 
 from .common import Fixed, Num, NumText as _Raw, add, dmy, write_csv
 
-__all__ = ["write", "README_NOTES", "FREIGRENZE_23", "freigrenze", "anlage_so"]
+__all__ = ["write", "README_NOTES", "FREIGRENZE_23", "freigrenze", "freigrenze_22_3", "anlage_so", "leistungen", "termingeschaefte", "summary"]
 
-#: §23 Freigrenze by Veranlagungszeitraum: (first year, limit); the last entry at or before the year applies.
-FREIGRENZE_23 = ((2000, Decimal("600")), (2024, Decimal("1000")))
-FREIGRENZE_22_3 = Decimal("256")
+_DE = jurisdiction("de")
+#: §23 Freigrenze by Veranlagungszeitraum: (first year, limit), from the jurisdiction table.
+FREIGRENZE_23 = dict(_DE.rules)["freigrenze_23"]
+FREIGRENZE_22_3 = _DE.rule("freigrenze_22_3", 2024)
 ZONE = "Europe/Berlin"
 PERP_CATEGORIES = ("perp realized P&L", "perp funding", "perp trading fees", "perp liquidation")
 
 
 def freigrenze(year: int) -> Decimal:
-    limit = FREIGRENZE_23[0][1]
-    for first, value in FREIGRENZE_23:
-        if year >= first:
-            limit = value
-    return limit
+    """The §23 Freigrenze of ``year`` (the versioned rule of the jurisdiction table)."""
+    return _DE.rule("freigrenze_23", year)
+
+
+def freigrenze_22_3(year: int) -> Decimal:
+    return _DE.rule("freigrenze_22_3", year)
+
+
+def leistungen(run) -> dict[str, Decimal]:
+    """§22 Nr. 3 EStG (lending interest, rewards): the total and what is taxable under its own Freigrenze."""
+    received = add(l.value for l in run.income_lines if l.category == "interest received")
+    limit = freigrenze_22_3(run.year)
+    return {"Einkünfte §22 Nr. 3": received, "Freigrenze §22 Nr. 3": limit, "zu versteuern §22 Nr. 3": received if received >= limit else Decimal(0)}
+
+
+def termingeschaefte(run) -> Decimal:
+    """Perpetuals and futures (Termingeschäfte, §20 Abs. 2 Nr. 3 EStG): the net of their categories, apart from Anlage SO."""
+    return add(l.value for l in run.income_lines if l.category in PERP_CATEGORIES)
+
+
+def summary(run) -> list[tuple[str, Decimal]]:
+    so = anlage_so(run)
+    le = leistungen(run)
+    return [("§23 Gewinn steuerpflichtig", so["Gewinn/Verlust (steuerpflichtig)"]), ("§23 steuerfrei (über 1 Jahr)", so["Gewinn/Verlust (steuerfrei, Haltefrist über 1 Jahr)"]),
+            (f"§23 zu versteuern (Freigrenze {so[f'Freigrenze §23 Abs. 3 Satz 5 EStG {run.year}']})", so["zu versteuern nach Freigrenze"]),
+            ("§22 Nr. 3 zu versteuern", le["zu versteuern §22 Nr. 3"]), ("Termingeschäfte (KAP)", termingeschaefte(run))]
 
 
 def anlage_so(run) -> dict[str, Decimal]:
@@ -97,16 +120,18 @@ def write(run, folder, warnings) -> dict[str, Decimal]:
 
         write_xlsx(folder.path("anlage-so-aufstellung.xlsx", "the Aufstellung as XLSX"), [("Aufstellung", header, rows)], preamble=pre)
     income = [l for l in run.income_lines if l.category not in PERP_CATEGORIES]
-    received = add(l.value for l in income if l.category == "interest received")
+    le = leistungen(run)
+    received, taxed, limit22 = le["Einkünfte §22 Nr. 3"], le["zu versteuern §22 Nr. 3"], le["Freigrenze §22 Nr. 3"]
     inc_rows = [[l.category, Fixed(q(l.value)), Num(l.value), Num(Decimal(l.unpriced))] for l in income]
-    inc_rows.append([f"Einkünfte §22 Nr. 3 (Freigrenze unter EUR {FREIGRENZE_22_3}: steuerfrei wenn nicht höher als 255)", Fixed(q(received)), Num(received),
-                     ""])
-    inc_rows.append(["zu versteuern §22 Nr. 3", Fixed(q(received if received >= FREIGRENZE_22_3 else Decimal(0))), Num(received if received >= FREIGRENZE_22_3 else Decimal(0)), ""])
+    inc_rows.append([f"Einkünfte §22 Nr. 3 (Freigrenze unter EUR {limit22}: steuerfrei wenn niedriger)", Fixed(q(received)), Num(received), ""])
+    inc_rows.append(["zu versteuern §22 Nr. 3", Fixed(q(taxed)), Num(taxed), ""])
     table(run, folder, "anlage-so-leistungen", "§22 Nr. 3 EStG income (lending interest, rewards) and expenses, with the EUR 256 Freigrenze",
           ("Art", "EUR (gerundet)", "EUR (exakt)", "ohne Wert (nicht enthalten)"), inc_rows, warnings=warnings)
     perps = [[l.category, Fixed(q(l.value)), Num(l.value), Num(Decimal(l.entries)), Num(Decimal(l.unpriced))] for l in run.income_lines if l.category in PERP_CATEGORIES]
     table(run, folder, "termingeschaefte", "perpetuals (Termingeschäfte, §20 Abs. 2 Nr. 3 EStG, Anlage KAP): the ledger's categories, not part of Anlage SO",
           ("Kategorie", "EUR (gerundet)", "EUR (exakt)", "Buchungen", "ohne Wert"), perps, warnings=warnings)
     out = {f"so {k}": v for k, v in so.items()}
+    out["§22 Nr. 3 zu versteuern"] = taxed
+    out["Termingeschäfte"] = termingeschaefte(run)
     out["net gain"] = add(g.gain for g in run.gains)
     return out

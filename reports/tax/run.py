@@ -1,7 +1,7 @@
 """``export tax``: one folder per run, a projection of ``Books`` for one tax year.
 
 ``prepare`` books the ledger once (``ledger.books.book_ledger``), selects the year's gains, income and
-the findings that can change them; each jurisdiction's module (``us``, ``uk``, ``de``, ``generic``)
+the findings that can change them; each jurisdiction's module (``us``, ``uk``, ``de``, ``ca``, ``au``, ``jp``, ``generic``)
 writes its files into the run folder and returns its totals; ``README.txt`` names every file.
 No figure is computed here or in the modules that the engine did not compute: the modules group,
 sum and round the engine's rows.
@@ -119,7 +119,8 @@ def prepare(conn: Connection, settings: BookSettings, year: int, *, formats=("cs
         gains.extend(g for g in batch if start <= g.disposed < end)
 
     books = stream_gains(conn, settings, keep, venue_account=venue_account)
-    lines = [l for l in income_summary(conn, settings.tax_year, venue_account=venue_account) if l.year == year]
+    convert = settings.convert.value if settings.convert is not None else None
+    lines = [l for l in income_summary(conn, settings.tax_year, venue_account=venue_account, convert=convert) if l.year == year]
 
     def lots_at(t: datetime):
         return book_ledger(conn, settings, until=t, venue_account=venue_account).open_lots
@@ -132,12 +133,12 @@ def prepare(conn: Connection, settings: BookSettings, year: int, *, formats=("cs
 
 
 def _module(name: str):
-    from . import de, generic, uk, us
+    from . import au, ca, de, generic, jp, uk, us
 
-    return {"us": us, "uk": uk, "de": de, "generic": generic}[name]
+    return {"us": us, "uk": uk, "de": de, "ca": ca, "au": au, "jp": jp, "generic": generic}[name]
 
 
-JURISDICTION_MODULES = ("us", "uk", "de", "generic")
+JURISDICTION_MODULES = ("us", "uk", "de", "ca", "au", "jp", "generic")
 
 FINDINGS_COLUMNS = ("kind", "time", "account", "asset", "key", "message")
 
@@ -186,7 +187,8 @@ def _readme(run: TaxRun, folder: RunFolder, warnings: list[str], mod) -> None:
         f"jurisdiction: {s.jurisdiction.name} (tax day in {s.tax_zone}; tax year {start.isoformat()} to {(end - timedelta(microseconds=1)).isoformat()} UTC)",
         f"method: {s.booking.method_for(run.year)}; scope: {s.booking.scope} ({run.scope_label})"
         + ("; basis per account from 2025-01-01 whatever the scope (Rev. Proc. 2024-28)" if s.jurisdiction.per_account_from and s.booking.scope == "universal" else ""),
-        f"currency: {run.currency} (stablecoin policy {s.stablecoin_policy})",
+        f"currency: {run.currency} (stablecoin policy {s.stablecoin_policy})"
+        + (f"; converted from the ledger's {s.convert.source} values through {s.convert.fx.name} at each event's UTC date" if s.convert is not None else ""),
         f"rounding: {run.rounding.describe()}; only in these files; each total has a reconciliation line from the exact total",
         f"formats: {', '.join(run.formats)}",
         f"disposal rows (engine pieces) in the year: {run.gain_count}; findings before the year end: {len(run.findings)}",

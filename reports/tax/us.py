@@ -45,9 +45,18 @@ SCHEDULE_D_LINES = {"1b": ("A", "G"), "2": ("B", "H"), "3": ("C", "I"), "8b": ("
 TXF_REFNUM = {"basis-reported": (321, 323), "basis-not-reported": (711, 713), "none": (712, 714)}
 
 
+def _boxes(year: int, _memo: dict = {}) -> dict:  # noqa: B006 - one entry per tax year
+    """The year's versioned rule ``form_8949_boxes`` of the jurisdiction table (1099 status -> (short, long))."""
+    table = _memo.get(year)
+    if table is None:
+        from ledger.booking.jurisdictions import jurisdiction
+
+        table = _memo[year] = jurisdiction("us").rule("form_8949_boxes", year)
+    return table
+
+
 def box_of(status: str, term: str, year: int) -> str:
-    table = _BOXES_2025 if year >= 2025 else _BOXES_OLD
-    short, long_ = table[status]
+    short, long_ = _boxes(year)[status]
     return long_ if term == "long" else short
 
 

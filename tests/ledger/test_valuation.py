@@ -139,7 +139,7 @@ def test_valuation__perp_postings_need_no_value():
     [
         (["time,asset,price,currency,source", "2025-13-01,SOL,1,USD,x"], "p.csv:2: time '2025-13-01' is not"),
         (["time,asset,price,currency,source", "2025-01-01,SOL,abc,USD,x"], "p.csv:2: price 'abc' is not a decimal number"),
-        (["time,asset,price,currency,source", "2025-01-01,SOL,1,JPY,x"], "p.csv:2: currency 'JPY' is not one of"),
+        (["time,asset,price,currency,source", "2025-01-01,SOL,1,CHF,x"], "p.csv:2: currency 'CHF' is not one of"),
         (["time,asset,price,currency,source", "", "2025-01-01,SOL,1,USD"], "p.csv:3: expected 5 fields, found 4"),
         (["time,asset,price", "2025-01-01,SOL,1"], "p.csv:1: header must name"),
         (["time,asset,price,currency,source", "2025-01-01,SOL,1,USD,x", "2025-01-01,sol,2,USD,y"],
