@@ -215,17 +215,21 @@ def run_demo(console: Console, run: Callable[[list[str]], int], *, fills: int, s
     # The headline figures, each once, in cents.
     b = settings.booking
     per_year: dict[int, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    terms: dict[int, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     for g in books.gains:
-        f = per_year[settings.tax_year(g.disposed)]
+        y = settings.tax_year(g.disposed)
+        f = per_year[y]
         f["proceeds"] += g.proceeds
         f["basis"] += g.cost_basis
-        f[g.term] += g.gain
+        f["gain"] += g.gain
+        terms[y][g.term] += g.gain  # short/long, or the rule that matched (uk: same-day, b&b, s104; averages)
     table = Table(title=f"spot: realized gains ({b.method}, {b.scope}, {b.jurisdiction}; {settings.currency})")
-    for col in ("tax year", "proceeds", "cost basis", "short-term gain", "long-term gain"):
-        table.add_column(col, justify="right", overflow="fold")
+    for col in ("tax year", "proceeds", "cost basis", "gain", "of which, by term or rule"):
+        table.add_column(col, justify="left" if col.startswith("of which") else "right", overflow="fold")
     for year in years:
         f = per_year[year]
-        table.add_row(jur.year_label(year), *(money(f[k]) for k in ("proceeds", "basis", "short", "long")))
+        by = "; ".join(f"{t} {money(v)}" for t, v in sorted(terms[year].items()))
+        table.add_row(jur.year_label(year), *(money(f[k]) for k in ("proceeds", "basis", "gain")), by or "-")
     console.print()
     console.print(table)
     ptable = Table(title=f"perpetual futures ({next(iter(perps.values())).method if perps else ''} matching; USDC; open positions at the mark)")
