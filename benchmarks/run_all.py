@@ -72,15 +72,23 @@ def selected(quick: bool, only: set[str] | None) -> list[Bench]:
     return out
 
 
-def run(bench: Bench, quick: bool, results: Path) -> tuple[int, float, str]:
-    """Run one benchmark; its exit code, wall seconds and the tail of its output."""
+def run(bench: Bench, quick: bool, results: Path, timeout: float) -> tuple[int | None, float, str]:
+    """Run one benchmark; its exit code (None: stopped at ``timeout`` seconds), wall seconds and the tail
+    of its output."""
     env = dict(os.environ, BENCH_RESULTS=str(results), PYTHONUNBUFFERED="1")
     env.pop("RECONCILE_CONFIG", None)
     env.pop("RECONCILE_DB", None)
     argv = [sys.executable, str(HERE / bench.script), *(bench.quick if quick else bench.full)]  # type: ignore[misc]
     t0 = time.perf_counter()
-    proc = subprocess.run(argv, env=env, capture_output=True, text=True)
-    return proc.returncode, time.perf_counter() - t0, (proc.stdout + proc.stderr)[-1500:]
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+        code: int | None = proc.returncode
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)  # the benchmark and what it started (a simulator, a child process)
+        out, _ = proc.communicate()
+        code = None
+    return code, time.perf_counter() - t0, (out or "")[-1500:]
 
 
 def fmt_value(v, unit: str) -> str:
@@ -110,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", help="comma-separated benchmark names: " + ", ".join(b.name for b in BENCHES))
     ap.add_argument("--markdown", action="store_true", help="print the table as Markdown (the README's)")
     ap.add_argument("--json", dest="json_out", help="also write every figure to this JSON file")
+    ap.add_argument("--timeout", type=float, default=None, help="seconds a benchmark may take (default 1200; quick: 600)")
     args = ap.parse_args(argv)
     only = set(args.only.split(",")) if args.only else None
     benches = selected(args.quick, only)
@@ -119,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         for b in benches:
             results = Path(tmp) / f"{b.script}.{len(rows)}.jsonl"
             print(f"running {b.name}: {b.script} {' '.join((b.quick if args.quick else b.full) or ())}", file=sys.stderr, flush=True)
-            code, wall, tail = run(b, args.quick, results)
+            code, wall, tail = run(b, args.quick, results, args.timeout or (600 if args.quick else 1200))
             got = [json.loads(line) for line in results.read_text().splitlines()] if results.exists() else []
             for r in got:
                 r["script"] = b.script
@@ -127,9 +136,11 @@ def main(argv: list[str] | None = None) -> int:
                 for r in got:
                     r["ok"] = None
             rows += got
-            rows.append({"bench": b.name, "figure": "whole benchmark process (setup included)", "value": round(wall, 1), "unit": "s",
-                         "target": "", "ok": None, "script": b.script})
-            if code not in (0, 2) or not got:
+            rows.append({"bench": b.name, "figure": "whole benchmark process (setup included)" + ("" if code is not None else ": STOPPED at the timeout"),
+                         "value": round(wall, 1), "unit": "s", "target": "", "ok": None if code is not None else False, "script": b.script})
+            if code is None:
+                failed.append(f"{b.name}: stopped after {wall:.0f} s (--timeout); {len(got)} figure(s) recorded before")
+            elif code not in (0, 2) or not got:
                 failed.append(f"{b.name}: exit {code}, {len(got)} figure(s); last output:\n{tail}")
     load = os.getloadavg()
     print(f"# benchmarks ({'quick' if args.quick else 'full'}), {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
