@@ -125,11 +125,12 @@ class GainsWriter:
             add = lines.append
             last, when_s = None, ""
             care = False
+            prefixes = _PREFIXES
             for a, asset, q, acquired, disposed, proceeds, cost, gain, term, method, lot_id, disposal_id, source in chunk:
-                if disposal_id is not last:  # a disposal's pieces are consecutive and share its time and fields
-                    last, when_s = disposal_id, iso_utc(disposed)
-                    care = care or a[:1] in _PREFIXES or asset[:1] in _PREFIXES or disposal_id[:1] in _PREFIXES or source[:1] in _PREFIXES
-                if lot_id[:1] in _PREFIXES:
+                if disposed is not last:  # a disposal's pieces are consecutive and share its time: formatted once
+                    last, when_s = disposed, iso_utc(disposed)
+                if not care and (a[:1] in prefixes or asset[:1] in prefixes or lot_id[:1] in prefixes or disposal_id[:1] in prefixes
+                                 or source[:1] in prefixes):
                     care = True
                 add(f"{a},{asset},{p(q)},{iso_utc(acquired)},{when_s},{p(proceeds)},{p(cost)},{p(gain)},{term},{method},{lot_id},{disposal_id},{source}")
             add("")

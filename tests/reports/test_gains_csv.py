@@ -44,6 +44,16 @@ def test_write_gains__quoting_in_a_later_chunk_only(tmp_path):
     assert b'"fill ""7"", odd\nline"' in (tmp_path / "fast.csv").read_bytes()
 
 
+def test_write_gains__rows_sharing_a_disposal_id_are_each_checked_and_timed(tmp_path):
+    """The fast path takes nothing from an earlier row with the same disposal id: a later row's text
+    is checked on its own (a formula in its account is neutralised) and its own time is printed."""
+    a, b = _row(0, disposal_id=":"), _row(5, a="=cmd", disposal_id=":")
+    assert a.disposed != b.disposed
+    assert _same_as_csv_module(tmp_path, [a, b])
+    lines = (tmp_path / "fast.csv").read_text().splitlines()
+    assert lines[2].startswith("'=cmd,") and "2025-02-04T00:00:05.000000Z" in lines[2]
+
+
 def test_write_gains__formula_and_control_text_is_neutralised(tmp_path):
     """Exchange text that a spreadsheet would run or a terminal would obey is defused in the file;
     negative numbers stay numbers."""
