@@ -1118,14 +1118,14 @@ def export_perps(
     method: Annotated[Optional[str], typer.Option(help="average or fifo (default: reporting.perp_method, else the jurisdiction's).")] = None,
     jurisdiction: JurisdictionOpt = None,
     account: Annotated[Optional[str], typer.Option(help="Only this venue account.")] = None,
+    allow_incomplete: AllowIncompleteOpt = False,
     config: ConfigOpt = None,
     db: DbOpt = None,
 ) -> None:
     """Perpetual futures for one tax year: realized lot fractions, funding, per-market totals, open positions."""
     from ledger.books import resolve_settings
     from ledger.booking.perps import PERP_METHODS
-    from ledger.perps import perp_books
-    from reports.perps import write_perps
+    from reports.perps import export_perps
 
     _check_format(fmt)
     _check_choices(None, None, jurisdiction)
@@ -1136,17 +1136,22 @@ def export_perps(
     settings = resolve_settings(rep, jurisdiction=jurisdiction)
     engine = ctx.engine()
     with engine.connect() as conn:
-        books = perp_books(conn, settings, year=year, venue_account=account, method=method or rep.perp_method)
+        books, counts = export_perps(conn, settings, Path(out), fmt, year=year, venue_account=account, method=method or rep.perp_method, reporting=rep)
     engine.dispose()
-    counts = write_perps(books, Path(out), fmt)
     for n in books.notes:
         err_console.print(f"warning: {n}", markup=False, highlight=False)
     from ledger.money import plain
 
+    net_rep = books.net_reporting
+    in_rep = "" if books.currency == "USD" else f" ({plain(net_rep)} {books.currency})" if net_rep is not None else f" ({books.currency}: incomplete, see the warning)"
     console.print(f"wrote {counts['Realized']} realized rows, {counts['Funding']} funding lines, {counts['Totals']} markets, "
-                  f"{counts['Positions']} open positions for {year} ({books.method}) to {out}; net {plain(books.net)} USDC", markup=False, highlight=False)
-    if books.notes:
-        raise typer.Exit(EXIT_DIFFERENCE if books.unattributed else EXIT_OK)
+                  f"{counts['Positions']} open positions for {year} ({books.method}) to {out}; net {plain(books.net)} USDC{in_rep}", markup=False, highlight=False)
+    if books.unattributed:
+        raise typer.Exit(EXIT_DIFFERENCE)
+    if books.unvalued and not allow_incomplete:  # the reporting-currency cells are empty, never zero (docs/perps.md)
+        from ledger.completeness import EXIT_INCOMPLETE
+
+        raise typer.Exit(EXIT_INCOMPLETE)
 
 
 # -- report (issue 15) ------------------------------------------------------------------------------
