@@ -36,6 +36,7 @@ from .booking.perps import (
     perp_method_for,
 )
 from .money import EXACT, ZERO, plain
+from .types import utc_from_db
 
 __all__ = [
     "SETTLEMENT_UNIT",
@@ -107,6 +108,25 @@ def _hist_time(s: str) -> datetime:
     return datetime.fromisoformat(s).replace(tzinfo=_UTC)
 
 
+def _raw_rows(conn: Connection, sql: str, params: dict[str, Any], chunk: int = 20_000):
+    """The rows of ``sql`` (``:name`` parameters) from the driver's own cursor, a chunk at a time: for the
+    large reads, where SQLAlchemy's per-row objects cost more than the work on them."""
+    if conn.dialect.name != "sqlite":
+        import re
+
+        sql = re.sub(r"(?<!:):([A-Za-z_]\w*)", r"%(\1)s", sql.replace("%", "%%"))
+    cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cur.execute(sql, params)
+        while True:
+            rows = cur.fetchmany(chunk)
+            if not rows:
+                return
+            yield from rows
+    finally:
+        cur.close()
+
+
 class Settlement(NamedTuple):
     account: str
     time: datetime
@@ -173,7 +193,7 @@ def iter_perp_fills(conn: Connection, *, venue_account: str | None = None, until
             for t, key, acct, payload in rows:
                 r = loads(payload)
                 # ``fromisoformat(text + "+00:00")`` is a fifth of ``fromisoformat(text).replace(tzinfo=utc)``
-                t = parse(t + "+00:00") if type(t) is str else _time(t)
+                t = parse(t + "+00:00") if type(t) is str and (len(t) == 26 or len(t) == 19) else utc_from_db(t)
                 fee = r.get("fee")
                 append(new(PerpFill, (key, acct, r["symbol"], t, side_of[r["side"]], num(r["quantity"]), num(r["price"]), D(fee) if fee else ZERO,
                                       r.get("systemOrderType"))))
@@ -221,10 +241,11 @@ def read_perps(conn: Connection, *, venue_account: str | None = None, until: dat
             if p.get("positionId") is not None and p.get("symbol"):
                 pm[(acct, str(p["positionId"]))] = p["symbol"]
     kinds = ", ".join(f"'{k}'" for k in SETTLEMENT_KINDS)
-    for t, key, acct, payload in conn.execute(
-        text("SELECT e.timestamp, e.entry_key, e.venue_account, r.payload FROM journal_entries e JOIN raw_records r ON r.id = e.raw_record_id"
-             f" WHERE e.endpoint = 'settlement' AND e.kind IN ({kinds}){cond} ORDER BY e.timestamp, e.entry_key"),
-        params,
+    for t, key, acct, payload in _raw_rows(
+        conn,
+        "SELECT e.timestamp, e.entry_key, e.venue_account, r.payload FROM journal_entries e JOIN raw_records r ON r.id = e.raw_record_id"
+        f" WHERE e.endpoint = 'settlement' AND e.kind IN ({kinds}){cond} ORDER BY e.timestamp, e.entry_key",
+        {k: v for k, v in params.items() if v is not None},
     ):
         r = loads(payload)
         pid = r.get("positionId")
@@ -736,10 +757,11 @@ def _usdc_rollforward(conn: Connection, proof: PerpProof, acct: str, until: date
     auto-borrows a negative USDC balance: one it does not explain is a missing auto-borrow)."""
     spot = f"Assets:Backpack:{acct}:Spot:USDC"
     borrowed = f"Liabilities:Backpack:{acct}:Borrowed:USDC"
-    rows = conn.execute(
-        text("SELECT e.timestamp, e.kind, ac.name, p.quantity FROM postings p JOIN journal_entries e ON e.id = p.entry_id"
-             " JOIN accounts ac ON ac.id = p.account_id JOIN assets a ON a.id = p.asset_id"
-             " WHERE a.symbol = 'USDC' AND ac.name IN (:spot, :borrowed) AND e.timestamp <= :until ORDER BY e.timestamp, e.entry_key"),
+    rows = _raw_rows(
+        conn,
+        "SELECT e.timestamp, e.kind, ac.name, p.quantity FROM postings p JOIN journal_entries e ON e.id = p.entry_id"
+        " JOIN accounts ac ON ac.id = p.account_id JOIN assets a ON a.id = p.asset_id"
+        " WHERE a.symbol = 'USDC' AND ac.name IN (:spot, :borrowed) AND e.timestamp <= :until ORDER BY e.timestamp, e.entry_key",
         {"spot": spot, "borrowed": borrowed, "until": _db_time(conn, until)},
     )
     kind_cat = {k: c for c, ks in ROLLFORWARD_CATEGORIES.items() for k in ks}
@@ -748,7 +770,7 @@ def _usdc_rollforward(conn: Connection, proof: PerpProof, acct: str, until: date
     last_t = None
     negative: list[tuple[datetime, Decimal]] = []
     for t, kind, name, q in rows:
-        q = q if isinstance(q, Decimal) else Decimal(q)
+        q = q if isinstance(q, Decimal) else Decimal(q if isinstance(q, (str, int)) else str(q))
         t = _ms_floor(_time(t))  # A-PERP-4: records of one millisecond are one instant (sub-ms digits are processing time)
         if last_t is not None and t != last_t and bal < 0:
             negative.append((last_t, bal))
@@ -942,10 +964,21 @@ def perp_proof(conn: Connection, venue_account: str, *, at: datetime | None = No
     snap = conn.execute(text(q + " ORDER BY taken_at DESC, id DESC LIMIT 1"), params).first()
     proof = PerpProof(venue_account, snap[0] if snap else None, _time(snap[1]) if snap else None)
     until = proof.as_of or at
+    methods = tuple(dict.fromkeys(("average", *methods)))
+    # The other methods' cycles are booked by a child process on the second core (a large ledger only),
+    # started first so that it runs while this one reads the settlements.
+    child = _start_cycle_child(conn, venue_account, until, [m for m in methods if m != "average"]) if inputs is None and len(methods) > 1 else None
     inp = inputs if inputs is not None else read_perps(conn, venue_account=venue_account, until=until, fills=False)
     has_fills = bool(inp.fills) or conn.execute(text("SELECT 1 FROM journal_entries WHERE kind = 'perp-fill' AND venue_account = :a LIMIT 1"), {"a": venue_account}).first() is not None
-    if not has_fills and not inp.settlements and not inp.funding:
-        proof.notes.append("no perpetual fills or settlements: nothing to prove")
+    ex_open = False
+    if snap is not None and snap[2]:
+        ex_open = any(p.get("symbol") and Decimal(str(p.get("netQuantity") or "0")) != 0 for p in (json.loads(snap[2]) or {}).get("positions") or [])
+    if not has_fills and not inp.settlements and not inp.funding and not ex_open:
+        # The scope (docs/perps.md): the proof covers an account with perpetual records or a position the
+        # exchange reports; an account with neither has nothing to prove (its USDC is the balance check's).
+        proof.notes.append("no perpetual fills, settlements, funding or open positions: nothing to prove")
+        if child is not None:
+            _join_cycle_child(child)
         return proof
     # 1 and 2 in one pass over the fills (streamed; nothing per fill is kept): each market's settlement
     # intervals are closed as its fills pass their end, funding intervals see the position at their end,
@@ -969,7 +1002,6 @@ def perp_proof(conn: Connection, venue_account: str, *, at: datetime | None = No
             walk.fund_rows[(fr.market, fr.time)] += fr.quantity
             walk.rates[(fr.market, fr.time)] = fr.rate
     walk.prepare()
-    methods = tuple(dict.fromkeys(("average", *methods)))
     engines = {m: PerpEngine(m, rows=False) for m in methods}
     average = engines["average"]
     others = [engines[m] for m in methods if m != "average"]
@@ -985,11 +1017,8 @@ def perp_proof(conn: Connection, venue_account: str, *, at: datetime | None = No
         cycles.clear()
 
     chunks = [inp.fills] if inp.fills else iter_perp_fills(conn, venue_account=venue_account, until=until)
-    child = None
-    if others and not inp.fills:
-        child = _start_cycle_child(conn, venue_account, until, [e.method for e in others])
-        if child is not None:
-            others = []
+    if child is not None:
+        others = []
     with localcontext(EXACT):
         states = walk._state
         next_t = walk.next_t
