@@ -311,7 +311,16 @@ class MarketTotals:
     funding_received_reporting: Decimal = ZERO
     funding_paid_reporting: Decimal = ZERO
     other_reporting: Decimal = ZERO
-    unvalued: int = 0
+    fills: int = 0  # fills in the period (their fees are ``fees``)
+    #: part ("realized", "fees", "funding", "other") -> amounts of it with no USDC rate (in no ``*_reporting``)
+    unvalued_parts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def unvalued(self) -> int:
+        return sum(self.unvalued_parts.values())
+
+    def _unvalued(self, part: str) -> None:
+        self.unvalued_parts[part] = self.unvalued_parts.get(part, 0) + 1
 
     @property
     def funding(self) -> Decimal:
@@ -563,6 +572,7 @@ def stream_perps(conn: Connection, settings: Any, *, year: int | None = None, st
                 if start is None or t >= start:
                     mt = totals.get((f.account, f.market)) or tot(f.account, f.market)
                     mt.fees += f.fee
+                    mt.fills += 1
                     if not identity:
                         by_day[(f.account, f.market, "fees", t.date())] += f.fee
             if rows:
@@ -605,7 +615,7 @@ def stream_perps(conn: Connection, settings: Any, *, year: int | None = None, st
             v = rates.value(s.quantity, s.time)
             if v is None:
                 line[5] = True
-                t.unvalued += 1
+                t._unvalued("funding")
             if s.quantity >= 0:
                 line[0] += s.quantity
                 t.funding_received += s.quantity
@@ -627,7 +637,7 @@ def stream_perps(conn: Connection, settings: Any, *, year: int | None = None, st
             t.other += s.quantity
             v = rates.value(s.quantity, s.time)
             if v is None:
-                t.unvalued += 1
+                t._unvalued("other")
             else:
                 t.other_reporting += v
     # the fills' fees and the closes' P&L in the reporting currency, a day at a time
@@ -638,7 +648,7 @@ def stream_perps(conn: Connection, settings: Any, *, year: int | None = None, st
         mt = totals[(acct, market)]
         v = rates.value(amount, datetime(day.year, day.month, day.day, 12, tzinfo=_UTC))
         if v is None:
-            mt.unvalued += 1
+            mt._unvalued(what)
         elif what == "fees":
             mt.fees_reporting += v
         else:
@@ -649,11 +659,15 @@ def stream_perps(conn: Connection, settings: Any, *, year: int | None = None, st
         totals=[totals[k] for k in sorted(totals)], positions=[], cycles=kept_cycles, unattributed=unattributed, fx=rates.describe(), realized_count=n_rows,
     )
     when = end if end is not None else last
-    mark_rate = rates.rate(when) if when is not None else None
+    mark_rate: Any = rates  # looked up once, and only for a position that has a mark price
     for p in positions_at_end:
         mark, source = _mark_at(conn, p.market, when) if when is not None else (None, "no time")
         upnl = exchange_unrealized(p.quantity, mark, p.exchange_entry) if mark is not None else None
+        if upnl is not None and mark_rate is rates:
+            mark_rate = rates.rate(when)  # type: ignore[arg-type]
         value = None if upnl is None or mark_rate is None else (upnl if mark_rate == 1 else EXACT.multiply(upnl, mark_rate))
+        if upnl is not None and value is None:
+            books.notes.append(f"{p.account} {p.market}: unrealized P&L in {currency} not computed: no USDC rate at {when.isoformat()}")  # type: ignore[union-attr]
         if mark is None:
             books.notes.append(f"{p.account} {p.market}: unrealized P&L not computed: {source}")
         books.positions.append(PositionLine(p.account, p.market, p.side, p.quantity, p.average_entry, p.exchange_entry, p.cost, mark, source, upnl, value, p.opened))

@@ -827,7 +827,8 @@ def export_tax_cmd(
     gc.disable()
     try:
         with engine.connect() as conn:
-            run = prepare(conn, settings, year, formats=formats, rounding=rounding, form_1099da=ctx.config.tax.form_1099da, venue_account=account)
+            run = prepare(conn, settings, year, formats=formats, rounding=rounding, form_1099da=ctx.config.tax.form_1099da, venue_account=account,
+                          reporting=ctx.config.reporting)
             try:
                 result = export_tax(run, Path(out), allow_incomplete=allow_incomplete)
             except IncompleteData as exc:

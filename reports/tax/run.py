@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection
 
@@ -58,6 +59,8 @@ class TaxRun:
     scope_label: str = "all accounts"
     #: len(gains) as prepared (a module may release ``gains`` once it has its rows, on a large year).
     gain_count: int = 0
+    #: The year's perpetual figures (``reports.tax.perps.PerpSummary``, from ``ledger.perps``): the perp lines of ``income_lines``.
+    perps: Any = None
 
     @property
     def bounds(self) -> tuple[datetime, datetime]:
@@ -93,6 +96,8 @@ class TaxRun:
         if self.unpriced_income:
             out.append(f"WARNING: INCOMPLETE DATA - {self.unpriced_income} income/expense entries of {self.label} have no "
                        f"{self.currency} value and are not in the income totals")
+        if self.perps is not None:
+            out += [f"NOTE: perpetuals: {n}" for n in self.perps.notes]
         return out
 
 
@@ -106,7 +111,7 @@ class TaxResult:
 
 
 def prepare(conn: Connection, settings: BookSettings, year: int, *, formats=("csv",), rounding: str = "cents", form_1099da=None,
-            venue_account: str | None = None, exported_on: date | None = None) -> TaxRun:
+            venue_account: str | None = None, exported_on: date | None = None, reporting: Any = None) -> TaxRun:
     from reports.income import income_summary
 
     from ledger.books import stream_gains
@@ -119,7 +124,12 @@ def prepare(conn: Connection, settings: BookSettings, year: int, *, formats=("cs
         gains.extend(g for g in batch if start <= g.disposed < end)
 
     books = stream_gains(conn, settings, keep, venue_account=venue_account)
-    lines = [l for l in income_summary(conn, settings.tax_year, venue_account=venue_account) if l.year == year]
+    # Perpetual lines come from the position engine (ledger.perps), never from the journal's categories.
+    from .perps import PERP_CATEGORIES, perp_summary
+
+    perps = perp_summary(conn, settings, year, venue_account=venue_account, reporting=reporting)
+    lines = [l for l in income_summary(conn, settings.tax_year, venue_account=venue_account) if l.year == year and l.category not in PERP_CATEGORIES]
+    lines += perps.lines
 
     def lots_at(t: datetime):
         return book_ledger(conn, settings, until=t, venue_account=venue_account).open_lots
@@ -128,6 +138,7 @@ def prepare(conn: Connection, settings: BookSettings, year: int, *, formats=("cs
         settings=settings, year=year, books=books, gains=gains, gain_count=len(gains), income=books.income_in(year), income_lines=lines,
         findings=books.findings_until(end), rounding=Quantize(rounding), formats=tuple(formats), form_1099da=dict(form_1099da or {}),
         lots_at=lots_at, exported_on=exported_on or date.today(), scope_label=f"venue account {venue_account}" if venue_account else "all accounts",
+        perps=perps,
     )
 
 
@@ -190,7 +201,9 @@ def _readme(run: TaxRun, folder: RunFolder, warnings: list[str], mod) -> None:
         f"rounding: {run.rounding.describe()}; only in these files; each total has a reconciliation line from the exact total",
         f"formats: {', '.join(run.formats)}",
         f"disposal rows (engine pieces) in the year: {run.gain_count}; findings before the year end: {len(run.findings)}",
-        "source: every figure is a projection of the engine's rows (ledger.books.book_ledger); nothing is re-computed",
+        "source: every figure is a projection of the engine's rows (ledger.books.stream_gains); nothing is re-computed",
+        *([f"perpetuals: {run.perps.markets} market(s), {run.perps.method} lots, from the perpetual position engine (ledger/perps.py), never from spot lots; "
+           f"{run.perps.fx}"] if run.perps is not None and run.perps.markets else []),
         "",
         *mod.README_NOTES(run),
         "",

@@ -219,8 +219,9 @@ def README_NOTES(run) -> list[str]:
         "v042 has none for G-L, so I/L use 712/714 as C/F did: unconfirmed)",
         *(["  NOTE: more than 2,000 disposal rows: TaxAct and H&R Block imports fail above about 2,000 Forms 1099-B; enter the Exception 2 "
             "summary rows and attach the statement PDFs instead"] if run.gain_count > 2000 else []),
-        "  perpetual realized P&L and funding: listed in income-summary.csv as the ledger's 'realized-pnl' and 'funding' income categories "
-        "(reports/income.py), not as Form 8949 rows; no specific IRS guidance exists (TAX-RULES.md §1.4): treatment is the user's election",
+        f"  perpetual realized P&L, fees and funding: in income-summary.csv from the perpetual position engine (ledger/perps.py, "
+        f"{run.perps.method if run.perps is not None else 'average'} lots; never spot lots), not as Form 8949 rows; no specific IRS guidance "
+        "exists (TAX-RULES.md §1.4): the treatment column states the common practice, and funding is shown netted and as received/paid (your election)",
     ]
 
 
@@ -293,10 +294,12 @@ def write(run, folder, warnings) -> dict[str, Decimal]:
 TREATMENT_US = {
     "interest received": "ordinary income at fair market value when received (Schedule 1 / B); basis of the units received",
     "interest paid": "possibly investment interest expense (Form 4952, itemisers only): reported, not netted",
-    "perp funding": "the ledger's 'funding' category; no IRS guidance: funding received as ordinary income, paid as an expense, unless netted into P&L (your election)",
-    "perp realized P&L": "the ledger's 'realized-pnl' category (settlement rows); commonly a short-term capital gain or loss; not section 1256 (your election)",
-    "perp trading fees": "the ledger's 'perp-fee' category; part of the perp result",
-    "perp liquidation": "the ledger's 'liquidation' category; a forced close",
+    "perp funding": "net funding (the netting election); no IRS guidance: funding received as ordinary income, paid as an expense, unless netted into P&L (your election)",
+    "  of which perp funding received": "funding received: ordinary income (the gross election); part of the net line above, not to be added again",
+    "  of which perp funding paid": "funding paid: an expense (the gross election); part of the net line above, not to be added again",
+    "perp realized P&L": "closes of perpetual position lots (ledger/perps.py); commonly a short-term capital gain or loss; not section 1256 (your election)",
+    "perp trading fees": "every perpetual fill's fee of the year (rebates negative); part of the perp result",
+    "perp liquidation": "liquidation-kind settlements (backstop, liability transfer) beyond the closes' P&L; a forced close",
 }
 
 
@@ -309,6 +312,11 @@ def _income(run, folder, warnings, totals) -> None:
         rows.append([l.category, Fixed(q(l.value)), Num(l.value), Num(Decimal(l.entries)), Num(Decimal(l.unpriced)), ";".join(sorted(l.assets)),
                      TREATMENT_US.get(l.category, "")])
         totals[f"income {l.category}"] = l.value
+        if l.category == "perp funding" and run.perps is not None:  # the gross election's two figures, under the net
+            for k, name in (("perp funding received", "  of which perp funding received"), ("perp funding paid", "  of which perp funding paid")):
+                v = run.perps.totals[k]
+                rows.append([name, Fixed(q(v)), Num(v), "", "", ";".join(sorted(l.assets)), TREATMENT_US[name]])
+                totals[f"income {name.strip()}"] = v
     table(run, folder, "income-summary", "income and expense categories of the year (signed: positive is money in), with the treatment",
           ("category", f"value {run.currency} (rounded)", f"value {run.currency} (exact)", "entries", "unpriced entries (not in the value)", "assets", "treatment"),
           rows, warnings=warnings)

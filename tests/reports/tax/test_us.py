@@ -68,8 +68,9 @@ def test_us__income_summary_lists_the_ledger_categories(ledger, tmp_path):
     assert rc == 0
     inc = {r["category"]: r for r in read_csv(out / "income-summary.csv")}
     assert inc["interest received"]["value USD (exact)"] == "0.42"
-    assert inc["perp realized P&L"]["value USD (exact)"] == "12.3" and "realized-pnl" in inc["perp realized P&L"]["treatment"]
+    assert inc["perp realized P&L"]["value USD (exact)"] == "12.3" and "position lots" in inc["perp realized P&L"]["treatment"]
     assert inc["perp funding"]["value USD (exact)"] == "-0.05"
+    assert inc["  of which perp funding paid"]["value USD (exact)"] == "-0.05" and inc["  of which perp funding received"]["value USD (exact)"] == "0"
 
 
 def test_us__exception_2_summary_and_statement_pdf(ledger, tmp_path):
