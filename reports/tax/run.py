@@ -61,6 +61,9 @@ class TaxRun:
     gain_count: int = 0
     #: The year's perpetual figures (``reports.tax.perps.PerpSummary``, from ``ledger.perps``): the perp lines of ``income_lines``.
     perps: Any = None
+    #: The module's streamed sink, when it has one (``us.Spool``): it took the year's gains as they were
+    #: booked, so ``gains`` is empty; ``gain_count`` is its count.
+    spool: Any = None
 
     @property
     def bounds(self) -> tuple[datetime, datetime]:
@@ -123,7 +126,17 @@ def prepare(conn: Connection, settings: BookSettings, year: int, *, formats=("cs
     def keep(batch: list[Gain]) -> None:
         gains.extend(g for g in batch if start <= g.disposed < end)
 
-    books = stream_gains(conn, settings, keep, venue_account=venue_account)
+    # A module with a streamed sink (``spool``) takes the gains as they are booked and never holds them.
+    make_spool = getattr(_module(settings.jurisdiction.name), "spool", None)
+    spool = make_spool(settings, year, Quantize(rounding), form_1099da, formats) if make_spool is not None else None
+    try:
+        books = stream_gains(conn, settings, spool.add if spool is not None else keep, venue_account=venue_account)
+        if spool is not None:
+            spool.finish()
+    except BaseException:
+        if spool is not None:
+            spool.cleanup()
+        raise
     # Perpetual lines come from the position engine (ledger.perps), never from the journal's categories.
     from .perps import PERP_CATEGORIES, perp_summary
 
@@ -135,7 +148,7 @@ def prepare(conn: Connection, settings: BookSettings, year: int, *, formats=("cs
         return book_ledger(conn, settings, until=t, venue_account=venue_account).open_lots
 
     return TaxRun(
-        settings=settings, year=year, books=books, gains=gains, gain_count=len(gains), income=books.income_in(year), income_lines=lines,
+        settings=settings, year=year, books=books, gains=gains, gain_count=spool.pieces if spool is not None else len(gains), spool=spool, income=books.income_in(year), income_lines=lines,
         findings=books.findings_until(end), rounding=Quantize(rounding), formats=tuple(formats), form_1099da=dict(form_1099da or {}),
         lots_at=lots_at, exported_on=exported_on or date.today(), scope_label=f"venue account {venue_account}" if venue_account else "all accounts",
         perps=perps,
@@ -158,6 +171,8 @@ def export_tax(run: TaxRun, out: Path, *, allow_incomplete: bool = False) -> Tax
     and ``allow_incomplete`` is false."""
     warnings = run.warnings()
     if warnings and not allow_incomplete:
+        if run.spool is not None:
+            run.spool.cleanup()
         raise IncompleteData(warnings[0].replace("WARNING: ", "") + " (exit 4; --allow-incomplete writes the files with this warning)")
     folder = RunFolder(out)
     try:
@@ -172,6 +187,9 @@ def export_tax(run: TaxRun, out: Path, *, allow_incomplete: bool = False) -> Tax
     except BaseException:
         folder.abort()
         raise
+    finally:
+        if run.spool is not None:
+            run.spool.cleanup()
     return TaxResult(folder=out, files=list(folder.files), totals=totals, warnings=warnings)
 
 
