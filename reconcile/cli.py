@@ -853,15 +853,17 @@ def _interop_period(date_from, date_to):
 
 
 def _interop(target: str, out: str, date_from, date_to, config, db) -> None:
+    from ledger.books import resolve_settings
     from reports.journal import journal_rows
-    from reports.tax.interop import WRITERS, events
+    from reports.tax.interop import WRITERS, events, perp_closes
 
     start, end = _interop_period(date_from, date_to)
     ctx = Context(config, db)
     engine = ctx.engine()
     skipped: dict = {}
     with engine.connect() as conn:
-        n = WRITERS[target](events(journal_rows(conn, start=start, end=end), skipped=skipped), Path(out))
+        perps = perp_closes(conn, resolve_settings(ctx.config.reporting), start=start, end=end)  # perp P&L from the position engine
+        n = WRITERS[target](events(journal_rows(conn, start=start, end=end), skipped=skipped, perps=perps), Path(out))
     engine.dispose()
     rows = f"{n[0]} rows to {out} and {n[1]} perpetual rows beside it" if isinstance(n, tuple) else f"{n} rows to {out}"
     note = ("; not exported (moves inside the account): " + ", ".join(f"{v} {k}" for k, v in sorted(skipped.items()))) if skipped else ""
