@@ -12,8 +12,9 @@ the journal with ``importers.sync.repost``.
 
 Timed: ``reconcile check --db URL --json`` in a fresh process (the balance check, the booking of
 every fill by average and fifo, and every equation of the perpetuals' proof), then
-``reconcile export perps --year Y --format csv`` in another. Prints wall time and the child's peak RSS.
-Targets: under 20 s, under 1 GiB.
+``reconcile export perps --year Y --format csv`` and ``--format xlsx`` in others. Prints each process's
+wall time, CPU time (user + sys, its children included: the check's cycle child) and peak RSS. Targets:
+under 20 s, under 1 GiB. On a loaded machine compare the CPU figures (the load average is printed).
 """
 
 from __future__ import annotations

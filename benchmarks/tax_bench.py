@@ -10,7 +10,8 @@ reused when it is there).
 
 Timed: the whole command as a user starts it, in a fresh process
 (``python -m reconcile.cli export tax --year 2025 --jurisdiction J --format csv,xlsx,pdf,txf --out DIR``):
-wall clock, and the child's peak resident memory (``ru_maxrss`` of the waited-for child). Targets:
+wall clock, the child's CPU time (user + sys) and its peak resident memory (``ru_maxrss`` of the
+waited-for child). Targets:
 under 60 s and under 1.5 GiB. The machine is shared (2 cores, other agents running): say so next to
 a figure. Exit 0 when both targets are met.
 """
