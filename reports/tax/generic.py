@@ -28,15 +28,25 @@ def README_NOTES(run) -> list[str]:
 class Spool:
     """The year's pieces as they are booked: their cells to a spool file, their sums by term, asset and overall."""
 
-    def __init__(self, settings, year: int) -> None:
+    def __init__(self, settings, year: int, formats=()) -> None:
         import csv
         import tempfile
+
+        from reports.safety import text_cell
 
         self.start, self.end = settings.year_bounds(year)
         self.dir = Path(tempfile.mkdtemp(prefix="reconcile-tax-generic-"))
         self.path = self.dir / "gains.csv"
         self._fh = open(self.path, "w", encoding="utf-8", newline="")
         self._w = csv.writer(self._fh, lineterminator="\r\n")
+        # gains.xlsx has no warnings above its header (a data file, as gains.csv): written as the rows come
+        self.xlsx = None
+        if "xlsx" in formats:
+            from .common import XlsxWriter
+
+            self.xlsx = XlsxWriter(self.dir / "gains.xlsx")
+            self.xlsx.sheet("gains", len(GAINS_COLUMNS))
+            self.xlsx.row([text_cell(h) for h in GAINS_COLUMNS])
         self.pieces = 0
         #: (by, group) -> [rows, proceeds, cost_basis, gain]
         self.sums: dict[tuple[str, str], list] = {}
@@ -47,8 +57,11 @@ class Spool:
             if not (start <= g.disposed < end):
                 continue
             self.pieces += 1
-            w.writerow([c(g.account), c(g.asset), c(g.quantity), iso_utc(g.acquired), iso_utc(g.disposed), c(g.proceeds), c(g.cost_basis), c(g.gain),
-                        c(g.term), c(g.method), c(g.lot_id), c(g.disposal_id), c(g.source_ref)])
+            row = [c(g.account), c(g.asset), c(g.quantity), iso_utc(g.acquired), iso_utc(g.disposed), c(g.proceeds), c(g.cost_basis), c(g.gain),
+                   c(g.term), c(g.method), c(g.lot_id), c(g.disposal_id), c(g.source_ref)]
+            w.writerow(row)
+            if self.xlsx is not None:
+                self.xlsx.row(row)
             for key in (("term", g.term), ("asset", g.asset), ("all", "all")):
                 t = sums.get(key)
                 if t is None:
@@ -60,23 +73,21 @@ class Spool:
 
     def finish(self) -> None:
         self._fh.close()
-
-    def rows(self):
-        import csv
-
-        with open(self.path, encoding="utf-8", newline="") as fh:
-            yield from csv.reader(fh)
+        if self.xlsx is not None:
+            self.xlsx.close()
 
     def cleanup(self) -> None:
         import shutil
 
         self._fh.close()
+        if self.xlsx is not None and self.xlsx.fh is not None:
+            self.xlsx.abort()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def spool(settings, year, rounding, form_1099da, formats) -> Spool:
     """The streamed export's sink (``reports.tax.run.prepare`` hands it to ``ledger.books.stream_gains``)."""
-    return Spool(settings, year)
+    return Spool(settings, year, formats)
 
 
 def totals_by(run, key) -> dict[str, list]:
@@ -111,7 +122,7 @@ def write(run, folder, warnings) -> dict[str, Decimal]:
 
     sp = getattr(run, "spool", None)
     if sp is None:  # a run prepared with the gains in a list: the same path, spooled here
-        sp = Spool(run.settings, run.year)
+        sp = Spool(run.settings, run.year, run.formats)
         sp.add(run.gains)
         sp.finish()
     try:
@@ -129,19 +140,10 @@ def _write(run, folder, warnings, sp: Spool, table) -> dict[str, Decimal]:
     what = f"every (disposal, lot) piece of tax year {run.label}, exact, as the engine booked it"
     head = [[text_cell(h) for h in GAINS_COLUMNS]]
     _copy_with_head(folder.path("gains.csv", what), head, sp.path, [], bom=False)
-    if "xlsx" in run.formats:
-        from .common import XlsxWriter
+    if sp.xlsx is not None:
+        import shutil
 
-        x = XlsxWriter(folder.path("gains.xlsx", what + " (XLSX, same cells)"))
-        try:
-            x.sheet("gains", len(GAINS_COLUMNS))
-            x.row(head[0])
-            for r in sp.rows():
-                x.row(r)
-            x.close()
-        except BaseException:
-            x.abort()
-            raise
+        shutil.move(str(sp.dir / "gains.xlsx"), str(folder.path("gains.xlsx", what + " (XLSX, same cells)")))  # written as the rows came
     rows = _rows_from(sp.sums, q)
     table(run, folder, "gains-totals", "totals by term, by asset and overall: exact, rounded, and the rounding difference",
           ("by", "group", "rows", "proceeds", "cost_basis", "gain", "proceeds (rounded)", "cost_basis (rounded)", "gain (rounded)", "rounding difference"), rows,
