@@ -57,6 +57,8 @@ __all__ = [
     "Difference",
     "PerpProof",
     "perp_proof",
+    "start_perp_proof",
+    "ProofHandle",
     "unknown_derivatives",
     "mark_symbol",
     "perp_markets",
@@ -1125,6 +1127,77 @@ def perp_proof(conn: Connection, venue_account: str, *, at: datetime | None = No
 #: A ledger with at least this many perp fills books the other methods' cycles in a child process
 #: (the machine's second core) while this one books ``average`` and the settlement intervals.
 CHILD_MIN_FILLS = 200_000
+
+
+class ProofHandle:
+    """A ``perp_proof`` started by ``start_perp_proof``: running in a child process (a large ledger), or
+    not yet run (``result`` then runs it here)."""
+
+    def __init__(self, venue_account: str, at: datetime | None, proc=None, recv=None) -> None:
+        self.venue_account, self.at, self.proc, self.recv = venue_account, at, proc, recv
+
+    def result(self, conn: Connection) -> PerpProof:
+        if self.proc is None:
+            return perp_proof(conn, self.venue_account, at=self.at)
+        try:
+            got = self.recv.recv()
+        except EOFError:
+            got = None
+        finally:
+            self.recv.close()
+            self.proc.join()
+            self.proc = None
+        if isinstance(got, PerpProof):
+            return got
+        return perp_proof(conn, self.venue_account, at=self.at)  # the child failed: prove here after all
+
+    def discard(self) -> None:
+        """Not needed after all (no snapshot): stop the child, if one runs."""
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.join()
+            self.recv.close()
+            self.proc = None
+
+
+def _proof_child_main(url: str, venue_account: str, at: datetime | None, send) -> None:
+    try:
+        from .db import make_engine
+
+        engine = make_engine(url)
+        with engine.connect() as conn:
+            proof = perp_proof(conn, venue_account, at=at)
+        engine.dispose()
+        send.send(proof)
+    except BaseException as exc:  # noqa: BLE001 - the parent proves in process instead
+        send.send(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        send.close()
+
+
+def start_perp_proof(conn: Connection, venue_account: str, *, at: datetime | None = None) -> ProofHandle:
+    """Start ``perp_proof(conn, venue_account, at=at)`` so that it runs while the caller does other work
+    (``ledger.reconcile.check``'s balance comparison): in a forked process for an account with at least
+    ``CHILD_MIN_FILLS`` perp fills (it forks the cycle child in turn), else not yet (``result`` runs it in
+    process). The proof is the same either way; ``ProofHandle.result`` returns it."""
+    import multiprocessing
+
+    url = conn.engine.url
+    if url.get_backend_name() == "sqlite" and (not url.database or url.database == ":memory:"):
+        return ProofHandle(venue_account, at)
+    n = conn.execute(text("SELECT COUNT(*) FROM journal_entries WHERE kind = 'perp-fill' AND venue_account = :a"), {"a": venue_account}).scalar_one()
+    if n < CHILD_MIN_FILLS:
+        return ProofHandle(venue_account, at)
+    try:
+        ctx = multiprocessing.get_context("fork")
+        recv, send = ctx.Pipe(duplex=False)
+        # not a daemon: it starts the cycle child itself
+        proc = ctx.Process(target=_proof_child_main, args=(url.render_as_string(hide_password=False), venue_account, at, send), daemon=False)
+        proc.start()
+        send.close()
+    except (OSError, ValueError):
+        return ProofHandle(venue_account, at)
+    return ProofHandle(venue_account, at, proc, recv)
 
 
 def _cycle_child_main(url: str, venue_account: str, until: datetime | None, methods: list[str], send) -> None:
