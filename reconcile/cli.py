@@ -862,7 +862,7 @@ def _interop(target: str, out: str, date_from, date_to, config, db) -> None:
     engine = ctx.engine()
     skipped: dict = {}
     with engine.connect() as conn:
-        perps = perp_closes(conn, resolve_settings(ctx.config.reporting), start=start, end=end)  # perp P&L from the position engine
+        perps = perp_closes(conn, resolve_settings(ctx.config.reporting), start=start, end=end, method=ctx.config.reporting.perp_method)  # perp P&L: the position engine's
         n = WRITERS[target](events(journal_rows(conn, start=start, end=end), skipped=skipped, perps=perps), Path(out))
     engine.dispose()
     rows = f"{n[0]} rows to {out} and {n[1]} perpetual rows beside it" if isinstance(n, tuple) else f"{n} rows to {out}"

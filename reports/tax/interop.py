@@ -53,9 +53,10 @@ class Event:
     legs: list = field(default_factory=list)
 
 
-def perp_closes(conn, settings, *, start: datetime | None = None, end: datetime | None = None, venue_account: str | None = None):
+def perp_closes(conn, settings, *, start: datetime | None = None, end: datetime | None = None, venue_account: str | None = None,
+                method: str | None = None):
     """The realized P&L of each perpetual fill that closed lots in [start, end), from the position engine
-    (``ledger.perps.stream_perps``, the jurisdiction's perp method: ``average``, the exchange's own), keyed by
+    (``ledger.perps.stream_perps``, ``method`` or the jurisdiction's perp method: ``average``, the exchange's own), keyed by
     the fill's entry key; and the keys of the stored ``RealizePnl`` settlements, whose cash is that same P&L
     settled (so they are not written again). Perpetual P&L rows never come from spot lots or income categories."""
     from ledger.perps import REALIZED_SOURCES, read_perps, stream_perps
@@ -66,7 +67,7 @@ def perp_closes(conn, settings, *, start: datetime | None = None, end: datetime 
         for r in rows:
             pnl[r.source] = add((pnl.get(r.source, Decimal(0)), r.pnl))
 
-    stream_perps(conn, settings, start=start, end=end, venue_account=venue_account, sink=sink)
+    stream_perps(conn, settings, start=start, end=end, venue_account=venue_account, method=method, sink=sink)
     settled = {s.key for s in read_perps(conn, venue_account=venue_account, fills=False).settlements if s.source in REALIZED_SOURCES}
     return pnl, settled
 

@@ -140,7 +140,7 @@ def prepare(conn: Connection, settings: BookSettings, year: int, *, formats=("cs
     # Perpetual lines come from the position engine (ledger.perps), never from the journal's categories.
     from .perps import PERP_CATEGORIES, perp_summary
 
-    perps = perp_summary(conn, settings, year, venue_account=venue_account, reporting=reporting)
+    perps = perp_summary(conn, settings, year, venue_account=venue_account, reporting=reporting, method=getattr(reporting, "perp_method", None))
     lines = [l for l in income_summary(conn, settings.tax_year, venue_account=venue_account) if l.year == year and l.category not in PERP_CATEGORIES]
     lines += perps.lines
 

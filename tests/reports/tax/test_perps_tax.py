@@ -138,3 +138,23 @@ def test_no_fx_rate_is_incomplete_not_zero(perp_ledger, tmp_path):
     with open(tmp_path / "perps.totals.csv", newline="") as fh:
         totals = list(csv.DictReader(fh))
     assert totals and all(t["net_reporting"] == "" and int(t["unvalued_amounts"]) > 0 and t["net"] != "" for t in totals)
+
+
+def test_the_configured_perp_method_is_the_exports(perp_ledger, tmp_path):
+    """reporting.perp_method = "fifo": the tax export's perp lines are the fifo lots' (which differ from average's in a
+    year that ends with positions open)."""
+    from ledger.db import make_engine
+
+    url, _fx = perp_ledger
+    rep = ReportingConfig(currency="USD", perp_method="fifo")
+    settings = resolve_settings(rep, jurisdiction="us")
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        fifo = perp_books(conn, settings, year=2025, method="fifo")
+        average = perp_books(conn, settings, year=2025, method="average")
+        run = prepare(conn, settings, 2025, reporting=rep)
+    engine.dispose()
+    if run.spool is not None:
+        run.spool.cleanup()
+    assert run.perps.method == "fifo"
+    assert run.perps.totals["perp realized"] == _sum(r.pnl for r in fifo.realized) != _sum(r.pnl for r in average.realized)
