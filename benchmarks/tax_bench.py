@@ -10,7 +10,8 @@ reused when it is there).
 
 Timed: the whole command as a user starts it, in a fresh process
 (``python -m reconcile.cli export tax --year 2025 --jurisdiction J --format csv,xlsx,pdf,txf --out DIR``):
-wall clock, and the child's peak resident memory (``ru_maxrss`` of the waited-for child). Targets:
+wall clock, the child's CPU time (user + sys) and its peak resident memory (``ru_maxrss`` of the
+waited-for child). Targets:
 under 60 s and under 1.5 GiB. The machine is shared (2 cores, other agents running): say so next to
 a figure. Exit 0 when both targets are met.
 """
@@ -89,14 +90,17 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    peak_kib = usage.ru_maxrss
+    cpu = usage.ru_utime + usage.ru_stime
     if proc.returncode != 0:
         print(proc.stdout, proc.stderr)
         return proc.returncode
     sizes = sorted(((p.stat().st_size, p.name) for p in out.iterdir()), reverse=True)
     load = os.getloadavg()
     print(f"export tax --jurisdiction {args.jurisdiction} --format {args.formats}, {args.fills:,} fills in tax year 2025:")
-    print(f"  wall clock {wall:.1f} s (target < 60 s), peak RSS {peak_kib / 1024 / 1024:.2f} GiB (target < 1.5 GiB); load average {load[0]:.1f}")
+    print(f"  wall clock {wall:.1f} s (target < 60 s), CPU (user+sys) {cpu:.1f} s, peak RSS {peak_kib / 1024 / 1024:.2f} GiB (target < 1.5 GiB); "
+          f"load average {load[0]:.1f} (a loaded machine: the CPU figure is the one to compare)")
     print("  largest files: " + ", ".join(f"{n} {s / 1e6:.0f} MB" for s, n in sizes[:5]))
     return 0 if wall < 60 and peak_kib < 1.5 * 1024 * 1024 else 1
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
@@ -36,6 +36,7 @@ from .booking.perps import (
     perp_method_for,
 )
 from .money import EXACT, ZERO, plain
+from .types import utc_from_db
 
 __all__ = [
     "SETTLEMENT_UNIT",
@@ -51,9 +52,13 @@ __all__ = [
     "PositionLine",
     "PerpBooks",
     "perp_books",
+    "stream_perps",
+    "UsdcRates",
     "Difference",
     "PerpProof",
     "perp_proof",
+    "start_perp_proof",
+    "ProofHandle",
     "unknown_derivatives",
     "mark_symbol",
     "perp_markets",
@@ -103,6 +108,25 @@ def _hour_floor(t: datetime) -> datetime:
 def _hist_time(s: str) -> datetime:
     """A history row's naive UTC timestamp (A-TS-1)."""
     return datetime.fromisoformat(s).replace(tzinfo=_UTC)
+
+
+def _raw_rows(conn: Connection, sql: str, params: dict[str, Any], chunk: int = 20_000):
+    """The rows of ``sql`` (``:name`` parameters) from the driver's own cursor, a chunk at a time: for the
+    large reads, where SQLAlchemy's per-row objects cost more than the work on them."""
+    if conn.dialect.name != "sqlite":
+        import re
+
+        sql = re.sub(r"(?<!:):([A-Za-z_]\w*)", r"%(\1)s", sql.replace("%", "%%"))
+    cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cur.execute(sql, params)
+        while True:
+            rows = cur.fetchmany(chunk)
+            if not rows:
+                return
+            yield from rows
+    finally:
+        cur.close()
 
 
 class Settlement(NamedTuple):
@@ -156,21 +180,43 @@ def iter_perp_fills(conn: Connection, *, venue_account: str | None = None, until
     cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         cur.execute(sql, params)
-        loads, D, new, parse, side_of, utc = orjson.loads, Decimal, tuple.__new__, datetime.fromisoformat, _SIDE, _UTC
+        loads, new, parse, side_of, utc = orjson.loads, tuple.__new__, datetime.fromisoformat, _SIDE, _UTC
+        # Prices and quantities repeat (a market's ticks, the usual sizes): each distinct text becomes a
+        # Decimal once. Bounded, so a history of only distinct values costs no more than no cache.
+        dec = _DecimalCache()
+        num = dec.__getitem__
+        D = Decimal
         while True:
             rows = cur.fetchmany(chunk)
             if not rows:
                 return
             out = []
+            append = out.append
             for t, key, acct, payload in rows:
                 r = loads(payload)
-                t = parse(t).replace(tzinfo=utc) if type(t) is str else _time(t)
+                # ``fromisoformat(text + "+00:00")`` is a fifth of ``fromisoformat(text).replace(tzinfo=utc)``
+                t = parse(t + "+00:00") if type(t) is str and (len(t) == 26 or len(t) == 19) else utc_from_db(t)
                 fee = r.get("fee")
-                out.append(new(PerpFill, (key, acct, r["symbol"], t, side_of[r["side"]], D(r["quantity"]), D(r["price"]), D(fee) if fee else ZERO,
-                                          r.get("systemOrderType"))))
+                append(new(PerpFill, (key, acct, r["symbol"], t, side_of[r["side"]], num(r["quantity"]), num(r["price"]), D(fee) if fee else ZERO,
+                                      r.get("systemOrderType"))))
+            dec.trim()
             yield out
     finally:
         cur.close()
+
+
+class _DecimalCache(dict):
+    """text -> Decimal, for the values that repeat; cleared when it grows past ``limit`` entries."""
+
+    limit = 200_000
+
+    def __missing__(self, s: str) -> Decimal:
+        d = self[s] = Decimal(s)
+        return d
+
+    def trim(self) -> None:
+        if len(self) > self.limit:
+            self.clear()
 
 
 def read_perps(conn: Connection, *, venue_account: str | None = None, until: datetime | None = None, fills: bool = True) -> PerpInputs:
@@ -197,10 +243,11 @@ def read_perps(conn: Connection, *, venue_account: str | None = None, until: dat
             if p.get("positionId") is not None and p.get("symbol"):
                 pm[(acct, str(p["positionId"]))] = p["symbol"]
     kinds = ", ".join(f"'{k}'" for k in SETTLEMENT_KINDS)
-    for t, key, acct, payload in conn.execute(
-        text("SELECT e.timestamp, e.entry_key, e.venue_account, r.payload FROM journal_entries e JOIN raw_records r ON r.id = e.raw_record_id"
-             f" WHERE e.endpoint = 'settlement' AND e.kind IN ({kinds}){cond} ORDER BY e.timestamp, e.entry_key"),
-        params,
+    for t, key, acct, payload in _raw_rows(
+        conn,
+        "SELECT e.timestamp, e.entry_key, e.venue_account, r.payload FROM journal_entries e JOIN raw_records r ON r.id = e.raw_record_id"
+        f" WHERE e.endpoint = 'settlement' AND e.kind IN ({kinds}){cond} ORDER BY e.timestamp, e.entry_key",
+        {k: v for k, v in params.items() if v is not None},
     ):
         r = loads(payload)
         pid = r.get("positionId")
@@ -219,7 +266,8 @@ def read_perps(conn: Connection, *, venue_account: str | None = None, until: dat
 
 # -- the books: every perpetual figure a report needs --------------------------------------------------
 class FundingLine(NamedTuple):
-    """Funding of one market in one calendar month (UTC): received and paid apart, from the settlements."""
+    """Funding of one market in one calendar month (UTC): received and paid apart, from the settlements;
+    ``*_reporting`` in the reporting currency (None when a payment of the month has no USDC rate)."""
 
     account: str
     market: str
@@ -227,16 +275,28 @@ class FundingLine(NamedTuple):
     received: Decimal
     paid: Decimal  # negative
     payments: int
+    received_reporting: Decimal | None = None
+    paid_reporting: Decimal | None = None
 
     @property
     def net(self) -> Decimal:
         return self.received + self.paid
 
+    @property
+    def net_reporting(self) -> Decimal | None:
+        if self.received_reporting is None or self.paid_reporting is None:
+            return None
+        return self.received_reporting + self.paid_reporting
+
 
 @dataclass
 class MarketTotals:
     """One market's year: ``net = realized - fees + funding + other``; ``liquidations`` and ``adl`` are
-    the realized P&L (net of fees) of those closes, parts of ``realized - fees``, not added again."""
+    the realized P&L (net of fees) of those closes, parts of ``realized - fees``, not added again.
+
+    Every amount is USDC; the ``*_reporting`` twins are the same amounts in the reporting currency, each
+    valued at the USDC rate of its own UTC day (``UsdcRates``); ``unvalued`` counts the amounts that had
+    no rate (they are in no ``*_reporting`` figure, and ``net_reporting`` is then None: never a zero)."""
 
     account: str
     market: str
@@ -248,6 +308,21 @@ class MarketTotals:
     adl: Decimal = ZERO
     other: Decimal = ZERO  # liquidation-kind settlements (backstop, liability transfer)
     closes: int = 0
+    realized_reporting: Decimal = ZERO
+    fees_reporting: Decimal = ZERO
+    funding_received_reporting: Decimal = ZERO
+    funding_paid_reporting: Decimal = ZERO
+    other_reporting: Decimal = ZERO
+    fills: int = 0  # fills in the period (their fees are ``fees``)
+    #: part ("realized", "fees", "funding", "other") -> amounts of it with no USDC rate (in no ``*_reporting``)
+    unvalued_parts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def unvalued(self) -> int:
+        return sum(self.unvalued_parts.values())
+
+    def _unvalued(self, part: str) -> None:
+        self.unvalued_parts[part] = self.unvalued_parts.get(part, 0) + 1
 
     @property
     def funding(self) -> Decimal:
@@ -256,6 +331,16 @@ class MarketTotals:
     @property
     def net(self) -> Decimal:
         return self.realized - self.fees + self.funding + self.other
+
+    @property
+    def funding_reporting(self) -> Decimal:
+        return self.funding_received_reporting + self.funding_paid_reporting
+
+    @property
+    def net_reporting(self) -> Decimal | None:
+        if self.unvalued:
+            return None
+        return self.realized_reporting - self.fees_reporting + self.funding_reporting + self.other_reporting
 
 
 class PositionLine(NamedTuple):
@@ -291,10 +376,112 @@ class PerpBooks:
     notes: list[str] = field(default_factory=list)
     #: Settlements with no market (their position id names no position): counted, never dropped.
     unattributed: list[Settlement] = field(default_factory=list)
+    #: How each USDC amount became the reporting currency (``UsdcRates.describe``).
+    fx: str = ""
+    #: Rows handed to the sink (``stream_perps``) or kept in ``realized``.
+    realized_count: int = 0
 
     @property
     def net(self) -> Decimal:
         return sum((t.net for t in self.totals), ZERO)
+
+    @property
+    def net_reporting(self) -> Decimal | None:
+        """The net in the reporting currency; None when any amount had no USDC rate."""
+        parts = [t.net_reporting for t in self.totals]
+        return None if any(p is None for p in parts) else sum(parts, ZERO)  # type: ignore[misc]
+
+    @property
+    def unvalued(self) -> int:
+        return sum(t.unvalued for t in self.totals)
+
+
+_ONE = Decimal(1)
+
+
+class UsdcRates:
+    """The reporting-currency value of one USDC at an instant: the valuation's own rules for a USDC
+    posting (docs/pricing.md: the user's price file, else USDC = 1 USD under either stablecoin policy,
+    then the FX table's rate of the UTC date, at most ``FX_LOOKBACK_DAYS`` back). USDC has one value per
+    UTC day unless the price file names USDC, so it is looked up once per day (per instant then).
+
+    Built from the ``[reporting]`` config (``reporting``: its ``fx_file`` and ``price_file``). Without it,
+    a reporting currency other than USD takes the unit price the ledger's valuation already gave the
+    USDC postings of that UTC day (``reconcile prices``); a day with neither has no rate: the amounts
+    of that day are counted as unvalued and named in the books' notes, never converted at zero."""
+
+    def __init__(self, conn: Connection, currency: str, reporting: Any = None) -> None:
+        self.conn, self.currency = conn, currency
+        self._day: dict[Any, Decimal | None] = {}
+        self._instant = False
+        self._valuer = None
+        self.missing: dict[Any, str] = {}
+        if reporting is not None:
+            from .prices import CachedBars, load_fx_file, load_price_file, settings_from
+            from .valuation import Valuer
+
+            price_file, fx_file = getattr(reporting, "price_file", None), getattr(reporting, "fx_file", None)
+            user = load_price_file(price_file) if price_file else None
+            vs = settings_from(reporting)
+            if vs.currency != currency:
+                raise ValueError(f"reporting currency {vs.currency!r} is not the books' {currency!r}")
+            self._valuer = Valuer(vs, CachedBars(conn), user_prices=user, fx=load_fx_file(fx_file) if fx_file else None)
+            self._instant = bool(user is not None and user.rows.get("USDC"))
+        self.identity = currency == "USD" and not self._instant
+
+    def describe(self) -> str:
+        if self.identity:
+            return "USDC = 1 USD (the stablecoin rule of docs/pricing.md): the USDC figures are the USD figures"
+        if self._valuer is not None:
+            return (f"USDC valued in {self.currency} by the ledger's valuation rules (price file, else USDC = 1 USD, then the FX table's rate "
+                    f"of the UTC date){', per instant (the price file names USDC)' if self._instant else ', one rate per UTC day'}")
+        return f"USDC valued in {self.currency} at the unit price the ledger's valuation gave the USDC postings of the same UTC day"
+
+    def rate(self, t: datetime) -> Decimal | None:
+        """Units of the reporting currency per USDC at ``t``; None (and ``missing`` says why) when none."""
+        if self.identity:
+            return _ONE
+        if self._instant:
+            return self._lookup(t)
+        day = t.date() if t.tzinfo is _UTC else t.astimezone(_UTC).date()
+        r = self._day.get(day, self)
+        if r is self:
+            r = self._day[day] = self._lookup(t)
+        return r  # type: ignore[return-value]
+
+    def _lookup(self, t: datetime) -> Decimal | None:
+        day = t.astimezone(_UTC).date()
+        if self._valuer is not None:
+            from .valuation import EntryIn, PostingIn
+
+            got = self._valuer.value_entry(EntryIn(0, "perp-value", t, "valuation", (PostingIn(0, "Assets:Backpack:x:Spot:USDC", "USDC", _ONE),)))
+            v = got[0] if got else None
+            if v is not None and v.unit_price is not None:
+                return v.unit_price
+            self.missing.setdefault(day, v.source if v is not None else "no value")
+            return None
+        lo = datetime(day.year, day.month, day.day, tzinfo=_UTC)
+        row = self.conn.execute(
+            text("SELECT p.unit_price FROM postings p JOIN journal_entries e ON e.id = p.entry_id JOIN assets a ON a.id = p.asset_id"
+                 " WHERE a.symbol = 'USDC' AND p.price_currency = :c AND p.unit_price IS NOT NULL AND e.timestamp >= :lo AND e.timestamp < :hi"
+                 " ORDER BY e.timestamp LIMIT 1"),
+            {"c": self.currency, "lo": _db_time(self.conn, lo), "hi": _db_time(self.conn, lo + timedelta(days=1))},
+        ).first()
+        if row is not None:
+            return row[0] if isinstance(row[0], Decimal) else Decimal(str(row[0]))
+        self.missing.setdefault(day, f"no USDC posting of {day} valued in {self.currency} (run `reconcile prices` with an FX file)")
+        return None
+
+    def value(self, amount: Decimal, t: datetime) -> Decimal | None:
+        r = self.rate(t)
+        return None if r is None else (amount if r == 1 else EXACT.multiply(amount, r))
+
+    def note(self) -> str | None:
+        if not self.missing:
+            return None
+        days = sorted(self.missing)
+        return (f"{len(days)} UTC day(s) with perpetual amounts have no USDC rate to {self.currency} (first {days[0]}: {self.missing[days[0]]}): "
+                f"those amounts are in the USDC columns only, and the {self.currency} totals they belong to are left empty")
 
 
 def _in(t: datetime, start: datetime | None, end: datetime | None) -> bool:
@@ -318,31 +505,37 @@ def _mark_at(conn: Connection, market: str, t: datetime) -> tuple[Decimal | None
 
 
 def perp_books(conn: Connection, settings: Any, *, year: int | None = None, start: datetime | None = None, end: datetime | None = None,
-               venue_account: str | None = None, method: str | None = None, inputs: PerpInputs | None = None) -> PerpBooks:
+               venue_account: str | None = None, method: str | None = None, inputs: PerpInputs | None = None, reporting: Any = None) -> PerpBooks:
     """Every perpetual figure for a period: ``year`` (a tax year of ``settings``, a ``ledger.books.BookSettings``)
     or [``start``, ``end``), or everything. Booking always runs over the whole history (earlier fills decide
     which lots are open); the rows, funding and totals are those of the period, the positions those open
     at its end, valued at the exchange's mark.
 
-    ``method``: ``average`` or ``fifo``; default the jurisdiction's (``DEFAULT_PERP_METHOD``)."""
+    ``method``: ``average`` or ``fifo``; default the jurisdiction's (``DEFAULT_PERP_METHOD``).
+    ``reporting``: the ``[reporting]`` config, for the FX and price files the reporting-currency figures
+    use (``UsdcRates``). ``stream_perps`` is the same booking handing the rows to a sink instead."""
+    rows: list[Realized] = []
+    books = stream_perps(conn, settings, year=year, start=start, end=end, venue_account=venue_account, method=method, inputs=inputs,
+                         sink=rows.extend, cycles=True, reporting=reporting)
+    books.realized = rows
+    return books
+
+
+def stream_perps(conn: Connection, settings: Any, *, year: int | None = None, start: datetime | None = None, end: datetime | None = None,
+                 venue_account: str | None = None, method: str | None = None, inputs: PerpInputs | None = None,
+                 sink: Callable[[list[Realized]], None] | None = None, cycles: bool = False, reporting: Any = None) -> PerpBooks:
+    """``perp_books`` for an export of any size: the fills are read a chunk at a time and never held, the
+    period's realized rows go to ``sink`` a chunk at a time as they are booked (in booking order), and only
+    the totals, funding lines, open positions (and, with ``cycles``, the period's cycles) are returned;
+    ``PerpBooks.realized`` is empty."""
     booking = getattr(settings, "booking", settings)
     jur = getattr(booking, "jurisdiction", "generic")
     m = perp_method_for(jur, method or getattr(settings, "perp_method", None))
     currency = getattr(settings, "currency", "USD")
     if year is not None:
         start, end = settings.year_bounds(year)
-    inp = inputs if inputs is not None else read_perps(conn, venue_account=venue_account)
-    engine = PerpEngine(m)
-    feed = engine.feed
-    positions_at_end: list[OpenPosition] | None = None
-    for f in inp.fills:
-        if end is not None and positions_at_end is None and f.time >= end:
-            positions_at_end = engine.positions()
-        feed(f)
-    if positions_at_end is None:
-        positions_at_end = engine.positions()
-    realized = [r for r in engine.realized if _in(r.closed, start, end)]
-    cycles = [c for c in engine.cycles if _in(c.end, start, end)]
+    rates = UsdcRates(conn, currency, reporting)
+    inp = inputs if inputs is not None else read_perps(conn, venue_account=venue_account, fills=False)
     totals: dict[tuple[str, str], MarketTotals] = {}
 
     def tot(acct: str, market: str) -> MarketTotals:
@@ -351,17 +544,64 @@ def perp_books(conn: Connection, settings: Any, *, year: int | None = None, star
             t = totals[(acct, market)] = MarketTotals(acct, market)
         return t
 
-    for r in realized:
-        t = tot(r.account, r.market)
-        t.realized += r.pnl
-        t.closes += 1
-        if r.close_kind == "liquidation":
-            t.liquidations += r.net
-        elif r.close_kind == "adl":
-            t.adl += r.net
-    for f in inp.fills:
-        if _in(f.time, start, end):
-            tot(f.account, f.market).fees += f.fee
+    # USDC amounts per (account, market, what, UTC day), valued once per day at the end (exact: the
+    # day's rate times the day's sum is the sum of each amount times it).
+    by_day: dict[tuple[str, str, str, Any], Decimal] = defaultdict(lambda: ZERO)
+    engine = PerpEngine(m)
+    rows = engine.realized
+    kept_cycles: list[Cycle] = []
+    positions_at_end: list[OpenPosition] | None = None
+    last: datetime | None = None
+    n_rows = 0
+    identity = rates.identity
+    if inputs is not None:
+        chunks: Iterable[list[PerpFill]] = [inputs.fills]
+        feed = engine.feed  # fills built by the caller: checked
+    else:
+        chunks = iter_perp_fills(conn, venue_account=venue_account, until=end)
+        feed = engine.feed_exact  # type: ignore[assignment]
+    with localcontext(EXACT):
+        for chunk in chunks:
+            stop = False
+            for f in chunk:
+                t = f.time
+                if end is not None and t >= end:
+                    positions_at_end = engine.positions()
+                    stop = True
+                    break
+                feed(f)
+                last = t
+                if start is None or t >= start:
+                    mt = totals.get((f.account, f.market)) or tot(f.account, f.market)
+                    mt.fees += f.fee
+                    mt.fills += 1
+                    if not identity:
+                        by_day[(f.account, f.market, "fees", t.date())] += f.fee
+            if rows:
+                period = rows if start is None else [r for r in rows if r.closed >= start]
+                for r in period:
+                    mt = totals.get((r.account, r.market)) or tot(r.account, r.market)
+                    mt.realized += r.pnl
+                    mt.closes += 1
+                    kind = r.close_kind
+                    if kind == "liquidation":
+                        mt.liquidations += r.net
+                    elif kind == "adl":
+                        mt.adl += r.net
+                    if not identity:
+                        by_day[(r.account, r.market, "realized", r.closed.date())] += r.pnl
+                n_rows += len(period)
+                if sink is not None and period:
+                    sink(list(period))
+                rows.clear()
+            if engine.cycles:
+                if cycles:
+                    kept_cycles.extend(c for c in engine.cycles if start is None or c.end >= start)
+                engine.cycles.clear()
+            if stop:
+                break
+    if positions_at_end is None:
+        positions_at_end = engine.positions()
     funding: dict[tuple[str, str, str], list] = {}
     unattributed = []
     for s in inp.settlements:
@@ -371,39 +611,91 @@ def perp_books(conn: Connection, settings: Any, *, year: int | None = None, star
             if s.market is None:
                 unattributed.append(s)
                 continue
-            line = funding.setdefault((s.account, s.market, s.time.strftime("%Y-%m")), [ZERO, ZERO, 0])
+            month = s.time.strftime("%Y-%m")
+            line = funding.setdefault((s.account, s.market, month), [ZERO, ZERO, 0, ZERO, ZERO, False])
             t = tot(s.account, s.market)
+            v = rates.value(s.quantity, s.time)
+            if v is None:
+                line[5] = True
+                t._unvalued("funding")
             if s.quantity >= 0:
                 line[0] += s.quantity
                 t.funding_received += s.quantity
+                if v is not None:
+                    line[3] += v
+                    t.funding_received_reporting += v
             else:
                 line[1] += s.quantity
                 t.funding_paid += s.quantity
+                if v is not None:
+                    line[4] += v
+                    t.funding_paid_reporting += v
             line[2] += 1
         elif s.source not in REALIZED_SOURCES and s.source not in FEE_SOURCES:
             if s.market is None:
                 unattributed.append(s)
                 continue
-            tot(s.account, s.market).other += s.quantity
+            t = tot(s.account, s.market)
+            t.other += s.quantity
+            v = rates.value(s.quantity, s.time)
+            if v is None:
+                t._unvalued("other")
+            else:
+                t.other_reporting += v
+    # the fills' fees and the closes' P&L in the reporting currency, a day at a time
+    for mt in totals.values():
+        if identity:
+            mt.realized_reporting, mt.fees_reporting = mt.realized, mt.fees
+    for (acct, market, what, day), amount in by_day.items():
+        mt = totals[(acct, market)]
+        v = rates.value(amount, datetime(day.year, day.month, day.day, 12, tzinfo=_UTC))
+        if v is None:
+            mt._unvalued(what)
+        elif what == "fees":
+            mt.fees_reporting += v
+        else:
+            mt.realized_reporting += v
     books = PerpBooks(
-        method=m, currency=currency, start=start, end=end, realized=realized,
-        funding=[FundingLine(a, mk, mo, v[0], v[1], v[2]) for (a, mk, mo), v in sorted(funding.items())],
-        totals=[totals[k] for k in sorted(totals)], positions=[], cycles=cycles, unattributed=unattributed,
+        method=m, currency=currency, start=start, end=end, realized=[],
+        funding=[FundingLine(a, mk, mo, v[0], v[1], v[2], None if v[5] else v[3], None if v[5] else v[4]) for (a, mk, mo), v in sorted(funding.items())],
+        totals=[totals[k] for k in sorted(totals)], positions=[], cycles=kept_cycles, unattributed=unattributed, fx=rates.describe(), realized_count=n_rows,
     )
-    when = end if end is not None else (inp.fills[-1].time if inp.fills else None)
-    par = currency == "USD" and getattr(settings, "stablecoin_policy", "par") == "par"
+    when = end if end is not None else last
+    mark_rate: Any = rates  # looked up once, and only for a position that has a mark price
     for p in positions_at_end:
         mark, source = _mark_at(conn, p.market, when) if when is not None else (None, "no time")
         upnl = exchange_unrealized(p.quantity, mark, p.exchange_entry) if mark is not None else None
-        value = upnl if par else None
+        if upnl is not None and mark_rate is rates:
+            mark_rate = rates.rate(when)  # type: ignore[arg-type]
+        value = None if upnl is None or mark_rate is None else (upnl if mark_rate == 1 else EXACT.multiply(upnl, mark_rate))
+        if upnl is not None and value is None:
+            books.notes.append(f"{p.account} {p.market}: unrealized P&L in {currency} not computed: no USDC rate at {when.isoformat()}")  # type: ignore[union-attr]
         if mark is None:
             books.notes.append(f"{p.account} {p.market}: unrealized P&L not computed: {source}")
-        elif not par:
-            books.notes.append(f"{p.account} {p.market}: unrealized P&L is in USDC; no USDC rate to {currency} is applied")
         books.positions.append(PositionLine(p.account, p.market, p.side, p.quantity, p.average_entry, p.exchange_entry, p.cost, mark, source, upnl, value, p.opened))
     if unattributed:
         books.notes.append(f"{len(unattributed)} settlement(s) name no known position (no market): counted in no market's totals")
+    fx_note = rates.note()
+    if fx_note:
+        books.notes.append(fx_note)
+    if inputs is None:
+        orphans = _unbacked_perp_entries(conn, venue_account)
+        if orphans:
+            books.notes.append(f"{orphans} perpetual journal entr{'y has' if orphans == 1 else 'ies have'} no stored exchange record (posted by hand?): "
+                               "not booked as positions; their figures are in no total")
     return books
+
+
+def _unbacked_perp_entries(conn: Connection, venue_account: str | None) -> int:
+    """Perp fills and settlements in the journal without a raw record: the position engine reads the
+    exchange's records, so these are named, never silently left out."""
+    kinds = ", ".join(f"'{k}'" for k in ("perp-fill", *SETTLEMENT_KINDS))
+    q = f"SELECT COUNT(*) FROM journal_entries e WHERE e.kind IN ({kinds}) AND e.raw_record_id IS NULL"
+    params: dict[str, Any] = {}
+    if venue_account:
+        q += " AND e.venue_account = :acct"
+        params["acct"] = venue_account
+    return int(conn.execute(text(q), params).scalar_one())
 
 
 # -- the proof --------------------------------------------------------------------------------------
@@ -481,10 +773,11 @@ def _usdc_rollforward(conn: Connection, proof: PerpProof, acct: str, until: date
     auto-borrows a negative USDC balance: one it does not explain is a missing auto-borrow)."""
     spot = f"Assets:Backpack:{acct}:Spot:USDC"
     borrowed = f"Liabilities:Backpack:{acct}:Borrowed:USDC"
-    rows = conn.execute(
-        text("SELECT e.timestamp, e.kind, ac.name, p.quantity FROM postings p JOIN journal_entries e ON e.id = p.entry_id"
-             " JOIN accounts ac ON ac.id = p.account_id JOIN assets a ON a.id = p.asset_id"
-             " WHERE a.symbol = 'USDC' AND ac.name IN (:spot, :borrowed) AND e.timestamp <= :until ORDER BY e.timestamp, e.entry_key"),
+    rows = _raw_rows(
+        conn,
+        "SELECT e.timestamp, e.kind, ac.name, p.quantity FROM postings p JOIN journal_entries e ON e.id = p.entry_id"
+        " JOIN accounts ac ON ac.id = p.account_id JOIN assets a ON a.id = p.asset_id"
+        " WHERE a.symbol = 'USDC' AND ac.name IN (:spot, :borrowed) AND e.timestamp <= :until ORDER BY e.timestamp, e.entry_key",
         {"spot": spot, "borrowed": borrowed, "until": _db_time(conn, until)},
     )
     kind_cat = {k: c for c, ks in ROLLFORWARD_CATEGORIES.items() for k in ks}
@@ -493,7 +786,7 @@ def _usdc_rollforward(conn: Connection, proof: PerpProof, acct: str, until: date
     last_t = None
     negative: list[tuple[datetime, Decimal]] = []
     for t, kind, name, q in rows:
-        q = q if isinstance(q, Decimal) else Decimal(q)
+        q = q if isinstance(q, Decimal) else Decimal(q if isinstance(q, (str, int)) else str(q))
         t = _ms_floor(_time(t))  # A-PERP-4: records of one millisecond are one instant (sub-ms digits are processing time)
         if last_t is not None and t != last_t and bal < 0:
             negative.append((last_t, bal))
@@ -687,10 +980,21 @@ def perp_proof(conn: Connection, venue_account: str, *, at: datetime | None = No
     snap = conn.execute(text(q + " ORDER BY taken_at DESC, id DESC LIMIT 1"), params).first()
     proof = PerpProof(venue_account, snap[0] if snap else None, _time(snap[1]) if snap else None)
     until = proof.as_of or at
+    methods = tuple(dict.fromkeys(("average", *methods)))
+    # The other methods' cycles are booked by a child process on the second core (a large ledger only),
+    # started first so that it runs while this one reads the settlements.
+    child = _start_cycle_child(conn, venue_account, until, [m for m in methods if m != "average"]) if inputs is None and len(methods) > 1 else None
     inp = inputs if inputs is not None else read_perps(conn, venue_account=venue_account, until=until, fills=False)
     has_fills = bool(inp.fills) or conn.execute(text("SELECT 1 FROM journal_entries WHERE kind = 'perp-fill' AND venue_account = :a LIMIT 1"), {"a": venue_account}).first() is not None
-    if not has_fills and not inp.settlements and not inp.funding:
-        proof.notes.append("no perpetual fills or settlements: nothing to prove")
+    ex_open = False
+    if snap is not None and snap[2]:
+        ex_open = any(p.get("symbol") and Decimal(str(p.get("netQuantity") or "0")) != 0 for p in (json.loads(snap[2]) or {}).get("positions") or [])
+    if not has_fills and not inp.settlements and not inp.funding and not ex_open:
+        # The scope (docs/perps.md): the proof covers an account with perpetual records or a position the
+        # exchange reports; an account with neither has nothing to prove (its USDC is the balance check's).
+        proof.notes.append("no perpetual fills, settlements, funding or open positions: nothing to prove")
+        if child is not None:
+            _join_cycle_child(child)
         return proof
     # 1 and 2 in one pass over the fills (streamed; nothing per fill is kept): each market's settlement
     # intervals are closed as its fills pass their end, funding intervals see the position at their end,
@@ -714,7 +1018,6 @@ def perp_proof(conn: Connection, venue_account: str, *, at: datetime | None = No
             walk.fund_rows[(fr.market, fr.time)] += fr.quantity
             walk.rates[(fr.market, fr.time)] = fr.rate
     walk.prepare()
-    methods = tuple(dict.fromkeys(("average", *methods)))
     engines = {m: PerpEngine(m, rows=False) for m in methods}
     average = engines["average"]
     others = [engines[m] for m in methods if m != "average"]
@@ -730,11 +1033,8 @@ def perp_proof(conn: Connection, venue_account: str, *, at: datetime | None = No
         cycles.clear()
 
     chunks = [inp.fills] if inp.fills else iter_perp_fills(conn, venue_account=venue_account, until=until)
-    child = None
-    if others and not inp.fills:
-        child = _start_cycle_child(conn, venue_account, until, [e.method for e in others])
-        if child is not None:
-            others = []
+    if child is not None:
+        others = []
     with localcontext(EXACT):
         states = walk._state
         next_t = walk.next_t
@@ -827,6 +1127,77 @@ def perp_proof(conn: Connection, venue_account: str, *, at: datetime | None = No
 #: A ledger with at least this many perp fills books the other methods' cycles in a child process
 #: (the machine's second core) while this one books ``average`` and the settlement intervals.
 CHILD_MIN_FILLS = 200_000
+
+
+class ProofHandle:
+    """A ``perp_proof`` started by ``start_perp_proof``: running in a child process (a large ledger), or
+    not yet run (``result`` then runs it here)."""
+
+    def __init__(self, venue_account: str, at: datetime | None, proc=None, recv=None) -> None:
+        self.venue_account, self.at, self.proc, self.recv = venue_account, at, proc, recv
+
+    def result(self, conn: Connection) -> PerpProof:
+        if self.proc is None:
+            return perp_proof(conn, self.venue_account, at=self.at)
+        try:
+            got = self.recv.recv()
+        except EOFError:
+            got = None
+        finally:
+            self.recv.close()
+            self.proc.join()
+            self.proc = None
+        if isinstance(got, PerpProof):
+            return got
+        return perp_proof(conn, self.venue_account, at=self.at)  # the child failed: prove here after all
+
+    def discard(self) -> None:
+        """Not needed after all (no snapshot): stop the child, if one runs."""
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.join()
+            self.recv.close()
+            self.proc = None
+
+
+def _proof_child_main(url: str, venue_account: str, at: datetime | None, send) -> None:
+    try:
+        from .db import make_engine
+
+        engine = make_engine(url)
+        with engine.connect() as conn:
+            proof = perp_proof(conn, venue_account, at=at)
+        engine.dispose()
+        send.send(proof)
+    except BaseException as exc:  # noqa: BLE001 - the parent proves in process instead
+        send.send(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        send.close()
+
+
+def start_perp_proof(conn: Connection, venue_account: str, *, at: datetime | None = None) -> ProofHandle:
+    """Start ``perp_proof(conn, venue_account, at=at)`` so that it runs while the caller does other work
+    (``ledger.reconcile.check``'s balance comparison): in a forked process for an account with at least
+    ``CHILD_MIN_FILLS`` perp fills (it forks the cycle child in turn), else not yet (``result`` runs it in
+    process). The proof is the same either way; ``ProofHandle.result`` returns it."""
+    import multiprocessing
+
+    url = conn.engine.url
+    if url.get_backend_name() == "sqlite" and (not url.database or url.database == ":memory:"):
+        return ProofHandle(venue_account, at)
+    n = conn.execute(text("SELECT COUNT(*) FROM journal_entries WHERE kind = 'perp-fill' AND venue_account = :a"), {"a": venue_account}).scalar_one()
+    if n < CHILD_MIN_FILLS:
+        return ProofHandle(venue_account, at)
+    try:
+        ctx = multiprocessing.get_context("fork")
+        recv, send = ctx.Pipe(duplex=False)
+        # not a daemon: it starts the cycle child itself
+        proc = ctx.Process(target=_proof_child_main, args=(url.render_as_string(hide_password=False), venue_account, at, send), daemon=False)
+        proc.start()
+        send.close()
+    except (OSError, ValueError):
+        return ProofHandle(venue_account, at)
+    return ProofHandle(venue_account, at, proc, recv)
 
 
 def _cycle_child_main(url: str, venue_account: str, until: datetime | None, methods: list[str], send) -> None:

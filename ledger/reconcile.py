@@ -314,6 +314,11 @@ def check(conn: Connection, venue_account: str, *, at: datetime | None = None, e
     else the latest snapshot rolled back (or forward) through the ledger's own flows in between
     (``snapshot_basis``), stated in the outcome's ``basis``.
     With ``perps`` also prove the perpetuals (``ledger.perps.perp_proof``, docs/perps.md)."""
+    proving = None
+    if perps:  # started first: on a large ledger it runs in another process while the balances are compared
+        from .perps import start_perp_proof
+
+        proving = start_perp_proof(conn, venue_account, at=at)
     tb_zero = all(v == 0 for v in trial_balance(conn).values())
     if at is None:
         snap = latest_snapshot(conn, venue_account)
@@ -378,10 +383,10 @@ def check(conn: Connection, venue_account: str, *, at: datetime | None = None, e
         if not tb_zero:
             out.notes.append("trial balance is not zero")
     out.rollforward = rollforward
-    if perps and out.snapshot_id is not None:
-        from .perps import perp_proof
-
-        out.perps = perp_proof(conn, venue_account, at=at)
+    if proving is not None and out.snapshot_id is None:
+        proving.discard()
+    elif proving is not None:
+        out.perps = proving.result(conn)
         if not out.perps.ok:
             out.notes.append(f"perpetuals: {len(out.perps.differences)} difference(s)")
     if rollforward is not None and not rollforward.ok:

@@ -821,7 +821,8 @@ def export_tax_cmd(
     gc.disable()
     try:
         with engine.connect() as conn:
-            run = prepare(conn, settings, year, formats=formats, rounding=rounding, form_1099da=ctx.config.tax.form_1099da, venue_account=account)
+            run = prepare(conn, settings, year, formats=formats, rounding=rounding, form_1099da=ctx.config.tax.form_1099da, venue_account=account,
+                          reporting=ctx.config.reporting)
             try:
                 result = export_tax(run, Path(out), allow_incomplete=allow_incomplete)
             except IncompleteData as exc:
@@ -846,15 +847,17 @@ def _interop_period(date_from, date_to):
 
 
 def _interop(target: str, out: str, date_from, date_to, config, db) -> None:
+    from ledger.books import resolve_settings
     from reports.journal import journal_rows
-    from reports.tax.interop import WRITERS, events
+    from reports.tax.interop import WRITERS, events, perp_closes
 
     start, end = _interop_period(date_from, date_to)
     ctx = Context(config, db)
     engine = ctx.engine()
     skipped: dict = {}
     with engine.connect() as conn:
-        n = WRITERS[target](events(journal_rows(conn, start=start, end=end), skipped=skipped), Path(out))
+        perps = perp_closes(conn, resolve_settings(ctx.config.reporting), start=start, end=end, method=ctx.config.reporting.perp_method)  # perp P&L: the position engine's
+        n = WRITERS[target](events(journal_rows(conn, start=start, end=end), skipped=skipped, perps=perps), Path(out))
     engine.dispose()
     rows = f"{n[0]} rows to {out} and {n[1]} perpetual rows beside it" if isinstance(n, tuple) else f"{n} rows to {out}"
     note = ("; not exported (moves inside the account): " + ", ".join(f"{v} {k}" for k, v in sorted(skipped.items()))) if skipped else ""
@@ -1112,14 +1115,14 @@ def export_perps(
     method: Annotated[Optional[str], typer.Option(help="average or fifo (default: reporting.perp_method, else the jurisdiction's).")] = None,
     jurisdiction: JurisdictionOpt = None,
     account: Annotated[Optional[str], typer.Option(help="Only this venue account.")] = None,
+    allow_incomplete: AllowIncompleteOpt = False,
     config: ConfigOpt = None,
     db: DbOpt = None,
 ) -> None:
     """Perpetual futures for one tax year: realized lot fractions, funding, per-market totals, open positions."""
     from ledger.books import resolve_settings
     from ledger.booking.perps import PERP_METHODS
-    from ledger.perps import perp_books
-    from reports.perps import write_perps
+    from reports.perps import export_perps
 
     _check_format(fmt)
     _check_choices(None, None, jurisdiction)
@@ -1130,17 +1133,22 @@ def export_perps(
     settings = resolve_settings(rep, jurisdiction=jurisdiction)
     engine = ctx.engine()
     with engine.connect() as conn:
-        books = perp_books(conn, settings, year=year, venue_account=account, method=method or rep.perp_method)
+        books, counts = export_perps(conn, settings, Path(out), fmt, year=year, venue_account=account, method=method or rep.perp_method, reporting=rep)
     engine.dispose()
-    counts = write_perps(books, Path(out), fmt)
     for n in books.notes:
         err_console.print(f"warning: {n}", markup=False, highlight=False)
     from ledger.money import plain
 
+    net_rep = books.net_reporting
+    in_rep = "" if books.currency == "USD" else f" ({plain(net_rep)} {books.currency})" if net_rep is not None else f" ({books.currency}: incomplete, see the warning)"
     console.print(f"wrote {counts['Realized']} realized rows, {counts['Funding']} funding lines, {counts['Totals']} markets, "
-                  f"{counts['Positions']} open positions for {year} ({books.method}) to {out}; net {plain(books.net)} USDC", markup=False, highlight=False)
-    if books.notes:
-        raise typer.Exit(EXIT_DIFFERENCE if books.unattributed else EXIT_OK)
+                  f"{counts['Positions']} open positions for {year} ({books.method}) to {out}; net {plain(books.net)} USDC{in_rep}", markup=False, highlight=False)
+    if books.unattributed:
+        raise typer.Exit(EXIT_DIFFERENCE)
+    if books.unvalued and not allow_incomplete:  # the reporting-currency cells are empty, never zero (docs/perps.md)
+        from ledger.completeness import EXIT_INCOMPLETE
+
+        raise typer.Exit(EXIT_INCOMPLETE)
 
 
 # -- report (issue 15) ------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from ledger.money import EXACT, plain
 
 from .common import Num, add, write_csv
 
-__all__ = ["Event", "events", "KOINLY_COLUMNS", "COINTRACKER_COLUMNS", "AWAKEN_COLUMNS", "AWAKEN_PERP_COLUMNS", "write_koinly", "write_cointracker",
+__all__ = ["Event", "events", "perp_closes", "SETTLED_PNL", "KOINLY_COLUMNS", "COINTRACKER_COLUMNS", "AWAKEN_COLUMNS", "AWAKEN_PERP_COLUMNS", "write_koinly", "write_cointracker",
            "write_awaken", "WRITERS", "SKIPPED_KINDS"]
 
 TRADE_KINDS = frozenset({"spot-trade", "rfq-fill", "quote-fill", "dust"})
@@ -48,7 +48,28 @@ class Event:
     #: perp fills: symbol and signed position change.
     symbol: str | None = None
     position_change: Decimal | None = None
+    #: perp fills that closed lots: their realized (price) P&L from the position engine (``perp_closes``).
+    pnl: Decimal | None = None
     legs: list = field(default_factory=list)
+
+
+def perp_closes(conn, settings, *, start: datetime | None = None, end: datetime | None = None, venue_account: str | None = None,
+                method: str | None = None):
+    """The realized P&L of each perpetual fill that closed lots in [start, end), from the position engine
+    (``ledger.perps.stream_perps``, ``method`` or the jurisdiction's perp method: ``average``, the exchange's own), keyed by
+    the fill's entry key; and the keys of the stored ``RealizePnl`` settlements, whose cash is that same P&L
+    settled (so they are not written again). Perpetual P&L rows never come from spot lots or income categories."""
+    from ledger.perps import REALIZED_SOURCES, read_perps, stream_perps
+
+    pnl: dict[str, Decimal] = {}
+
+    def sink(rows) -> None:
+        for r in rows:
+            pnl[r.source] = add((pnl.get(r.source, Decimal(0)), r.pnl))
+
+    stream_perps(conn, settings, start=start, end=end, venue_account=venue_account, method=method, sink=sink)
+    settled = {s.key for s in read_perps(conn, venue_account=venue_account, fills=False).settlements if s.source in REALIZED_SOURCES}
+    return pnl, settled
 
 
 def _group(rows) -> Iterator[list]:
@@ -66,16 +87,23 @@ def _value(q: Decimal, leg) -> Decimal | None:
     return None if leg is None or leg.unit_price is None else EXACT.multiply(abs(q), leg.unit_price)
 
 
-def events(rows: Iterable, *, skipped: dict | None = None) -> Iterator[Event]:
-    """The journal rows (``reports.journal.journal_rows``, in their stable order) as events."""
+SETTLED_PNL = "RealizePnl settlements (their P&L is on the closing fills)"
+
+
+def events(rows: Iterable, *, skipped: dict | None = None, perps: tuple[dict, set] | None = None) -> Iterator[Event]:
+    """The journal rows (``reports.journal.journal_rows``, in their stable order) as events. ``perps``:
+    ``perp_closes``' result: each closing perp fill carries its P&L, and the realized-P&L settlements it
+    names are left out (counted in ``skipped``)."""
+    pnl, settled = perps if perps is not None else ({}, set())
     for legs in _group(rows):
         first = legs[0]
         kind = first.kind
         ev = Event(key=first.entry_id, time=first.time, kind=kind, account=first.venue_account, description=first.description)
         holding = [l for l in legs if l.account.startswith(("Assets:", "Liabilities:"))]
-        if kind in SKIPPED_KINDS:
+        if kind in SKIPPED_KINDS or (kind == "realized-pnl" and ev.key in settled):
             if skipped is not None:
-                skipped[kind] = skipped.get(kind, 0) + 1
+                name = kind if kind in SKIPPED_KINDS else SETTLED_PNL
+                skipped[name] = skipped.get(name, 0) + 1
             continue
         fees: dict[str, Decimal] = {}
         for l in legs:
@@ -112,6 +140,7 @@ def events(rows: Iterable, *, skipped: dict | None = None) -> Iterator[Event]:
             if pos is None:
                 continue
             ev.symbol, ev.position_change = pos.asset, pos.quantity
+            ev.pnl = pnl.get(ev.key)
             yield ev
             continue
         # Cash movements: the holding leg(s) net of the fee; the counter leg gives the amount moved.
@@ -159,9 +188,17 @@ def mdy_time(t: datetime) -> str:
     return t.astimezone(timezone.utc).strftime("%m/%d/%Y %H:%M:%S")
 
 
+def _perp_pay(e: Event) -> str:
+    return e.symbol.split("_")[1] if e.symbol and e.symbol.count("_") >= 2 else "USDC"
+
+
 def _koinly_rows(evs: Iterable[Event]):
     for e in evs:
         if e.kind == "perp-fill":
+            if e.pnl:  # a close: its P&L from the position lots, as a realized gain in the settlement asset
+                pay = _perp_pay(e)
+                s, sc, r, rc = ("", "", Num(e.pnl), pay) if e.pnl > 0 else (Num(-e.pnl), pay, "", "")
+                yield [koinly_date(e.time), s, sc, r, rc, "", "", "", "", "realized gain", f"Backpack perp close (position lots): {e.description}", e.key]
             continue
         s, sc = _amt(e.sent)
         r, rc = _amt(e.received)
@@ -192,6 +229,10 @@ def _cointracker_tag(e: Event) -> str:
 def _cointracker_rows(evs: Iterable[Event]):
     for e in evs:
         if e.kind == "perp-fill":
+            if e.pnl:
+                pay = _perp_pay(e)
+                r, rc, s, sc = (Num(e.pnl), pay, "", "") if e.pnl > 0 else ("", "", Num(-e.pnl), pay)
+                yield [mdy_time(e.time), r, rc, s, sc, "", "", "margin gain" if e.pnl > 0 else "margin loss"]
             continue
         r, rc = _amt(e.received)
         s, sc = _amt(e.sent)
@@ -242,7 +283,11 @@ def _awaken_perp(e: Event, position: dict) -> list:
         opening = abs(e.position_change) - closing
         for qty, tag in ((closing, "close_position"), (opening, "open_position")):
             if qty:
-                rows.append([mdy_time(e.time), underlying, _q8(qty), "", Num(Decimal(0)), pay, f"{tag.split('_')[0]} {e.symbol} (P&L settles apart): {e.description}", e.key, tag])
+                if tag == "close_position" and e.pnl is not None:
+                    pl, note = _q8(e.pnl), f"close {e.symbol} (P&L of the position lots): {e.description}"
+                else:
+                    pl, note = Num(Decimal(0)), f"{tag.split('_')[0]} {e.symbol} (P&L settles apart): {e.description}"
+                rows.append([mdy_time(e.time), underlying, _q8(qty), "", pl, pay, note, e.key, tag])
         return rows
     amount = e.received[0] if e.received else -e.sent[0]
     asset = (e.received or e.sent)[1]

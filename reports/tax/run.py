@@ -9,11 +9,14 @@ sum and round the engine's rows.
 
 from __future__ import annotations
 
+import dataclasses
+
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection
 
@@ -58,6 +61,11 @@ class TaxRun:
     scope_label: str = "all accounts"
     #: len(gains) as prepared (a module may release ``gains`` once it has its rows, on a large year).
     gain_count: int = 0
+    #: The year's perpetual figures (``reports.tax.perps.PerpSummary``, from ``ledger.perps``): the perp lines of ``income_lines``.
+    perps: Any = None
+    #: The module's streamed sink, when it has one (``us.Spool``): it took the year's gains as they were
+    #: booked, so ``gains`` is empty; ``gain_count`` is its count.
+    spool: Any = None
 
     @property
     def bounds(self) -> tuple[datetime, datetime]:
@@ -93,6 +101,8 @@ class TaxRun:
         if self.unpriced_income:
             out.append(f"WARNING: INCOMPLETE DATA - {self.unpriced_income} income/expense entries of {self.label} have no "
                        f"{self.currency} value and are not in the income totals")
+        if self.perps is not None:
+            out += [f"NOTE: perpetuals: {n}" for n in self.perps.notes]
         return out
 
 
@@ -106,7 +116,7 @@ class TaxResult:
 
 
 def prepare(conn: Connection, settings: BookSettings, year: int, *, formats=("csv",), rounding: str = "cents", form_1099da=None,
-            venue_account: str | None = None, exported_on: date | None = None) -> TaxRun:
+            venue_account: str | None = None, exported_on: date | None = None, reporting: Any = None) -> TaxRun:
     from reports.income import income_summary
 
     from ledger.books import stream_gains
@@ -118,17 +128,38 @@ def prepare(conn: Connection, settings: BookSettings, year: int, *, formats=("cs
     def keep(batch: list[Gain]) -> None:
         gains.extend(g for g in batch if start <= g.disposed < end)
 
-    books = stream_gains(conn, settings, keep, venue_account=venue_account)
+    # A module with a streamed sink (``spool``) takes the gains as they are booked and never holds them.
+    make_spool = getattr(_module(settings.jurisdiction.name), "spool", None)
+    spool = make_spool(settings, year, Quantize(rounding), form_1099da, formats) if make_spool is not None else None
+    try:
+        books = stream_gains(conn, settings, spool.add if spool is not None else keep, venue_account=venue_account)
+        if spool is not None:
+            spool.finish()
+    except BaseException:
+        if spool is not None:
+            spool.cleanup()
+        raise
+    # Perpetual lines come from the position engine (ledger.perps), never from the journal's categories.
+    from .perps import PERP_CATEGORIES, perp_summary
+
+    # Booked in the jurisdiction's own currency through the FX file (settings.convert): the perpetual figures too.
     convert = settings.convert.value if settings.convert is not None else None
-    lines = [l for l in income_summary(conn, settings.tax_year, venue_account=venue_account, convert=convert) if l.year == year]
+    perp_reporting = reporting
+    if settings.convert is not None and reporting is not None and getattr(reporting, "currency", None) != settings.currency:
+        perp_reporting = dataclasses.replace(reporting, currency=settings.currency)
+    perps = perp_summary(conn, settings, year, venue_account=venue_account, reporting=perp_reporting, method=getattr(reporting, "perp_method", None))
+    lines = [l for l in income_summary(conn, settings.tax_year, venue_account=venue_account, convert=convert)
+             if l.year == year and l.category not in PERP_CATEGORIES]
+    lines += perps.lines
 
     def lots_at(t: datetime):
         return book_ledger(conn, settings, until=t, venue_account=venue_account).open_lots
 
     return TaxRun(
-        settings=settings, year=year, books=books, gains=gains, gain_count=len(gains), income=books.income_in(year), income_lines=lines,
+        settings=settings, year=year, books=books, gains=gains, gain_count=spool.pieces if spool is not None else len(gains), spool=spool, income=books.income_in(year), income_lines=lines,
         findings=books.findings_until(end), rounding=Quantize(rounding), formats=tuple(formats), form_1099da=dict(form_1099da or {}),
         lots_at=lots_at, exported_on=exported_on or date.today(), scope_label=f"venue account {venue_account}" if venue_account else "all accounts",
+        perps=perps,
     )
 
 
@@ -148,6 +179,8 @@ def export_tax(run: TaxRun, out: Path, *, allow_incomplete: bool = False) -> Tax
     and ``allow_incomplete`` is false."""
     warnings = run.warnings()
     if warnings and not allow_incomplete:
+        if run.spool is not None:
+            run.spool.cleanup()
         raise IncompleteData(warnings[0].replace("WARNING: ", "") + " (exit 4; --allow-incomplete writes the files with this warning)")
     folder = RunFolder(out)
     try:
@@ -162,6 +195,9 @@ def export_tax(run: TaxRun, out: Path, *, allow_incomplete: bool = False) -> Tax
     except BaseException:
         folder.abort()
         raise
+    finally:
+        if run.spool is not None:
+            run.spool.cleanup()
     return TaxResult(folder=out, files=list(folder.files), totals=totals, warnings=warnings)
 
 
@@ -192,7 +228,9 @@ def _readme(run: TaxRun, folder: RunFolder, warnings: list[str], mod) -> None:
         f"rounding: {run.rounding.describe()}; only in these files; each total has a reconciliation line from the exact total",
         f"formats: {', '.join(run.formats)}",
         f"disposal rows (engine pieces) in the year: {run.gain_count}; findings before the year end: {len(run.findings)}",
-        "source: every figure is a projection of the engine's rows (ledger.books.book_ledger); nothing is re-computed",
+        "source: every figure is a projection of the engine's rows (ledger.books.stream_gains); nothing is re-computed",
+        *([f"perpetuals: {run.perps.markets} market(s), {run.perps.method} lots, from the perpetual position engine (ledger/perps.py), never from spot lots; "
+           f"{run.perps.fx}"] if run.perps is not None and run.perps.markets else []),
         "",
         *mod.README_NOTES(run),
         "",

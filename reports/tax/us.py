@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 
 from ledger.booking.jurisdictions import tax_day
 
-from .common import ZERO, Fixed, Num, Safe, Quantize, add, mdy, write_csv
+from .common import ZERO, Fixed, Num, Safe, Quantize, add, cell, mdy, write_csv
 
-__all__ = ["Form8949Row", "form_8949_rows", "box_of", "SCHEDULE_D_LINES", "schedule_d", "write", "README_NOTES", "ROWS_PER_PAGE"]
+__all__ = ["Form8949Row", "form_8949_rows", "box_of", "SCHEDULE_D_LINES", "schedule_d", "write", "README_NOTES", "ROWS_PER_PAGE", "Spool", "spool"]
 
 #: Rows per part of one Form 8949 page: 11 on the 2025 revision, 14 before (EXPORT-FORMATS.md §1.1).
 ROWS_PER_PAGE = {2025: 11, 0: 14}
@@ -228,45 +229,246 @@ def README_NOTES(run) -> list[str]:
         "v042 has none for G-L, so I/L use 712/714 as C/F did: unconfirmed)",
         *(["  NOTE: more than 2,000 disposal rows: TaxAct and H&R Block imports fail above about 2,000 Forms 1099-B; enter the Exception 2 "
             "summary rows and attach the statement PDFs instead"] if run.gain_count > 2000 else []),
-        "  perpetual realized P&L and funding: listed in income-summary.csv as the ledger's 'realized-pnl' and 'funding' income categories "
-        "(reports/income.py), not as Form 8949 rows; no specific IRS guidance exists (TAX-RULES.md §1.4): treatment is the user's election",
+        f"  perpetual realized P&L, fees and funding: in income-summary.csv from the perpetual position engine (ledger/perps.py, "
+        f"{run.perps.method if run.perps is not None else 'average'} lots; never spot lots), not as Form 8949 rows; no specific IRS guidance "
+        "exists (TAX-RULES.md §1.4): the treatment column states the common practice, and funding is shown netted and as received/paid (your election)",
     ]
 
 
+class _Box:
+    """One box's rows as they come: the CSV body in a spool file, the exact and rounded totals."""
+
+    __slots__ = ("box", "status", "path", "fh", "w", "n", "e", "rd")
+
+    def __init__(self, box: str, status: str, path: Path) -> None:
+        import csv
+
+        self.box, self.status, self.path = box, status, path
+        self.fh = open(path, "w", encoding="utf-8", newline="")
+        self.w = csv.writer(self.fh, lineterminator="\r\n")
+        self.n = 0
+        self.e = [ZERO, ZERO, ZERO]  # proceeds, cost, adjustment (exact)
+        self.rd = [ZERO, ZERO, ZERO]  # the rounded rows' sums
+
+
+class Spool:
+    """The streamed US export's first half: the year's engine pieces (``stream_gains``' batches) become
+    Form 8949 rows as they arrive, one per (disposal, term); each row's cells go at once to its box's
+    spool file, the TurboTax CSV and the TXF, and only the totals are kept. ``write`` then lays out the
+    final files (warnings, header, the spooled rows, the totals line; the XLSX and the PDF statement read
+    the box's spool back). Nothing holds the year's gains or rows.
+
+    The engine books the pieces of one disposal together (``Engine.feed``), so a row is complete when the
+    next disposal begins."""
+
+    def __init__(self, settings, year: int, rounding: Quantize, form_1099da, formats) -> None:
+        import tempfile
+
+        self.zone, self.year, self.q = settings.tax_zone, year, rounding
+        self.start, self.end = settings.year_bounds(year)
+        self.status = dict(form_1099da or {})
+        self.formats = tuple(formats)
+        self.dir = Path(tempfile.mkdtemp(prefix="reconcile-tax-us-"))
+        self.boxes: dict[str, _Box] = {}
+        self.pieces = 0
+        self.rows = 0
+        self._open: dict[str, Form8949Row] = {}  # term -> the current disposal's row
+        self._days: dict[str, set] = {}
+        self._disposal: str | None = None
+        self._tq = Quantize("cents") if rounding.name == "exact" else rounding
+        self.tt_sums = [ZERO, ZERO]
+        import csv
+
+        self._tt = open(self.dir / "turbotax.csv", "w", encoding="utf-8", newline="")
+        self._ttw = csv.writer(self._tt, lineterminator="\r\n")
+        self._txf = open(self.dir / "turbotax.txf", "w", encoding="ascii", errors="replace", newline="") if "txf" in self.formats else None
+        self._safe: dict[str, str] = {}
+
+    # -- phase 1: as the engine books --------------------------------------------------------------
+    def add(self, batch) -> None:
+        start, end, zone, year, status_of = self.start, self.end, self.zone, self.year, self.status
+        opened, days = self._open, self._days
+        for g in batch:
+            if not (start <= g.disposed < end):
+                continue
+            self.pieces += 1
+            if g.disposal_id != self._disposal:
+                if opened:
+                    self._flush()
+                self._disposal = g.disposal_id
+            r = opened.get(g.term)
+            acq = tax_day(g.acquired, zone)
+            if r is None:
+                status = status_of.get((g.account, year), "none")
+                opened[g.term] = Form8949Row(box=box_of(status, g.term, year), status=status, account=g.account, asset=g.asset, quantity=g.quantity,
+                                             acquired=mdy(acq), disposed=mdy(tax_day(g.disposed, zone)), proceeds=g.proceeds, cost=g.cost_basis,
+                                             term=g.term, disposal_id=g.disposal_id, lot_ids=[g.lot_id], source_ref=g.source_ref)
+                days[g.term] = {acq}
+                continue
+            r.quantity = add((r.quantity, g.quantity))
+            r.proceeds = add((r.proceeds, g.proceeds))
+            r.cost = add((r.cost, g.cost_basis))
+            r.lot_ids.append(g.lot_id)
+            d = days[g.term]
+            d.add(acq)
+            if len(d) > 1:
+                r.acquired = "VARIOUS"
+
+    def _flush(self) -> None:
+        for r in self._open.values():
+            self._emit(r)
+        self._open.clear()
+        self._days.clear()
+
+    def _emit(self, r: Form8949Row) -> None:
+        q = self.q
+        b = self.boxes.get(r.box)
+        if b is None:
+            b = self.boxes[r.box] = _Box(r.box, r.status, self.dir / f"box-{r.box}.csv")
+        cells = _row_cells(r, q)
+        b.w.writerow(cells)
+        b.n += 1
+        self.rows += 1
+        e, rd = b.e, b.rd
+        e[0] = add((e[0], r.proceeds))
+        e[1] = add((e[1], r.cost))
+        e[2] = add((e[2], r.adjustment))
+        rd[0] = add((rd[0], q(r.proceeds)))
+        rd[1] = add((rd[1], q(r.cost)))
+        rd[2] = add((rd[2], q(r.adjustment)))
+        c = turbotax_cells(r, self._tq)
+        s = self.tt_sums
+        s[0] = add((s[0], c[4].value))
+        s[1] = add((s[1], c[5].value))
+        self._ttw.writerow([cell(v) for v in c])
+        if self._txf is not None:
+            short, long_ = TXF_REFNUM[r.status]
+            self._txf.write(f"TD\r\nN{long_ if r.term == 'long' else short}\r\nC1\r\nL1\r\nP{_txf_text(r.description)}\r\nD{c[2]}\r\nD{r.disposed}\r\n"
+                            f"${c[5].value:f}\r\n${c[4].value:f}\r\n^\r\n")
+
+    def finish(self) -> None:
+        if self._open:
+            self._flush()
+        for b in self.boxes.values():
+            b.fh.close()
+        self._tt.close()
+        if self._txf is not None:
+            self._txf.close()
+
+    def totals(self) -> dict[str, tuple[BoxTotals, BoxTotals]]:
+        """Per box: (exact totals, totals of the rounded rows), as ``box_totals``."""
+        out = {}
+        for box in sorted(self.boxes):
+            b = self.boxes[box]
+            e, rd = b.e, b.rd
+            out[box] = (BoxTotals(box, b.n, e[0], e[1], e[2], e[0] - e[1] + e[2]), BoxTotals(box, b.n, rd[0], rd[1], rd[2], rd[0] - rd[1] + rd[2]))
+        return out
+
+    def box_rows(self, box: str):
+        """The box's row cells, read back from its spool (for the XLSX and the PDF statement)."""
+        import csv
+
+        with open(self.boxes[box].path, encoding="utf-8", newline="") as fh:
+            yield from csv.reader(fh)
+
+    def cleanup(self) -> None:
+        import shutil
+
+        for b in self.boxes.values():
+            b.fh.close()
+        for fh in (self._tt, self._txf):
+            if fh is not None:
+                fh.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def spool(settings, year, rounding, form_1099da, formats) -> Spool:
+    """The streamed export's sink (``reports.tax.run.prepare`` hands it to ``ledger.books.stream_gains``)."""
+    return Spool(settings, year, rounding, form_1099da, formats)
+
+
+def _copy_with_head(path: Path, head_rows, body: Path, tail_rows, *, bom: bool) -> None:
+    """``path`` (via ``.partial``, renamed): the head rows (warnings, header), the spooled body as it is, the tail rows."""
+    import csv
+    import io
+    import os
+    import shutil
+
+    def text(rows) -> bytes:
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\r\n")
+        w.writerows(rows)
+        return buf.getvalue().encode("utf-8")
+
+    tmp = path.with_name(path.name + ".partial")
+    with open(tmp, "wb") as out:
+        if bom:
+            out.write(b"\xef\xbb\xbf")
+        out.write(text(head_rows))
+        with open(body, "rb") as src:
+            shutil.copyfileobj(src, out, 1 << 20)
+        out.write(text(tail_rows))
+    os.replace(tmp, path)
+
+
 def write(run, folder, warnings) -> dict[str, Decimal]:
+    from reports.safety import text_cell
+
     from .run import table
 
     q = run.rounding
-    rows = form_8949_rows(run)
-    run.gains = []  # the rows hold everything the files need: the engine's pieces are freed on a large year
-    totals = box_totals(rows, q)
-    page = ROWS_PER_PAGE[2025 if run.year >= 2025 else 0]
-    by_box: dict[str, list[Form8949Row]] = {}
-    for r in rows:
-        by_box.setdefault(r.box, []).append(r)
-    out_totals: dict[str, Decimal] = {"rows": Decimal(len(rows))}
-    for box in sorted(by_box):
-        part = "Part I (short-term)" if box in "ABCGHI" else "Part II (long-term)"
-        brs = by_box[box]
-        exact, rounded = totals[box]
-        import itertools
+    sp = getattr(run, "spool", None)
+    if sp is None:  # a run prepared with the gains in a list: the same path, spooled here
+        sp = Spool(run.settings, run.year, q, run.form_1099da, run.formats)
+        sp.add(run.gains)
+        sp.finish()
+    run.gains = []
+    try:
+        return _write(run, folder, warnings, sp, q, text_cell, table)
+    finally:
+        sp.cleanup()
 
-        cells = itertools.chain((_row_cells(r, q) for r in brs),
-                                [["Totals", "", "", Fixed(rounded.proceeds), Fixed(rounded.cost), "", Fixed(rounded.adjustment), Fixed(rounded.gain), "", "", "", "", ""]])
+
+def _write(run, folder, warnings, sp: Spool, q, text_cell, table) -> dict[str, Decimal]:
+    totals = sp.totals()
+    page = ROWS_PER_PAGE[2025 if run.year >= 2025 else 0]
+    out_totals: dict[str, Decimal] = {"rows": Decimal(sp.rows)}
+    for box in sorted(sp.boxes):
+        part = "Part I (short-term)" if box in "ABCGHI" else "Part II (long-term)"
+        n = sp.boxes[box].n
+        exact, rounded = totals[box]
+        total_row = [Safe("Totals"), "", "", Fixed(rounded.proceeds), Fixed(rounded.cost), "", Fixed(rounded.adjustment), Fixed(rounded.gain), "", "", "", "", ""]
+        total_cells = [cell(v) for v in total_row]
         pre = [*warnings, f"Form 8949 {run.label} {part} Box {box}: {BOX_CAPTIONS[box]}"]
-        table(run, folder, f"form-8949-box-{box}", f"Form 8949 {part}, box {box}: {len(brs)} rows and the totals line (columns (a)-(h), then term, account and lineage)",
-              FORM_COLUMNS, cells, warnings=pre, sheet=f"8949 box {box}")
+        head = [[text_cell(line)] for line in pre] + [[text_cell(h) for h in FORM_COLUMNS]]
+        what = f"Form 8949 {part}, box {box}: {n} rows and the totals line (columns (a)-(h), then term, account and lineage)"
+        _copy_with_head(folder.path(f"form-8949-box-{box}.csv", what), head, sp.boxes[box].path, [total_cells], bom=True)
+        if "xlsx" in run.formats:
+            from .common import XlsxWriter
+
+            x = XlsxWriter(folder.path(f"form-8949-box-{box}.xlsx", what + " (XLSX, same cells)"))
+            try:
+                x.sheet(f"8949 box {box}", len(FORM_COLUMNS))
+                for h in head:
+                    x.row(h)
+                for r in sp.box_rows(box):
+                    x.row(r)
+                x.row(total_cells)
+                x.close()
+            except BaseException:
+                x.abort()
+                raise
         for k in ("proceeds", "cost", "adjustment", "gain"):
             out_totals[f"box {box} {k}"] = getattr(exact, k)
-        if len(brs) > page:
+        if n > page:
             summ = [["Backpack - see attached statement", "", "", Fixed(rounded.proceeds), Fixed(rounded.cost), "M", Fixed(rounded.adjustment) if rounded.adjustment else "", Fixed(rounded.gain)]]
-            table(run, folder, f"form-8949-box-{box}-summary", f"Form 8949 box {box}: the Exception 2 summary row to enter on the form ({len(brs)} transactions on the attached statement)",
+            table(run, folder, f"form-8949-box-{box}-summary", f"Form 8949 box {box}: the Exception 2 summary row to enter on the form ({n} transactions on the attached statement)",
                   FORM_COLUMNS[:8], summ, warnings=pre)
         if "pdf" in run.formats:
             from .pdf import form_8949_statement
 
             form_8949_statement(folder.path(f"form-8949-box-{box}-statement.pdf", f"Form 8949 box {box}: the attached statement (Exception 2), laid out like the form"),
-                                run=run, box=box, caption=BOX_CAPTIONS[box], part=part, rows=brs, totals=rounded, warnings=warnings)
+                                run=run, box=box, caption=BOX_CAPTIONS[box], part=part, rows=sp.box_rows(box), count=n, totals=rounded, warnings=warnings)
     # Rounding reconciliation: exact totals to the rounded ones, per box.
     rec = []
     for box, (e, r) in totals.items():
@@ -285,8 +487,21 @@ def write(run, folder, warnings) -> dict[str, Decimal]:
         out_totals[f"schedule-d {ln} gain"] = e.gain
     # Income summary.
     _income(run, folder, warnings, out_totals)
-    # TurboTax gain/loss CSV and TXF: the same rows.
-    _turbotax(run, folder, rows, out_totals)
+    # TurboTax gain/loss CSV and TXF: the same rows, spooled as they came.
+    _copy_with_head(folder.path("turbotax.csv", "TurboTax gain/loss CSV (computed gains, one row per Form 8949 row; no box or term column: TurboTax infers the term from the dates)"),
+                    [list(TURBOTAX_COLUMNS)], sp.dir / "turbotax.csv", [], bom=False)
+    if "txf" in run.formats:
+        p = folder.path("turbotax.txf", "TXF v042 of the same rows for TurboTax Desktop (record format 4: cost before proceeds)")
+        import os
+        import shutil
+
+        tmp = p.with_name(p.name + ".partial")
+        with open(tmp, "wb") as out:
+            out.write(("\r\n".join(["V042", "Abackpack-reconcile", f"D{mdy(run.exported_on)}", "^"]) + "\r\n").encode("ascii"))
+            with open(sp.dir / "turbotax.txf", "rb") as src:
+                shutil.copyfileobj(src, out, 1 << 20)
+        os.replace(tmp, p)
+    out_totals["turbotax proceeds"], out_totals["turbotax cost"] = sp.tt_sums
     # Safe-harbor allocation (Rev. Proc. 2024-28), dated in this year.
     allocs = [a for a in run.books.allocations if a.time.year == run.year]
     if allocs or run.year == 2025:
@@ -302,10 +517,12 @@ def write(run, folder, warnings) -> dict[str, Decimal]:
 TREATMENT_US = {
     "interest received": "ordinary income at fair market value when received (Schedule 1 / B); basis of the units received",
     "interest paid": "possibly investment interest expense (Form 4952, itemisers only): reported, not netted",
-    "perp funding": "the ledger's 'funding' category; no IRS guidance: funding received as ordinary income, paid as an expense, unless netted into P&L (your election)",
-    "perp realized P&L": "the ledger's 'realized-pnl' category (settlement rows); commonly a short-term capital gain or loss; not section 1256 (your election)",
-    "perp trading fees": "the ledger's 'perp-fee' category; part of the perp result",
-    "perp liquidation": "the ledger's 'liquidation' category; a forced close",
+    "perp funding": "net funding (the netting election); no IRS guidance: funding received as ordinary income, paid as an expense, unless netted into P&L (your election)",
+    "  of which perp funding received": "funding received: ordinary income (the gross election); part of the net line above, not to be added again",
+    "  of which perp funding paid": "funding paid: an expense (the gross election); part of the net line above, not to be added again",
+    "perp realized P&L": "closes of perpetual position lots (ledger/perps.py); commonly a short-term capital gain or loss; not section 1256 (your election)",
+    "perp trading fees": "every perpetual fill's fee of the year (rebates negative); part of the perp result",
+    "perp liquidation": "liquidation-kind settlements (backstop, liability transfer) beyond the closes' P&L; a forced close",
 }
 
 
@@ -318,6 +535,11 @@ def _income(run, folder, warnings, totals) -> None:
         rows.append([l.category, Fixed(q(l.value)), Num(l.value), Num(Decimal(l.entries)), Num(Decimal(l.unpriced)), ";".join(sorted(l.assets)),
                      TREATMENT_US.get(l.category, "")])
         totals[f"income {l.category}"] = l.value
+        if l.category == "perp funding" and run.perps is not None:  # the gross election's two figures, under the net
+            for k, name in (("perp funding received", "  of which perp funding received"), ("perp funding paid", "  of which perp funding paid")):
+                v = run.perps.totals[k]
+                rows.append([name, Fixed(q(v)), Num(v), "", "", ";".join(sorted(l.assets)), TREATMENT_US[name]])
+                totals[f"income {name.strip()}"] = v
     table(run, folder, "income-summary", "income and expense categories of the year (signed: positive is money in), with the treatment",
           ("category", f"value {run.currency} (rounded)", f"value {run.currency} (exact)", "entries", "unpriced entries (not in the value)", "assets", "treatment"),
           rows, warnings=warnings)
@@ -344,39 +566,6 @@ def turbotax_cells(r: Form8949Row, q: Quantize) -> list:
     amount = r.quantity.quantize(Q8, rounding=ROUND_HALF_UP, context=EXACT)
     acq = r.acquired if r.acquired != "VARIOUS" else ("various" if r.term == "short" else "VARIOUS")
     return [Num(amount), r.asset, acq, r.disposed, Fixed(proceeds), Fixed(cost)]
-
-
-def _turbotax(run, folder, rows, totals) -> None:
-    """turbotax.csv and (with txf) turbotax.txf in one pass over the rows."""
-    q = Quantize("cents") if run.rounding.name == "exact" else run.rounding
-    txf = None
-    if "txf" in run.formats:
-        p = folder.path("turbotax.txf", "TXF v042 of the same rows for TurboTax Desktop (record format 4: cost before proceeds)")
-        txf_tmp = p.with_name(p.name + ".partial")
-        txf = open(txf_tmp, "w", encoding="ascii", errors="replace", newline="")
-        txf.write("\r\n".join(["V042", "Abackpack-reconcile", f"D{mdy(run.exported_on)}", "^"]) + "\r\n")
-    sums = [ZERO, ZERO]
-
-    def cells():
-        for r in rows:
-            c = turbotax_cells(r, q)
-            sums[0] = add((sums[0], c[4].value))
-            sums[1] = add((sums[1], c[5].value))
-            if txf is not None:
-                short, long_ = TXF_REFNUM[r.status]
-                txf.write(f"TD\r\nN{long_ if r.term == 'long' else short}\r\nC1\r\nL1\r\nP{_txf_text(r.description)}\r\nD{c[2]}\r\nD{r.disposed}\r\n"
-                          f"${c[5].value:f}\r\n${c[4].value:f}\r\n^\r\n")
-            yield c
-
-    try:
-        write_csv(folder.path("turbotax.csv", "TurboTax gain/loss CSV (computed gains, one row per Form 8949 row; no box or term column: TurboTax infers the term from the dates)"),
-                  TURBOTAX_COLUMNS, cells())
-    finally:
-        if txf is not None:
-            txf.close()
-    if txf is not None:
-        txf_tmp.replace(p)
-    totals["turbotax proceeds"], totals["turbotax cost"] = sums
 
 
 def _txf_text(s: str) -> str:

@@ -199,3 +199,24 @@ def test_child_process_books_the_same_cycles(start_simulator, doc, db_url, tmp_p
         proof = perps_module.perp_proof(conn, "main")
     engine.dispose()
     assert proof.ok and proof.held == main["perps"]["held"]
+
+
+def test_check_proves_in_a_child_process_the_same(start_simulator, doc, db_url, tmp_path, capsys, monkeypatch):
+    """``reconcile.check`` starts the proof first (``start_perp_proof``); on a large ledger it runs in a forked
+    process while the balances are compared: the outcome is the in-process one, to the last field."""
+    from ledger.reconcile import check
+
+    _sync_check(start_simulator, doc, db_url, tmp_path, capsys)
+    import ledger.perps as perps_module
+
+    engine = make_engine(str(db_url))
+    with engine.connect() as conn:
+        here = check(conn, "main", keep=False).to_json()
+    monkeypatch.setattr(perps_module, "CHILD_MIN_FILLS", 1)  # the proof (and its fifo cycles) in forked processes
+    with engine.connect() as conn:
+        handle = perps_module.start_perp_proof(conn, "main")
+        assert handle.proc is not None
+        handle.discard()
+        there = check(conn, "main", keep=False).to_json()
+    engine.dispose()
+    assert there == here and here["perps"]["ok"] and here["perps"]["held"]["cycle-fifo"] > 0

@@ -53,3 +53,44 @@ def test_xlsx_four_sheets(tmp_path):
     assert wb.sheetnames == ["Realized", "Funding", "Totals", "Positions"]
     head, first = list(wb["Realized"].iter_rows(values_only=True))[:2]
     assert head == REALIZED_COLUMNS and str(first[1]).startswith("'=")
+
+
+def test_streamed_export_equals_the_booked_books(db_url, tmp_path, monkeypatch):
+    """``export_perps`` (fills read a chunk at a time, rows written as booked) writes the same files as
+    ``write_perps`` of ``perp_books`` (every row held), for a year that starts and ends with positions open."""
+    import importlib.util
+    from pathlib import Path
+
+    from ledger import perps as perps_module
+    from ledger.books import resolve_settings
+    from ledger.db import make_engine
+    from ledger.perps import perp_books
+    from reconcile.config import ReportingConfig
+    from reports.perps import export_perps
+
+    spec = importlib.util.spec_from_file_location("perps_bench", Path(__file__).resolve().parents[2] / "benchmarks" / "perps_bench.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)  # type: ignore[union-attr]
+    monkeypatch.setattr(bench, "T0", datetime(2025, 12, 31, 23, 0, tzinfo=timezone.utc))
+    bench.store(db_url, 3000, 5)
+    monkeypatch.setattr(perps_module, "iter_perp_fills", _small_chunks(perps_module.iter_perp_fills))  # many chunks: rows cross chunk ends
+    settings = resolve_settings(ReportingConfig())
+    engine = make_engine(db_url)
+    for year in (2025, 2026):
+        with engine.connect() as conn:
+            held = perp_books(conn, settings, year=year)
+            streamed, counts = export_perps(conn, settings, tmp_path / f"s{year}.csv", "csv", year=year)
+        write_perps(held, tmp_path / f"h{year}.csv", "csv")
+        assert held.realized and counts["Realized"] == len(held.realized) == streamed.realized_count and not streamed.realized
+        for name, path in csv_paths(tmp_path / f"s{year}.csv").items():
+            assert path.read_text() == csv_paths(tmp_path / f"h{year}.csv")[name].read_text(), (year, name)
+        assert streamed.net == held.net and streamed.positions == held.positions
+    engine.dispose()
+
+
+def _small_chunks(real):
+    def wrapped(conn, **kw):
+        kw["chunk"] = 97
+        return real(conn, **kw)
+
+    return wrapped

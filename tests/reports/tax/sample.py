@@ -64,6 +64,65 @@ def ledger(engine, db_url, tmp_path, monkeypatch):
     return L
 
 
+#: raw record id -> the raw_records rows to store with it (the record itself, and records kept with it):
+#: the perpetual entries are derived from exchange records by the posting rules, as a sync does, because
+#: the position engine (ledger/perps.py) books the stored records, not hand-made entries.
+_RAW: dict[int, list[tuple]] = {}
+_RAW_IDS = iter(range(900_000_001, 10**12, 10))
+
+
+def raw_entries(acct, endpoint, record, *, kept=(), usdc_price=None):
+    """The entries the posting rules derive from one exchange ``record`` (``importers.backpack.extract``),
+    tied to its raw record (stored by ``post``), with ``kept`` (endpoint, record) pairs stored beside it
+    (a ``history/position`` row: the position id -> market map). ``usdc_price``: the USDC legs' unit price."""
+    import json
+
+    from importers.backpack.endpoints import ENDPOINTS
+    from importers.backpack.extract import extract
+
+    rid = next(_RAW_IDS)
+    rows = []
+    out = []
+    for i, (ep_name, r) in enumerate(((endpoint, record), *kept)):
+        ep = ENDPOINTS[ep_name]
+        key, t = ep.natural_key(r), ep.record_time(r)
+        x = extract(ep_name, r, Source(acct, ep_name, key, t, rid + i))
+        rows.append((rid + i, acct, ep_name, key, json.dumps(r, separators=(",", ":")), t, x.status, x.note))
+        if i == 0:
+            out = list(x.entries)
+    _RAW[rid] = rows
+    if usdc_price is not None:
+        out = [priced(e, USDC=usdc_price) for e in out]
+    return out
+
+
+def perp_fill_record(trade_id, when, side, qty, price, symbol="SOL_USDC_PERP", fee="0", system=None):
+    return {"clientId": None, "fee": fee, "feeSymbol": "USDC", "isMaker": False, "orderId": str(10**10 + trade_id), "price": price, "quantity": qty,
+            "side": {"buy": "Bid", "sell": "Ask"}[side], "symbol": symbol, "systemOrderType": system, "timestamp": when, "tradeId": trade_id}
+
+
+def settlement_record(seq, when, source, qty, position_id="p-sol-1"):
+    return {"quantity": qty, "source": source, "subaccountId": None, "timestamp": when, "userId": 1, "positionId": position_id, "engineSequence": seq}
+
+
+def position_record(position_id="p-sol-1", symbol="SOL_USDC_PERP", opened="2025-02-10T08:00:00.000"):
+    return {"id": position_id, "symbol": symbol, "state": "Closed", **{k: "0" for k in (
+        "netQuantity", "netExposureQuantity", "netExposureNotional", "netCost", "markPrice", "entryPrice", "cumulativePnlRealized", "unrealizedPnl",
+        "fundingQuantity", "interest", "liquidated", "imf", "fees", "closedVolume", "liquidationFees")}, "closingPrice": None, "accountLeverage": None,
+        "openedAt": opened, "closedAt": None}
+
+
+def sample_perps(acct="main"):
+    """The sample's SOL_USDC_PERP round trip (+12.30 USDC realized on 2025-02-15, 0.05 USDC funding paid on 2025-02-16) as the
+    exchange's records: two fills, a RealizePnl and a FundingPayment settlement, and the position row naming the market."""
+    return [
+        *raw_entries(acct, "fills", perp_fill_record(9099, "2025-02-10T08:00:00.000", "buy", "10", "150"), kept=[("positionHistory", position_record())]),
+        *raw_entries(acct, "fills", perp_fill_record(9100, "2025-02-15T08:00:00.000", "sell", "10", "151.23")),
+        *raw_entries(acct, "settlement", settlement_record(9100, "2025-02-15T08:00:01.000000", "RealizePnl", "12.30"), usdc_price="1"),
+        *raw_entries(acct, "settlement", settlement_record(77, "2025-02-16T08:00:00.000000", "FundingPayment", "-0.05"), usdc_price="1"),
+    ]
+
+
 def sample_entries(acct="main"):
     return [
         spot("7700", "2024-01-10T12:00:00", "buy", "BTC", "0.01", "450", acct),
@@ -72,16 +131,21 @@ def sample_entries(acct="main"):
         spot("9060", "2025-02-01T12:00:00", "sell", "BTC", "0.015", "1500", acct),
         priced(cash(Source(acct, "history/interest", "i-2025-02-01", at("2025-02-01T00:00:00")), kind="interest-income", asset="USDC", quantity=D("0.42"),
                     counter="Income:Interest", wallet=lent(acct, "USDC")), USDC="1"),
-        perp_fill(Source(acct, "history/fills", "9099", at("2025-02-10T08:00:00")), symbol="SOL_USDC_PERP", side="buy", quantity=D("10"), price=D("150")),
-        perp_fill(Source(acct, "history/fills", "9100", at("2025-02-15T08:00:00")), symbol="SOL_USDC_PERP", side="sell", quantity=D("10"), price=D("151.23")),
-        priced(cash(Source(acct, "history/settlement", "pnl-9100", at("2025-02-15T08:00:01")), kind="realized-pnl", asset="USDC", quantity=D("12.30"),
-                    counter="Income:Perp:RealizedPnl"), USDC="1"),
-        priced(cash(Source(acct, "history/settlement", "funding-77", at("2025-02-16T08:00:00")), kind="funding", asset="USDC", quantity=D("-0.05"),
-                    counter="Income:Funding"), USDC="1"),
+        *sample_perps(acct),
         spot("9050", "2025-03-01T09:30:00", "sell", "SOL", "1.5", "210", acct),
     ]
 
 
 def post(engine, entries):
+    entries = list(entries)
     with engine.begin() as conn:
-        Journal(conn).post(list(entries))
+        raw = [row for rid in dict.fromkeys(e.raw_record_id for e in entries if e.raw_record_id is not None) for row in _RAW.get(rid, ())]
+        if raw:
+            from datetime import datetime as _dt
+
+            from ledger.bulk import bulk_insert, db_time
+
+            now = db_time(conn, _dt.now(timezone.utc))
+            bulk_insert(conn, "raw_records", ("id", "venue_account", "endpoint", "natural_key", "payload", "record_time", "fetched_at", "status", "note"),
+                        [(i, a, ep, k, pl, db_time(conn, t), now, st, note) for i, a, ep, k, pl, t, st, note in raw])
+        Journal(conn).post(entries)

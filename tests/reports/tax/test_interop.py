@@ -29,11 +29,19 @@ def _extra():
     ]
 
 
+#: The sample's exchange-recorded SOL_USDC_PERP round trip: the closing fill's P&L, by hand: 10 x (151.23 - 150).
+SAMPLE_CLOSE_PNL = Decimal("12.30")
+
+
 def expected(entries):
-    """What each entry must become, read from the entries as posted (not from the database)."""
+    """What each entry must become, read from the entries as posted (not from the database). Perpetual P&L
+    comes from the position lots: an exchange-recorded closing fill carries it (the sample's one close, by
+    hand), and the exchange-recorded RealizePnl settlement of the same P&L is not written again."""
     out = {}
     for e in sorted(entries, key=lambda e: (e.time, e.key)):
         if e.kind in ("lend", "redeem", "borrow", "repay"):
+            continue
+        if e.kind == "realized-pnl" and e.raw_record_id is not None:
             continue
         fee = {}
         for l in e.legs:
@@ -44,6 +52,8 @@ def expected(entries):
         if e.kind == "perp-fill":
             (pos,) = [l for l in e.legs if ":Perp:" in l.account]
             out[e.key] = dict(time=e.time, kind=e.kind, perp=(pos.asset, pos.quantity))
+            if e.raw_record_id is not None and pos.quantity < 0:  # the sample's close
+                out[e.key].update(pnl=SAMPLE_CLOSE_PNL, received=(SAMPLE_CLOSE_PNL, "USDC"), sent=None, fee=None)
             continue
         if e.kind in ("spot-trade", "rfq-fill", "quote-fill", "dust"):
             tr = {}
@@ -87,9 +97,10 @@ def test_interop__koinly_round_trip(ledger, tmp_path):
     assert run_cli("export", "koinly", "--out", out, "--db", ledger.url) == 0
     assert out.read_text().splitlines()[0] == ",".join(KOINLY_COLUMNS)
     rows = read_csv(out, skip_preamble=False)
-    exp = {k: v for k, v in expected(entries).items() if v["kind"] != "perp-fill"}
+    exp = {k: v for k, v in expected(entries).items() if v["kind"] != "perp-fill" or v.get("pnl")}
     assert [r["TxHash"] for r in rows] == list(exp)
-    labels = {"interest-income": "lending interest", "realized-pnl": "realized gain", "funding": "realized gain", "interest-expense": "margin fee", "perp-fee": "cost"}
+    labels = {"interest-income": "lending interest", "realized-pnl": "realized gain", "funding": "realized gain", "interest-expense": "margin fee", "perp-fee": "cost",
+              "perp-fill": "realized gain"}
     for r in rows:
         x = exp[r["TxHash"]]
         assert datetime.strptime(r["Date"], "%Y-%m-%d %H:%M:%S UTC").replace(tzinfo=timezone.utc) == x["time"].replace(microsecond=0)
@@ -108,13 +119,13 @@ def test_interop__cointracker_round_trip(ledger, tmp_path):
     assert run_cli("export", "cointracker", "--out", out, "--db", ledger.url) == 0
     rows = read_csv(out, skip_preamble=False)
     assert list(rows[0]) == list(COINTRACKER_COLUMNS)
-    exp = [v for v in expected(entries).values() if v["kind"] != "perp-fill"]
+    exp = [v for v in expected(entries).values() if v["kind"] != "perp-fill" or v.get("pnl")]
     assert len(rows) == len(exp)
     for r, x in zip(rows, exp):
         assert datetime.strptime(r["Date"], "%m/%d/%Y %H:%M:%S").replace(tzinfo=timezone.utc) == x["time"].replace(microsecond=0)
         assert (_pair(r, "Sent Quantity", "Sent Currency"), _pair(r, "Received Quantity", "Received Currency"), _pair(r, "Fee Amount", "Fee Currency")) == (
             x["sent"], x["received"], x["fee"])
-        if x["kind"] == "realized-pnl":
+        if x["kind"] in ("realized-pnl", "perp-fill"):
             assert r["Tag"] == ("margin gain" if x["received"] else "margin loss")
         if x["kind"] in ("perp-fee", "interest-expense"):
             assert r["Tag"] == "margin fee"
@@ -154,7 +165,7 @@ def test_interop__awaken_round_trip(ledger, tmp_path):
             closing = min(abs(change), abs(before)) if before and (before > 0) != (change > 0) else Decimal(0)
             want = [("close_position", closing)] * bool(closing) + [("open_position", abs(change) - closing)] * bool(abs(change) - closing)
             assert [(r["Tag"], Decimal(r["Amount"])) for r in rs] == want
-            assert all(Decimal(r["P&L"]) == 0 for r in rs)
+            assert [Decimal(r["P&L"]) for r in rs] == [x.get("pnl", Decimal(0)) if t == "close_position" else 0 for t, _q in want]
         else:
             (r,) = rs
             signed = x["received"][0] if x["received"] else -x["sent"][0]

@@ -68,8 +68,9 @@ def test_us__income_summary_lists_the_ledger_categories(ledger, tmp_path):
     assert rc == 0
     inc = {r["category"]: r for r in read_csv(out / "income-summary.csv")}
     assert inc["interest received"]["value USD (exact)"] == "0.42"
-    assert inc["perp realized P&L"]["value USD (exact)"] == "12.3" and "realized-pnl" in inc["perp realized P&L"]["treatment"]
+    assert inc["perp realized P&L"]["value USD (exact)"] == "12.3" and "position lots" in inc["perp realized P&L"]["treatment"]
     assert inc["perp funding"]["value USD (exact)"] == "-0.05"
+    assert inc["  of which perp funding paid"]["value USD (exact)"] == "-0.05" and inc["  of which perp funding received"]["value USD (exact)"] == "0"
 
 
 def test_us__exception_2_summary_and_statement_pdf(ledger, tmp_path):
@@ -148,3 +149,37 @@ def test_us__rounding_reconciliation_line(ledger, tmp_path):
     assert (p["exact total"], p["rounded total"], p["rounding difference"]) == ("10.01", "10.02", "0.01")
     c = rec[("I", "cost")]
     assert Decimal(c["exact total"]) + Decimal(c["rounding difference"]) == Decimal(c["rounded total"])
+
+
+def test_us__streamed_xlsx_and_statement_hold_the_csv_rows(ledger, tmp_path):
+    """The streamed export writes each box's rows once (spooled as booked); the XLSX sheet and the PDF statement
+    are read back from that spool: the same cells as the CSV, in the same order, warnings and totals included."""
+    import csv
+
+    from openpyxl import load_workbook
+
+    entries = [spot("b", "2025-01-02T10:00:00", "buy", "SOL", "40", "4000"), spot("b2", "2024-01-02T10:00:00", "buy", "SOL", "5", "250")]
+    entries += [spot(f"s{i:02d}", f"2025-02-{i % 27 + 1:02d}T{10 + i // 27:02d}:00:00", "sell", "SOL", "1", str(90 + i)) for i in range(45)]
+    ledger.post(entries)
+    rc, out = _export(ledger, tmp_path, "--format", "csv,xlsx,pdf")
+    assert rc == 0
+    for box in ("I", "L"):
+        with open(out / f"form-8949-box-{box}.csv", encoding="utf-8-sig", newline="") as fh:
+            rows = list(csv.reader(fh))
+        sheet = [[("" if v is None else str(v)) for v in r] for r in load_workbook(out / f"form-8949-box-{box}.xlsx", read_only=True).active.iter_rows(values_only=True)]
+        assert [r + [""] * (len(rows[-1]) - len(r)) for r in sheet] == [r + [""] * (len(rows[-1]) - len(r)) for r in rows]
+        assert rows[-1][0] == "Totals" and len(rows) > 3
+    # FIFO: the first five sells in time take the 2024 lot (long-term, box L), the other forty the 2025 lot (box I)
+    sells = sorted(((f"2025-02-{i % 27 + 1:02d}T{10 + i // 27:02d}", Decimal(90 + i)) for i in range(45)))
+    for box, part in (("L", sells[:5]), ("I", sells[5:])):
+        body = [r for r in read_csv(out / f"form-8949-box-{box}.csv") if r["(a) Description of property"] != "Totals"]
+        assert len(body) == len(part) and [Decimal(r["(d) Proceeds"]) for r in body] == [p for _t, p in part]
+        import re
+        import zlib
+
+        pdf = (out / f"form-8949-box-{box}-statement.pdf").read_bytes()
+        text = b"".join(zlib.decompress(m) for m in re.findall(rb"stream\r?\n(.*?)endstream", pdf, re.S)).decode("latin-1")
+        lines = [re.sub(r"\\(.)", r"\1", m) for m in re.findall(r"\(((?:[^()\\]|\\.)*)\) Tj", text)]
+        printed = [l.split() for l in lines if l.startswith("1 SOL")]
+        assert [(l[2], l[3], l[4], l[5]) for l in printed] == [(r["(b) Date acquired"], r["(c) Date sold or disposed of"], r["(d) Proceeds"],
+                                                               r["(e) Cost or other basis"]) for r in body]
