@@ -156,7 +156,7 @@ def side_by_side(conn: Connection, reporting: Any, names: list[str], year: int, 
     out = []
     for name in names:
         s = settings_for(reporting, name)
-        run = prepare(conn, s, year, venue_account=venue_account)
+        run = prepare(conn, s, year, venue_account=venue_account, reporting=reporting, streamed=False)  # its figures read the year's rows
         head, figs = _summary(name, run)
         start, end = run.bounds
         zone = s.tax_zone

@@ -116,7 +116,9 @@ class TaxResult:
 
 
 def prepare(conn: Connection, settings: BookSettings, year: int, *, formats=("csv",), rounding: str = "cents", form_1099da=None,
-            venue_account: str | None = None, exported_on: date | None = None, reporting: Any = None) -> TaxRun:
+            venue_account: str | None = None, exported_on: date | None = None, reporting: Any = None, streamed: bool = True) -> TaxRun:
+    """The year's booked figures for the tax modules. ``streamed``: a module with a streamed sink takes the gains as they
+    are booked (``run.gains`` stays empty); ``False`` keeps them in ``run.gains`` (the side-by-side comparison reads them)."""
     from reports.income import income_summary
 
     from ledger.books import stream_gains
@@ -129,7 +131,7 @@ def prepare(conn: Connection, settings: BookSettings, year: int, *, formats=("cs
         gains.extend(g for g in batch if start <= g.disposed < end)
 
     # A module with a streamed sink (``spool``) takes the gains as they are booked and never holds them.
-    make_spool = getattr(_module(settings.jurisdiction.name), "spool", None)
+    make_spool = getattr(_module(settings.jurisdiction.name), "spool", None) if streamed else None
     spool = make_spool(settings, year, Quantize(rounding), form_1099da, formats) if make_spool is not None else None
     try:
         books = stream_gains(conn, settings, spool.add if spool is not None else keep, venue_account=venue_account)
