@@ -1,7 +1,9 @@
 """The accountant's report for one period: every figure gathered once, for the workbook and the statement.
 
-``build_report`` books the ledger through the public API (``ledger.books``: once for the period end,
-once for its start for the basis roll-forward, once per method for the comparison), asks
+``build_report`` books the ledger once (``ledger.report_books.book_period``: one read of the ledger
+feeding the configured method's engine, which keeps the period's gains and the lots at both ends, and
+one engine per compared method, which keeps only totals), takes the perpetuals from
+``ledger.perps.perp_books``, asks
 ``ledger.completeness`` what is incomplete, reconciles each venue account at the period end
 (``ledger.reconcile.check(at=...)``) and reads the period's income, fees and prices used. It computes
 no accounting of its own: the writers (``reports.workbook``, ``reports.statement``) only lay out what
@@ -145,6 +147,7 @@ class Report:
     findings: list = field(default_factory=list)  # every finding feeding the period (findings_until(end))
     methods: list[MethodRow] = field(default_factory=list)
     allocations: list = field(default_factory=list)  # SafeHarborAllocation
+    perps: Any = None  # ledger.perps.PerpBooks of the period (None: not gathered)
     value_series: list[tuple[date, Decimal, int]] = field(default_factory=list)  # month end, value, assets without price
     _journal: Any = None
     #: The open connection the report was read from: the statement's drill-down reads entries and raw records.
@@ -428,24 +431,43 @@ def build_report(conn: Connection, reporting: Any, settings, *, start: datetime,
     (default: those with a snapshot). ``compare``: book the period once per method for the comparison.
     ``gate(completeness)``: called as soon as completeness is known, before the rest is gathered (the
     CLI's gate exits there when the period is incomplete and that is not allowed)."""
-    from ledger.books import book_ledger, resolve_settings
+    from ledger.books import resolve_settings
     from ledger.booking import SettingsError
     from ledger.completeness import assess
+    from ledger.perps import perp_books
     from ledger.reconcile import basis_rollforward, check
+    from ledger.report_books import book_period
 
     from .journal import journal_rows
 
     last = end - _US
-    books = book_ledger(conn, settings, until=last, venue_account=account)
+    # What needs no booking is asked first: an incomplete period that is not allowed stops before the booking.
+    first = assess(conn, reporting, start=start, end=end, venue_account=account)
+    if gate is not None and not first.complete and not allow_incomplete:
+        gate(first)
+    method = settings.booking.method
+    compared: list[tuple[str, Any]] = []
+    unavailable: dict[str, str] = {}
+    methods = (list(COMPARED_METHODS) + (["uk"] if settings.booking.jurisdiction == "uk" else [])) if compare else []
+    for m in methods:
+        if m == method:
+            continue
+        try:
+            compared.append((m, resolve_settings(reporting, method=m, jurisdiction=settings.booking.jurisdiction, scope=settings.booking.scope)))
+        except SettingsError as exc:
+            unavailable[m] = f"not available: {exc}"
+    # One read of the ledger: the configured method's books (the period's gains, the lots at both ends) and
+    # every compared method's totals (ledger.report_books; no gain list held for them).
+    pb = book_period(conn, settings, start=start, end=end, venue_account=account, compare=compared)
+    books = pb.books
     feeding = books.findings_until(end)
-    rep = Report(label=label, start=start, end=end, account=account, currency=settings.currency, method=settings.booking.method,
+    rep = Report(label=label, start=start, end=end, account=account, currency=settings.currency, method=method,
                  scope=settings.booking.scope, jurisdiction=settings.booking.jurisdiction, generated_at=now or datetime.now(timezone.utc),
-                 completeness=assess(conn, reporting, start=start, end=end, findings=feeding, venue_account=account),
-                 allow_incomplete=allow_incomplete)
+                 completeness=first.with_findings(feeding), allow_incomplete=allow_incomplete)
     rep.findings = feeding
     if gate is not None:
         gate(rep.completeness)
-    rep.gains = [g for g in books.gains if start <= g.disposed < end]
+    rep.gains = books.gains
     rep.engine_income = [i for i in books.income if start <= i.time < end]
     rep.open_lots = sorted(books.open_lots, key=lambda l: (l.account, l.asset, l.acquired, l.id))
     rep.allocations = list(books.allocations)
@@ -453,54 +475,27 @@ def build_report(conn: Connection, reporting: Any, settings, *, start: datetime,
     rep.fees = fee_rows(conn, start, end, account)
     rep.prices_used = prices_used(conn, start, end, account)
     rep.holdings = _holdings(conn, reporting, books.open_lots, last)
+    rep.perps = perp_books(conn, settings, start=start, end=end, venue_account=account)
     if series:
         rep.value_series = _value_series(conn, reporting, start, end, account, settings.cash)
-    # The basis roll-forward over the period: a second booking, of the events up to its start (none
-    # needed when nothing precedes the period: no entry and no opening lot, so no lot is open then).
-    earlier = conn.execute(text("SELECT 1 FROM journal_entries WHERE timestamp < :s LIMIT 1"), {"s": _p(conn, start)}).first()
-    if earlier is None and not settings.opening_lots:
-        lots_at_start: list = []
-    else:
-        lots_at_start = book_ledger(conn, settings, until=start - _US, venue_account=account).open_lots
-    rep.rollforward = basis_rollforward(start - _US, last, lots_at_start, books.open_lots, books.gains)
-    del lots_at_start
+    rep.rollforward = basis_rollforward(start - _US, last, pb.lots_at_start, books.open_lots, rep.gains)
     names = accounts if accounts is not None else [n for (n,) in conn.execute(text("SELECT DISTINCT venue_account FROM snapshots ORDER BY 1"))]
     if account is not None:
         names = [n for n in names if n == account] or [account]
     rep.checks = [check(conn, n, at=last, keep=False) for n in names]
     if compare:
-        methods = list(COMPARED_METHODS) + (["uk"] if settings.booking.jurisdiction == "uk" else [])
         for m in methods:
-            if m == rep.method:
-                rep.methods.append(_method_row(m, rep.gains, "configured"))
-                continue
-            try:
-                alt = resolve_settings(reporting, method=m, jurisdiction=settings.booking.jurisdiction, scope=settings.booking.scope)
-                other = book_ledger(conn, alt, until=last, venue_account=account)
-            except SettingsError as exc:
-                rep.methods.append(MethodRow(m, _ZERO, _ZERO, _ZERO, _ZERO, _ZERO, 0, f"not available: {exc}"))
-                continue
-            rep.methods.append(_method_row(m, [g for g in other.gains if start <= g.disposed < end], ""))
-            del other
-        if not any(r.method == rep.method for r in rep.methods):
-            rep.methods.insert(0, _method_row(rep.method, rep.gains, "configured"))
+            if m in unavailable:
+                rep.methods.append(MethodRow(m, _ZERO, _ZERO, _ZERO, _ZERO, _ZERO, 0, unavailable[m]))
+            else:
+                t = pb.methods[m]
+                rep.methods.append(MethodRow(m, t.short, t.long, t.other, t.proceeds, t.basis, t.rows, "configured" if m == method else ""))
+        if not any(r.method == method for r in rep.methods):
+            t = pb.methods[method]
+            rep.methods.insert(0, MethodRow(method, t.short, t.long, t.other, t.proceeds, t.basis, t.rows, "configured"))
     rep.conn = conn
     rep._journal = lambda: (r for r in journal_rows(conn, start=start, end=end) if account is None or r.venue_account == account)
     return rep
-
-
-def _method_row(method: str, gains: list, note: str) -> MethodRow:
-    short = long = other = proceeds = basis = _ZERO
-    for g in gains:
-        if g.term == "short":
-            short += g.gain
-        elif g.term == "long":
-            long += g.gain
-        else:
-            other += g.gain
-        proceeds += g.proceeds
-        basis += g.cost_basis
-    return MethodRow(method, short, long, other, proceeds, basis, len(gains), note)
 
 
 def raw_payload_text(payload: str) -> str:

@@ -144,7 +144,27 @@ def _context(rep: Report) -> dict:
         "holdings_unpriced": [h for h in rep.holdings if h.unit_price is None],
         "configured": next((m for m in rep.methods if m.method == rep.method), None),
         "figure_kinds": FIGURE_FINDINGS,
+        "perps": rep.perps, "perps_total": _perp_total(rep.perps),
     }
+
+
+def _perp_total(pb):
+    """The perpetuals' totals over every market (``ledger.perps.MarketTotals`` summed field by field)."""
+    if pb is None:
+        return None
+    from ledger.perps import MarketTotals
+
+    t = MarketTotals("", "")
+    for m in pb.totals:
+        t.realized += m.realized
+        t.fees += m.fees
+        t.funding_received += m.funding_received
+        t.funding_paid += m.funding_paid
+        t.liquidations += m.liquidations
+        t.adl += m.adl
+        t.other += m.other
+        t.closes += m.closes
+    return t
 
 
 def _entries(rep: Report, keys: list[str]) -> dict[str, dict]:

@@ -24,13 +24,14 @@ from .safety import text_cell
 
 __all__ = ["write_workbook", "SHEETS", "JOURNAL_SHEET_LIMIT", "GAINS_SHEET_LIMIT", "PERPETUALS_NOTE", "money_format"]
 
-SHEETS = ("Summary", "Realized gains", "Income", "Fees", "Perpetuals", "Holdings", "Open lots", "Journal",
+SHEETS = ("Summary", "Realized gains", "Income", "Fees", "Perpetuals", "Perpetual closes", "Holdings", "Open lots", "Journal",
           "Reconciliation", "Prices used", "Warnings", "Method comparison")
 #: Rows a detail sheet holds; beyond that the rows are in the CSV next to the workbook (Excel's limit is 1,048,576).
 JOURNAL_SHEET_LIMIT = 100_000
 GAINS_SHEET_LIMIT = 1_000_000
-PERPETUALS_NOTE = ("Perpetual figures (positions, realized P&L, funding by contract) are reported by `reconcile export perps` "
-                   "when that lands; the ledger's posted perp categories are in Income.")
+PERPETUALS_NOTE = ("perpetual figures from the perpetuals engine (ledger.perps.perp_books): realized P&L, fees, funding and "
+                   "liquidations by market in USDC, the settlement asset; open positions at the period end valued at the exchange's mark; "
+                   "every close in 'Perpetual closes'; the same figures as `reconcile export perps`")
 
 _MONEY = "#,##0.00;[Red]-#,##0.00"
 _PRICE = "#,##0.00######"
@@ -147,6 +148,9 @@ class _Sheet:
     def totals(self, label: str, cols: Iterable[int]) -> int:
         """A totals row: ``SUM`` over each of ``cols``; returns its row number."""
         cols = set(cols)
+        if not self.rows:  # an empty sheet: one blank data row, so the total's range never holds the total itself
+            self.ws.append([])
+            self.rows = 1
         row = []
         for i, (_h, k, _w) in enumerate(self.columns):
             if i == 0:
@@ -236,10 +240,8 @@ def write_workbook(rep: Report, path: Path, *, journal_csv: Path | None = None) 
     fs.totals("total", (6,))
     fs.close()
 
-    # -- Perpetuals ------------------------------------------------------------------------------
-    ps = sheet("Perpetuals", [("note", "text", 120)])
-    ps.append([PERPETUALS_NOTE])
-    ps.close()
+    # -- Perpetuals (ledger.perps.perp_books) ----------------------------------------------------
+    perp_sheet(wb, rep, sheet, bold)
 
     # -- Holdings --------------------------------------------------------------------------------
     hs = sheet("Holdings", [
@@ -343,7 +345,7 @@ def write_workbook(rep: Report, path: Path, *, journal_csv: Path | None = None) 
     ms = sheet("Method comparison", [("method", "text", 10), (f"short-term ({cur})", "money", 16), (f"long-term ({cur})", "money", 16),
                                      (f"uk rules ({cur})", "money", 14), (f"total ({cur})", "money", 16), (f"proceeds ({cur})", "money", 16),
                                      (f"cost basis ({cur})", "money", 16), ("rows", "int", 8), (f"vs configured ({cur})", "money", 16), ("note", "text", 50)],
-               notes=[f"the same period booked under each method (book_ledger once per method); configured: {rep.method}"])
+               notes=[f"the same period booked under each method (one read of the ledger, one engine per method: ledger.report_books); configured: {rep.method}"])
     conf_row = None
     for i, m in enumerate(rep.methods):
         if m.method == rep.method:
@@ -376,6 +378,63 @@ def write_workbook(rep: Report, path: Path, *, journal_csv: Path | None = None) 
         if tmp.exists():
             tmp.unlink()
     return formulas
+
+
+def perp_sheet(wb, rep: Report, sheet, bold) -> None:
+    """The Perpetuals sheet (by market, with formula totals; then the open positions at the period end and
+    funding by month) and the Perpetual closes sheet, all from ``rep.perps`` (``ledger.perps.PerpBooks``)."""
+    pb = rep.perps
+    ps = sheet("Perpetuals", [
+        ("account", "text", 22), ("market", "text", 16), ("realized P&L (USDC)", "money", 16), ("fees (USDC)", "money", 14),
+        ("funding received (USDC)", "money", 16), ("funding paid (USDC)", "money", 16), ("funding net (USDC)", "money", 16),
+        ("liquidations (USDC)", "money", 16), ("auto-deleverage (USDC)", "money", 16), ("other settlements (USDC)", "money", 16),
+        ("net (USDC)", "money", 16), ("closes", "int", 9)],
+        notes=[PERPETUALS_NOTE, "net = realized - fees + funding + other settlements; liquidations and auto-deleverage are the "
+               "realized P&L net of fees of those closes (parts of realized - fees, not added again)"])
+    if pb is None:
+        ps.ws.append(["not gathered"])
+        ps.close()
+        return
+    for t in pb.totals:
+        r = ps.last + 1
+        ps.append([t.account, t.market, t.realized, t.fees, t.funding_received, t.funding_paid, f"=E{r}+F{r}", t.liquidations, t.adl, t.other,
+                   f"=C{r}-D{r}+G{r}+J{r}", t.closes])
+    ps.totals("total", (2, 3, 4, 5, 6, 7, 8, 9, 10))
+    ps.close()
+    ws, cell = ps.ws, ps.cell
+    ws.append([])
+    ws.append([ps._styled(f"open positions at the period end ({_naive(rep.end).isoformat(sep=' ')} UTC, exclusive), at the exchange's mark", font=bold)])
+    heads = ["account", "market", "side", "quantity", "average entry", "exchange entry", "entry cost (USDC)", "mark price", "unrealized (USDC)",
+             f"unrealized ({rep.currency})", "opened (UTC)", "mark source"]
+    ws.append([ps._styled(h, font=bold) for h in heads])
+    for p in pb.positions:
+        ws.append([text_cell(p.account), text_cell(p.market), p.side, cell(p.quantity, "qty"), cell(p.average_entry, "price"), cell(p.exchange_entry, "price"),
+                   cell(p.cost, "money"), cell(p.mark, "price"), cell(p.unrealized, "money"), cell(p.unrealized_reporting, "money"), cell(p.opened, "date"),
+                   text_cell(p.mark_source)])
+    if not pb.positions:
+        ws.append(["none open"])
+    ws.append([])
+    ws.append([ps._styled("funding by market and month (UTC)", font=bold)])
+    ws.append([ps._styled(h, font=bold) for h in ("account", "market", "month", "received (USDC)", "paid (USDC)", "net (USDC)", "payments")])
+    for f in pb.funding:
+        ws.append([text_cell(f.account), text_cell(f.market), f.month, cell(f.received, "money"), cell(f.paid, "money"), cell(f.net, "money"), cell(f.payments, "int")])
+    for n in pb.notes:
+        ws.append([text_cell(n)])
+    if pb.unattributed:
+        ws.append([f"{len(pb.unattributed)} settlement(s) name no known position: in no market's totals"])
+    cs = sheet("Perpetual closes", [
+        ("account", "text", 22), ("market", "text", 16), ("side", "text", 7), ("quantity", "qty", 14), ("opened (UTC)", "date", 19),
+        ("closed (UTC)", "date", 19), ("entry price", "price", 14), ("exit price", "price", 14), ("entry cost (USDC)", "money", 16),
+        ("fees (USDC)", "money", 13), ("P&L (USDC)", "money", 14), ("net (USDC)", "money", 14), ("close", "text", 12), ("method", "text", 8),
+        ("lot id", "text", 30), ("source", "text", 30)],
+        notes=[f"one row per closed lot fraction of the period ({pb.method}); exact values: reconcile export perps"])
+    for r in pb.realized[:GAINS_SHEET_LIMIT]:
+        cs.append([r.account, r.market, r.side, r.quantity, r.opened, r.closed, r.entry_price, r.exit_price, r.entry_cost, r.fees, r.pnl, r.net,
+                   r.close_kind, r.method, r.lot_id, r.source])
+    cs.totals("total", (9, 10, 11))
+    if len(pb.realized) > GAINS_SHEET_LIMIT:
+        cs.ws.append([f"{len(pb.realized) - GAINS_SHEET_LIMIT} more rows than a sheet holds: reconcile export perps --format csv"])
+    cs.close()
 
 
 def _rec_note(rep: Report) -> str:
@@ -435,7 +494,18 @@ def _summary(ws, rep: Report, sheets: dict[str, _Sheet], *, bold, red, big) -> d
     hs = sheets["Holdings"]
     line("holdings value at period end", f"=SUM({hs.ref(5)})", "Holdings" + ("; some holdings have no price" if any(h.unit_price is None for h in rep.holdings) else ""))
     line("unrealized at period end", f"=SUM({hs.ref(6)})", "Holdings")
-    ws.append(["perpetual P&L", None, PERPETUALS_NOTE])
+    pp = sheets.get("Perpetuals")
+    if pp is not None and rep.perps is not None:
+        unit = "USDC" + ("" if rep.currency == "USD" else f", not converted to {rep.currency}")
+        line("perpetuals: realized P&L", f"=SUM({pp.ref(2)})", f"Perpetuals, realized ({unit})")
+        line("perpetuals: fees", f"=SUM({pp.ref(3)})", f"Perpetuals, fees ({unit}; rebates negative)")
+        line("perpetuals: funding received", f"=SUM({pp.ref(4)})", f"Perpetuals ({unit})")
+        line("perpetuals: funding paid", f"=SUM({pp.ref(5)})", f"Perpetuals ({unit})")
+        line("perpetuals: liquidations (net of fees)", f"=SUM({pp.ref(7)})", f"Perpetuals, part of realized - fees ({unit})")
+        line("perpetuals: net", f"=SUM({pp.ref(10)})", f"Perpetuals: realized - fees + funding + other settlements ({unit})")
+        ws.append(["perpetuals: open positions at period end", st(len(rep.perps.positions), _INT), "Perpetuals, open positions"])
+    else:
+        ws.append(["perpetual P&L", None, "not gathered"])
     ws.append([])
     if rep.checks:
         for o in rep.checks:
