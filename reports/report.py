@@ -383,10 +383,27 @@ def _holdings(conn: Connection, reporting: Any, lots: list, at: datetime) -> lis
     return [Holding(acct, asset, q, b, prices[asset].unit_price, prices[asset].source) for (acct, asset), (q, b) in sorted(by.items())]
 
 
+def _holding_sums(conn: Connection, account: str | None, start: datetime, end: datetime) -> tuple[dict[str, Decimal], dict[tuple[str, str], Decimal]]:
+    """The lot-tracked holding quantity per asset before ``start``, and its change per (YYYY-MM, asset) in
+    [start, end): two grouped queries (exact sums) over the spot, lent and borrowed accounts (not perp
+    positions) instead of one balance query per month end."""
+    from ledger.db import dsum
+
+    month = "substr(e.timestamp, 1, 7)" if conn.dialect.name == "sqlite" else "to_char(e.timestamp AT TIME ZONE 'UTC', 'YYYY-MM')"
+    where = ("(ac.name LIKE :a OR ac.name LIKE :l) AND ac.name NOT LIKE '%:Perp:%'")
+    params: dict = {"a": "Assets:Backpack:" + (f"{account}:%" if account is not None else "%"),
+                    "l": "Liabilities:Backpack:" + (f"{account}:%" if account is not None else "%"), "s": _p(conn, start), "e": _p(conn, end)}
+    head = " FROM postings p JOIN journal_entries e ON e.id = p.entry_id JOIN accounts ac ON ac.id = p.account_id JOIN assets a ON a.id = p.asset_id WHERE "
+    before = {sym: D(str(q)) for sym, q in conn.execute(text(
+        f"SELECT a.symbol, {dsum(conn, 'p.quantity')}{head}{where} AND e.timestamp < :s GROUP BY a.symbol"), params)}
+    during = {(m, sym): D(str(q)) for m, sym, q in conn.execute(text(
+        f"SELECT {month}, a.symbol, {dsum(conn, 'p.quantity')}{head}{where} AND e.timestamp >= :s AND e.timestamp < :e GROUP BY 1, 2"), params)}
+    return before, during
+
+
 def _value_series(conn: Connection, reporting: Any, start: datetime, end: datetime, account: str | None, cash: frozenset[str]) -> list[tuple[date, Decimal, int]]:
     """The portfolio's value at each month end of the period (and the period end): the ledger's holding
     balances at that instant times the unit price ``prices_at`` gives (cash at its par value)."""
-    from ledger.db import balances
     from ledger.prices import prices_at
 
     points: list[datetime] = []
@@ -399,16 +416,19 @@ def _value_series(conn: Connection, reporting: Any, start: datetime, end: dateti
         points.append(t - _US)
         d = nxt
     points.append(end - _US)
+    before, during = _holding_sums(conn, account, start, end)
+    held = dict(before)
+    pending = sorted(during.items())
     out = []
     for t in points:
-        held: dict[str, Decimal] = {}
-        for prefix in ("Assets:Backpack", "Liabilities:Backpack"):
-            for (name, asset), q in balances(conn, prefix=prefix if account is None else f"{prefix}:{account}", until=t).items():
-                if q != 0 and ":Perp:" not in name:
-                    held[asset] = held.get(asset, _ZERO) + q
-        prices = prices_at(conn, reporting, sorted(a for a in held if a not in cash), t)
+        key = t.astimezone(timezone.utc).strftime("%Y-%m")
+        while pending and pending[0][0][0] <= key:
+            (_m, asset), q = pending.pop(0)
+            held[asset] = held.get(asset, _ZERO) + q
+        live = {a: q for a, q in held.items() if q != 0}
+        prices = prices_at(conn, reporting, sorted(a for a in live if a not in cash), t)
         total, missing = _ZERO, 0
-        for asset, q in held.items():
+        for asset, q in live.items():
             if asset in cash:
                 total += q
                 continue

@@ -140,6 +140,22 @@ class _Sheet:
         self.ws.append([self.cell(v, k, qty_fmt) for v, (_h, k, _w) in zip(values, self.columns)])
         self.rows += 1
 
+    def fast(self, count: int, rows, qty_formats, *, totals=(), tail=lambda: ()) -> None:
+        """Leave this sheet's rows to ``reports.xlsx_fast`` (written as text after the save): the prototype
+        row carrying each style goes here; ``count`` rows follow the header, then the totals, then ``tail``."""
+        from .xlsx_fast import STYLE_KEYS, FastSheet
+
+        fmts = {"money": _MONEY, "price": _PRICE, "date": _DATE, "day": _DAY, "int": _INT, "bold": None, "boldmoney": _MONEY}
+        proto = []
+        for k in STYLE_KEYS:
+            proto.append(self._styled("x" if k == "bold" else 0, fmts[k], self.bold if k.startswith("bold") else None))
+        proto += [self._styled(0, f) for f in qty_formats]
+        self.ws.append(proto)
+        self.rows = count if count or not totals else 1
+        self.fast_sheet = FastSheet(self.title, self.columns, self.first, count, rows, list(qty_formats), tuple(totals), tail)
+        if totals:
+            self.total_row = self.last + 1
+
     def ref(self, col: int) -> str:
         """The range of column ``col``'s data rows (``'Sheet'!$F$2:$F$9``), empty rows allowed."""
         c = _col(col)
@@ -196,6 +212,8 @@ def write_workbook(rep: Report, path: Path, *, journal_csv: Path | None = None) 
     def qf(asset: str) -> str:
         return qfmt.get(asset) or "#,##0.########"
 
+    qty_formats = sorted(set(qfmt.values()) | {"#,##0.########"})
+
     # Summary first in the tab order, written last (its formulas name the other sheets' rows).
     summary_ws = wb.create_sheet("Summary")
     sheets: dict[str, _Sheet] = {}
@@ -211,13 +229,11 @@ def write_workbook(rep: Report, path: Path, *, journal_csv: Path | None = None) 
         (f"proceeds ({cur})", "money", 15), (f"cost basis ({cur})", "money", 15), (f"gain ({cur})", "money", 14), ("term", "text", 10),
         ("method", "text", 8), ("lot id", "text", 30), ("disposal id", "text", 30), ("source", "text", 30)],
         notes=["one row per (disposal, lot) fraction; exact values: reconcile export gains --format csv"])
-    shown = rep.gains[:GAINS_SHEET_LIMIT]
-    for g in shown:
-        gs.append([g.account, g.asset, g.quantity, g.acquired, g.disposed, g.proceeds, g.cost_basis, g.gain, g.term,
-                   g.method, g.lot_id, g.disposal_id, g.source_ref], qf(g.asset))
-    gs.totals("total", (5, 6, 7))
-    if len(rep.gains) > len(shown):
-        gs.ws.append([f"{len(rep.gains) - len(shown)} more rows than a sheet holds: reconcile export gains --format csv"])
+    shown = min(len(rep.gains), GAINS_SHEET_LIMIT)
+    more = len(rep.gains) - shown
+    gs.fast(shown, lambda: (((g.account, g.asset, g.quantity, g.acquired, g.disposed, g.proceeds, g.cost_basis, g.gain, g.term,
+                              g.method, g.lot_id, g.disposal_id, g.source_ref), qf(g.asset)) for g in rep.gains), qty_formats, totals=(5, 6, 7),
+            tail=lambda: [f"{more} more rows than a sheet holds: reconcile export gains --format csv"] if more else [])
     gs.close()
 
     # -- Income ----------------------------------------------------------------------------------
@@ -225,9 +241,8 @@ def write_workbook(rep: Report, path: Path, *, journal_csv: Path | None = None) 
         ("time (UTC)", "date", 19), ("account", "text", 14), ("category", "text", 20), ("asset", "text", 10), ("quantity", "qty", 16),
         (f"unit price ({cur})", "price", 14), (f"value ({cur}; + in, - out)", "money", 16), ("entry", "text", 36), ("raw record", "int", 10)],
         notes=["interest, perp funding, perp realized P&L and perp fees as posted; an unpriced leg has no value (never zero)"])
-    for r in rep.income:
-        inc.append([r.time, r.venue_account, r.category, r.asset, r.quantity, r.unit_price, r.value, r.entry_key, r.raw_record_id])
-    inc.totals("total", (6,))
+    inc.fast(len(rep.income), lambda: (((r.time, r.venue_account, r.category, r.asset, r.quantity, r.unit_price, r.value, r.entry_key,
+                                          r.raw_record_id), None) for r in rep.income), qty_formats, totals=(6,))
     inc.close()
 
     # -- Fees ------------------------------------------------------------------------------------
@@ -235,9 +250,8 @@ def write_workbook(rep: Report, path: Path, *, journal_csv: Path | None = None) 
         ("time (UTC)", "date", 19), ("account", "text", 14), ("fee", "text", 12), ("asset", "text", 10), ("quantity", "qty", 16),
         (f"unit price ({cur})", "price", 14), (f"value ({cur})", "money", 14), ("entry", "text", 36), ("raw record", "int", 10)],
         notes=["spot trading and withdrawal fees (Expenses:Fees); a negative fee is a rebate"])
-    for f in rep.fees:
-        fs.append([f.time, f.venue_account, f.kind, f.asset, f.quantity, f.unit_price, f.value, f.entry_key, f.raw_record_id])
-    fs.totals("total", (6,))
+    fs.fast(len(rep.fees), lambda: (((f.time, f.venue_account, f.kind, f.asset, f.quantity, f.unit_price, f.value, f.entry_key,
+                                       f.raw_record_id), None) for f in rep.fees), qty_formats, totals=(6,))
     fs.close()
 
     # -- Perpetuals (ledger.perps.perp_books) ----------------------------------------------------
@@ -262,10 +276,9 @@ def write_workbook(rep: Report, path: Path, *, journal_csv: Path | None = None) 
         (f"unit cost ({cur})", "price", 14), ("acquired (UTC)", "date", 19), ("lot id", "text", 34), ("source", "text", 34)])
     from ledger.money import EXACT
 
-    for lot in rep.open_lots:
-        unit = EXACT.divide(lot.cost, lot.quantity) if lot.quantity else None
-        ls.append([lot.account, lot.asset, lot.quantity, lot.cost, unit, lot.acquired, lot.id, lot.source], qf(lot.asset))
-    ls.totals("total", (3,))
+    div = EXACT.divide
+    ls.fast(len(rep.open_lots), lambda: (((lot.account, lot.asset, lot.quantity, lot.cost, div(lot.cost, lot.quantity) if lot.quantity else None,
+                                           lot.acquired, lot.id, lot.source), qf(lot.asset)) for lot in rep.open_lots), qty_formats, totals=(3,))
     ls.close()
 
     # -- Journal ---------------------------------------------------------------------------------
@@ -274,23 +287,20 @@ def write_workbook(rep: Report, path: Path, *, journal_csv: Path | None = None) 
         ("quantity", "qty", 18), (f"unit price ({cur})", "price", 14), (f"value ({cur})", "money", 14), ("venue account", "text", 12),
         ("endpoint", "text", 12), ("source key", "text", 30), ("description", "text", 40)],
         notes=[f"every posting of the period; beyond {JOURNAL_SHEET_LIMIT:,} rows the whole journal is in a CSV next to this workbook"])
-    rows = rep.journal()
-    for r in rows:
-        if js.rows >= JOURNAL_SHEET_LIMIT:
-            break
-        js.append([r.entry_id, r.time, r.kind, r.account, r.asset, r.quantity, r.unit_price, r.value, r.venue_account, r.endpoint, r.source_key, r.description])
-    rows.close()
-    if js.rows >= JOURNAL_SHEET_LIMIT:
-        total = rep.journal_count()
-        if total > js.rows:
-            if journal_csv is not None:
-                from .journal import write_journal
+    total = rep.journal_count()
+    in_sheet = min(total, JOURNAL_SHEET_LIMIT)
+    journal_tail: list[str] = []
+    if total > in_sheet:
+        if journal_csv is not None:
+            from .journal import write_journal
 
-                write_journal(rep.journal(), journal_csv, "csv")
-            to = _naive(rep.end).date().isoformat()
-            where = journal_csv.name if journal_csv is not None else (
-                f"reconcile export journal --format csv --from {_naive(rep.start).date().isoformat()} --to {to}")
-            js.ws.append([f"{total - js.rows:,} more postings than this sheet holds: all {total:,} are in {where}"])
+            write_journal(rep.journal(), journal_csv, "csv")
+        to = _naive(rep.end).date().isoformat()
+        where = journal_csv.name if journal_csv is not None else (
+            f"reconcile export journal --format csv --from {_naive(rep.start).date().isoformat()} --to {to}")
+        journal_tail.append(f"{total - in_sheet:,} more postings than this sheet holds: all {total:,} are in {where}")
+    js.fast(in_sheet, lambda: (((r.entry_id, r.time, r.kind, r.account, r.asset, r.quantity, r.unit_price, r.value, r.venue_account, r.endpoint,
+                                 r.source_key, r.description), None) for r in rep.journal()), qty_formats, tail=lambda: journal_tail)
     js.close()
 
     # -- Reconciliation --------------------------------------------------------------------------
@@ -370,13 +380,20 @@ def write_workbook(rep: Report, path: Path, *, journal_csv: Path | None = None) 
 
     # -- Summary (written last, shown first) -------------------------------------------------------
     formulas = _summary(summary_ws, rep, sheets, bold=bold, red=red, big=big)
+    from .xlsx_fast import splice
+
+    order = [ws.title for ws in wb.worksheets]
+    fast = {t: s.fast_sheet for t, s in sheets.items() if getattr(s, "fast_sheet", None) is not None}
+    pkg = path.with_name(path.name + ".package.partial")
     tmp = path.with_name(path.name + ".partial")
     try:
-        wb.save(tmp)
+        wb.save(pkg)  # every sheet's head and the small sheets; the large sheets' rows follow in the splice
+        splice(pkg, tmp, fast, order)
         tmp.replace(path)
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        for t in (pkg, tmp):
+            if t.exists():
+                t.unlink()
     return formulas
 
 
@@ -428,12 +445,11 @@ def perp_sheet(wb, rep: Report, sheet, bold) -> None:
         ("fees (USDC)", "money", 13), ("P&L (USDC)", "money", 14), ("net (USDC)", "money", 14), ("close", "text", 12), ("method", "text", 8),
         ("lot id", "text", 30), ("source", "text", 30)],
         notes=[f"one row per closed lot fraction of the period ({pb.method}); exact values: reconcile export perps"])
-    for r in pb.realized[:GAINS_SHEET_LIMIT]:
-        cs.append([r.account, r.market, r.side, r.quantity, r.opened, r.closed, r.entry_price, r.exit_price, r.entry_cost, r.fees, r.pnl, r.net,
-                   r.close_kind, r.method, r.lot_id, r.source])
-    cs.totals("total", (9, 10, 11))
-    if len(pb.realized) > GAINS_SHEET_LIMIT:
-        cs.ws.append([f"{len(pb.realized) - GAINS_SHEET_LIMIT} more rows than a sheet holds: reconcile export perps --format csv"])
+    more = len(pb.realized) - GAINS_SHEET_LIMIT
+    cs.fast(min(len(pb.realized), GAINS_SHEET_LIMIT), lambda: (((r.account, r.market, r.side, r.quantity, r.opened, r.closed, r.entry_price, r.exit_price,
+                                                               r.entry_cost, r.fees, r.pnl, r.net, r.close_kind, r.method, r.lot_id, r.source), None)
+                                                             for r in pb.realized), ("#,##0.########",), totals=(9, 10, 11),
+            tail=lambda: [f"{more} more rows than a sheet holds: reconcile export perps --format csv"] if more > 0 else [])
     cs.close()
 
 
