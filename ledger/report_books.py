@@ -95,17 +95,93 @@ def _no_cycle_collection():
             gc.enable()
 
 
+#: Below this many journal entries the compared methods are booked in process (a fork costs more).
+CHILD_MIN_ENTRIES = 20_000
+
+
+def _totals_child(url: str, settings: BookSettings, start: datetime, end: datetime, venue_account: str | None,
+                  compare: Sequence[tuple[str, BookSettings]], send) -> None:
+    try:
+        from .db import make_engine
+
+        engine = make_engine(url)
+        with engine.connect() as conn:
+            result = _book(conn, settings, start, end, venue_account, compare, main_engine=False).methods
+        engine.dispose()
+        send.send(result)
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which books them in process instead
+        send.send(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        send.close()
+
+
+def _start_child(conn: Connection, settings: BookSettings, start: datetime, end: datetime, venue_account: str | None,
+                 compare: Sequence[tuple[str, BookSettings]]):
+    """Fork a process that books the compared methods through its own connection (the machine's second
+    core), or None when not worth it or not possible (an in-memory database, a small ledger, no fork)."""
+    import multiprocessing
+
+    from sqlalchemy import text
+
+    url = conn.engine.url
+    if url.get_backend_name() == "sqlite" and (not url.database or url.database == ":memory:"):
+        return None
+    if conn.execute(text("SELECT COUNT(*) FROM journal_entries")).scalar_one() < CHILD_MIN_ENTRIES:
+        return None
+    try:
+        ctx = multiprocessing.get_context("fork")
+        recv, send = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=_totals_child, args=(url.render_as_string(hide_password=False), settings, start, end, venue_account,
+                                                      list(compare), send), daemon=True)
+        proc.start()
+        send.close()
+    except (OSError, ValueError):
+        return None
+    return proc, recv
+
+
+def _join_child(child) -> dict | None:
+    proc, recv = child
+    try:
+        result = recv.recv()
+    except EOFError:
+        result = None
+    finally:
+        recv.close()
+        proc.join()
+    return result if isinstance(result, dict) else None
+
+
 def book_period(conn: Connection, settings: BookSettings, *, start: datetime, end: datetime, venue_account: str | None = None,
-                compare: Sequence[tuple[str, BookSettings]] = ()) -> PeriodBooks:
+                compare: Sequence[tuple[str, BookSettings]] = (), parallel: bool = True) -> PeriodBooks:
     """Book the ledger up to ``end`` (exclusive) once for ``settings`` and once per ``compare`` entry
     (a method name and its settings, e.g. from ``resolve_settings(reporting, method=m)``), over one read.
-    Each compared settings must share ``settings``' cash set and currency (the bridge's inputs)."""
-    from .bridge import events
-    from .reader import read_entries
+    Each compared settings must share ``settings``' cash set and currency (the bridge's inputs).
 
+    ``parallel``: on a large ledger in a database file or server, the compared methods are booked by a
+    forked process over its own read while this one books the configured method (two cores: the
+    comparison costs no wall time); if that process fails they are booked here."""
     for _m, s in compare:
         if s.cash != settings.cash or s.currency != settings.currency:
             raise ValueError("compared settings must share the reporting currency and stablecoin policy")
+    child = _start_child(conn, settings, start, end, venue_account, compare) if parallel and compare else None
+    if child is None:
+        return _book(conn, settings, start, end, venue_account, compare)
+    pb = _book(conn, settings, start, end, venue_account, ())
+    got = _join_child(child)
+    if got is None:
+        got = _book(conn, settings, start, end, venue_account, compare, main_engine=False).methods
+    pb.methods.update(got)
+    return pb
+
+
+def _book(conn: Connection, settings: BookSettings, start: datetime, end: datetime, venue_account: str | None,
+          compare: Sequence[tuple[str, BookSettings]], *, main_engine: bool = True) -> PeriodBooks:
+    """The one read: the configured method's engine (unless ``main_engine`` is false: totals only) and one
+    engine per compared method."""
+    from .bridge import events
+    from .reader import read_entries
+
     found: list[Finding] = []
     main = Engine(settings.booking, opening_lots=settings.opening_lots)
     others = [(m, Engine(s.booking, opening_lots=s.opening_lots), MethodTotals(m)) for m, s in compare]
@@ -113,7 +189,7 @@ def book_period(conn: Connection, settings: BookSettings, *, start: datetime, en
     period_gains: list[Gain] = []
     keep = period_gains.extend
 
-    def take(gains: list[Gain]) -> None:
+    def take(gains: list[Gain]) -> None:  # a batch's gains, in booking (time) order
         if not gains:
             return
         if gains[0].disposed >= start and gains[-1].disposed < end:
@@ -125,28 +201,28 @@ def book_period(conn: Connection, settings: BookSettings, *, start: datetime, en
     at_start: list[Lot] | None = None
     with _no_cycle_collection():
         for batch in events(read_entries(conn, venue_account=venue_account, until=end - _US), settings.cash, found, currency=settings.currency):
-            if at_start is None:
-                cut = bisect_left(batch, (checkpoint, 3))  # the events at or before the checkpoint
-                if cut < len(batch):
+            if main_engine:
+                if at_start is None and (cut := bisect_left(batch, (checkpoint, 3))) < len(batch):  # the events at or before the checkpoint
                     take(main.feed(batch[:cut]))
                     at_start = main.open_lots()
                     take(main.feed(batch[cut:]))
                 else:
                     take(main.feed(batch))
-            else:
-                take(main.feed(batch))
             for _m, eng, tot in others:
                 got = eng.feed(batch)
                 if got:
                     tot.add(got, start, end)
-        if at_start is None:
-            at_start = main.open_lots()
-        result = main.finish(lots=True)
-        take(result.gains)
         for _m, eng, tot in others:
             tail = eng.finish(lots=False)
             if tail.gains:
                 tot.add(tail.gains, start, end)
+        if not main_engine:
+            return PeriodBooks(books=Books(settings=settings, gains=[], open_lots=[], income=[], findings=[]), lots_at_start=[],
+                               methods={m: tot for m, _eng, tot in others})
+        if at_start is None:
+            at_start = main.open_lots()
+        result = main.finish(lots=True)
+        keep([g for g in result.gains if start <= g.disposed < end])  # the uk method's, in its own order
     configured.add(period_gains, start, end)
     found.sort(key=lambda f: (f.time, f.key))
     books = Books(settings=settings, gains=period_gains, open_lots=result.open_lots, income=result.income, findings=found + result.findings,

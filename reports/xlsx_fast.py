@@ -45,7 +45,12 @@ def col_letter(i: int) -> str:
     return s
 
 
+_PREFIXES = frozenset("=+-@\t\r\n\x00")
+
+
 def _xml_text(v: str) -> str:
+    if v.isprintable() and v[:1] not in _PREFIXES and "&" not in v and "<" not in v and ">" not in v:
+        return v  # nothing to neutralise or escape (isprintable: no control, bidi or unassigned character)
     v = text_cell(v)
     if _XML_BAD.search(v):
         v = _XML_BAD.sub(lambda m: f"\\u{ord(m.group()):04x}", v)

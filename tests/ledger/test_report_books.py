@@ -56,3 +56,22 @@ def test_book_period__uk_books_at_finish_and_its_rules_are_totals(engine):
     gains = [g for g in whole.gains if start <= g.disposed < end]
     assert gains and pb.books.gains == gains
     assert pb.methods["uk"].other == sum((g.gain for g in gains), Decimal(0)) and pb.methods["uk"].rows == len(gains)
+
+
+def test_book_period__the_forked_comparison_equals_the_in_process_one(engine, db_url, monkeypatch):
+    import ledger.report_books as rb
+
+    report_ledger.build(engine)
+    monkeypatch.setattr(rb, "CHILD_MIN_ENTRIES", 0)
+    rep = ReportingConfig(jurisdiction="us", method="fifo")
+    start, end = datetime(2025, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC)
+    compare = [(m, resolve_settings(rep, method=m)) for m in METHODS if m != "fifo"]
+    started, joined = [], []
+    real, real_join = rb._start_child, rb._join_child
+    monkeypatch.setattr(rb, "_start_child", lambda *a: started.append(1) or real(*a))
+    monkeypatch.setattr(rb, "_join_child", lambda c: joined.append(real_join(c)) or joined[-1])
+    with engine.connect() as conn:
+        forked = book_period(conn, resolve_settings(rep), start=start, end=end, compare=compare)
+        here = book_period(conn, resolve_settings(rep), start=start, end=end, compare=compare, parallel=False)
+    assert started == [1] and set(joined[0]) == {m for m, _s in compare}  # the child's own totals, not the fallback
+    assert forked.methods == here.methods and forked.books.gains == here.books.gains and forked.lots_at_start == here.lots_at_start
