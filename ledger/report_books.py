@@ -153,21 +153,22 @@ def _join_child(child) -> dict | None:
 
 
 def book_period(conn: Connection, settings: BookSettings, *, start: datetime, end: datetime, venue_account: str | None = None,
-                compare: Sequence[tuple[str, BookSettings]] = (), parallel: bool = True) -> PeriodBooks:
+                compare: Sequence[tuple[str, BookSettings]] = (), parallel: bool = True, gains=None) -> PeriodBooks:
     """Book the ledger up to ``end`` (exclusive) once for ``settings`` and once per ``compare`` entry
     (a method name and its settings, e.g. from ``resolve_settings(reporting, method=m)``), over one read.
     Each compared settings must share ``settings``' cash set and currency (the bridge's inputs).
 
     ``parallel``: on a large ledger in a database file or server, the compared methods are booked by a
     forked process over its own read while this one books the configured method (two cores: the
-    comparison costs no wall time); if that process fails they are booked here."""
+    comparison costs no wall time); if that process fails they are booked here. ``gains``: where the
+    period's gains go (anything with ``extend``, e.g. a store on disk; default a list)."""
     for _m, s in compare:
         if s.cash != settings.cash or s.currency != settings.currency:
             raise ValueError("compared settings must share the reporting currency and stablecoin policy")
     child = _start_child(conn, settings, start, end, venue_account, compare) if parallel and compare else None
     if child is None:
-        return _book(conn, settings, start, end, venue_account, compare)
-    pb = _book(conn, settings, start, end, venue_account, ())
+        return _book(conn, settings, start, end, venue_account, compare, gains=gains)
+    pb = _book(conn, settings, start, end, venue_account, (), gains=gains)
     got = _join_child(child)
     if got is None:
         got = _book(conn, settings, start, end, venue_account, compare, main_engine=False).methods
@@ -176,7 +177,7 @@ def book_period(conn: Connection, settings: BookSettings, *, start: datetime, en
 
 
 def _book(conn: Connection, settings: BookSettings, start: datetime, end: datetime, venue_account: str | None,
-          compare: Sequence[tuple[str, BookSettings]], *, main_engine: bool = True) -> PeriodBooks:
+          compare: Sequence[tuple[str, BookSettings]], *, main_engine: bool = True, gains=None) -> PeriodBooks:
     """The one read: the configured method's engine (unless ``main_engine`` is false: totals only) and one
     engine per compared method."""
     from .bridge import events
@@ -186,16 +187,19 @@ def _book(conn: Connection, settings: BookSettings, start: datetime, end: dateti
     main = Engine(settings.booking, opening_lots=settings.opening_lots)
     others = [(m, Engine(s.booking, opening_lots=s.opening_lots), MethodTotals(m)) for m, s in compare]
     configured = MethodTotals(settings.booking.method or "")
-    period_gains: list[Gain] = []
+    period_gains = [] if gains is None else gains
     keep = period_gains.extend
 
-    def take(gains: list[Gain]) -> None:  # a batch's gains, in booking (time) order
-        if not gains:
+    def take(batch: list[Gain]) -> None:  # a batch's gains, in booking (time) order
+        if not batch:
             return
-        if gains[0].disposed >= start and gains[-1].disposed < end:
-            keep(gains)
+        if batch[0].disposed >= start and batch[-1].disposed < end:
+            keep(batch)
+            configured.add(batch, start, end)
         else:
-            keep([g for g in gains if start <= g.disposed < end])
+            inside = [g for g in batch if start <= g.disposed < end]
+            keep(inside)
+            configured.add(inside, start, end)
 
     checkpoint = start - _US
     at_start: list[Lot] | None = None
@@ -222,8 +226,7 @@ def _book(conn: Connection, settings: BookSettings, start: datetime, end: dateti
         if at_start is None:
             at_start = main.open_lots()
         result = main.finish(lots=True)
-        keep([g for g in result.gains if start <= g.disposed < end])  # the uk method's, in its own order
-    configured.add(period_gains, start, end)
+        take([g for g in result.gains if start <= g.disposed < end])  # the uk method's, in its own order
     found.sort(key=lambda f: (f.time, f.key))
     books = Books(settings=settings, gains=period_gains, open_lots=result.open_lots, income=result.income, findings=found + result.findings,
                   allocations=result.allocations)

@@ -123,6 +123,54 @@ class MethodRow:
 
 
 @dataclass
+class GainFigures:
+    """The gains' totals: [quantity, proceeds, basis, gain] overall, by term, by (asset, term); [proceeds,
+    basis, gain] by account; gain by month (UTC) and term; the most decimal places of each asset's
+    quantities (the workbook's number formats)."""
+
+    total: list
+    by_term: dict
+    by_asset: dict
+    by_account: dict
+    monthly: dict
+    places: dict
+
+    @classmethod
+    def of(cls, gains, months: list[str]) -> GainFigures:
+        total = [_ZERO] * 4
+        by_term: dict[str, list] = {}
+        by_asset: dict[tuple[str, str], list] = {}
+        by_account: dict[str, list] = {}
+        monthly: dict[str, dict[str, Decimal]] = {m: {} for m in months}
+        places: dict[str, int] = {}
+        month_of: dict[datetime, str] = {}
+        for g in gains:
+            q, pr, ba, ga, term = g.quantity, g.proceeds, g.cost_basis, g.gain, g.term
+            for line in (total, by_term.get(term) or by_term.setdefault(term, [_ZERO] * 4),
+                         by_asset.get((g.asset, term)) or by_asset.setdefault((g.asset, term), [_ZERO] * 4)):
+                line[0] += q
+                line[1] += pr
+                line[2] += ba
+                line[3] += ga
+            a = by_account.get(g.account) or by_account.setdefault(g.account, [_ZERO] * 3)
+            a[0] += pr
+            a[1] += ba
+            a[2] += ga
+            m = month_of.get(g.disposed)
+            if m is None:
+                m = month_of[g.disposed] = g.disposed.astimezone(timezone.utc).strftime("%Y-%m")
+            by = monthly.get(m)
+            if by is not None:
+                by[term] = by.get(term, _ZERO) + ga
+            exp = q.as_tuple().exponent
+            if isinstance(exp, int) and -exp > places.get(g.asset, 0):
+                places[g.asset] = min(-exp, 12)
+            if len(month_of) > 100_000:
+                month_of.clear()
+        return cls(total, by_term, by_asset, by_account, monthly, places)
+
+
+@dataclass
 class Report:
     label: str
     start: datetime
@@ -150,29 +198,32 @@ class Report:
     perps: Any = None  # ledger.perps.PerpBooks of the period (None: not gathered)
     value_series: list[tuple[date, Decimal, int]] = field(default_factory=list)  # month end, value, assets without price
     _journal: Any = None
+    _figures: Any = None
+    _fee_total: Any = None
     #: The open connection the report was read from: the statement's drill-down reads entries and raw records.
     conn: Any = None
 
     # -- figures ------------------------------------------------------------------------------------
+    def gain_figures(self) -> GainFigures:
+        """Every total the writers show of the gains, from one pass over them (they may be on disk:
+        ``reports.rowstore.RowStore``); computed at the first use."""
+        if self._figures is None:
+            self._figures = GainFigures.of(self.gains, self._months())
+        return self._figures
+
     def gain_total(self, what: str, term: str | None = None) -> Decimal:
-        attr = {"proceeds": "proceeds", "basis": "cost_basis", "gain": "gain", "quantity": "quantity"}[what]
-        with_ctx = EXACT
-        total = _ZERO
-        for g in self.gains:
-            if term is None or g.term == term:
-                total = with_ctx.add(total, getattr(g, attr))
-        return total
+        i = {"quantity": 0, "proceeds": 1, "basis": 2, "gain": 3}[what]
+        f = self.gain_figures()
+        if term is None:
+            return f.total[i]
+        line = f.by_term.get(term)
+        return line[i] if line is not None else _ZERO
 
     @property
     def terms(self) -> list[str]:
-        seen: list[str] = []
-        for t in ("short", "long", "same-day", "bed-and-breakfast", "s104"):
-            if any(g.term == t for g in self.gains):
-                seen.append(t)
-        for g in self.gains:
-            if g.term not in seen:
-                seen.append(g.term)
-        return seen or ["short", "long"]
+        seen = list(self.gain_figures().by_term)
+        ordered = [t for t in ("short", "long", "same-day", "bed-and-breakfast", "s104") if t in seen]
+        return (ordered + [t for t in seen if t not in ordered]) or ["short", "long"]
 
     def income_by_category(self) -> list[tuple[str, Decimal, int, int]]:
         """(category, value, entries, unpriced entries), categories in a fixed order."""
@@ -187,26 +238,27 @@ class Report:
         return [(c, v, n, u) for c, (v, n, u) in sorted(out.items())]
 
     def fee_total(self) -> Decimal:
-        return sum((f.value for f in self.fees if f.value is not None), _ZERO)
+        if self._fee_total is None:
+            self._fee_total = sum((f.value for f in self.fees if f.value is not None), _ZERO)
+        return self._fee_total
 
     @property
     def reconciled(self) -> bool:
         return bool(self.checks) and all(c.ok for c in self.checks)
 
-    def monthly_gains(self) -> list[tuple[str, dict[str, Decimal]]]:
-        """(YYYY-MM, {term: gain}) for every month of the period, in order."""
+    def _months(self) -> list[str]:
         months: list[str] = []
         d = date(self.start.year, self.start.month, 1)
         last = (self.end - _US).date()
         while d <= last:
             months.append(f"{d.year:04d}-{d.month:02d}")
             d = date(d.year + (d.month == 12), d.month % 12 + 1, 1)
-        by = {m: {} for m in months}
-        for g in self.gains:
-            m = g.disposed.astimezone(timezone.utc).strftime("%Y-%m")
-            if m in by:
-                by[m][g.term] = by[m].get(g.term, _ZERO) + g.gain
-        return [(m, by[m]) for m in months]
+        return months
+
+    def monthly_gains(self) -> list[tuple[str, dict[str, Decimal]]]:
+        """(YYYY-MM, {term: gain}) for every month of the period, in order."""
+        by = self.gain_figures().monthly
+        return [(m, dict(by.get(m, {}))) for m in self._months()]
 
     def cumulative_flows(self) -> list[tuple[date, Decimal, Decimal, Decimal]]:
         """(day, cumulative income, cumulative funding, cumulative fees) at each day something changed."""
@@ -287,7 +339,7 @@ def income_entries(conn: Connection, start: datetime, end: datetime, venue_accou
     return out
 
 
-def fee_rows(conn: Connection, start: datetime, end: datetime, venue_account: str | None) -> list[FeeRow]:
+def fee_rows(conn: Connection, start: datetime, end: datetime, venue_account: str | None, out=None) -> list[FeeRow]:
     """Postings to ``Expenses:Fees:*`` in [start, end), valued at the entry's own unit price of the asset."""
     params: dict = {"s": _p(conn, start), "e": _p(conn, end)}
     where = "(ac.name LIKE 'Expenses:Fees:%') AND e.timestamp >= :s AND e.timestamp < :e"
@@ -300,7 +352,7 @@ def fee_rows(conn: Connection, start: datetime, end: datetime, venue_account: st
         "  ORDER BY h.id LIMIT 1), e.entry_key, e.raw_record_id"
         " FROM postings p JOIN journal_entries e ON e.id = p.entry_id JOIN accounts ac ON ac.id = p.account_id JOIN assets a ON a.id = p.asset_id"
         f" WHERE {where} ORDER BY e.timestamp, e.entry_key, p.id"), params)
-    out = []
+    out = [] if out is None else out  # a list, or any store with append (reports.rowstore.RowStore)
     for ts, acct, name, asset, q, price, key, raw in rows:
         qd, pd = _dec(q), _dec(price)
         out.append(FeeRow(_aware(ts), acct, name.split(":")[-1], asset, qd, pd, None if pd is None else EXACT.multiply(qd, pd), key, raw))
@@ -316,29 +368,32 @@ def prices_used(conn: Connection, start: datetime, end: datetime, venue_account:
     if venue_account:
         where += " AND e.venue_account = :acct"
         params["acct"] = venue_account
-    # min/max of a decimal stored as text on SQLite would compare as text: ranges are taken in Python.
+    # min/max of a decimal stored as text on SQLite would compare as text: the prices' range is taken in
+    # Python, over the distinct prices (grouped in SQL with their count and first and last time; the
+    # times compare as stored: ISO text in UTC on SQLite, timestamps on PostgreSQL).
     rows = conn.execute(text(
-        f"SELECT a.symbol, {first_word}, p.price_currency, p.unit_price, e.timestamp FROM postings p JOIN journal_entries e ON e.id = p.entry_id"
+        f"SELECT a.symbol, {first_word}, p.price_currency, p.unit_price, COUNT(*), MIN(e.timestamp), MAX(e.timestamp)"
+        " FROM postings p JOIN journal_entries e ON e.id = p.entry_id"
         " JOIN accounts ac ON ac.id = p.account_id JOIN assets a ON a.id = p.asset_id"
-        f" WHERE {where}"), params)
+        f" WHERE {where} GROUP BY 1, 2, 3, 4"), params)
     acc: dict[tuple[str, str, str], list] = {}
-    for asset, src, cur, price, ts in rows:
-        pd, t = _dec(price), _aware(ts)
+    for asset, src, cur, price, n, t0, t1 in rows:
+        pd = _dec(price)
         k = (asset, src or "", cur or "")
         a = acc.get(k)
         if a is None:
-            acc[k] = [1, pd, pd, t, t]
+            acc[k] = [n, pd, pd, t0, t1]
         else:
-            a[0] += 1
+            a[0] += n
             if pd < a[1]:
                 a[1] = pd
             if pd > a[2]:
                 a[2] = pd
-            if t < a[3]:
-                a[3] = t
-            if t > a[4]:
-                a[4] = t
-    return [PriceUsed(a, s, c, *v) for (a, s, c), v in sorted(acc.items())]
+            if t0 < a[3]:
+                a[3] = t0
+            if t1 > a[4]:
+                a[4] = t1
+    return [PriceUsed(a, s, c, v[0], v[1], v[2], _aware(v[3]), _aware(v[4])) for (a, s, c), v in sorted(acc.items())]
 
 
 def raw_records(conn: Connection, ids: list[int]) -> dict[int, tuple[str, str, str]]:
@@ -478,7 +533,16 @@ def build_report(conn: Connection, reporting: Any, settings, *, start: datetime,
             unavailable[m] = f"not available: {exc}"
     # One read of the ledger: the configured method's books (the period's gains, the lots at both ends) and
     # every compared method's totals (ledger.report_books; no gain list held for them).
-    pb = book_period(conn, settings, start=start, end=end, venue_account=account, compare=compared)
+    from .rowstore import RowStore
+
+    # The perpetuals first: perp_books holds every perp fill while it books, and the memory it frees is
+    # then reused by the spot booking (the peak is the larger of the two, not their sum). Its closes go
+    # to disk like the gains.
+    perps = perp_books(conn, settings, start=start, end=end, venue_account=account)
+    closes = RowStore()
+    closes.extend(perps.realized)
+    perps.realized = closes
+    pb = book_period(conn, settings, start=start, end=end, venue_account=account, compare=compared, gains=RowStore())
     books = pb.books
     feeding = books.findings_until(end)
     rep = Report(label=label, start=start, end=end, account=account, currency=settings.currency, method=method,
@@ -492,10 +556,10 @@ def build_report(conn: Connection, reporting: Any, settings, *, start: datetime,
     rep.open_lots = sorted(books.open_lots, key=lambda l: (l.account, l.asset, l.acquired, l.id))
     rep.allocations = list(books.allocations)
     rep.income = income_entries(conn, start, end, account)
-    rep.fees = fee_rows(conn, start, end, account)
+    rep.fees = fee_rows(conn, start, end, account, out=RowStore())
     rep.prices_used = prices_used(conn, start, end, account)
     rep.holdings = _holdings(conn, reporting, books.open_lots, last)
-    rep.perps = perp_books(conn, settings, start=start, end=end, venue_account=account)
+    rep.perps = perps
     if series:
         rep.value_series = _value_series(conn, reporting, start, end, account, settings.cash)
     rep.rollforward = basis_rollforward(start - _US, last, pb.lots_at_start, books.open_lots, rep.gains)

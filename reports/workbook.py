@@ -202,9 +202,7 @@ def write_workbook(rep: Report, path: Path, *, journal_csv: Path | None = None) 
     warn = None if c.complete else c.headline()
 
     # Quantities to the asset's precision: the most decimal places the period's figures carry.
-    places: dict[str, int] = {}
-    for g in rep.gains:
-        places[g.asset] = max(places.get(g.asset, 0), _places(g.quantity))
+    places: dict[str, int] = dict(rep.gain_figures().places)
     for lot in rep.open_lots:
         places[lot.asset] = max(places.get(lot.asset, 0), _places(lot.quantity))
     qfmt = {a: _qty_format(min(p, 10)) for a, p in places.items()}
