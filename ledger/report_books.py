@@ -33,7 +33,7 @@ from sqlalchemy import Connection
 from .booking import Engine, Finding, Gain, Lot
 from .books import BookSettings, Books
 
-__all__ = ["MethodTotals", "PeriodBooks", "book_period"]
+__all__ = ["MethodTotals", "PeriodBooks", "book_period", "start_comparison"]
 
 _US = timedelta(microseconds=1)
 _ZERO = Decimal(0)
@@ -152,8 +152,15 @@ def _join_child(child) -> dict | None:
     return result if isinstance(result, dict) else None
 
 
+def start_comparison(conn: Connection, settings: BookSettings, *, start: datetime, end: datetime, venue_account: str | None = None,
+                     compare: Sequence[tuple[str, BookSettings]] = ()):
+    """Start booking the compared methods in a forked process now (None: not worth it or not possible);
+    hand the result to ``book_period(child=...)`` with the same arguments."""
+    return _start_child(conn, settings, start, end, venue_account, compare) if compare else None
+
+
 def book_period(conn: Connection, settings: BookSettings, *, start: datetime, end: datetime, venue_account: str | None = None,
-                compare: Sequence[tuple[str, BookSettings]] = (), parallel: bool = True, gains=None) -> PeriodBooks:
+                compare: Sequence[tuple[str, BookSettings]] = (), parallel: bool = True, gains=None, child=None) -> PeriodBooks:
     """Book the ledger up to ``end`` (exclusive) once for ``settings`` and once per ``compare`` entry
     (a method name and its settings, e.g. from ``resolve_settings(reporting, method=m)``), over one read.
     Each compared settings must share ``settings``' cash set and currency (the bridge's inputs).
@@ -161,11 +168,14 @@ def book_period(conn: Connection, settings: BookSettings, *, start: datetime, en
     ``parallel``: on a large ledger in a database file or server, the compared methods are booked by a
     forked process over its own read while this one books the configured method (two cores: the
     comparison costs no wall time); if that process fails they are booked here. ``gains``: where the
-    period's gains go (anything with ``extend``, e.g. a store on disk; default a list)."""
+    period's gains go (anything with ``extend``, e.g. a store on disk; default a list). ``child``: a
+    process already started by ``start_comparison`` for these ``compare`` settings (started early, while
+    the parent is small: a forked child's resident memory starts as its parent's)."""
     for _m, s in compare:
         if s.cash != settings.cash or s.currency != settings.currency:
             raise ValueError("compared settings must share the reporting currency and stablecoin policy")
-    child = _start_child(conn, settings, start, end, venue_account, compare) if parallel and compare else None
+    if child is None and parallel and compare:
+        child = _start_child(conn, settings, start, end, venue_account, compare)
     if child is None:
         return _book(conn, settings, start, end, venue_account, compare, gains=gains)
     pb = _book(conn, settings, start, end, venue_account, (), gains=gains)

@@ -511,7 +511,7 @@ def build_report(conn: Connection, reporting: Any, settings, *, start: datetime,
     from ledger.completeness import assess
     from ledger.perps import perp_books
     from ledger.reconcile import basis_rollforward, check
-    from ledger.report_books import book_period
+    from ledger.report_books import book_period, start_comparison
 
     from .journal import journal_rows
 
@@ -535,14 +535,16 @@ def build_report(conn: Connection, reporting: Any, settings, *, start: datetime,
     # every compared method's totals (ledger.report_books; no gain list held for them).
     from .rowstore import RowStore
 
-    # The perpetuals first: perp_books holds every perp fill while it books, and the memory it frees is
+    # The comparison's process is forked first, while this one is small (its resident memory starts as ours).
+    child = start_comparison(conn, settings, start=start, end=end, venue_account=account, compare=compared)
+    # The perpetuals next: perp_books holds every perp fill while it books, and the memory it frees is
     # then reused by the spot booking (the peak is the larger of the two, not their sum). Its closes go
     # to disk like the gains.
     perps = perp_books(conn, settings, start=start, end=end, venue_account=account)
     closes = RowStore()
     closes.extend(perps.realized)
     perps.realized = closes
-    pb = book_period(conn, settings, start=start, end=end, venue_account=account, compare=compared, gains=RowStore())
+    pb = book_period(conn, settings, start=start, end=end, venue_account=account, compare=compared, gains=RowStore(), child=child)
     books = pb.books
     feeding = books.findings_until(end)
     rep = Report(label=label, start=start, end=end, account=account, currency=settings.currency, method=method,
