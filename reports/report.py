@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, text
 
@@ -49,8 +49,7 @@ def period_of(settings, year: int | None, start: datetime | None, end: datetime 
     return s, e, label
 
 
-@dataclass(frozen=True, slots=True)
-class IncomeEntry:
+class IncomeEntry(NamedTuple):
     time: datetime
     venue_account: str
     category: str
@@ -62,8 +61,7 @@ class IncomeEntry:
     raw_record_id: int | None
 
 
-@dataclass(frozen=True, slots=True)
-class FeeRow:
+class FeeRow(NamedTuple):  # a named tuple: pickled to a RowStore and back at C speed
     time: datetime
     venue_account: str
     kind: str  # Trading | Withdrawal | ...
@@ -137,12 +135,17 @@ class GainFigures:
 
     @classmethod
     def of(cls, gains, months: list[str]) -> GainFigures:
-        total = [_ZERO] * 4
-        by_term: dict[str, list] = {}
-        by_asset: dict[tuple[str, str], list] = {}
-        by_account: dict[str, list] = {}
-        monthly: dict[str, dict[str, Decimal]] = {m: {} for m in months}
-        places: dict[str, int] = {}
+        f = cls.empty(months)
+        f.add(gains)
+        return f
+
+    @classmethod
+    def empty(cls, months: list[str]) -> GainFigures:
+        return cls([_ZERO] * 4, {}, {}, {}, {m: {} for m in months}, {})
+
+    def add(self, gains) -> None:
+        """Add gains (any iterable, e.g. a booking's batch as it comes)."""
+        total, by_term, by_asset, by_account, monthly, places = self.total, self.by_term, self.by_asset, self.by_account, self.monthly, self.places
         month_of: dict[datetime, str] = {}
         for g in gains:
             q, pr, ba, ga, term = g.quantity, g.proceeds, g.cost_basis, g.gain, g.term
@@ -167,7 +170,6 @@ class GainFigures:
                 places[g.asset] = min(-exp, 12)
             if len(month_of) > 100_000:
                 month_of.clear()
-        return cls(total, by_term, by_asset, by_account, monthly, places)
 
 
 @dataclass
@@ -200,6 +202,7 @@ class Report:
     _journal: Any = None
     _figures: Any = None
     _fee_total: Any = None
+    _fee_days: Any = None
     #: The open connection the report was read from: the statement's drill-down reads entries and raw records.
     conn: Any = None
 
@@ -247,13 +250,7 @@ class Report:
         return bool(self.checks) and all(c.ok for c in self.checks)
 
     def _months(self) -> list[str]:
-        months: list[str] = []
-        d = date(self.start.year, self.start.month, 1)
-        last = (self.end - _US).date()
-        while d <= last:
-            months.append(f"{d.year:04d}-{d.month:02d}")
-            d = date(d.year + (d.month == 12), d.month % 12 + 1, 1)
-        return months
+        return _months_of(self.start, self.end)
 
     def monthly_gains(self) -> list[tuple[str, dict[str, Decimal]]]:
         """(YYYY-MM, {term: gain}) for every month of the period, in order."""
@@ -267,9 +264,13 @@ class Report:
             if r.value is not None:
                 kind = "funding" if r.category == "perp funding" else ("fees" if "fees" in r.category else "income")
                 events.append((r.time, kind, r.value))
-        for f in self.fees:
-            if f.value is not None:
-                events.append((f.time, "fees", -f.value))
+        if self._fee_days is not None:  # the fees summed per day as they were read (they may be on disk)
+            for day, v in self._fee_days.items():
+                events.append((datetime(day.year, day.month, day.day, tzinfo=timezone.utc), "fees", -v))
+        else:
+            for f in self.fees:
+                if f.value is not None:
+                    events.append((f.time, "fees", -f.value))
         events.sort(key=lambda e: e[0])
         out: list[tuple[date, Decimal, Decimal, Decimal]] = []
         inc = fun = fee = _ZERO
@@ -496,6 +497,43 @@ def _value_series(conn: Connection, reporting: Any, start: datetime, end: dateti
     return out
 
 
+def _months_of(start: datetime, end: datetime) -> list[str]:
+    months: list[str] = []
+    d = date(start.year, start.month, 1)
+    last = (end - _US).date()
+    while d <= last:
+        months.append(f"{d.year:04d}-{d.month:02d}")
+        d = date(d.year + (d.month == 12), d.month % 12 + 1, 1)
+    return months
+
+
+class _Tee:
+    """A gains sink: each batch to the store and to the figures, so the totals need no pass over the store."""
+
+    def __init__(self, store, add) -> None:
+        self.store, self._add = store, add
+
+    def extend(self, batch) -> None:
+        self.store.extend(batch)
+        self._add(batch)
+
+
+class _FeeSink:
+    """The fee rows to the store, their total and their sum per UTC day taken on the way."""
+
+    def __init__(self, store) -> None:
+        self.store = store
+        self.total = _ZERO
+        self.days: dict[date, Decimal] = {}
+
+    def append(self, f: FeeRow) -> None:
+        self.store.append(f)
+        if f.value is not None:
+            self.total += f.value
+            day = f.time.date()
+            self.days[day] = self.days.get(day, _ZERO) + f.value
+
+
 def build_report(conn: Connection, reporting: Any, settings, *, start: datetime, end: datetime, label: str, account: str | None = None,
                  accounts: list[str] | None = None, compare: bool = True, series: bool = True, allow_incomplete: bool = False,
                  now: datetime | None = None, gate=None) -> Report:
@@ -544,7 +582,8 @@ def build_report(conn: Connection, reporting: Any, settings, *, start: datetime,
     closes = RowStore()
     closes.extend(perps.realized)
     perps.realized = closes
-    pb = book_period(conn, settings, start=start, end=end, venue_account=account, compare=compared, gains=RowStore(), child=child)
+    figures = GainFigures.empty(_months_of(start, end))
+    pb = book_period(conn, settings, start=start, end=end, venue_account=account, compare=compared, gains=_Tee(RowStore(), figures.add), child=child)
     books = pb.books
     feeding = books.findings_until(end)
     rep = Report(label=label, start=start, end=end, account=account, currency=settings.currency, method=method,
@@ -553,12 +592,15 @@ def build_report(conn: Connection, reporting: Any, settings, *, start: datetime,
     rep.findings = feeding
     if gate is not None:
         gate(rep.completeness)
-    rep.gains = books.gains
+    rep.gains = books.gains.store
+    rep._figures = figures
     rep.engine_income = [i for i in books.income if start <= i.time < end]
     rep.open_lots = sorted(books.open_lots, key=lambda l: (l.account, l.asset, l.acquired, l.id))
     rep.allocations = list(books.allocations)
     rep.income = income_entries(conn, start, end, account)
-    rep.fees = fee_rows(conn, start, end, account, out=RowStore())
+    fees = _FeeSink(RowStore())
+    fee_rows(conn, start, end, account, out=fees)
+    rep.fees, rep._fee_total, rep._fee_days = fees.store, fees.total, fees.days
     rep.prices_used = prices_used(conn, start, end, account)
     rep.holdings = _holdings(conn, reporting, books.open_lots, last)
     rep.perps = perps

@@ -30,7 +30,13 @@ class RowStore:
         self._n = 0
 
     def append(self, row: Any) -> None:
-        self.extend((row,))
+        self._n += 1
+        if len(self._head) < self._head_n:
+            self._head.append(row)
+            return
+        self._buf.append(row)
+        if len(self._buf) >= self.CHUNK:
+            self._flush()
 
     def extend(self, rows: Iterable) -> None:
         rows = rows if isinstance(rows, list) else list(rows)

@@ -45,3 +45,26 @@ def test_value_series__equals_the_balances_at_each_month_end(engine):
             want = _by_balances(conn, reporting, points, cash)
         assert [(d, v) for d, v, _m in got] == [(d, v) for d, v, _m in want]
         assert len({v for _d, v, _m in got}) > 1  # the ledger moves over the period
+
+
+def test_report__figures_taken_on_the_way_equal_those_of_the_rows(engine):
+    """The gains' totals and the fees' total and daily sums are taken as the rows go to disk; they equal
+    what the rows read back give."""
+    from dataclasses import replace
+
+    from ledger.books import resolve_settings
+    from reports.report import GainFigures, build_report
+
+    report_ledger.build(engine)
+    reporting = ReportingConfig(jurisdiction="us", method="fifo")
+    settings = resolve_settings(reporting)
+    start, end = settings.year_bounds(2025)
+    with engine.connect() as conn:
+        rep = build_report(conn, reporting, settings, start=start, end=end, label="2025", allow_incomplete=True)
+        gains, fees = list(rep.gains), list(rep.fees)
+        assert gains and fees
+        assert rep.gain_figures() == GainFigures.of(gains, rep._months())
+        assert rep.fee_total() == sum((f.value for f in fees if f.value is not None), Decimal(0))
+        again = replace(rep, fees=fees, _fee_days=None, _fee_total=None)
+        assert rep.cumulative_flows() == again.cumulative_flows()
+        assert rep.gain_total("gain", "short") == sum((g.gain for g in gains if g.term == "short"), Decimal(0))
