@@ -571,7 +571,9 @@ def build_report(conn: Connection, reporting: Any, settings, *, start: datetime,
             unavailable[m] = f"not available: {exc}"
     # One read of the ledger: the configured method's books (the period's gains, the lots at both ends) and
     # every compared method's totals (ledger.report_books; no gain list held for them).
-    from .rowstore import RowStore
+    from ledger.booking import Gain
+
+    from .rowstore import RowStore, TupleCodec
 
     # The comparison's process is forked first, while this one is small (its resident memory starts as ours).
     child = start_comparison(conn, settings, start=start, end=end, venue_account=account, compare=compared)
@@ -583,7 +585,7 @@ def build_report(conn: Connection, reporting: Any, settings, *, start: datetime,
     closes.extend(perps.realized)
     perps.realized = closes
     figures = GainFigures.empty(_months_of(start, end))
-    pb = book_period(conn, settings, start=start, end=end, venue_account=account, compare=compared, gains=_Tee(RowStore(), figures.add), child=child)
+    pb = book_period(conn, settings, start=start, end=end, venue_account=account, compare=compared, gains=_Tee(RowStore(codec=TupleCodec(Gain)), figures.add), child=child)
     books = pb.books
     feeding = books.findings_until(end)
     rep = Report(label=label, start=start, end=end, account=account, currency=settings.currency, method=method,
@@ -598,7 +600,7 @@ def build_report(conn: Connection, reporting: Any, settings, *, start: datetime,
     rep.open_lots = sorted(books.open_lots, key=lambda l: (l.account, l.asset, l.acquired, l.id))
     rep.allocations = list(books.allocations)
     rep.income = income_entries(conn, start, end, account)
-    fees = _FeeSink(RowStore())
+    fees = _FeeSink(RowStore(codec=TupleCodec(FeeRow)))
     fee_rows(conn, start, end, account, out=fees)
     rep.fees, rep._fee_total, rep._fee_days = fees.store, fees.total, fees.days
     rep.prices_used = prices_used(conn, start, end, account)

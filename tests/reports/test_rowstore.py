@@ -30,3 +30,22 @@ def test_rowstore__reads_back_in_order_across_head_chunks_and_buffer(monkeypatch
     assert [g.proceeds for g in store] == [g.proceeds for g in rows]  # exact decimals back
     store.close()
     assert not RowStore()
+
+
+def test_rowstore__marshal_codec_round_trips_gains_and_fee_rows_exactly(monkeypatch):
+    from reports.report import FeeRow
+    from reports.rowstore import TupleCodec
+
+    monkeypatch.setattr(RowStore, "CHUNK", 4)
+    rows = [_gain(i) for i in range(30)] + [_gain(7)._replace(quantity=Decimal("1E-8"), lot_id="")]
+    store = RowStore(head=3, codec=TupleCodec(Gain))
+    store.extend(rows)
+    back = list(store)
+    assert back == rows and all(type(g) is Gain for g in back)
+    assert str(back[-1].quantity) == "1E-8" and back[5].acquired.utcoffset().total_seconds() == 0
+    t = datetime(2025, 3, 1, 12, 30, 1, 123456, tzinfo=timezone.utc)
+    fees = [FeeRow(t, "main", "Trading", "USDC", Decimal("0.1"), None, None, f"k{i}", None if i % 2 else i) for i in range(9)]
+    fs = RowStore(head=2, codec=TupleCodec(FeeRow))
+    for f in fees:
+        fs.append(f)
+    assert list(fs) == fees
