@@ -29,7 +29,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select, text
 
-__all__ = ["EXIT_INCOMPLETE", "FIGURE_FINDINGS", "Completeness", "assess"]
+__all__ = ["EXIT_INCOMPLETE", "FIGURE_FINDINGS", "Completeness", "assess", "stale_valuation"]
 
 #: The documented exit code of a report or export over incomplete data (README, exit codes).
 EXIT_INCOMPLETE = 4
@@ -89,6 +89,13 @@ class Completeness:
             return "complete: every event is valued, the valuation is current and no finding changes the figures"
         return "INCOMPLETE DATA: " + "; ".join(self.reasons())
 
+    def with_findings(self, findings: Iterable) -> Completeness:
+        """This answer with the booking's findings added (those of a kind in ``FIGURE_FINDINGS`` dated
+        before the period end): for an export that books while it writes, assessed first without them."""
+        from dataclasses import replace
+
+        return replace(self, findings=_figure_findings(findings, self.end))
+
     def to_json(self) -> dict[str, Any]:
         return {
             "complete": self.complete,
@@ -101,6 +108,20 @@ class Completeness:
         }
 
 
+def _figure_findings(findings: Iterable, end: datetime | None) -> list:
+    return sorted((f for f in findings if f.kind in FIGURE_FINDINGS and (end is None or f.time < end)), key=lambda f: (f.time, f.key))
+
+
+def stale_valuation(conn: Connection, reporting: Any, start: datetime | None = None, end: datetime | None = None) -> list[str]:
+    """Why the ledger's values are not the ones the configuration asks for (one sentence each; empty:
+    current). The one test of a stale valuation (exit 4 through the gate; docs/reports.md): the
+    currency, stablecoin policy, price resolution or the price/FX files changed since ``reconcile
+    prices`` ran, a configured price or FX file was never applied, or postings of [start, end) carry
+    values in another currency. A file that cannot be read is bad input instead
+    (``ledger.prices.check_valuation_current``, exit 2)."""
+    return _stale(conn, reporting, start, end)
+
+
 def _stale(conn: Connection, reporting: Any, start: datetime | None, end: datetime | None) -> list[str]:
     from .prices import _holding_account_ids, valuation_fingerprint
     from .schema import JournalEntry, Posting, ValuationState
@@ -108,6 +129,7 @@ def _stale(conn: Connection, reporting: Any, start: datetime | None, end: dateti
     currency = getattr(reporting, "currency", "USD")
     policy = getattr(reporting, "stablecoin_policy", "par")
     out: list[str] = []
+    files = [f for f in (getattr(reporting, "price_file", None), getattr(reporting, "fx_file", None)) if f]
     row = conn.execute(select(ValuationState.fingerprint, ValuationState.currency, ValuationState.stablecoin_policy, ValuationState.valued_at)
                        .where(ValuationState.id == 1)).first()
     if row is not None:
@@ -123,7 +145,11 @@ def _stale(conn: Connection, reporting: Any, start: datetime | None, end: dateti
             except OSError:
                 current = None
             if current != fp:
-                out.append(f"the currency, stablecoin policy, price resolution, price file or FX file changed since the valuation of {when}: run `reconcile prices`")
+                named = f" ({', '.join(str(f) for f in files)})" if files else ""
+                out.append(f"the currency, stablecoin policy, price resolution, price file or FX file{named} changed since the valuation of {when}: "
+                           "run `reconcile prices`")
+    elif files:
+        out.append(f"{' and '.join(str(f) for f in files)}: not applied to the ledger yet: run `reconcile prices` (or `reconcile prices --offline`)")
     holding = _holding_account_ids(conn)
     if holding:
         q = select(Posting.price_currency).where(Posting.account_id.in_(holding), Posting.unit_price.is_not(None),
@@ -183,5 +209,5 @@ def assess(conn: Connection, reporting: Any, *, start: datetime | None = None, e
         c.unpriced_sample = unpriced_events(conn, limit=sample, start=start, end=end, venue_account=venue_account)
     c.stale = _stale(conn, reporting, start, end)
     c.missing_fx = _missing_fx(conn, reporting, start, end)
-    c.findings = sorted((f for f in findings if f.kind in FIGURE_FINDINGS and (end is None or f.time < end)), key=lambda f: (f.time, f.key))
+    c.findings = _figure_findings(findings, end)
     return c

@@ -388,35 +388,24 @@ def _check_user_assets(user: UserPrices, known: Any) -> None:
 
 
 def check_valuation_current(conn: Connection, settings: Any) -> None:
-    """Refuse figures built on a stale valuation (InputError, exit 2): the configured price and FX
-    files are read and checked (a corrupt file is named here, whatever the command), and when they,
-    the currency or the stablecoin policy differ from what ``reconcile prices`` last applied, the
-    values in the ledger are not the ones the config asks for. Unchanged (or never configured and
-    never valued): returns. Commands that read the ledger's values (exports, statement) call this."""
-    vs = settings_from(settings)
+    """Refuse a valuation input that cannot be used (InputError, exit 2): the configured price and FX
+    files are read and checked (a corrupt file is named with its line, whatever the command), and a
+    price row for an asset the ledger has never seen is refused. Commands that read the ledger's
+    values call this first, with or without ``--allow-incomplete``: there is nothing sound to write.
+
+    Whether the values are *current* (the files, currency or stablecoin policy changed since
+    ``reconcile prices``, or a file was never applied) is not asked here: that is a stale valuation,
+    ``ledger.completeness.stale_valuation``, refused by the completeness gate with exit 4 unless
+    ``--allow-incomplete`` (one cause, one code; docs/reports.md)."""
     price_file = getattr(settings, "price_file", None)
     fx_file = getattr(settings, "fx_file", None)
     user = load_price_file(price_file) if price_file else None
     if fx_file:
         load_fx_file(fx_file)
-    try:
-        state = conn.execute(select(ValuationState.fingerprint).where(ValuationState.id == 1)).scalar_one_or_none()
-    except Exception:  # noqa: BLE001 - no valuation table yet (the schema is migrated by the caller)
-        conn.rollback()
-        state = None
     if user is not None:
         _check_user_assets(user, {s for (s,) in conn.execute(select(Asset.symbol))})
-    if state is None:
-        if price_file or fx_file:
-            what = " and ".join(f for f in (price_file, fx_file) if f)
-            raise InputError(f"{what}: not applied to the ledger yet: run `reconcile prices` (or `reconcile prices --offline`) first")
-        return
-    if state != _fingerprint(vs, price_file, fx_file):
-        files = ", ".join(f for f in (price_file, fx_file) if f) or "no price or FX file"
-        raise InputError(
-            f"the ledger's values are stale: the price/FX files ({files}) or the [reporting] currency or stablecoin policy "
-            f"changed since the last `reconcile prices`; run it again (`--offline` needs no network)"
-        )
+
+
 def first_unvalued(conn: Connection, currency: str) -> datetime | None:
     """The time of the oldest entry with a holding posting not yet valued in ``currency`` (None: every
     holding posting has a value or an unpriced mark in it): where a sync's valuation starts fetching."""

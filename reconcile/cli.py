@@ -3,7 +3,8 @@
 It alone wires importers, ledger and reports together. Logic lives in those packages; each command
 here parses options, opens what it needs, calls one function and renders the outcome.
 
-Exit codes: 0 ok; 1 error; 2 bad input or configuration; 3 reconciliation difference.
+Exit codes: 0 ok; 1 error; 2 bad input or configuration; 3 reconciliation difference; 4 incomplete data
+(docs/reports.md).
 """
 
 from __future__ import annotations
@@ -46,9 +47,10 @@ DbOpt = Annotated[
 class Context:
     """What a command needs: the checked config and the database URL."""
 
-    #: Commands whose output carries the ledger's values: they refuse a stale valuation (a price or FX
-    #: file changed, or corrupt, since `reconcile prices`), see ``ledger.prices.check_valuation_current``.
-    VALUE_READERS = frozenset({"gains", "lots", "statement", "journal"})
+    #: Commands whose output carries the ledger's values: a price or FX file that cannot be read (or names
+    #: an asset the ledger lacks) is bad input for them, exit 2 (``ledger.prices.check_valuation_current``);
+    #: a stale valuation is the completeness gate's, exit 4 (``ledger.completeness``; docs/reports.md).
+    VALUE_READERS = frozenset({"gains", "lots", "statement", "journal", "report", "income"})
 
     def __init__(self, config_opt: str | None, db_opt: str | None):
         self.config: Config = load_config(resolve_config_path(config_opt))
@@ -556,6 +558,8 @@ FormatOpt = Annotated[str, typer.Option("--format", help="csv or xlsx.")]
 MethodOpt = Annotated[Optional[str], typer.Option(help="fifo, lifo, hifo, lofo, average or uk (default: the config's).")]
 ScopeOpt = Annotated[Optional[str], typer.Option(help="universal or account (default: the jurisdiction's).")]
 JurisdictionOpt = Annotated[Optional[str], typer.Option(help="us, uk, de or generic (default: the config's).")]
+AllowIncompleteOpt = Annotated[bool, typer.Option("--allow-incomplete", envvar="RECONCILE_ALLOW_INCOMPLETE",
+                                                  help="Write the figures even if the period's data is incomplete (marked so in every output) instead of exiting 4 (also $RECONCILE_ALLOW_INCOMPLETE=1).")]
 
 
 def _check_format(fmt: str) -> str:
@@ -570,19 +574,23 @@ def export_journal(
     fmt: FormatOpt = "csv",
     date_from: Annotated[Optional[str], typer.Option("--from", help="First day (inclusive, UTC).")] = None,
     date_to: Annotated[Optional[str], typer.Option("--to", help="Last day (exclusive, UTC).")] = None,
+    allow_incomplete: AllowIncompleteOpt = False,
     config: ConfigOpt = None,
     db: DbOpt = None,
 ) -> None:
-    """The journal, one row per posting, in a stable order (identical ledgers give identical files)."""
-    from reports.journal import journal_rows, write_journal
+    """The journal, one row per posting, in a stable order (identical ledgers give identical files). Exit 4 on a stale valuation."""
+    from reports.gate import gated_journal
 
     _check_format(fmt)
     start, end = _parse_date(date_from, "--from"), _parse_date(date_to, "--to")
     ctx = Context(config, db)
     engine = ctx.engine()
-    with engine.connect() as conn:
-        n = write_journal(journal_rows(conn, start=start, end=end), Path(out), fmt)
-    engine.dispose()
+    try:
+        with engine.connect() as conn:
+            n, _c = gated_journal(conn, ctx.config.reporting, Path(out), fmt, start=start, end=end,
+                                  gate=lambda c: gate_complete(c, allow=allow_incomplete, what="export journal"))
+    finally:
+        engine.dispose()
     console.print(f"wrote {n} postings to {out}")
 
 
@@ -625,10 +633,11 @@ def export_gains(
     config: ConfigOpt = None,
     db: DbOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="Print the warnings' count only, not each warning.")] = False,
+    allow_incomplete: AllowIncompleteOpt = False,
 ) -> None:
-    """Realized gains: one row per (disposal, lot) fraction, for one tax year."""
+    """Realized gains: one row per (disposal, lot) fraction, for one tax year. Exit 4 on incomplete data."""
     from ledger.money import plain
-    from reports.gains import export_gains as run_export
+    from reports.gate import gated_gains
 
     _check_format(fmt)
     if (year is None) == (not all_years):
@@ -636,9 +645,13 @@ def export_gains(
     ctx = Context(config, db)
     settings = _settings(ctx, method=method, scope=scope, jurisdiction=jurisdiction)
     engine = ctx.engine()
-    with engine.connect() as conn:
-        done = run_export(conn, settings, Path(out), fmt, year=year)
-    engine.dispose()
+    what = f"export gains {year if year is not None else '--all-years'}"
+    try:
+        with engine.connect() as conn:
+            done, _c = gated_gains(conn, ctx.config.reporting, settings, Path(out), fmt, year=year, allow=allow_incomplete,
+                                   gate=lambda c: gate_complete(c, allow=allow_incomplete, what=what))
+    finally:
+        engine.dispose()
     _print_findings(done.findings, limit=0 if quiet else 10)
     b = settings.booking
     console.print(f"wrote {done.rows} gain rows for {'all years' if all_years else year} ({b.method}, {b.scope}, {b.jurisdiction}) to {out}; net {plain(done.net)} {settings.currency}")
@@ -652,20 +665,24 @@ def export_lots(
     method: MethodOpt = None,
     scope: ScopeOpt = None,
     jurisdiction: JurisdictionOpt = None,
+    allow_incomplete: AllowIncompleteOpt = False,
     config: ConfigOpt = None,
     db: DbOpt = None,
 ) -> None:
-    """Open lots with their basis at a date."""
-    from reports.gains import export_lots as run_export
+    """Open lots with their basis at a date. Exit 4 on incomplete data."""
+    from reports.gate import gated_lots
 
     _check_format(fmt)
     when = _parse_at(at)
     ctx = Context(config, db)
     settings = _settings(ctx, method=method, scope=scope, jurisdiction=jurisdiction)
     engine = ctx.engine()
-    with engine.connect() as conn:
-        n, _findings = run_export(conn, settings, Path(out), fmt, at=when)
-    engine.dispose()
+    try:
+        with engine.connect() as conn:
+            n, _findings, _c = gated_lots(conn, ctx.config.reporting, settings, Path(out), fmt, at=when,
+                                          gate=lambda c: gate_complete(c, allow=allow_incomplete, what=f"export lots at {at}"))
+    finally:
+        engine.dispose()
     console.print(f"wrote {n} open lots at {when.isoformat()} to {out}")
 
 
@@ -699,10 +716,6 @@ def gate_complete(c, *, allow: bool, what: str):
         raise typer.Exit(EXIT_INCOMPLETE)
     err_console.print(f"warning: {what}: {terminal(c.headline())}", markup=False, highlight=False)
     return c
-
-
-AllowIncompleteOpt = Annotated[bool, typer.Option("--allow-incomplete", envvar="RECONCILE_ALLOW_INCOMPLETE",
-                                                  help="Write the figures even if the period's data is incomplete (marked so in every output) instead of exiting 4 (also $RECONCILE_ALLOW_INCOMPLETE=1).")]
 
 
 def _build_report(ctx: Context, conn, *, year, date_from, date_to, account, method, scope, jurisdiction, allow: bool, what: str, compare: bool = True):

@@ -1,7 +1,9 @@
 """The accountant's report for one period: every figure gathered once, for the workbook and the statement.
 
-``build_report`` books the ledger through the public API (``ledger.books``: once for the period end,
-once for its start for the basis roll-forward, once per method for the comparison), asks
+``build_report`` books the ledger once (``ledger.report_books.book_period``: one read of the ledger
+feeding the configured method's engine, which keeps the period's gains and the lots at both ends, and
+one engine per compared method, which keeps only totals), takes the perpetuals from
+``ledger.perps.perp_books``, asks
 ``ledger.completeness`` what is incomplete, reconciles each venue account at the period end
 (``ledger.reconcile.check(at=...)``) and reads the period's income, fees and prices used. It computes
 no accounting of its own: the writers (``reports.workbook``, ``reports.statement``) only lay out what
@@ -15,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, text
 
@@ -47,8 +49,7 @@ def period_of(settings, year: int | None, start: datetime | None, end: datetime 
     return s, e, label
 
 
-@dataclass(frozen=True, slots=True)
-class IncomeEntry:
+class IncomeEntry(NamedTuple):
     time: datetime
     venue_account: str
     category: str
@@ -60,8 +61,7 @@ class IncomeEntry:
     raw_record_id: int | None
 
 
-@dataclass(frozen=True, slots=True)
-class FeeRow:
+class FeeRow(NamedTuple):  # a named tuple: pickled to a RowStore and back at C speed
     time: datetime
     venue_account: str
     kind: str  # Trading | Withdrawal | ...
@@ -121,6 +121,58 @@ class MethodRow:
 
 
 @dataclass
+class GainFigures:
+    """The gains' totals: [quantity, proceeds, basis, gain] overall, by term, by (asset, term); [proceeds,
+    basis, gain] by account; gain by month (UTC) and term; the most decimal places of each asset's
+    quantities (the workbook's number formats)."""
+
+    total: list
+    by_term: dict
+    by_asset: dict
+    by_account: dict
+    monthly: dict
+    places: dict
+
+    @classmethod
+    def of(cls, gains, months: list[str]) -> GainFigures:
+        f = cls.empty(months)
+        f.add(gains)
+        return f
+
+    @classmethod
+    def empty(cls, months: list[str]) -> GainFigures:
+        return cls([_ZERO] * 4, {}, {}, {}, {m: {} for m in months}, {})
+
+    def add(self, gains) -> None:
+        """Add gains (any iterable, e.g. a booking's batch as it comes)."""
+        total, by_term, by_asset, by_account, monthly, places = self.total, self.by_term, self.by_asset, self.by_account, self.monthly, self.places
+        month_of: dict[datetime, str] = {}
+        for g in gains:
+            q, pr, ba, ga, term = g.quantity, g.proceeds, g.cost_basis, g.gain, g.term
+            for line in (total, by_term.get(term) or by_term.setdefault(term, [_ZERO] * 4),
+                         by_asset.get((g.asset, term)) or by_asset.setdefault((g.asset, term), [_ZERO] * 4)):
+                line[0] += q
+                line[1] += pr
+                line[2] += ba
+                line[3] += ga
+            a = by_account.get(g.account) or by_account.setdefault(g.account, [_ZERO] * 3)
+            a[0] += pr
+            a[1] += ba
+            a[2] += ga
+            m = month_of.get(g.disposed)
+            if m is None:
+                m = month_of[g.disposed] = g.disposed.astimezone(timezone.utc).strftime("%Y-%m")
+            by = monthly.get(m)
+            if by is not None:
+                by[term] = by.get(term, _ZERO) + ga
+            exp = q.as_tuple().exponent
+            if isinstance(exp, int) and -exp > places.get(g.asset, 0):
+                places[g.asset] = min(-exp, 12)
+            if len(month_of) > 100_000:
+                month_of.clear()
+
+
+@dataclass
 class Report:
     label: str
     start: datetime
@@ -145,33 +197,38 @@ class Report:
     findings: list = field(default_factory=list)  # every finding feeding the period (findings_until(end))
     methods: list[MethodRow] = field(default_factory=list)
     allocations: list = field(default_factory=list)  # SafeHarborAllocation
+    perps: Any = None  # ledger.perps.PerpBooks of the period (None: not gathered)
     value_series: list[tuple[date, Decimal, int]] = field(default_factory=list)  # month end, value, assets without price
     #: reports.jurisdictions.Column per jurisdiction of ``report --jurisdictions`` (the statement's comparison section).
     jurisdictions: list = field(default_factory=list)
     _journal: Any = None
+    _figures: Any = None
+    _fee_total: Any = None
+    _fee_days: Any = None
     #: The open connection the report was read from: the statement's drill-down reads entries and raw records.
     conn: Any = None
 
     # -- figures ------------------------------------------------------------------------------------
+    def gain_figures(self) -> GainFigures:
+        """Every total the writers show of the gains, from one pass over them (they may be on disk:
+        ``reports.rowstore.RowStore``); computed at the first use."""
+        if self._figures is None:
+            self._figures = GainFigures.of(self.gains, self._months())
+        return self._figures
+
     def gain_total(self, what: str, term: str | None = None) -> Decimal:
-        attr = {"proceeds": "proceeds", "basis": "cost_basis", "gain": "gain", "quantity": "quantity"}[what]
-        with_ctx = EXACT
-        total = _ZERO
-        for g in self.gains:
-            if term is None or g.term == term:
-                total = with_ctx.add(total, getattr(g, attr))
-        return total
+        i = {"quantity": 0, "proceeds": 1, "basis": 2, "gain": 3}[what]
+        f = self.gain_figures()
+        if term is None:
+            return f.total[i]
+        line = f.by_term.get(term)
+        return line[i] if line is not None else _ZERO
 
     @property
     def terms(self) -> list[str]:
-        seen: list[str] = []
-        for t in ("short", "long", "same-day", "bed-and-breakfast", "s104"):
-            if any(g.term == t for g in self.gains):
-                seen.append(t)
-        for g in self.gains:
-            if g.term not in seen:
-                seen.append(g.term)
-        return seen or ["short", "long"]
+        seen = list(self.gain_figures().by_term)
+        ordered = [t for t in ("short", "long", "same-day", "bed-and-breakfast", "s104") if t in seen]
+        return (ordered + [t for t in seen if t not in ordered]) or ["short", "long"]
 
     def income_by_category(self) -> list[tuple[str, Decimal, int, int]]:
         """(category, value, entries, unpriced entries), categories in a fixed order."""
@@ -186,26 +243,21 @@ class Report:
         return [(c, v, n, u) for c, (v, n, u) in sorted(out.items())]
 
     def fee_total(self) -> Decimal:
-        return sum((f.value for f in self.fees if f.value is not None), _ZERO)
+        if self._fee_total is None:
+            self._fee_total = sum((f.value for f in self.fees if f.value is not None), _ZERO)
+        return self._fee_total
 
     @property
     def reconciled(self) -> bool:
         return bool(self.checks) and all(c.ok for c in self.checks)
 
+    def _months(self) -> list[str]:
+        return _months_of(self.start, self.end)
+
     def monthly_gains(self) -> list[tuple[str, dict[str, Decimal]]]:
         """(YYYY-MM, {term: gain}) for every month of the period, in order."""
-        months: list[str] = []
-        d = date(self.start.year, self.start.month, 1)
-        last = (self.end - _US).date()
-        while d <= last:
-            months.append(f"{d.year:04d}-{d.month:02d}")
-            d = date(d.year + (d.month == 12), d.month % 12 + 1, 1)
-        by = {m: {} for m in months}
-        for g in self.gains:
-            m = g.disposed.astimezone(timezone.utc).strftime("%Y-%m")
-            if m in by:
-                by[m][g.term] = by[m].get(g.term, _ZERO) + g.gain
-        return [(m, by[m]) for m in months]
+        by = self.gain_figures().monthly
+        return [(m, dict(by.get(m, {}))) for m in self._months()]
 
     def cumulative_flows(self) -> list[tuple[date, Decimal, Decimal, Decimal]]:
         """(day, cumulative income, cumulative funding, cumulative fees) at each day something changed."""
@@ -214,9 +266,13 @@ class Report:
             if r.value is not None:
                 kind = "funding" if r.category == "perp funding" else ("fees" if "fees" in r.category else "income")
                 events.append((r.time, kind, r.value))
-        for f in self.fees:
-            if f.value is not None:
-                events.append((f.time, "fees", -f.value))
+        if self._fee_days is not None:  # the fees summed per day as they were read (they may be on disk)
+            for day, v in self._fee_days.items():
+                events.append((datetime(day.year, day.month, day.day, tzinfo=timezone.utc), "fees", -v))
+        else:
+            for f in self.fees:
+                if f.value is not None:
+                    events.append((f.time, "fees", -f.value))
         events.sort(key=lambda e: e[0])
         out: list[tuple[date, Decimal, Decimal, Decimal]] = []
         inc = fun = fee = _ZERO
@@ -286,7 +342,7 @@ def income_entries(conn: Connection, start: datetime, end: datetime, venue_accou
     return out
 
 
-def fee_rows(conn: Connection, start: datetime, end: datetime, venue_account: str | None) -> list[FeeRow]:
+def fee_rows(conn: Connection, start: datetime, end: datetime, venue_account: str | None, out=None) -> list[FeeRow]:
     """Postings to ``Expenses:Fees:*`` in [start, end), valued at the entry's own unit price of the asset."""
     params: dict = {"s": _p(conn, start), "e": _p(conn, end)}
     where = "(ac.name LIKE 'Expenses:Fees:%') AND e.timestamp >= :s AND e.timestamp < :e"
@@ -299,7 +355,7 @@ def fee_rows(conn: Connection, start: datetime, end: datetime, venue_account: st
         "  ORDER BY h.id LIMIT 1), e.entry_key, e.raw_record_id"
         " FROM postings p JOIN journal_entries e ON e.id = p.entry_id JOIN accounts ac ON ac.id = p.account_id JOIN assets a ON a.id = p.asset_id"
         f" WHERE {where} ORDER BY e.timestamp, e.entry_key, p.id"), params)
-    out = []
+    out = [] if out is None else out  # a list, or any store with append (reports.rowstore.RowStore)
     for ts, acct, name, asset, q, price, key, raw in rows:
         qd, pd = _dec(q), _dec(price)
         out.append(FeeRow(_aware(ts), acct, name.split(":")[-1], asset, qd, pd, None if pd is None else EXACT.multiply(qd, pd), key, raw))
@@ -315,29 +371,32 @@ def prices_used(conn: Connection, start: datetime, end: datetime, venue_account:
     if venue_account:
         where += " AND e.venue_account = :acct"
         params["acct"] = venue_account
-    # min/max of a decimal stored as text on SQLite would compare as text: ranges are taken in Python.
+    # min/max of a decimal stored as text on SQLite would compare as text: the prices' range is taken in
+    # Python, over the distinct prices (grouped in SQL with their count and first and last time; the
+    # times compare as stored: ISO text in UTC on SQLite, timestamps on PostgreSQL).
     rows = conn.execute(text(
-        f"SELECT a.symbol, {first_word}, p.price_currency, p.unit_price, e.timestamp FROM postings p JOIN journal_entries e ON e.id = p.entry_id"
+        f"SELECT a.symbol, {first_word}, p.price_currency, p.unit_price, COUNT(*), MIN(e.timestamp), MAX(e.timestamp)"
+        " FROM postings p JOIN journal_entries e ON e.id = p.entry_id"
         " JOIN accounts ac ON ac.id = p.account_id JOIN assets a ON a.id = p.asset_id"
-        f" WHERE {where}"), params)
+        f" WHERE {where} GROUP BY 1, 2, 3, 4"), params)
     acc: dict[tuple[str, str, str], list] = {}
-    for asset, src, cur, price, ts in rows:
-        pd, t = _dec(price), _aware(ts)
+    for asset, src, cur, price, n, t0, t1 in rows:
+        pd = _dec(price)
         k = (asset, src or "", cur or "")
         a = acc.get(k)
         if a is None:
-            acc[k] = [1, pd, pd, t, t]
+            acc[k] = [n, pd, pd, t0, t1]
         else:
-            a[0] += 1
+            a[0] += n
             if pd < a[1]:
                 a[1] = pd
             if pd > a[2]:
                 a[2] = pd
-            if t < a[3]:
-                a[3] = t
-            if t > a[4]:
-                a[4] = t
-    return [PriceUsed(a, s, c, *v) for (a, s, c), v in sorted(acc.items())]
+            if t0 < a[3]:
+                a[3] = t0
+            if t1 > a[4]:
+                a[4] = t1
+    return [PriceUsed(a, s, c, v[0], v[1], v[2], _aware(v[3]), _aware(v[4])) for (a, s, c), v in sorted(acc.items())]
 
 
 def raw_records(conn: Connection, ids: list[int]) -> dict[int, tuple[str, str, str]]:
@@ -382,10 +441,27 @@ def _holdings(conn: Connection, reporting: Any, lots: list, at: datetime) -> lis
     return [Holding(acct, asset, q, b, prices[asset].unit_price, prices[asset].source) for (acct, asset), (q, b) in sorted(by.items())]
 
 
+def _holding_sums(conn: Connection, account: str | None, start: datetime, end: datetime) -> tuple[dict[str, Decimal], dict[tuple[str, str], Decimal]]:
+    """The lot-tracked holding quantity per asset before ``start``, and its change per (YYYY-MM, asset) in
+    [start, end): two grouped queries (exact sums) over the spot, lent and borrowed accounts (not perp
+    positions) instead of one balance query per month end."""
+    from ledger.db import dsum
+
+    month = "substr(e.timestamp, 1, 7)" if conn.dialect.name == "sqlite" else "to_char(e.timestamp AT TIME ZONE 'UTC', 'YYYY-MM')"
+    where = ("(ac.name LIKE :a OR ac.name LIKE :l) AND ac.name NOT LIKE '%:Perp:%'")
+    params: dict = {"a": "Assets:Backpack:" + (f"{account}:%" if account is not None else "%"),
+                    "l": "Liabilities:Backpack:" + (f"{account}:%" if account is not None else "%"), "s": _p(conn, start), "e": _p(conn, end)}
+    head = " FROM postings p JOIN journal_entries e ON e.id = p.entry_id JOIN accounts ac ON ac.id = p.account_id JOIN assets a ON a.id = p.asset_id WHERE "
+    before = {sym: D(str(q)) for sym, q in conn.execute(text(
+        f"SELECT a.symbol, {dsum(conn, 'p.quantity')}{head}{where} AND e.timestamp < :s GROUP BY a.symbol"), params)}
+    during = {(m, sym): D(str(q)) for m, sym, q in conn.execute(text(
+        f"SELECT {month}, a.symbol, {dsum(conn, 'p.quantity')}{head}{where} AND e.timestamp >= :s AND e.timestamp < :e GROUP BY 1, 2"), params)}
+    return before, during
+
+
 def _value_series(conn: Connection, reporting: Any, start: datetime, end: datetime, account: str | None, cash: frozenset[str]) -> list[tuple[date, Decimal, int]]:
     """The portfolio's value at each month end of the period (and the period end): the ledger's holding
     balances at that instant times the unit price ``prices_at`` gives (cash at its par value)."""
-    from ledger.db import balances
     from ledger.prices import prices_at
 
     points: list[datetime] = []
@@ -398,16 +474,19 @@ def _value_series(conn: Connection, reporting: Any, start: datetime, end: dateti
         points.append(t - _US)
         d = nxt
     points.append(end - _US)
+    before, during = _holding_sums(conn, account, start, end)
+    held = dict(before)
+    pending = sorted(during.items())
     out = []
     for t in points:
-        held: dict[str, Decimal] = {}
-        for prefix in ("Assets:Backpack", "Liabilities:Backpack"):
-            for (name, asset), q in balances(conn, prefix=prefix if account is None else f"{prefix}:{account}", until=t).items():
-                if q != 0 and ":Perp:" not in name:
-                    held[asset] = held.get(asset, _ZERO) + q
-        prices = prices_at(conn, reporting, sorted(a for a in held if a not in cash), t)
+        key = t.astimezone(timezone.utc).strftime("%Y-%m")
+        while pending and pending[0][0][0] <= key:
+            (_m, asset), q = pending.pop(0)
+            held[asset] = held.get(asset, _ZERO) + q
+        live = {a: q for a, q in held.items() if q != 0}
+        prices = prices_at(conn, reporting, sorted(a for a in live if a not in cash), t)
         total, missing = _ZERO, 0
-        for asset, q in held.items():
+        for asset, q in live.items():
             if asset in cash:
                 total += q
                 continue
@@ -420,6 +499,43 @@ def _value_series(conn: Connection, reporting: Any, start: datetime, end: dateti
     return out
 
 
+def _months_of(start: datetime, end: datetime) -> list[str]:
+    months: list[str] = []
+    d = date(start.year, start.month, 1)
+    last = (end - _US).date()
+    while d <= last:
+        months.append(f"{d.year:04d}-{d.month:02d}")
+        d = date(d.year + (d.month == 12), d.month % 12 + 1, 1)
+    return months
+
+
+class _Tee:
+    """A gains sink: each batch to the store and to the figures, so the totals need no pass over the store."""
+
+    def __init__(self, store, add) -> None:
+        self.store, self._add = store, add
+
+    def extend(self, batch) -> None:
+        self.store.extend(batch)
+        self._add(batch)
+
+
+class _FeeSink:
+    """The fee rows to the store, their total and their sum per UTC day taken on the way."""
+
+    def __init__(self, store) -> None:
+        self.store = store
+        self.total = _ZERO
+        self.days: dict[date, Decimal] = {}
+
+    def append(self, f: FeeRow) -> None:
+        self.store.append(f)
+        if f.value is not None:
+            self.total += f.value
+            day = f.time.date()
+            self.days[day] = self.days.get(day, _ZERO) + f.value
+
+
 def build_report(conn: Connection, reporting: Any, settings, *, start: datetime, end: datetime, label: str, account: str | None = None,
                  accounts: list[str] | None = None, compare: bool = True, series: bool = True, allow_incomplete: bool = False,
                  now: datetime | None = None, gate=None) -> Report:
@@ -430,79 +546,88 @@ def build_report(conn: Connection, reporting: Any, settings, *, start: datetime,
     (default: those with a snapshot). ``compare``: book the period once per method for the comparison.
     ``gate(completeness)``: called as soon as completeness is known, before the rest is gathered (the
     CLI's gate exits there when the period is incomplete and that is not allowed)."""
-    from ledger.books import book_ledger, resolve_settings
+    from ledger.books import resolve_settings
     from ledger.booking import SettingsError
     from ledger.completeness import assess
+    from ledger.perps import perp_books
     from ledger.reconcile import basis_rollforward, check
+    from ledger.report_books import book_period, start_comparison
 
     from .journal import journal_rows
 
     last = end - _US
-    books = book_ledger(conn, settings, until=last, venue_account=account)
+    # What needs no booking is asked first: an incomplete period that is not allowed stops before the booking.
+    first = assess(conn, reporting, start=start, end=end, venue_account=account)
+    if gate is not None and not first.complete and not allow_incomplete:
+        gate(first)
+    method = settings.booking.method
+    compared: list[tuple[str, Any]] = []
+    unavailable: dict[str, str] = {}
+    methods = (list(COMPARED_METHODS) + (["uk"] if settings.booking.jurisdiction == "uk" else [])) if compare else []
+    for m in methods:
+        if m == method:
+            continue
+        try:
+            compared.append((m, resolve_settings(reporting, method=m, jurisdiction=settings.booking.jurisdiction, scope=settings.booking.scope)))
+        except SettingsError as exc:
+            unavailable[m] = f"not available: {exc}"
+    # One read of the ledger: the configured method's books (the period's gains, the lots at both ends) and
+    # every compared method's totals (ledger.report_books; no gain list held for them).
+    from ledger.booking import Gain
+
+    from .rowstore import RowStore, TupleCodec
+
+    # The comparison's process is forked first, while this one is small (its resident memory starts as ours).
+    child = start_comparison(conn, settings, start=start, end=end, venue_account=account, compare=compared)
+    # The perpetuals next: perp_books holds every perp fill while it books, and the memory it frees is
+    # then reused by the spot booking (the peak is the larger of the two, not their sum). Its closes go
+    # to disk like the gains.
+    perps = perp_books(conn, settings, start=start, end=end, venue_account=account)
+    closes = RowStore()
+    closes.extend(perps.realized)
+    perps.realized = closes
+    figures = GainFigures.empty(_months_of(start, end))
+    pb = book_period(conn, settings, start=start, end=end, venue_account=account, compare=compared, gains=_Tee(RowStore(codec=TupleCodec(Gain)), figures.add), child=child)
+    books = pb.books
     feeding = books.findings_until(end)
-    rep = Report(label=label, start=start, end=end, account=account, currency=settings.currency, method=settings.booking.method,
+    rep = Report(label=label, start=start, end=end, account=account, currency=settings.currency, method=method,
                  scope=settings.booking.scope, jurisdiction=settings.booking.jurisdiction, generated_at=now or datetime.now(timezone.utc),
-                 completeness=assess(conn, reporting, start=start, end=end, findings=feeding, venue_account=account),
-                 allow_incomplete=allow_incomplete)
+                 completeness=first.with_findings(feeding), allow_incomplete=allow_incomplete)
     rep.findings = feeding
     if gate is not None:
         gate(rep.completeness)
-    rep.gains = [g for g in books.gains if start <= g.disposed < end]
+    rep.gains = books.gains.store
+    rep._figures = figures
     rep.engine_income = [i for i in books.income if start <= i.time < end]
     rep.open_lots = sorted(books.open_lots, key=lambda l: (l.account, l.asset, l.acquired, l.id))
     rep.allocations = list(books.allocations)
     rep.income = income_entries(conn, start, end, account)
-    rep.fees = fee_rows(conn, start, end, account)
+    fees = _FeeSink(RowStore(codec=TupleCodec(FeeRow)))
+    fee_rows(conn, start, end, account, out=fees)
+    rep.fees, rep._fee_total, rep._fee_days = fees.store, fees.total, fees.days
     rep.prices_used = prices_used(conn, start, end, account)
     rep.holdings = _holdings(conn, reporting, books.open_lots, last)
+    rep.perps = perps
     if series:
         rep.value_series = _value_series(conn, reporting, start, end, account, settings.cash)
-    # The basis roll-forward over the period: a second booking, of the events up to its start (none
-    # needed when nothing precedes the period: no entry and no opening lot, so no lot is open then).
-    earlier = conn.execute(text("SELECT 1 FROM journal_entries WHERE timestamp < :s LIMIT 1"), {"s": _p(conn, start)}).first()
-    if earlier is None and not settings.opening_lots:
-        lots_at_start: list = []
-    else:
-        lots_at_start = book_ledger(conn, settings, until=start - _US, venue_account=account).open_lots
-    rep.rollforward = basis_rollforward(start - _US, last, lots_at_start, books.open_lots, books.gains)
-    del lots_at_start
+    rep.rollforward = basis_rollforward(start - _US, last, pb.lots_at_start, books.open_lots, rep.gains)
     names = accounts if accounts is not None else [n for (n,) in conn.execute(text("SELECT DISTINCT venue_account FROM snapshots ORDER BY 1"))]
     if account is not None:
         names = [n for n in names if n == account] or [account]
     rep.checks = [check(conn, n, at=last, keep=False) for n in names]
     if compare:
-        methods = list(COMPARED_METHODS) + (["uk"] if settings.booking.jurisdiction == "uk" else [])
         for m in methods:
-            if m == rep.method:
-                rep.methods.append(_method_row(m, rep.gains, "configured"))
-                continue
-            try:
-                alt = resolve_settings(reporting, method=m, jurisdiction=settings.booking.jurisdiction, scope=settings.booking.scope)
-                other = book_ledger(conn, alt, until=last, venue_account=account)
-            except SettingsError as exc:
-                rep.methods.append(MethodRow(m, _ZERO, _ZERO, _ZERO, _ZERO, _ZERO, 0, f"not available: {exc}"))
-                continue
-            rep.methods.append(_method_row(m, [g for g in other.gains if start <= g.disposed < end], ""))
-            del other
-        if not any(r.method == rep.method for r in rep.methods):
-            rep.methods.insert(0, _method_row(rep.method, rep.gains, "configured"))
+            if m in unavailable:
+                rep.methods.append(MethodRow(m, _ZERO, _ZERO, _ZERO, _ZERO, _ZERO, 0, unavailable[m]))
+            else:
+                t = pb.methods[m]
+                rep.methods.append(MethodRow(m, t.short, t.long, t.other, t.proceeds, t.basis, t.rows, "configured" if m == method else ""))
+        if not any(r.method == method for r in rep.methods):
+            t = pb.methods[method]
+            rep.methods.insert(0, MethodRow(method, t.short, t.long, t.other, t.proceeds, t.basis, t.rows, "configured"))
     rep.conn = conn
     rep._journal = lambda: (r for r in journal_rows(conn, start=start, end=end) if account is None or r.venue_account == account)
     return rep
-
-
-def _method_row(method: str, gains: list, note: str) -> MethodRow:
-    short = long = other = proceeds = basis = _ZERO
-    for g in gains:
-        if g.term == "short":
-            short += g.gain
-        elif g.term == "long":
-            long += g.gain
-        else:
-            other += g.gain
-        proceeds += g.proceeds
-        basis += g.cost_basis
-    return MethodRow(method, short, long, other, proceeds, basis, len(gains), note)
 
 
 def raw_payload_text(payload: str) -> str:

@@ -106,19 +106,9 @@ def _context(rep: Report) -> dict:
     for lot in lots.values():
         if lot["entry"] not in entries:
             lot["entry"] = None  # an opening lot or an id that names no journal entry
-    by_asset: dict[tuple[str, str], list[Decimal]] = {}
-    for g in rep.gains:
-        a = by_asset.setdefault((g.asset, g.term), [Decimal(0)] * 4)
-        a[0] += g.quantity
-        a[1] += g.proceeds
-        a[2] += g.cost_basis
-        a[3] += g.gain
-    by_account: dict[str, list[Decimal]] = {}
-    for g in rep.gains:
-        a = by_account.setdefault(g.account, [Decimal(0)] * 3)
-        a[0] += g.proceeds
-        a[1] += g.cost_basis
-        a[2] += g.gain
+    figures = rep.gain_figures()  # one pass over every gain of the period (they may be on disk)
+    by_asset, by_account = figures.by_asset, figures.by_account
+    places = _places(rep)
     monthly = rep.monthly_gains()
     terms = rep.terms
     chart_pnl = charts.bar_chart("Monthly realized gain by term", [m for m, _ in monthly],
@@ -136,7 +126,7 @@ def _context(rep: Report) -> dict:
     return {
         "rep": rep, "c": rep.completeness, "gains": gains, "lots": list(lots.values()), "entries": entries, "raws": raws,
         "by_asset": [(a, t, *v) for (a, t), v in sorted(by_asset.items())], "by_account": sorted(by_account.items()),
-        "income_by": rep.income_by_category(), "terms": terms, "limit": HTML_ROW_LIMIT, "places": _places(rep),
+        "income_by": rep.income_by_category(), "terms": terms, "limit": HTML_ROW_LIMIT, "places": places, "q": lambda v, asset: _qty(v, places.get(asset, 8)),
         "charts": {"pnl": chart_pnl, "alloc": chart_alloc, "flows": chart_flows, "value": chart_value},
         "value_missing": any(m for _d, _v, m in rep.value_series),
         "holdings_value": sum((h.value for h in rep.holdings if h.value is not None), Decimal(0)),
@@ -144,7 +134,27 @@ def _context(rep: Report) -> dict:
         "holdings_unpriced": [h for h in rep.holdings if h.unit_price is None],
         "configured": next((m for m in rep.methods if m.method == rep.method), None),
         "figure_kinds": FIGURE_FINDINGS,
+        "perps": rep.perps, "perps_total": _perp_total(rep.perps),
     }
+
+
+def _perp_total(pb):
+    """The perpetuals' totals over every market (``ledger.perps.MarketTotals`` summed field by field)."""
+    if pb is None:
+        return None
+    from ledger.perps import MarketTotals
+
+    t = MarketTotals("", "")
+    for m in pb.totals:
+        t.realized += m.realized
+        t.fees += m.fees
+        t.funding_received += m.funding_received
+        t.funding_paid += m.funding_paid
+        t.liquidations += m.liquidations
+        t.adl += m.adl
+        t.other += m.other
+        t.closes += m.closes
+    return t
 
 
 def _entries(rep: Report, keys: list[str]) -> dict[str, dict]:

@@ -24,13 +24,14 @@ from .safety import text_cell
 
 __all__ = ["write_workbook", "SHEETS", "JOURNAL_SHEET_LIMIT", "GAINS_SHEET_LIMIT", "PERPETUALS_NOTE", "money_format"]
 
-SHEETS = ("Summary", "Realized gains", "Income", "Fees", "Perpetuals", "Holdings", "Open lots", "Journal",
+SHEETS = ("Summary", "Realized gains", "Income", "Fees", "Perpetuals", "Perpetual closes", "Holdings", "Open lots", "Journal",
           "Reconciliation", "Prices used", "Warnings", "Method comparison")
 #: Rows a detail sheet holds; beyond that the rows are in the CSV next to the workbook (Excel's limit is 1,048,576).
 JOURNAL_SHEET_LIMIT = 100_000
 GAINS_SHEET_LIMIT = 1_000_000
-PERPETUALS_NOTE = ("Perpetual figures (positions, realized P&L, funding by contract) are reported by `reconcile export perps` "
-                   "when that lands; the ledger's posted perp categories are in Income.")
+PERPETUALS_NOTE = ("perpetual figures from the perpetuals engine (ledger.perps.perp_books): realized P&L, fees, funding and "
+                   "liquidations by market in USDC, the settlement asset; open positions at the period end valued at the exchange's mark; "
+                   "every close in 'Perpetual closes'; the same figures as `reconcile export perps`")
 
 _MONEY = "#,##0.00;[Red]-#,##0.00"
 _PRICE = "#,##0.00######"
@@ -139,6 +140,22 @@ class _Sheet:
         self.ws.append([self.cell(v, k, qty_fmt) for v, (_h, k, _w) in zip(values, self.columns)])
         self.rows += 1
 
+    def fast(self, count: int, rows, qty_formats, *, totals=(), tail=lambda: ()) -> None:
+        """Leave this sheet's rows to ``reports.xlsx_fast`` (written as text after the save): the prototype
+        row carrying each style goes here; ``count`` rows follow the header, then the totals, then ``tail``."""
+        from .xlsx_fast import STYLE_KEYS, FastSheet
+
+        fmts = {"money": _MONEY, "price": _PRICE, "date": _DATE, "day": _DAY, "int": _INT, "bold": None, "boldmoney": _MONEY}
+        proto = []
+        for k in STYLE_KEYS:
+            proto.append(self._styled("x" if k == "bold" else 0, fmts[k], self.bold if k.startswith("bold") else None))
+        proto += [self._styled(0, f) for f in qty_formats]
+        self.ws.append(proto)
+        self.rows = count if count or not totals else 1
+        self.fast_sheet = FastSheet(self.title, self.columns, self.first, count, rows, list(qty_formats), tuple(totals), tail)
+        if totals:
+            self.total_row = self.last + 1
+
     def ref(self, col: int) -> str:
         """The range of column ``col``'s data rows (``'Sheet'!$F$2:$F$9``), empty rows allowed."""
         c = _col(col)
@@ -147,6 +164,9 @@ class _Sheet:
     def totals(self, label: str, cols: Iterable[int]) -> int:
         """A totals row: ``SUM`` over each of ``cols``; returns its row number."""
         cols = set(cols)
+        if not self.rows:  # an empty sheet: one blank data row, so the total's range never holds the total itself
+            self.ws.append([])
+            self.rows = 1
         row = []
         for i, (_h, k, _w) in enumerate(self.columns):
             if i == 0:
@@ -182,15 +202,15 @@ def write_workbook(rep: Report, path: Path, *, journal_csv: Path | None = None) 
     warn = None if c.complete else c.headline()
 
     # Quantities to the asset's precision: the most decimal places the period's figures carry.
-    places: dict[str, int] = {}
-    for g in rep.gains:
-        places[g.asset] = max(places.get(g.asset, 0), _places(g.quantity))
+    places: dict[str, int] = dict(rep.gain_figures().places)
     for lot in rep.open_lots:
         places[lot.asset] = max(places.get(lot.asset, 0), _places(lot.quantity))
     qfmt = {a: _qty_format(min(p, 10)) for a, p in places.items()}
 
     def qf(asset: str) -> str:
         return qfmt.get(asset) or "#,##0.########"
+
+    qty_formats = sorted(set(qfmt.values()) | {"#,##0.########"})
 
     # Summary first in the tab order, written last (its formulas name the other sheets' rows).
     summary_ws = wb.create_sheet("Summary")
@@ -207,13 +227,11 @@ def write_workbook(rep: Report, path: Path, *, journal_csv: Path | None = None) 
         (f"proceeds ({cur})", "money", 15), (f"cost basis ({cur})", "money", 15), (f"gain ({cur})", "money", 14), ("term", "text", 10),
         ("method", "text", 8), ("lot id", "text", 30), ("disposal id", "text", 30), ("source", "text", 30)],
         notes=["one row per (disposal, lot) fraction; exact values: reconcile export gains --format csv"])
-    shown = rep.gains[:GAINS_SHEET_LIMIT]
-    for g in shown:
-        gs.append([g.account, g.asset, g.quantity, g.acquired, g.disposed, g.proceeds, g.cost_basis, g.gain, g.term,
-                   g.method, g.lot_id, g.disposal_id, g.source_ref], qf(g.asset))
-    gs.totals("total", (5, 6, 7))
-    if len(rep.gains) > len(shown):
-        gs.ws.append([f"{len(rep.gains) - len(shown)} more rows than a sheet holds: reconcile export gains --format csv"])
+    shown = min(len(rep.gains), GAINS_SHEET_LIMIT)
+    more = len(rep.gains) - shown
+    gs.fast(shown, lambda: (((g.account, g.asset, g.quantity, g.acquired, g.disposed, g.proceeds, g.cost_basis, g.gain, g.term,
+                              g.method, g.lot_id, g.disposal_id, g.source_ref), qf(g.asset)) for g in rep.gains), qty_formats, totals=(5, 6, 7),
+            tail=lambda: [f"{more} more rows than a sheet holds: reconcile export gains --format csv"] if more else [])
     gs.close()
 
     # -- Income ----------------------------------------------------------------------------------
@@ -221,9 +239,8 @@ def write_workbook(rep: Report, path: Path, *, journal_csv: Path | None = None) 
         ("time (UTC)", "date", 19), ("account", "text", 14), ("category", "text", 20), ("asset", "text", 10), ("quantity", "qty", 16),
         (f"unit price ({cur})", "price", 14), (f"value ({cur}; + in, - out)", "money", 16), ("entry", "text", 36), ("raw record", "int", 10)],
         notes=["interest, perp funding, perp realized P&L and perp fees as posted; an unpriced leg has no value (never zero)"])
-    for r in rep.income:
-        inc.append([r.time, r.venue_account, r.category, r.asset, r.quantity, r.unit_price, r.value, r.entry_key, r.raw_record_id])
-    inc.totals("total", (6,))
+    inc.fast(len(rep.income), lambda: (((r.time, r.venue_account, r.category, r.asset, r.quantity, r.unit_price, r.value, r.entry_key,
+                                          r.raw_record_id), None) for r in rep.income), qty_formats, totals=(6,))
     inc.close()
 
     # -- Fees ------------------------------------------------------------------------------------
@@ -231,15 +248,12 @@ def write_workbook(rep: Report, path: Path, *, journal_csv: Path | None = None) 
         ("time (UTC)", "date", 19), ("account", "text", 14), ("fee", "text", 12), ("asset", "text", 10), ("quantity", "qty", 16),
         (f"unit price ({cur})", "price", 14), (f"value ({cur})", "money", 14), ("entry", "text", 36), ("raw record", "int", 10)],
         notes=["spot trading and withdrawal fees (Expenses:Fees); a negative fee is a rebate"])
-    for f in rep.fees:
-        fs.append([f.time, f.venue_account, f.kind, f.asset, f.quantity, f.unit_price, f.value, f.entry_key, f.raw_record_id])
-    fs.totals("total", (6,))
+    fs.fast(len(rep.fees), lambda: (((f.time, f.venue_account, f.kind, f.asset, f.quantity, f.unit_price, f.value, f.entry_key,
+                                       f.raw_record_id), None) for f in rep.fees), qty_formats, totals=(6,))
     fs.close()
 
-    # -- Perpetuals ------------------------------------------------------------------------------
-    ps = sheet("Perpetuals", [("note", "text", 120)])
-    ps.append([PERPETUALS_NOTE])
-    ps.close()
+    # -- Perpetuals (ledger.perps.perp_books) ----------------------------------------------------
+    perp_sheet(wb, rep, sheet, bold)
 
     # -- Holdings --------------------------------------------------------------------------------
     hs = sheet("Holdings", [
@@ -260,10 +274,9 @@ def write_workbook(rep: Report, path: Path, *, journal_csv: Path | None = None) 
         (f"unit cost ({cur})", "price", 14), ("acquired (UTC)", "date", 19), ("lot id", "text", 34), ("source", "text", 34)])
     from ledger.money import EXACT
 
-    for lot in rep.open_lots:
-        unit = EXACT.divide(lot.cost, lot.quantity) if lot.quantity else None
-        ls.append([lot.account, lot.asset, lot.quantity, lot.cost, unit, lot.acquired, lot.id, lot.source], qf(lot.asset))
-    ls.totals("total", (3,))
+    div = EXACT.divide
+    ls.fast(len(rep.open_lots), lambda: (((lot.account, lot.asset, lot.quantity, lot.cost, div(lot.cost, lot.quantity) if lot.quantity else None,
+                                           lot.acquired, lot.id, lot.source), qf(lot.asset)) for lot in rep.open_lots), qty_formats, totals=(3,))
     ls.close()
 
     # -- Journal ---------------------------------------------------------------------------------
@@ -272,23 +285,20 @@ def write_workbook(rep: Report, path: Path, *, journal_csv: Path | None = None) 
         ("quantity", "qty", 18), (f"unit price ({cur})", "price", 14), (f"value ({cur})", "money", 14), ("venue account", "text", 12),
         ("endpoint", "text", 12), ("source key", "text", 30), ("description", "text", 40)],
         notes=[f"every posting of the period; beyond {JOURNAL_SHEET_LIMIT:,} rows the whole journal is in a CSV next to this workbook"])
-    rows = rep.journal()
-    for r in rows:
-        if js.rows >= JOURNAL_SHEET_LIMIT:
-            break
-        js.append([r.entry_id, r.time, r.kind, r.account, r.asset, r.quantity, r.unit_price, r.value, r.venue_account, r.endpoint, r.source_key, r.description])
-    rows.close()
-    if js.rows >= JOURNAL_SHEET_LIMIT:
-        total = rep.journal_count()
-        if total > js.rows:
-            if journal_csv is not None:
-                from .journal import write_journal
+    total = rep.journal_count()
+    in_sheet = min(total, JOURNAL_SHEET_LIMIT)
+    journal_tail: list[str] = []
+    if total > in_sheet:
+        if journal_csv is not None:
+            from .journal import write_journal
 
-                write_journal(rep.journal(), journal_csv, "csv")
-            to = _naive(rep.end).date().isoformat()
-            where = journal_csv.name if journal_csv is not None else (
-                f"reconcile export journal --format csv --from {_naive(rep.start).date().isoformat()} --to {to}")
-            js.ws.append([f"{total - js.rows:,} more postings than this sheet holds: all {total:,} are in {where}"])
+            write_journal(rep.journal(), journal_csv, "csv")
+        to = _naive(rep.end).date().isoformat()
+        where = journal_csv.name if journal_csv is not None else (
+            f"reconcile export journal --format csv --from {_naive(rep.start).date().isoformat()} --to {to}")
+        journal_tail.append(f"{total - in_sheet:,} more postings than this sheet holds: all {total:,} are in {where}")
+    js.fast(in_sheet, lambda: (((r.entry_id, r.time, r.kind, r.account, r.asset, r.quantity, r.unit_price, r.value, r.venue_account, r.endpoint,
+                                 r.source_key, r.description), None) for r in rep.journal()), qty_formats, tail=lambda: journal_tail)
     js.close()
 
     # -- Reconciliation --------------------------------------------------------------------------
@@ -343,7 +353,7 @@ def write_workbook(rep: Report, path: Path, *, journal_csv: Path | None = None) 
     ms = sheet("Method comparison", [("method", "text", 10), (f"short-term ({cur})", "money", 16), (f"long-term ({cur})", "money", 16),
                                      (f"uk rules ({cur})", "money", 14), (f"total ({cur})", "money", 16), (f"proceeds ({cur})", "money", 16),
                                      (f"cost basis ({cur})", "money", 16), ("rows", "int", 8), (f"vs configured ({cur})", "money", 16), ("note", "text", 50)],
-               notes=[f"the same period booked under each method (book_ledger once per method); configured: {rep.method}"])
+               notes=[f"the same period booked under each method (one read of the ledger, one engine per method: ledger.report_books); configured: {rep.method}"])
     conf_row = None
     for i, m in enumerate(rep.methods):
         if m.method == rep.method:
@@ -368,14 +378,77 @@ def write_workbook(rep: Report, path: Path, *, journal_csv: Path | None = None) 
 
     # -- Summary (written last, shown first) -------------------------------------------------------
     formulas = _summary(summary_ws, rep, sheets, bold=bold, red=red, big=big)
+    from .xlsx_fast import splice
+
+    order = [ws.title for ws in wb.worksheets]
+    fast = {t: s.fast_sheet for t, s in sheets.items() if getattr(s, "fast_sheet", None) is not None}
+    pkg = path.with_name(path.name + ".package.partial")
     tmp = path.with_name(path.name + ".partial")
     try:
-        wb.save(tmp)
+        wb.save(pkg)  # every sheet's head and the small sheets; the large sheets' rows follow in the splice
+        splice(pkg, tmp, fast, order)
         tmp.replace(path)
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        for t in (pkg, tmp):
+            if t.exists():
+                t.unlink()
     return formulas
+
+
+def perp_sheet(wb, rep: Report, sheet, bold) -> None:
+    """The Perpetuals sheet (by market, with formula totals; then the open positions at the period end and
+    funding by month) and the Perpetual closes sheet, all from ``rep.perps`` (``ledger.perps.PerpBooks``)."""
+    pb = rep.perps
+    ps = sheet("Perpetuals", [
+        ("account", "text", 22), ("market", "text", 16), ("realized P&L (USDC)", "money", 16), ("fees (USDC)", "money", 14),
+        ("funding received (USDC)", "money", 16), ("funding paid (USDC)", "money", 16), ("funding net (USDC)", "money", 16),
+        ("liquidations (USDC)", "money", 16), ("auto-deleverage (USDC)", "money", 16), ("other settlements (USDC)", "money", 16),
+        ("net (USDC)", "money", 16), ("closes", "int", 9)],
+        notes=[PERPETUALS_NOTE, "net = realized - fees + funding + other settlements; liquidations and auto-deleverage are the "
+               "realized P&L net of fees of those closes (parts of realized - fees, not added again)"])
+    if pb is None:
+        ps.ws.append(["not gathered"])
+        ps.close()
+        return
+    for t in pb.totals:
+        r = ps.last + 1
+        ps.append([t.account, t.market, t.realized, t.fees, t.funding_received, t.funding_paid, f"=E{r}+F{r}", t.liquidations, t.adl, t.other,
+                   f"=C{r}-D{r}+G{r}+J{r}", t.closes])
+    ps.totals("total", (2, 3, 4, 5, 6, 7, 8, 9, 10))
+    ps.close()
+    ws, cell = ps.ws, ps.cell
+    ws.append([])
+    ws.append([ps._styled(f"open positions at the period end ({_naive(rep.end).isoformat(sep=' ')} UTC, exclusive), at the exchange's mark", font=bold)])
+    heads = ["account", "market", "side", "quantity", "average entry", "exchange entry", "entry cost (USDC)", "mark price", "unrealized (USDC)",
+             f"unrealized ({rep.currency})", "opened (UTC)", "mark source"]
+    ws.append([ps._styled(h, font=bold) for h in heads])
+    for p in pb.positions:
+        ws.append([text_cell(p.account), text_cell(p.market), p.side, cell(p.quantity, "qty"), cell(p.average_entry, "price"), cell(p.exchange_entry, "price"),
+                   cell(p.cost, "money"), cell(p.mark, "price"), cell(p.unrealized, "money"), cell(p.unrealized_reporting, "money"), cell(p.opened, "date"),
+                   text_cell(p.mark_source)])
+    if not pb.positions:
+        ws.append(["none open"])
+    ws.append([])
+    ws.append([ps._styled("funding by market and month (UTC)", font=bold)])
+    ws.append([ps._styled(h, font=bold) for h in ("account", "market", "month", "received (USDC)", "paid (USDC)", "net (USDC)", "payments")])
+    for f in pb.funding:
+        ws.append([text_cell(f.account), text_cell(f.market), f.month, cell(f.received, "money"), cell(f.paid, "money"), cell(f.net, "money"), cell(f.payments, "int")])
+    for n in pb.notes:
+        ws.append([text_cell(n)])
+    if pb.unattributed:
+        ws.append([f"{len(pb.unattributed)} settlement(s) name no known position: in no market's totals"])
+    cs = sheet("Perpetual closes", [
+        ("account", "text", 22), ("market", "text", 16), ("side", "text", 7), ("quantity", "qty", 14), ("opened (UTC)", "date", 19),
+        ("closed (UTC)", "date", 19), ("entry price", "price", 14), ("exit price", "price", 14), ("entry cost (USDC)", "money", 16),
+        ("fees (USDC)", "money", 13), ("P&L (USDC)", "money", 14), ("net (USDC)", "money", 14), ("close", "text", 12), ("method", "text", 8),
+        ("lot id", "text", 30), ("source", "text", 30)],
+        notes=[f"one row per closed lot fraction of the period ({pb.method}); exact values: reconcile export perps"])
+    more = len(pb.realized) - GAINS_SHEET_LIMIT
+    cs.fast(min(len(pb.realized), GAINS_SHEET_LIMIT), lambda: (((r.account, r.market, r.side, r.quantity, r.opened, r.closed, r.entry_price, r.exit_price,
+                                                               r.entry_cost, r.fees, r.pnl, r.net, r.close_kind, r.method, r.lot_id, r.source), None)
+                                                             for r in pb.realized), ("#,##0.########",), totals=(9, 10, 11),
+            tail=lambda: [f"{more} more rows than a sheet holds: reconcile export perps --format csv"] if more > 0 else [])
+    cs.close()
 
 
 def _rec_note(rep: Report) -> str:
@@ -435,7 +508,18 @@ def _summary(ws, rep: Report, sheets: dict[str, _Sheet], *, bold, red, big) -> d
     hs = sheets["Holdings"]
     line("holdings value at period end", f"=SUM({hs.ref(5)})", "Holdings" + ("; some holdings have no price" if any(h.unit_price is None for h in rep.holdings) else ""))
     line("unrealized at period end", f"=SUM({hs.ref(6)})", "Holdings")
-    ws.append(["perpetual P&L", None, PERPETUALS_NOTE])
+    pp = sheets.get("Perpetuals")
+    if pp is not None and rep.perps is not None:
+        unit = "USDC" + ("" if rep.currency == "USD" else f", not converted to {rep.currency}")
+        line("perpetuals: realized P&L", f"=SUM({pp.ref(2)})", f"Perpetuals, realized ({unit})")
+        line("perpetuals: fees", f"=SUM({pp.ref(3)})", f"Perpetuals, fees ({unit}; rebates negative)")
+        line("perpetuals: funding received", f"=SUM({pp.ref(4)})", f"Perpetuals ({unit})")
+        line("perpetuals: funding paid", f"=SUM({pp.ref(5)})", f"Perpetuals ({unit})")
+        line("perpetuals: liquidations (net of fees)", f"=SUM({pp.ref(7)})", f"Perpetuals, part of realized - fees ({unit})")
+        line("perpetuals: net", f"=SUM({pp.ref(10)})", f"Perpetuals: realized - fees + funding + other settlements ({unit})")
+        ws.append(["perpetuals: open positions at period end", st(len(rep.perps.positions), _INT), "Perpetuals, open positions"])
+    else:
+        ws.append(["perpetual P&L", None, "not gathered"])
     ws.append([])
     if rep.checks:
         for o in rep.checks:

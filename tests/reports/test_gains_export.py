@@ -130,10 +130,66 @@ def test_export_lots__open_lots_with_basis(ledger_url, tmp_path):
 def test_export_gains__quiet_prints_the_warnings_count_only(ledger_url, engine, tmp_path, capsys):
     with engine.begin() as conn:
         Journal(conn).post([_trade("s4", "2025-06-01T12:00:00", "sell", "5", "500")])  # more than held: an overspend
-    assert _export(ledger_url, tmp_path / "g.csv", "--year", "2025") == 0
+    assert _export(ledger_url, tmp_path / "g.csv", "--year", "2025", "--allow-incomplete") == 0
     loud = capsys.readouterr().err
     assert "warnings: 1 overspend" in loud and "overspend: main:s4#out" in loud
-    assert _export(ledger_url, tmp_path / "q.csv", "--year", "2025", "--quiet") == 0
+    assert _export(ledger_url, tmp_path / "q.csv", "--year", "2025", "--quiet", "--allow-incomplete") == 0
     quiet = capsys.readouterr().err
     assert "warnings: 1 overspend" in quiet and "main:s4#out" not in quiet
     assert _csv(tmp_path / "q.csv") == _csv(tmp_path / "g.csv")
+
+
+def test_export_gains__a_finding_that_changes_the_figures_is_exit_4_nothing_written(ledger_url, engine, tmp_path, capsys):
+    with engine.begin() as conn:
+        Journal(conn).post([_trade("s4", "2025-06-01T12:00:00", "sell", "5", "500")])  # an overspend: zero basis for 2.5 BTC
+    out = tmp_path / "g.csv"
+    assert _export(ledger_url, out, "--year", "2025") == 4
+    err = capsys.readouterr().err
+    assert err.splitlines()[0] == "reconcile: incomplete: export gains 2025: INCOMPLETE DATA: 1 finding(s) that change the figures: 1 overspend"
+    assert not out.exists() and list(tmp_path.glob("g*")) == []  # no staging or partial file either
+    assert _export(ledger_url, out, "--year", "2024") == 0  # the 2025 overspend does not feed 2024
+    assert _csv(out) == [COLUMNS]
+    # Allowed: the verdict is the file's first line, then the export as always (the figures the engine gives).
+    assert _export(ledger_url, out, "--year", "2025", "--allow-incomplete") == 0
+    first, header, *rows = _csv(out)
+    assert first == ["# INCOMPLETE DATA: 1 finding(s) that change the figures: 1 overspend"] and header == COLUMNS
+    assert sum(Decimal(r[COLUMNS.index("proceeds")]) for r in rows) == Decimal("900.001")
+    from openpyxl import load_workbook
+
+    assert _export(ledger_url, tmp_path / "g.xlsx", "--year", "2025", "--format", "xlsx", "--allow-incomplete") == 0
+    cells = [["" if v is None else v for v in row] for row in load_workbook(tmp_path / "g.xlsx", read_only=True).active.iter_rows(values_only=True)]
+    assert cells[0][0].startswith("INCOMPLETE DATA: 1 finding(s)") and cells[1] == COLUMNS and cells[1:] == [header, *rows]
+
+
+def test_export_lots__an_earlier_missing_basis_feeds_the_lots_exit_4(ledger_url, engine, tmp_path, capsys):
+    from ledger.posting import cash
+
+    deposit = cash(Source("main", "deposits", "d1", datetime(2024, 3, 1, tzinfo=timezone.utc)), kind="deposit", asset="BTC", quantity=D("1"),
+                   counter="Equity:External")
+    legs = tuple(leg._replace(unit_price=D(150), price_currency="USD") if leg.account.startswith("Assets:") else leg for leg in deposit.legs)
+    with engine.begin() as conn:
+        Journal(conn).post([deposit._replace(legs=legs)])  # no basis known: a missing-basis finding in 2024
+    out = tmp_path / "lots.csv"
+    assert main(["export", "lots", "--at", "2025-12-31", "--out", str(out), "--db", ledger_url]) == 4
+    first = capsys.readouterr().err.splitlines()[0]
+    assert first.startswith("reconcile: incomplete: export lots at 2025-12-31: INCOMPLETE DATA: 1 finding(s) that change the figures: 1 missing-basis")
+    assert not out.exists()
+    assert main(["export", "lots", "--at", "2024-02-01", "--out", str(out), "--db", ledger_url]) == 0  # before the deposit: complete
+    assert not out.read_text().startswith("#")
+    assert main(["export", "lots", "--at", "2025-12-31", "--out", str(out), "--db", ledger_url, "--allow-incomplete"]) == 0
+    assert _csv(out)[0][0].startswith("# INCOMPLETE DATA:")
+
+
+def test_export_gains__unpriced_event_of_the_year_is_exit_4_and_the_count_is_status_s(ledger_url, engine, tmp_path, capsys):
+    from ledger.posting import cash
+    from ledger.prices import unpriced_count
+
+    with engine.begin() as conn:  # a deposit with no value at all
+        Journal(conn).post([cash(Source("main", "deposits", "u1", datetime(2025, 3, 1, tzinfo=timezone.utc)), kind="deposit", asset="XYZ",
+                                 quantity=D("3"), counter="Equity:External")])
+    with engine.connect() as conn:
+        whole = unpriced_count(conn)
+    assert _export(ledger_url, tmp_path / "g.csv", "--year", "2025") == 4
+    first = capsys.readouterr().err.splitlines()[0]
+    assert f"INCOMPLETE DATA: {whole} unpriced event(s) in the period" in first and whole == 1
+    assert not (tmp_path / "g.csv").exists()

@@ -1,0 +1,70 @@
+"""The portfolio value series of the statement: two grouped queries give what a balance query per month end gave."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+from ledger.db import balances
+from ledger.money import EXACT
+from ledger.prices import prices_at
+from reconcile.config import ReportingConfig
+from reports.report import _value_series
+from tests.reports import report_ledger
+from tests.reports.report_ledger import UTC
+
+_US = timedelta(microseconds=1)
+
+
+def _by_balances(conn, reporting, points, cash):
+    out = []
+    for t in points:
+        held: dict[str, Decimal] = {}
+        for prefix in ("Assets:Backpack", "Liabilities:Backpack"):
+            for (name, asset), q in balances(conn, prefix=prefix, until=t).items():
+                if ":Perp:" not in name:
+                    held[asset] = held.get(asset, Decimal(0)) + q
+        held = {a: q for a, q in held.items() if q != 0}
+        prices = prices_at(conn, reporting, sorted(a for a in held if a not in cash), t)
+        total = Decimal(0)
+        for a, q in held.items():
+            total += q if a in cash else EXACT.multiply(q, prices[a].unit_price)
+        out.append((t.date(), total, 0))
+    return out
+
+
+def test_value_series__equals_the_balances_at_each_month_end(engine):
+    report_ledger.build(engine)
+    reporting = ReportingConfig(jurisdiction="us", method="fifo")
+    cash = frozenset({"USD", "USDC", "USDT"})
+    for start, end in ((datetime(2025, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC)),
+                       (datetime(2024, 2, 15, tzinfo=UTC), datetime(2025, 3, 20, tzinfo=UTC))):
+        with engine.connect() as conn:
+            got = _value_series(conn, reporting, start, end, None, cash)
+            points = [datetime(d.year, d.month, d.day, tzinfo=timezone.utc) + timedelta(days=1) - _US for d, _v, _m in got[:-1]] + [end - _US]
+            want = _by_balances(conn, reporting, points, cash)
+        assert [(d, v) for d, v, _m in got] == [(d, v) for d, v, _m in want]
+        assert len({v for _d, v, _m in got}) > 1  # the ledger moves over the period
+
+
+def test_report__figures_taken_on_the_way_equal_those_of_the_rows(engine):
+    """The gains' totals and the fees' total and daily sums are taken as the rows go to disk; they equal
+    what the rows read back give."""
+    from dataclasses import replace
+
+    from ledger.books import resolve_settings
+    from reports.report import GainFigures, build_report
+
+    report_ledger.build(engine)
+    reporting = ReportingConfig(jurisdiction="us", method="fifo")
+    settings = resolve_settings(reporting)
+    start, end = settings.year_bounds(2025)
+    with engine.connect() as conn:
+        rep = build_report(conn, reporting, settings, start=start, end=end, label="2025", allow_incomplete=True)
+        gains, fees = list(rep.gains), list(rep.fees)
+        assert gains and fees
+        assert rep.gain_figures() == GainFigures.of(gains, rep._months())
+        assert rep.fee_total() == sum((f.value for f in fees if f.value is not None), Decimal(0))
+        again = replace(rep, fees=fees, _fee_days=None, _fee_total=None)
+        assert rep.cumulative_flows() == again.cumulative_flows()
+        assert rep.gain_total("gain", "short") == sum((g.gain for g in gains if g.term == "short"), Decimal(0))
