@@ -39,12 +39,19 @@ def _post(ledger):
                  spot("s1", "2024-03-10T15:00:00", "sell", "BTC", "5", "1500", acct="sub")])
 
 
+def _valued(ledger, tmp_path):
+    """Value the posted ledger under the config with its FX file, as a user does after configuring one (a configured
+    file never applied is a stale valuation: exit 4)."""
+    assert run_cli("prices", "--offline", "--db", ledger.url, "--config", _cfg(tmp_path)) == 0
+
+
 def _block(out: str, name: str) -> str:
     return out.split(f"\n{name}: ", 1)[1].split("\n\n", 1)[0]
 
 
 def test_side_by_side_each_in_its_own_currency_year_and_method(ledger, tmp_path, capsys):
     _post(ledger)
+    _valued(ledger, tmp_path)
     out = tmp_path / "rep"
     code = run_cli("report", "--year", "2024", "--out", out, "--format", "html", "--db", ledger.url, "--config", _cfg(tmp_path),
                    "--jurisdictions", "us,uk,de,ca,au,jp", "--no-compare")
@@ -71,6 +78,7 @@ def test_side_by_side_each_in_its_own_currency_year_and_method(ledger, tmp_path,
 
 def test_side_by_side_au_previous_income_year_holds_the_march_sale(ledger, tmp_path, capsys):
     _post(ledger)
+    _valued(ledger, tmp_path)
     assert run_cli("report", "--year", "2023", "--out", tmp_path / "r", "--format", "html", "--db", ledger.url, "--config", _cfg(tmp_path),
                    "--jurisdictions", "au,uk", "--no-compare") == 0
     text = capsys.readouterr().out
@@ -135,6 +143,7 @@ def test_side_by_side_exit_4_when_a_jurisdictions_year_is_incomplete(ledger, tmp
     _post(ledger)
     ledger.post([priced(cash(Source("main", "deposits", "dep1", at("2025-02-01T10:00:00")), kind="deposit", asset="BTC", quantity=Decimal("1"),
                              counter="Equity:External"), BTC="90000")])
+    _valued(ledger, tmp_path)
     out = tmp_path / "rep"
     assert run_cli("report", "--year", "2024", "--out", out, "--format", "html", "--db", ledger.url, "--config", _cfg(tmp_path), "--jurisdictions", "us") == 0
     capsys.readouterr()
@@ -142,8 +151,6 @@ def test_side_by_side_exit_4_when_a_jurisdictions_year_is_incomplete(ledger, tmp
     assert run_cli("report", "--year", "2024", "--out", out2, "--format", "html", "--db", ledger.url, "--config", _cfg(tmp_path), "--jurisdictions", "us,uk") == 4
     err = capsys.readouterr().err
     assert "--jurisdictions uk 2024/25" in err and "missing-basis" in err and not out2.exists()
-    # `statement` refuses values the configured FX file has not been applied to: value first, as a user would
-    assert run_cli("prices", "--offline", "--db", ledger.url, "--config", _cfg(tmp_path)) == 0
     assert run_cli("statement", "--year", "2024", "--out", tmp_path / "s.html", "--db", ledger.url, "--config", _cfg(tmp_path), "--jurisdictions", "us,uk",
                    "--allow-incomplete") == 0
     html = (tmp_path / "s.html").read_text()
