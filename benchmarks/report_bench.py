@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from _results import record  # the script's folder is on sys.path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -90,6 +91,9 @@ def main(argv: list[str] | None = None) -> int:
         sizes = ", ".join(f"{p.name} {p.stat().st_size / 2**20:,.1f} MiB" for p in sorted(out.glob("*")))
         verdict = "ok" if wall < 60 and rss < 1536 else "over target"
         print(f"report --format {fmt}{' --no-compare' if extra else ''}: exit {code}, {wall:.1f} s, peak RSS {rss:,.0f} MiB ({verdict}; targets 60 s, 1,536 MiB); {sizes}", flush=True)
+        what = f"report --format {fmt}{' --no-compare' if extra else ''}, {args.fills:,} fills in a year"
+        record("report", what, round(wall, 1), "s", target="< 60 s", ok=code == 0 and wall < 60)
+        record("report", f"{what}: peak RSS", round(rss), "MiB", target="< 1536 MiB", ok=rss < 1536)
         if code != 0:
             print(tail)
     return 0
