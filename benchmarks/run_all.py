@@ -35,6 +35,9 @@ class Bench:
     quick: tuple[str, ...] | None  # None: not run by --quick (the quick run of another entry covers it)
     #: Run only when this module can be imported (a benchmark-only dependency such as rp2).
     needs: str | None = None
+    #: With ``--cache DIR``: arguments that keep the benchmark's generated ledger in DIR/<name> and reuse it
+    #: on the next run (setup is never timed; this only saves rebuilding it). "{dir}" is that folder.
+    cache: tuple[str, ...] = ()
 
 
 def _has(module: str) -> bool:
@@ -51,9 +54,9 @@ BENCHES: tuple[Bench, ...] = (
           ("--trades", "1500", "--shapes", "simple,realistic", "--repeat", "1"), needs="rp2"),
     Bench("gains 1M", "gains_vs_rp2.py", ("--trades", "1000000", "--shapes", "realistic", "--repeat", "1", "--no-rp2"), None),
     Bench("gains (no rp2)", "gains_vs_rp2.py", (), ("--trades", "1500", "--shapes", "realistic", "--repeat", "1", "--no-rp2")),
-    Bench("perpetuals", "perps_bench.py", ("--fills", "1000000"), ("--fills", "3000")),
-    Bench("report", "report_bench.py", ("--fills", "1000000"), ("--fills", "2000")),
-    Bench("tax export", "tax_bench.py", ("--fills", "1000000"), ("--fills", "2000")),
+    Bench("perpetuals", "perps_bench.py", ("--fills", "1000000"), ("--fills", "3000"), cache=("--reuse", "{dir}")),
+    Bench("report", "report_bench.py", ("--fills", "1000000"), ("--fills", "2000"), cache=("--keep", "{dir}")),
+    Bench("tax export", "tax_bench.py", ("--fills", "1000000"), ("--fills", "2000"), cache=("--keep", "{dir}")),
     Bench("watch", "watch_bench.py", ("--fills", "20000"), ("--fills", "300")),
 )
 
@@ -72,13 +75,24 @@ def selected(quick: bool, only: set[str] | None) -> list[Bench]:
     return out
 
 
-def run(bench: Bench, quick: bool, results: Path, timeout: float) -> tuple[int | None, float, str]:
+def cache_args(bench: Bench, cache: Path | None, quick: bool) -> list[str]:
+    """The benchmark's arguments for keeping its generated ledger under ``cache`` (none for a quick run)."""
+    if cache is None or quick or not bench.cache:
+        return []
+    folder = cache / bench.script.removesuffix(".py")
+    if bench.cache[0] == "--reuse" and not (folder / "perps.db").exists():
+        return []  # perps_bench reuses a ledger only; it builds its own the first time
+    folder.mkdir(parents=True, exist_ok=True)
+    return [a.format(dir=folder) for a in bench.cache]
+
+
+def run(bench: Bench, quick: bool, results: Path, timeout: float, cache: Path | None = None) -> tuple[int | None, float, str]:
     """Run one benchmark; its exit code (None: stopped at ``timeout`` seconds), wall seconds and the tail
     of its output."""
     env = dict(os.environ, BENCH_RESULTS=str(results), PYTHONUNBUFFERED="1")
     env.pop("RECONCILE_CONFIG", None)
     env.pop("RECONCILE_DB", None)
-    argv = [sys.executable, str(HERE / bench.script), *(bench.quick if quick else bench.full)]  # type: ignore[misc]
+    argv = [sys.executable, str(HERE / bench.script), *(bench.quick if quick else bench.full), *cache_args(bench, cache, quick)]  # type: ignore[misc]
     t0 = time.perf_counter()
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
@@ -118,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", help="comma-separated benchmark names: " + ", ".join(b.name for b in BENCHES))
     ap.add_argument("--markdown", action="store_true", help="print the table as Markdown (the README's)")
     ap.add_argument("--json", dest="json_out", help="also write every figure to this JSON file")
+    ap.add_argument("--cache", type=Path, help="keep generated ledgers here and reuse them (perps, report, tax export)")
     ap.add_argument("--timeout", type=float, default=None, help="seconds a benchmark may take (default 1200; quick: 600)")
     args = ap.parse_args(argv)
     only = set(args.only.split(",")) if args.only else None
@@ -127,8 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         for b in benches:
             results = Path(tmp) / f"{b.script}.{len(rows)}.jsonl"
-            print(f"running {b.name}: {b.script} {' '.join((b.quick if args.quick else b.full) or ())}", file=sys.stderr, flush=True)
-            code, wall, tail = run(b, args.quick, results, args.timeout or (600 if args.quick else 1200))
+            print(f"running {b.name}: {b.script} {' '.join([*((b.quick if args.quick else b.full) or ()), *cache_args(b, args.cache, args.quick)])}",
+                  file=sys.stderr, flush=True)
+            code, wall, tail = run(b, args.quick, results, args.timeout or (600 if args.quick else 1200), args.cache)
             got = [json.loads(line) for line in results.read_text().splitlines()] if results.exists() else []
             for r in got:
                 r["script"] = b.script
