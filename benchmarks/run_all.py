@@ -114,15 +114,15 @@ def fmt_value(v, unit: str) -> str:
 
 
 def table(rows: list[dict], markdown: bool) -> str:
-    head = ("benchmark", "figure", "measured", "target", "met")
+    head = ("benchmark", "figure", "measured", "target", "met", "load")
     body = [(r["bench"], r["figure"], fmt_value(r["value"], r["unit"]), r["target"] or "-",
-             "-" if r["ok"] is None else ("yes" if r["ok"] else "NO")) for r in rows]
+             "-" if r["ok"] is None else ("yes" if r["ok"] else "NO"), "-" if r.get("load") is None else f"{r['load']:.1f}") for r in rows]
     if markdown:
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in body]
         return "\n".join(lines)
     widths = [max(len(x) for x in col) for col in zip(head, *body)]
-    fmt = "  ".join(f"{{:<{w}}}" if i < 2 or i == 3 else f"{{:>{w}}}" for i, w in enumerate(widths))
+    fmt = "  ".join(f"{{:<{w}}}" if i in (0, 1, 3) else f"{{:>{w}}}" for i, w in enumerate(widths))
     return "\n".join([fmt.format(*head), fmt.format(*("-" * w for w in widths)), *(fmt.format(*row) for row in body)])
 
 
@@ -134,7 +134,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", dest="json_out", help="also write every figure to this JSON file")
     ap.add_argument("--cache", type=Path, help="keep generated ledgers here and reuse them (perps, report, tax export)")
     ap.add_argument("--timeout", type=float, default=None, help="seconds a benchmark may take (default 1200; quick: 600)")
+    ap.add_argument("--table-from", nargs="+", type=Path, metavar="JSON",
+                    help="print the table of figures saved by earlier runs' --json (several runs' parts, in order), run nothing")
     args = ap.parse_args(argv)
+    if args.table_from:
+        saved = [r for f in args.table_from for r in json.loads(f.read_text())]
+        print(table(saved, args.markdown))
+        return 0
     only = set(args.only.split(",")) if args.only else None
     benches = selected(args.quick, only)
     rows: list[dict] = []
@@ -146,14 +152,17 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr, flush=True)
             code, wall, tail = run(b, args.quick, results, args.timeout or (600 if args.quick else 1200), args.cache)
             got = [json.loads(line) for line in results.read_text().splitlines()] if results.exists() else []
+            load_now = round(os.getloadavg()[0], 1)
             for r in got:
                 r["script"] = b.script
+                r["load"] = load_now  # the machine's 1-minute load average when the benchmark ended
             if args.quick:  # the targets are for the full sizes: a quick run's figures meet or miss nothing
                 for r in got:
                     r["ok"] = None
             rows += got
             rows.append({"bench": b.name, "figure": "whole benchmark process (setup included)" + ("" if code is not None else ": STOPPED at the timeout"),
-                         "value": round(wall, 1), "unit": "s", "target": "", "ok": None if code is not None else False, "script": b.script})
+                         "value": round(wall, 1), "unit": "s", "target": "", "ok": None if code is not None else False, "script": b.script,
+                         "load": load_now, "date": time.strftime("%Y-%m-%d", time.gmtime())})
             if code is None:
                 failed.append(f"{b.name}: stopped after {wall:.0f} s (--timeout); {len(got)} figure(s) recorded before")
             elif code not in (0, 2) or not got:

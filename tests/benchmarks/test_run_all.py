@@ -39,4 +39,4 @@ def test_the_table_shows_targets_and_misses():
     text = run_all.table(rows, markdown=False)
     assert "1.50 s" in text and "< 1 s" in text and "NO" in text and "120,000 fills/s" in text
     md = run_all.table(rows, markdown=True).splitlines()
-    assert md[0].startswith("| benchmark |") and md[2] == "| x | f | 1.50 s | < 1 s | NO |"
+    assert md[0].startswith("| benchmark |") and md[2] == "| x | f | 1.50 s | < 1 s | NO | - |"
