@@ -17,6 +17,7 @@ HOSTILE = {
     "esc": "\x1b[31mRED\x1b[0m\x07",
     "tab": "\tTAB",
     "cr": "\rCR",
+    "lf": "LF\nX",
     "bidi": "\u202egnp.exe\u2066x\u2069",
     "markup": "[bold red]rich[/]",
     "del": "A\x7fB\x85C",

@@ -134,14 +134,17 @@ def _check_file(path: Path, where: str) -> set[str]:
         for c in CONTROL_CHARS:
             assert c.encode("latin-1", "ignore") not in text or not c.encode("latin-1", "ignore"), (where, path.name, c)
         return {text.decode("latin-1")}
-    text = path.read_text(encoding="utf-8")
+    with open(path, encoding="utf-8", newline="") as f:  # as written: CR and CRLF kept
+        text = f.read()
     _assert_safe_terminal(text, f"{where}: {path.name}")
     if path.suffix == ".html":
         # autoescaped: the script is text, never an element; no attribute or tag is opened by the data
         assert HOSTILE["script"] not in text and "<script>alert" not in text, (where, path.name)
-    if path.suffix in (".beancount", ".journal", ".txf", ".txt", ".html"):
-        # a line-oriented format: the data's CR or TAB never starts a line or splits one
-        assert "\r" not in text, (where, path.name)
+    # line-oriented (LF or CRLF): the data's CR never splits a line
+    assert "\r" not in text.replace("\r\n", ""), (where, path.name)
+    if path.suffix == ".txf":  # CRLF records, each line a one-letter field code: the data's LF never splits one either
+        for line in text.split("\r\n"):
+            assert line == "" or line[0] in "VADTNCLP$^", (where, path.name, line)
     return {text}
 
 
