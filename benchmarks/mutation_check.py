@@ -8,9 +8,11 @@ production code, one at a time, run the tests meant to catch it, and expect them
 
 Each mutation replaces one exact snippet (it must occur once, so a refactor that moves the code
 makes the script say so instead of testing nothing) and is undone afterwards, whatever happens.
-Prints one line per mutation (killed / SURVIVED, seconds) and exits 1 if any survived. The engine's
-own mutations (tax day in UTC, holding-period rules, method orders) belong to the booking engine's
-tests and are not listed here.
+Prints one line per mutation (killed / SURVIVED, seconds) and exits 1 if any survived. The booking
+engine's own rules are here too (the tax day and the tax year's bounds in UTC, the holding term off
+by a day, 29 February, the method orders swapped, the US boundary's instant and zone), killed by the
+engine's properties (tests/ledger/booking/test_booking_properties.py) and the UK 5/6 April edges
+through the exports (tests/reports/test_uk_tax_day_edges.py).
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ class Mutation:
     tests: tuple[str, ...]
     what: str
 
+
+PROPERTIES = "tests/ledger/booking/test_booking_properties.py"
+UK_EDGES = "tests/reports/test_uk_tax_day_edges.py"
 
 MUTATIONS = [
     Mutation("kline_beats_user", "ledger/valuation.py",
@@ -99,6 +104,45 @@ MUTATIONS = [
              ("tests/e2e/test_simulator_auth_edges.py",), "a signature for two parameters passes for one value with '&'"),
     Mutation("window_zero", "importers/backpack/simulator/app.py", "            if not 1 <= window <= MAX_WINDOW_MS:",
              "            if not 0 <= window <= MAX_WINDOW_MS:", ("tests/e2e/test_simulator_auth_edges.py",), "X-Window: 0 accepted"),
+    # -- the booking engine's own rules (issue 20: tax day, holding term, method orders, US boundary) --
+    Mutation("tax_day_utc", "ledger/booking/jurisdictions.py",
+             "    return instant.astimezone(zone(zone_name)).date()", "    return instant.astimezone(UTC).date()",
+             (UK_EDGES, PROPERTIES), "the tax day derived in UTC (a sale at 2025-04-05T23:30Z lands in 2024/25)"),
+    Mutation("year_bounds_utc", "ledger/booking/jurisdictions.py",
+             "        tz = zone(zone_name or self.zone)", "        tz = UTC",
+             (UK_EDGES,), "the tax year's bounds at UTC midnights (report, statement, income)"),
+    Mutation("term_long_on_anniversary", "ledger/booking/engine.py",
+             '"long" if day > ann else "short"', '"long" if day >= ann else "short"',
+             (PROPERTIES,), "the holding term off by a day (long on the anniversary itself)"),
+    Mutation("leap_day_anniversary", "ledger/booking/jurisdictions.py",
+             "        return acquired.replace(year=acquired.year + 1, day=28)",
+             "        return acquired.replace(year=acquired.year + 1, month=3, day=1)",
+             (PROPERTIES,), "29 February's anniversary on 1 March (a day late)"),
+    Mutation("fifo_lifo_swapped", "ledger/booking/methods.py",
+             '        self._lifo = method == "lifo"', '        self._lifo = method != "lifo"',
+             (PROPERTIES,), "FIFO relieves the newest lot, LIFO the oldest"),
+    Mutation("hifo_lofo_swapped", "ledger/booking/methods.py",
+             '        self._sign = -1 if method == "hifo" else 1', '        self._sign = 1 if method == "hifo" else -1',
+             (PROPERTIES,), "HIFO relieves the cheapest lot, LOFO the dearest"),
+    Mutation("average_cost_kept", "ledger/booking/methods.py",
+             "        self.cost -= relieved", "        self.cost -= 0",
+             (PROPERTIES,), "the average pool keeps the cost a disposal relieved"),
+    Mutation("us_boundary_exclusive", "ledger/booking/engine.py",
+             "            if boundary is not None and t >= boundary:", "            if boundary is not None and t > boundary:",
+             (PROPERTIES,), "a disposal at the exact US boundary instant booked universally"),
+    Mutation("us_boundary_utc", "ledger/booking/jurisdictions.py",
+             "return datetime.combine(self.per_account_from, time.min, zone(zone_name or self.zone)).astimezone(UTC)",
+             "return datetime.combine(self.per_account_from, time.min, UTC)",
+             (PROPERTIES,), "the US per-account boundary at UTC midnight whatever the tax zone"),
+    Mutation("par_ignored", "ledger/valuation.py",
+             '            if self.settings.stablecoin_policy == "par" or asset == KLINE_QUOTE:',
+             "            if asset == KLINE_QUOTE:",
+             ("tests/ledger/test_price_precedence.py",), "a cached kline beats stablecoin par"),
+    Mutation("par_beats_user", "ledger/valuation.py",
+             "        row = self.user.lookup(asset, t)\n        if row is not None:\n            return _Price(row.price, row.currency,",
+             '        if asset in STABLECOINS and self.settings.stablecoin_policy == "par":\n            return _Price(_ONE, "USD", "stablecoin par")\n'
+             "        row = self.user.lookup(asset, t)\n        if row is not None:\n            return _Price(row.price, row.currency,",
+             ("tests/ledger/test_price_precedence.py",), "stablecoin par beats the user's price file"),
     Mutation("exponent_decimals", "reports/gains.py", "    return \"0\" if s == \"0\" or s == \"-0\" else s",
              "    return s + \".0\" if \".\" not in s else s", ("tests/reports/test_gains_export.py",),
              "gains cells not in their plain shortest spelling"),
