@@ -40,6 +40,7 @@ class Mutation:
 
 PROPERTIES = "tests/ledger/booking/test_booking_properties.py"
 UK_EDGES = "tests/reports/test_uk_tax_day_edges.py"
+HOSTILE = "tests/e2e/test_matrix_hostile.py"
 
 MUTATIONS = [
     Mutation("kline_beats_user", "ledger/valuation.py",
@@ -104,6 +105,19 @@ MUTATIONS = [
              ("tests/e2e/test_simulator_auth_edges.py",), "a signature for two parameters passes for one value with '&'"),
     Mutation("window_zero", "importers/backpack/simulator/app.py", "            if not 1 <= window <= MAX_WINDOW_MS:",
              "            if not 0 <= window <= MAX_WINDOW_MS:", ("tests/e2e/test_simulator_auth_edges.py",), "X-Window: 0 accepted"),
+    Mutation("statement_controls_raw", "reports/statement.py",
+             "                      finalize=lambda v: terminal(v) if type(v) is str else v)",
+             "                      finalize=lambda v: v)", (HOSTILE,), "the HTML statement prints ESC and bidi raw"),
+    Mutation("chart_labels_raw", "reports/charts.py", "    return _html_escape(terminal(value))", "    return _html_escape(value)",
+             (HOSTILE,), "the statement's SVG chart labels carry ESC and bidi raw"),
+    Mutation("hledger_names_raw", "reports/tax/beancount.py", "    v = terminal(v).replace(", "    v = v.replace(",
+             (HOSTILE,), "hledger commodity and account names carry ESC and CR raw"),
+    Mutation("colon_asset_unvalued", "ledger/valuation.py", '    parts = name.split(":", 4)', '    parts = name.split(":")',
+             (HOSTILE,), "an asset whose name holds ':' is never valued (its income unpriced)"),
+    Mutation("wrong_shape_not_retried", "importers/backpack/client.py",
+             "return self._send(ep, params, parse=lambda response: _shaped(ep, _json_body(response)))",
+             "return self._send(ep, params, parse=_json_body)",
+             ("tests/importers/test_client.py",), "a 200 of the wrong shape is fatal, not retried"),
     # -- the booking engine's own rules (issue 20: tax day, holding term, method orders, US boundary) --
     Mutation("tax_day_utc", "ledger/booking/jurisdictions.py",
              "    return instant.astimezone(zone(zone_name)).date()", "    return instant.astimezone(UTC).date()",
