@@ -114,6 +114,17 @@ MUTATIONS = [
              (HOSTILE,), "hledger commodity and account names carry ESC and CR raw"),
     Mutation("colon_asset_unvalued", "ledger/valuation.py", '    parts = name.split(":", 4)', '    parts = name.split(":")',
              (HOSTILE,), "an asset whose name holds ':' is never valued (its income unpriced)"),
+    Mutation("report_reads_a_corrupt_price_file", "reconcile/cli.py",
+             '"statement", "journal", "report", "tax", "income",', '"statement", "journal", "income",',
+             ("tests/e2e/test_matrix_bad_input.py::test_corrupt_price_file__every_command_that_reads_values_refuses_it",),
+             "report and export tax write figures from a corrupt or stale price file"),
+    Mutation("tax_year_unchecked", "reconcile/cli.py",
+             'typer.Option("--year", parser=parse_year, help="Tax year (uk: the year it starts, 2025 = 2025/26).")],\n'
+             '    out: Annotated[str, typer.Option("--out", help="Output folder',
+             'typer.Option("--year", help="Tax year (uk: the year it starts, 2025 = 2025/26).")],\n'
+             '    out: Annotated[str, typer.Option("--out", help="Output folder',
+             ("tests/e2e/test_matrix_bad_input.py::test_bad_year__one_line_exit_2_nothing_written",),
+             "export tax --year 0 a ValueError, --year abc a usage box"),
     Mutation("wrong_shape_not_retried", "importers/backpack/client.py",
              "return self._send(ep, params, parse=lambda response: _shaped(ep, _json_body(response)))",
              "return self._send(ep, params, parse=_json_body)",
