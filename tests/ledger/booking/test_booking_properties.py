@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.ledger.booking.booking_scenarios import dsum
-from ledger.booking import Acquisition, Disposal, Settings, Transfer, book
+from ledger.booking import Acquisition, Disposal, Settings, Transfer, book, holding_term
 from ledger.money import D
 
 ACCOUNTS = ("A", "B")
@@ -340,6 +340,8 @@ def test_term__engine_term_is_the_calendar_rule_in_the_tax_zone(acq, day_offset,
     ]
     result = book(events, Settings(method=method, scope="account", jurisdiction=jurisdiction, tax_timezone=zone_name))
     assert [g.term for g in result.gains] == [_independent_term(acquired_local, disposed_local)], (acquired_local, disposed_local)
+    # the helper the other tests call states the engine's rule, not a second one
+    assert holding_term(events[0].time, events[1].time, zone_name) == result.gains[0].term
 
 
 @pytest.mark.parametrize(("zone_name", "acquired", "disposed", "term"), [
