@@ -8,9 +8,11 @@ production code, one at a time, run the tests meant to catch it, and expect them
 
 Each mutation replaces one exact snippet (it must occur once, so a refactor that moves the code
 makes the script say so instead of testing nothing) and is undone afterwards, whatever happens.
-Prints one line per mutation (killed / SURVIVED, seconds) and exits 1 if any survived. The engine's
-own mutations (tax day in UTC, holding-period rules, method orders) belong to the booking engine's
-tests and are not listed here.
+Prints one line per mutation (killed / SURVIVED, seconds) and exits 1 if any survived. The booking
+engine's own rules are here too (the tax day and the tax year's bounds in UTC, the holding term off
+by a day, 29 February, the method orders swapped, the US boundary's instant and zone), killed by the
+engine's properties (tests/ledger/booking/test_booking_properties.py) and the UK 5/6 April edges
+through the exports (tests/reports/test_uk_tax_day_edges.py).
 """
 
 from __future__ import annotations
@@ -36,6 +38,10 @@ class Mutation:
     what: str
 
 
+PROPERTIES = "tests/ledger/booking/test_booking_properties.py"
+UK_EDGES = "tests/reports/test_uk_tax_day_edges.py"
+HOSTILE = "tests/e2e/test_matrix_hostile.py"
+
 MUTATIONS = [
     Mutation("kline_beats_user", "ledger/valuation.py",
              "        row = self.user.lookup(asset, t)\n        if row is not None:\n            return _Price(row.price",
@@ -51,9 +57,11 @@ MUTATIONS = [
              "    return value\n    if _UNSAFE.search(value):",
              ("tests/reports/test_safety.py", "tests/e2e/test_matrix_hostile.py"), "text cells written as they are"),
     Mutation("gains_cells_raw", "reports/gains.py",
-             "    if type(v) is not str or not v or (v.isprintable() and v[0] not in \"=+-@\"):\n        return v",
-             "    if True:\n        return v",
-             ("tests/e2e/test_matrix_hostile.py",), "the gains and lots cells skip text_cell"),
+             "    p, t = _plain, text_cell\n", "    p, t = _plain, str\n",
+             ("tests/e2e/test_matrix_hostile.py",), "the gains cells skip text_cell"),
+    Mutation("lots_cells_raw", "reports/gains.py",
+             "    t = text_cell\n    return [t(lot.account)", "    t = str\n    return [t(lot.account)",
+             ("tests/e2e/test_matrix_hostile.py",), "the lots cells skip text_cell"),
     Mutation("no_terminal_escape", "reports/safety.py",
              "    return _UNSAFE_TERMINAL.sub(_escape, s) if _UNSAFE_TERMINAL.search(s) else s",
              "    return s",
@@ -99,6 +107,69 @@ MUTATIONS = [
              ("tests/e2e/test_simulator_auth_edges.py",), "a signature for two parameters passes for one value with '&'"),
     Mutation("window_zero", "importers/backpack/simulator/app.py", "            if not 1 <= window <= MAX_WINDOW_MS:",
              "            if not 0 <= window <= MAX_WINDOW_MS:", ("tests/e2e/test_simulator_auth_edges.py",), "X-Window: 0 accepted"),
+    Mutation("statement_controls_raw", "reports/statement.py",
+             "                      finalize=lambda v: terminal(v) if type(v) is str else v)",
+             "                      finalize=lambda v: v)", (HOSTILE,), "the HTML statement prints ESC and bidi raw"),
+    Mutation("chart_labels_raw", "reports/charts.py", "    return _html_escape(terminal(value))", "    return _html_escape(value)",
+             (HOSTILE,), "the statement's SVG chart labels carry ESC and bidi raw"),
+    Mutation("hledger_names_raw", "reports/tax/beancount.py", "    v = terminal(v).replace(", "    v = v.replace(",
+             (HOSTILE,), "hledger commodity and account names carry ESC and CR raw"),
+    Mutation("colon_asset_unvalued", "ledger/valuation.py", '    parts = name.split(":", 4)', '    parts = name.split(":")',
+             (HOSTILE,), "an asset whose name holds ':' is never valued (its income unpriced)"),
+    Mutation("report_reads_a_corrupt_price_file", "reconcile/cli.py",
+             '"statement", "journal", "report", "tax", "income",', '"statement", "journal", "income",',
+             ("tests/e2e/test_matrix_bad_input.py::test_corrupt_price_file__every_command_that_reads_values_refuses_it",),
+             "report and export tax write figures from a corrupt or stale price file"),
+    Mutation("tax_year_unchecked", "reconcile/cli.py",
+             'typer.Option("--year", parser=parse_year, help="Tax year (uk: the year it starts, 2025 = 2025/26).")],\n'
+             '    out: Annotated[str, typer.Option("--out", help="Output folder',
+             'typer.Option("--year", help="Tax year (uk: the year it starts, 2025 = 2025/26).")],\n'
+             '    out: Annotated[str, typer.Option("--out", help="Output folder',
+             ("tests/e2e/test_matrix_bad_input.py::test_bad_year__one_line_exit_2_nothing_written",),
+             "export tax --year 0 a ValueError, --year abc a usage box"),
+    Mutation("wrong_shape_not_retried", "importers/backpack/client.py",
+             "return self._send(ep, params, parse=lambda response: _shaped(ep, _json_body(response)))",
+             "return self._send(ep, params, parse=_json_body)",
+             ("tests/importers/test_client.py",), "a 200 of the wrong shape is fatal, not retried"),
+    # -- the booking engine's own rules (issue 20: tax day, holding term, method orders, US boundary) --
+    Mutation("tax_day_utc", "ledger/booking/jurisdictions.py",
+             "    return instant.astimezone(zone(zone_name)).date()", "    return instant.astimezone(UTC).date()",
+             (UK_EDGES, PROPERTIES), "the tax day derived in UTC (a sale at 2025-04-05T23:30Z lands in 2024/25)"),
+    Mutation("year_bounds_utc", "ledger/booking/jurisdictions.py",
+             "        tz = zone(zone_name or self.zone)", "        tz = UTC",
+             (UK_EDGES,), "the tax year's bounds at UTC midnights (report, statement, income)"),
+    Mutation("term_long_on_anniversary", "ledger/booking/engine.py",
+             '"long" if day > ann else "short"', '"long" if day >= ann else "short"',
+             (PROPERTIES,), "the holding term off by a day (long on the anniversary itself)"),
+    Mutation("leap_day_anniversary", "ledger/booking/jurisdictions.py",
+             "        return acquired.replace(year=acquired.year + 1, day=28)",
+             "        return acquired.replace(year=acquired.year + 1, month=3, day=1)",
+             (PROPERTIES,), "29 February's anniversary on 1 March (a day late)"),
+    Mutation("fifo_lifo_swapped", "ledger/booking/methods.py",
+             '        self._lifo = method == "lifo"', '        self._lifo = method != "lifo"',
+             (PROPERTIES,), "FIFO relieves the newest lot, LIFO the oldest"),
+    Mutation("hifo_lofo_swapped", "ledger/booking/methods.py",
+             '        self._sign = -1 if method == "hifo" else 1', '        self._sign = 1 if method == "hifo" else -1',
+             (PROPERTIES,), "HIFO relieves the cheapest lot, LOFO the dearest"),
+    Mutation("average_cost_kept", "ledger/booking/methods.py",
+             "        self.cost -= relieved", "        self.cost -= 0",
+             (PROPERTIES,), "the average pool keeps the cost a disposal relieved"),
+    Mutation("us_boundary_exclusive", "ledger/booking/engine.py",
+             "            if boundary is not None and t >= boundary:", "            if boundary is not None and t > boundary:",
+             (PROPERTIES,), "a disposal at the exact US boundary instant booked universally"),
+    Mutation("us_boundary_utc", "ledger/booking/jurisdictions.py",
+             "return datetime.combine(self.per_account_from, time.min, zone(zone_name or self.zone)).astimezone(UTC)",
+             "return datetime.combine(self.per_account_from, time.min, UTC)",
+             (PROPERTIES,), "the US per-account boundary at UTC midnight whatever the tax zone"),
+    Mutation("par_ignored", "ledger/valuation.py",
+             '            if self.settings.stablecoin_policy == "par" or asset == KLINE_QUOTE:',
+             "            if asset == KLINE_QUOTE:",
+             ("tests/ledger/test_price_precedence.py",), "a cached kline beats stablecoin par"),
+    Mutation("par_beats_user", "ledger/valuation.py",
+             "        row = self.user.lookup(asset, t)\n        if row is not None:\n            return _Price(row.price, row.currency,",
+             '        if asset in STABLECOINS and self.settings.stablecoin_policy == "par":\n            return _Price(_ONE, "USD", "stablecoin par")\n'
+             "        row = self.user.lookup(asset, t)\n        if row is not None:\n            return _Price(row.price, row.currency,",
+             ("tests/ledger/test_price_precedence.py",), "stablecoin par beats the user's price file"),
     Mutation("exponent_decimals", "reports/gains.py", "    return \"0\" if s == \"0\" or s == \"-0\" else s",
              "    return s + \".0\" if \".\" not in s else s", ("tests/reports/test_gains_export.py",),
              "gains cells not in their plain shortest spelling"),

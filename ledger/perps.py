@@ -1284,7 +1284,7 @@ def perp_markets(conn: Connection) -> tuple[list[str], list[datetime]]:
     if rows is None or rows[0] is None:
         return [], []
     first, last = _time(rows[0]), _time(rows[1])
-    markets = sorted({name.rsplit(":", 1)[1] for (name,) in conn.execute(text("SELECT name FROM accounts WHERE name LIKE :p"), {"p": "Assets:Backpack:%:Perp:%"})})
+    markets = sorted({name.split(":", 4)[4] for (name,) in conn.execute(text("SELECT name FROM accounts WHERE name LIKE :p"), {"p": "Assets:Backpack:%:Perp:%"})})
     instants = [datetime(y + 1, 1, 1, tzinfo=_UTC) for y in range(first.year, last.year + 1)] + [last]
     return markets, instants
 

@@ -286,7 +286,7 @@ class Valued(NamedTuple):
 
 def is_holding_account(name: str) -> bool:
     """``Assets:Backpack:<acct>:Spot|Lent:<asset>`` or ``Liabilities:Backpack:<acct>:Borrowed:<asset>``."""
-    parts = name.split(":")
+    parts = name.split(":", 4)  # the asset may hold a colon (exchange text, A-TEXT-1)
     if len(parts) != 5 or parts[1] != "Backpack":
         return False
     return (parts[0] == "Assets" and parts[3] in ("Spot", "Lent")) or (parts[0] == "Liabilities" and parts[3] == "Borrowed")

@@ -50,7 +50,8 @@ class Context:
     #: Commands whose output carries the ledger's values: a price or FX file that cannot be read (or names
     #: an asset the ledger lacks) is bad input for them, exit 2 (``ledger.prices.check_valuation_current``);
     #: a stale valuation is the completeness gate's, exit 4 (``ledger.completeness``; docs/reports.md).
-    VALUE_READERS = frozenset({"gains", "lots", "statement", "journal", "report", "income"})
+    VALUE_READERS = frozenset({"gains", "lots", "statement", "journal", "report", "tax", "income", "koinly", "cointracker", "awaken",
+                               "beancount", "hledger"})
 
     def __init__(self, config_opt: str | None, db_opt: str | None):
         self.config: Config = load_config(resolve_config_path(config_opt))
@@ -794,7 +795,7 @@ EXIT_INCOMPLETE = 4
 
 @export_app.command("tax")
 def export_tax_cmd(
-    year: Annotated[int, typer.Option("--year", help="Tax year (uk: the year it starts, 2025 = 2025/26).")],
+    year: Annotated[int, typer.Option("--year", parser=parse_year, help="Tax year (uk: the year it starts, 2025 = 2025/26).")],
     out: Annotated[str, typer.Option("--out", help="Output folder (one per run; replaced if it exists).")],
     jurisdiction: JurisdictionOpt = None,
     method: MethodOpt = None,
@@ -879,7 +880,7 @@ def _interop(target: str, out: str, date_from, date_to, config, db) -> None:
 
 FromOpt = Annotated[Optional[str], typer.Option("--from", help="First day (inclusive, UTC).")]
 ToOpt = Annotated[Optional[str], typer.Option("--to", help="Last day (exclusive, UTC).")]
-OutFileOpt = Annotated[str, typer.Option("--out", help="Output file.")]
+OutFileOpt = Annotated[str, typer.Option("--out", parser=parse_out, help="Output file.")]
 
 
 @export_app.command("koinly")
@@ -1122,8 +1123,8 @@ def _print_perps(out, proof) -> None:
 
 @export_app.command("perps")
 def export_perps(
-    out: Annotated[str, typer.Option("--out", help="Output file (csv: the realized rows; the other tables beside it).")],
-    year: Annotated[int, typer.Option("--year", help="Tax year (uk: the year it starts, 2025 = 2025/26).")],
+    out: Annotated[str, typer.Option("--out", parser=parse_out, help="Output file (csv: the realized rows; the other tables beside it).")],
+    year: Annotated[int, typer.Option("--year", parser=parse_year, help="Tax year (uk: the year it starts, 2025 = 2025/26).")],
     fmt: FormatOpt = "csv",
     method: Annotated[Optional[str], typer.Option(help="average or fifo (default: reporting.perp_method, else the jurisdiction's).")] = None,
     jurisdiction: JurisdictionOpt = None,
@@ -1168,7 +1169,7 @@ def export_perps(
 @app.command()
 def report(
     out: Annotated[str, typer.Option("--out", help="Output directory (created if missing).")],
-    year: Annotated[Optional[int], typer.Option("--year", help="Tax year (uk: the year it starts, 2025 = 2025/26).")] = None,
+    year: Annotated[Optional[int], typer.Option("--year", parser=parse_year, help="Tax year (uk: the year it starts, 2025 = 2025/26).")] = None,
     date_from: Annotated[Optional[str], typer.Option("--from", help="First day (inclusive, UTC); narrows --year.")] = None,
     date_to: Annotated[Optional[str], typer.Option("--to", help="Last day (exclusive, UTC); narrows --year.")] = None,
     account: Annotated[Optional[str], typer.Option(help="Only this venue account.")] = None,
@@ -1265,8 +1266,8 @@ def _side_by_side(ctx: Context, conn, names: list[str], year: int, account: str 
 
 @export_app.command("income")
 def export_income(
-    year: Annotated[int, typer.Option("--year", help="Tax year (uk: the year it starts, 2025 = 2025/26).")],
-    out: Annotated[str, typer.Option("--out", help="Output file.")],
+    year: Annotated[int, typer.Option("--year", parser=parse_year, help="Tax year (uk: the year it starts, 2025 = 2025/26).")],
+    out: Annotated[str, typer.Option("--out", parser=parse_out, help="Output file.")],
     fmt: FormatOpt = "csv",
     account: Annotated[Optional[str], typer.Option(help="Only this venue account.")] = None,
     schedule: Annotated[bool, typer.Option("--safe-harbor", help="Export the US 2025 safe-harbor allocation schedule instead of income.")] = False,

@@ -10,7 +10,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 
-from markupsafe import Markup, escape
+from markupsafe import Markup, escape as _html_escape
+
+from .safety import terminal
+
+
+def escape(value: object) -> Markup:
+    """HTML-escaped text whose control and bidi characters are shown as escapes (reports.safety)."""
+    return _html_escape(terminal(value))
 
 __all__ = ["bar_chart", "line_chart", "hbar_chart", "PALETTE"]
 

@@ -66,7 +66,12 @@ def _iso(t) -> str:
 def _env():
     from jinja2 import Environment, PackageLoader, select_autoescape
 
-    env = Environment(loader=PackageLoader("templates", "."), autoescape=select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
+    from .safety import terminal
+
+    # finalize: every printed text (exchange symbols, ids) shows its control and bidi characters as escapes
+    # (reports.safety), then autoescape makes it HTML text; markup the template built (Markup) is left alone.
+    env = Environment(loader=PackageLoader("templates", "."), autoescape=select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True,
+                      finalize=lambda v: terminal(v) if type(v) is str else v)
     env.filters.update(money=_money, qty=_qty, price=_price, iso=_iso, anchor=lambda key, kind: anchor(kind, key))
     return env
 

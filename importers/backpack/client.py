@@ -324,8 +324,10 @@ class BackpackClient:
 
     def _send_json(self, ep: Endpoint, params: Mapping[str, Any]) -> Any:
         """``_send`` for a JSON endpoint: the parsed body. A 2xx body that is not JSON (a page cut
-        short on the wire) is retried like a 5xx; when the budget is spent it is MalformedResponse."""
-        return self._send(ep, params, parse=_json_body)
+        short on the wire, a proxy's HTML page) or not of the endpoint's shape (an object where an
+        array belongs) is retried like a 5xx; when the budget is spent it is MalformedResponse. The
+        records themselves are validated after (a bad record is the exchange's data: never retried)."""
+        return self._send(ep, params, parse=lambda response: _shaped(ep, _json_body(response)))
 
     def _send(self, ep: Endpoint, params: Mapping[str, Any], *, parse: Any = None) -> Any:
         """Send one GET with retries; each attempt is built and signed afresh. Returns a 2xx response,
@@ -560,6 +562,15 @@ class BackpackClient:
                 return
             window_from = window_to - WINDOW_OVERLAP_MS
             seen = {k: ms for k, ms in seen.items() if ms >= window_from}
+
+
+def _shaped(ep: Endpoint, body: Any) -> Any:
+    """``body`` if its top level is the endpoint's shape (array or object), else ValueError (retried)."""
+    if ep.shape == "list" and not isinstance(body, list):
+        raise ValueError(f"expected a JSON array, got {type(body).__name__}")
+    if ep.shape == "object" and not isinstance(body, dict):
+        raise ValueError(f"expected a JSON object, got {type(body).__name__}")
+    return body
 
 
 def _json_body(response: httpx.Response) -> Any:

@@ -346,9 +346,20 @@ def _opening(conn, books, start, acct_of, amount, names, cash, cur, opened, coun
     return [f'{day} * "Backpack" "Holdings before {start.date().isoformat()}"', f"  source: {_s('opening:' + start.isoformat())}", *posts, f"  {eq}", ""]
 
 
+def _hname(v: str) -> str:
+    """Exchange text in an hledger name: controls and bidi shown as escapes (reports.safety), no TAB,
+    newline or double space (each ends a name)."""
+    from reports.safety import terminal
+
+    v = terminal(v).replace("\t", "\\t").replace("\n", "\\n")
+    while "  " in v:
+        v = v.replace("  ", " ")
+    return v
+
+
 def _h(sym: str) -> str:
     """An hledger commodity: quoted unless it is letters only."""
-    return sym if sym.isalpha() and sym.isascii() else '"' + sym.replace('"', "") + '"'
+    return sym if sym.isalpha() and sym.isascii() else '"' + _hname(sym).replace('"', "") + '"'
 
 
 def _htag(v: str) -> str:
@@ -381,7 +392,7 @@ def write_hledger(conn: Connection, books, out: Path, *, start: datetime | None 
         desc = _htag(e.description or e.kind).replace(";", ",") or e.kind
         body.append(f"{e.time.date().isoformat()} * Backpack | {desc}  ; " + ", ".join(tags))
         for l in legs:
-            acc = l.account.replace(";", "-")
+            acc = _hname(l.account).replace(";", "-")
             accounts.add(acc)
             commodities.add(l.asset)
             body.append(f"    {acc}  {plain(l.quantity)} {_h(l.asset)}")
@@ -394,9 +405,10 @@ def write_hledger(conn: Connection, books, out: Path, *, start: datetime | None 
         lm = last_move.get(la)
         if lm is not None and t < lm and lm.date() == t.date():
             continue  # the account moved later that day: hledger orders by date only
+        la = _hname(la).replace(";", "-")
         accounts.add(la)
         commodities.add(asset)
-        body += [f"{t.date().isoformat()} * snapshot {acct} {t.isoformat()}  ; kind:balance-assertion", f"    {la}  0 {_h(asset)} = {plain(q)} {_h(asset)}", ""]
+        body += [f"{t.date().isoformat()} * snapshot {_hname(acct)} {t.isoformat()}  ; kind:balance-assertion", f"    {la}  0 {_h(asset)} = {plain(q)} {_h(asset)}", ""]
     head = ["; backpack-reconcile hledger export (trading-account method: every commodity balances on its own)"]
     head += [f"commodity {_h(c)}" for c in sorted(commodities)]
     head += [f"account {a}" for a in sorted(accounts)]

@@ -53,7 +53,8 @@ def synced(db_url, start_simulator, world, tmp_path, capsys):
 
 # -- options --------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("year", ["0", "10000", "99999", "abc", "-5", "2025.0"])
-@pytest.mark.parametrize("command", [("export", "gains", "--format", "csv"), ("statement", "--format", "html")])
+@pytest.mark.parametrize("command", [("export", "gains", "--format", "csv"), ("statement", "--format", "html"), ("report",),
+                                     ("export", "tax"), ("export", "income"), ("export", "perps")])
 def test_bad_year__one_line_exit_2_nothing_written(tmp_path, capsys, year, command):
     db = tmp_path / "l.db"
     out = tmp_path / "out.file"
@@ -68,6 +69,8 @@ def test_bad_year__one_line_exit_2_nothing_written(tmp_path, capsys, year, comma
 @pytest.mark.parametrize("command", [
     ("export", "journal", "--format", "csv"), ("export", "gains", "--year", "2025", "--format", "xlsx"),
     ("export", "lots", "--at", "2025-12-31"), ("statement", "--year", "2025", "--format", "html"),
+    ("export", "income", "--year", "2025"), ("export", "perps", "--year", "2025"), ("export", "koinly"), ("export", "cointracker"),
+    ("export", "awaken"), ("export", "beancount"), ("export", "hledger"),
 ])
 def test_out_in_a_missing_folder__one_line_naming_the_folder(tmp_path, capsys, command):
     missing = tmp_path / "no" / "such"
@@ -171,7 +174,9 @@ def test_corrupt_price_file__every_command_that_reads_values_refuses_it(db_url, 
     before = db_counts(db_url)
     for command in (("export", "gains", "--year", "2025"), ("export", "gains", "--all-years", "--format", "xlsx"),
                     ("export", "lots", "--at", "2025-12-31"), ("export", "journal"), ("statement", "--year", "2025"),
-                    ("prices", "--offline")):
+                    ("prices", "--offline"), ("report", "--year", "2025"), ("export", "tax", "--year", "2025"),
+                    ("export", "income", "--year", "2025"), ("export", "koinly"),
+                    ("export", "cointracker"), ("export", "awaken"), ("export", "beancount"), ("export", "hledger")):
         out = tmp_path / "out.file"
         extra = () if command[0] == "prices" else ("--out", out)
         code, _o, err = cli(capsys, *command, *extra, "--config", synced, "--db", db_url)
@@ -206,7 +211,8 @@ def test_price_file_changed_after_valuation__stale_values_refused_exit_4_until_p
     prices.write_text("time,asset,price,currency,source\n2025-01-02,SOL,1,USD,me\n")  # edited, not applied
     out.unlink()
     for command in (("export", "gains", "--year", "2025"), ("export", "lots", "--at", "2025-12-31"), ("export", "journal"),
-                    ("statement", "--year", "2025"), ("report", "--year", "2025")):
+                    ("statement", "--year", "2025"), ("report", "--year", "2025"), ("export", "tax", "--year", "2025"),
+                    ("export", "income", "--year", "2025"), ("export", "koinly")):
         code, _o, err = cli(capsys, *command, "--out", out, "--config", synced, "--db", db_url)
         assert code == 4, (command, err)
         first = err.splitlines()[0]

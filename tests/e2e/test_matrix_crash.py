@@ -14,6 +14,8 @@ import random
 import signal
 import time
 
+import pytest
+
 from importers.backpack.simulator.generate import generate_world
 
 from .helpers import LARGE_MATRIX, cli_process, db_counts, journal_digest, second_database, write_config
@@ -97,3 +99,59 @@ def test_crash__sigkill_mid_sync_then_rerun_gives_the_same_journal_every_time(db
     print(f"\ncrash matrix ({db_url.split(':')[0]}): {attempts} runs, {kills} kills, {mid_sync} mid-sync, "
           f"{in_rebuild} in the first-sync rebuild, {completed} ledgers completed, all with the reference hash")
     assert completed >= 1 and mid_sync >= MID_SYNC
+
+
+def test_crash__sigkill_inside_the_first_sync_rebuild_on_postgresql(db_url, start_simulator, tmp_path, capsys):
+    """PostgreSQL's first sync keeps the raw records and posts them in one rebuild at the end
+    (importers.sync.finish_deferred). The rebuild of a CI-sized ledger ends within a poll, so random
+    kills never land in it: here the test holds an exclusive lock on ``journal_entries`` once every
+    raw record is stored, waits until the sync's rebuild is blocked on it (pg_stat_activity), kills
+    the sync there, and reruns: nothing of the rebuild is kept, the raw records are, and the rerun
+    ends with the uninterrupted run's journal hash."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite posts page by page: there is no first-sync rebuild to kill")
+    handle = start_simulator(world=generate_world(5, 600))
+    config = write_config(tmp_path / "cfg", handle.accounts, handle.base_url, rate_per_second=1000)
+    with second_database(db_url, tmp_path) as reference:
+        _finish(config, reference)
+        expected = journal_digest(capsys, config, reference, tmp_path / "reference.csv")
+        total = db_counts(reference)
+    url = make_url(db_url)
+    dsn = f"host={url.host} port={url.port or 5432} user={url.username} dbname={url.database}"
+    killed_in = []
+    for _round in range(2 if not LARGE_MATRIX else 5):
+        with second_database(db_url, tmp_path) as fresh:
+            fresh_dsn = dsn.replace(f"dbname={url.database}", f"dbname={make_url(fresh).database}")
+            proc = cli_process("sync", "--config", config, "--db", fresh, "--quiet", "--no-check")
+            deadline = time.monotonic() + 120
+            while _counts(fresh)["raw_records"] == 0:  # paging has begun: the journal is not read again until the rebuild
+                assert proc.poll() is None and time.monotonic() < deadline, "the sync ended before it stored a page"
+                time.sleep(0.01)
+            with psycopg.connect(fresh_dsn, autocommit=True) as watcher, psycopg.connect(fresh_dsn) as holder:
+                holder.execute("LOCK TABLE journal_entries IN ACCESS EXCLUSIVE MODE")
+                waiting = None
+                while waiting is None:  # pg_locks is live (pg_stat_activity is read once the sync waits)
+                    assert proc.poll() is None and time.monotonic() < deadline, "the sync never reached its rebuild"
+                    waiting = watcher.execute("SELECT pid FROM pg_locks WHERE relation = 'journal_entries'::regclass AND NOT granted").fetchone()
+                    time.sleep(0.01)
+                query = watcher.execute("SELECT query FROM pg_stat_activity WHERE pid = %s", (waiting[0],)).fetchone()[0] or "?"
+                stored = watcher.execute("SELECT COUNT(*) FROM raw_records").fetchone()[0]
+                proc.send_signal(signal.SIGKILL)
+                proc.communicate(timeout=60)
+                assert proc.returncode == -signal.SIGKILL
+                watcher.execute("SELECT pg_terminate_backend(%s)", (waiting[0],))  # its connection dies with it
+                holder.rollback()
+            assert stored == total["raw_records"], (stored, query)  # every page stored: the sync was at its rebuild
+            killed_in.append(" ".join(query.split()[:4]))
+            after = _counts(fresh)
+            assert after["raw_records"] == total["raw_records"] and after["journal_entries"] == 0  # the rebuild kept nothing
+            _finish(config, fresh)
+            assert journal_digest(capsys, config, fresh, tmp_path / "run.csv") == expected
+            counts = db_counts(fresh)
+            assert {k: counts[k] for k in ("raw_records", "journal_entries", "postings")} == \
+                {k: total[k] for k in ("raw_records", "journal_entries", "postings")}
+    print(f"\ncrash matrix (postgresql, rebuild): {len(killed_in)} kills inside the first-sync rebuild (blocked at: {', '.join(killed_in)}), "
+          f"{len(killed_in)} reruns with the reference hash")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import httpx
+import orjson
 import pytest
 
 from importers.backpack.simulator.faults import FaultPlan, FaultSpecError
@@ -43,6 +46,52 @@ def test_faults__malformed_is_truncated_json_with_200(start_simulator, small_wor
     assert resp.status_code == 200
     with pytest.raises(ValueError):
         resp.json()
+
+
+def test_faults__nonjson_is_an_html_page_with_200(start_simulator, small_world):
+    resp = _get(start_simulator(world=small_world, faults="nonjson=1.0"))
+    assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/html")
+    with pytest.raises(ValueError):
+        resp.json()
+
+
+def test_faults__wrongshape_is_json_of_the_other_shape_with_200(start_simulator, small_world):
+    handle = start_simulator(world=small_world, faults="wrongshape=1.0")
+    resp = _get(handle)
+    assert resp.status_code == 200 and isinstance(resp.json(), dict)  # an object where the page's array belongs
+    with httpx.Client(base_url=handle.base_url, timeout=5) as client:
+        capital = signed_request(client, handle.accounts["main"], "/api/v1/capital", "balanceQuery")
+    assert capital.status_code == 200 and capital.json() == []  # an array where the balances object belongs
+
+
+def test_faults__shift_starts_every_later_page_of_the_listing_a_row_earlier(start_simulator, small_world):
+    def page(handle, offset):
+        with httpx.Client(base_url=handle.base_url, timeout=5) as client:
+            r = signed_request(client, handle.accounts["main"], "/wapi/v1/history/fills", "fillHistoryQueryAll",
+                               {"limit": "5", "offset": str(offset), "sortDirection": "Asc"})
+        return [f["tradeId"] for f in r.json()]
+
+    clean = start_simulator(world=small_world)
+    rows = page(clean, 0) + page(clean, 5) + page(clean, 10)
+    shifted = start_simulator(world=small_world, faults="shift=1.0")
+    assert page(shifted, 0) == rows[:5]  # nothing ahead of offset 0 to repeat (one row now ahead)
+    assert page(shifted, 5) == rows[3:8]  # two rows inserted ahead so far: the page starts two earlier
+    assert page(shifted, 10) == rows[7:12]  # three: rows are read again, never skipped
+    assert sum(shifted.app.shifted.values()) == 3
+
+
+def test_faults__insert_lands_a_deposit_now_and_raises_the_balance(start_simulator):
+    from importers.backpack.simulator.generate import generate_world
+
+    handle = start_simulator(world=generate_world(3, 60), faults="insert=1.0")
+    with httpx.Client(base_url=handle.base_url, timeout=5) as client:
+        before = signed_request(client, handle.accounts["main"], "/api/v1/capital", "balanceQuery").json()  # one arrival
+        deposits = signed_request(client, handle.accounts["main"], "/wapi/v1/capital/deposits", "depositQueryAll", {"limit": "1000"}).json()
+    assert handle.app.arrivals == 2
+    arrived = [d for d in deposits if d["id"] >= 990_000_000]
+    assert [d["quantity"] for d in arrived] == ["1.5", "1.5"] and deposits[0]["id"] == 990_000_002  # newest first
+    usdc = orjson.loads(handle.app.world.main.state["capital"])["USDC"]["available"]
+    assert Decimal(usdc) == Decimal(before["USDC"]["available"]) + Decimal("1.5")
 
 
 def test_faults__drop_closes_without_response(start_simulator, small_world):

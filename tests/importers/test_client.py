@@ -339,11 +339,22 @@ def test_retry__truncated_200_body_is_retried_like_a_5xx():
     assert len(clock.sleeps) == 2 and all(0 <= s <= client.backoff_cap for s in clock.sleeps)
 
 
-def test_error__wrong_shape_page_is_malformed():
-    client, server, _ = make()
-    server.script = [httpx.Response(200, json={"rows": []})]
-    with pytest.raises(MalformedResponse, match="^settlement: .*JSON array, got dict"):
+def test_retry__wrong_shape_200_is_retried_then_malformed_naming_the_shape():
+    """A 200 of valid JSON in the wrong shape (an object where the page's array belongs: a proxy's or
+    a degraded server's answer) is fetched again like a 5xx; persistent, it is MalformedResponse."""
+    client, server, clock = make(max_retries=2)
+    server.script = [httpx.Response(200, json={"message": "temporarily unavailable"})]
+    assert [p.records for p in client.iter_pages("settlement")] == [[]]  # the retry is served normally
+    assert len(signed(server)) == 2 and len(clock.sleeps) == 1
+    client, server, clock = make(max_retries=2)
+    server.script = [httpx.Response(200, json={"rows": []})] * 3
+    with pytest.raises(MalformedResponse, match="^settlement: .*expected a JSON array, got dict .* after 3 attempts$"):
         list(client.iter_pages("settlement"))
+    assert len(signed(server)) == 3 and len(clock.sleeps) == 2
+    client, server, _ = make(max_retries=1)
+    server.script = [httpx.Response(200, json=[])] * 2  # an array where the balances object belongs
+    with pytest.raises(MalformedResponse, match="^balances: .*expected a JSON object, got list"):
+        client.balances()
 
 
 def test_error__wrong_typed_field_names_endpoint_record_and_field():

@@ -30,6 +30,7 @@ __all__ = ["SimulatorApp", "RateLimits", "STATE_INSTRUCTIONS", "WRITE_INSTRUCTIO
 
 JSON = b"application/json; charset=utf-8"
 TEXT = b"text/plain; charset=utf-8"
+TEXT_HTML = b"text/html; charset=utf-8"
 PAGE_HEADERS = b"X-TOTAL, X-PAGE-COUNT, X-CURRENT-PAGE, X-PAGE-SIZE"
 HISTORY_MAX_LIMIT = 1000
 HISTORY_DEFAULT_LIMIT = 100
@@ -117,6 +118,8 @@ class SimulatorApp:
             "/api/v1/wallets": lambda q: (200, [], b"[]"), "/api/v1/securities": lambda q: (200, [], b"[]"), "/api/v1/collateral": self.h_collateral_params,
         }
         self.requests = 0
+        self.arrivals = 0  # deposits the ``insert`` fault made arrive
+        self.shifted: dict[tuple, int] = {}  # listing -> rows the ``shift`` fault inserted ahead of its reader
 
     # ------------------------------------------------------------------ ASGI
     async def __call__(self, scope, receive, send) -> None:
@@ -151,12 +154,14 @@ class SimulatorApp:
             return
         if fault == "slow":
             await asyncio.sleep(self.faults.slow_s)
+        if fault == "insert":
+            self.arrive_deposit()
         if fault in ("429", "500", "502", "503"):
             status, headers, payload = _fault_response(fault)
             ctype = TEXT if fault == "502" else JSON
         else:
             try:
-                status, headers, payload = self.handle(scope, body)
+                status, headers, payload = self.handle(scope, body, shift=fault == "shift")
             except Exception as exc:  # noqa: BLE001 - the server answers 500 like the exchange would
                 status, headers, payload = _err(500, "SERVER_ERROR", f"internal error: {type(exc).__name__}")
             ctype = TEXT if headers and headers[0] == (b"content-type", TEXT) else JSON
@@ -164,12 +169,43 @@ class SimulatorApp:
                 headers = headers[1:]
             if fault == "malformed":
                 status, payload = 200, payload[: max(1, len(payload) // 2)]
+            elif fault == "nonjson" and ctype == JSON:
+                status, ctype, payload = 200, TEXT_HTML, b"<html><body><h1>Service temporarily unavailable</h1></body></html>"
+            elif fault == "wrongshape" and ctype == JSON:
+                status = 200
+                payload = b'{"message":"temporarily unavailable"}' if payload[:1] == b"[" else b"[]"
         out = [(b"content-type", ctype), (b"content-length", str(len(payload)).encode()), *headers]
         await send({"type": "http.response.start", "status": status, "headers": out})
         await send({"type": "http.response.body", "body": payload})
 
     # ------------------------------------------------------------------ dispatch
-    def handle(self, scope, body: bytes) -> tuple[int, list, bytes]:
+    def arrive_deposit(self) -> None:
+        """A USDC deposit lands on the main account now (the ``insert`` fault): the newest row of its
+        deposit history, its balance raised with it (so the exchange still agrees with itself)."""
+        from datetime import datetime, timezone
+        from decimal import Decimal
+
+        from .store import STREAMS, TableBuilder
+
+        acc = self.world.main
+        self.arrivals += 1
+        now = datetime.fromtimestamp(self.clock(), timezone.utc)
+        record = {"id": 990_000_000 + self.arrivals, "toAddress": "mainAddrUSDC", "fromAddress": f"arrival{self.arrivals}",
+                  "source": "solana", "status": "confirmed", "transactionHash": f"0xarrival{self.arrivals:08d}", "symbol": "USDC",
+                  "quantity": "1.5", "createdAt": now.strftime("%Y-%m-%dT%H:%M:%S.%f"), "fiatAmount": None, "fiatCurrency": None,
+                  "institutionBic": None, "platformMemo": None}
+        old = acc.tables["deposits"]
+        builder = TableBuilder(STREAMS["deposits"])
+        for i in range(len(old)):
+            builder.add(orjson.loads(old.row(i)), old.ts[i])
+        builder.add(record)
+        acc.tables["deposits"] = builder.build()
+        capital = orjson.loads(acc.state["capital"])
+        usdc = capital.setdefault("USDC", {"available": "0", "locked": "0", "staked": "0"})
+        usdc["available"] = str(Decimal(usdc["available"]) + Decimal(record["quantity"]))
+        acc.state["capital"] = orjson.dumps(capital)
+
+    def handle(self, scope, body: bytes, *, shift: bool = False) -> tuple[int, list, bytes]:
         path = scope["path"]
         if len(path) > 1 and path.endswith("/"):
             path = path[:-1]
@@ -205,7 +241,7 @@ class SimulatorApp:
         if wait:
             return _too_many(wait)
         if spec is not None:
-            return self.h_history(account, spec, pairs)
+            return self.h_history(account, spec, pairs, shift=shift)
         if instruction in WRITE_INSTRUCTIONS.values():
             return _err(403, "FORBIDDEN", "the simulated account is read-only")
         return self.h_state(account, path, pairs)
@@ -255,7 +291,7 @@ class SimulatorApp:
         return _err(401, "UNAUTHORIZED", "Invalid signature")
 
     # ------------------------------------------------------------------ history
-    def h_history(self, account, spec, pairs: list) -> tuple[int, list, bytes]:
+    def h_history(self, account, spec, pairs: list, *, shift: bool = False) -> tuple[int, list, bytes]:
         multi: dict[str, list[str]] = {}
         for k, v in pairs:
             multi.setdefault(k, []).append(v)
@@ -284,6 +320,13 @@ class SimulatorApp:
             filt.sort(key=lambda f: f[0])
         except ParamError as exc:
             return _err(400, "INVALID_CLIENT_REQUEST", str(exc))
+        # The ``shift`` fault: a row inserted ahead of the reader of this listing; every later page of it
+        # starts that many rows earlier (the reader sees rows again: it must neither lose nor double one).
+        key = (account.api_key, spec.name, tuple(filt), frm, to, desc)
+        ahead = self.shifted.get(key, 0) + shift
+        if ahead:
+            self.shifted[key] = ahead
+            offset = max(0, offset - ahead)
         body, total = account.tables[spec.name].page(tuple(filt), frm, to, offset, limit, desc)
         headers = []
         if spec.headers:

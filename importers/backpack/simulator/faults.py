@@ -3,6 +3,17 @@
 Each request draws once from a ``random.Random(seed)``; the fault kinds partition [0, 1) in the fixed
 order below, so a sequential client sees the same faults on every run. Extra keys: ``seed`` (int,
 default 0) and ``slow_s`` (seconds a ``slow`` response sleeps before answering, default 10).
+
+The kinds (docs/simulator.md): ``429``, ``500``, ``502``, ``503`` the error answers; ``slow`` the
+answer after ``slow_s`` (beyond a client's timeout: a timeout); ``drop`` the connection closed without
+an answer; ``malformed`` a 200 whose body is cut in half (truncated); ``nonjson`` a 200 that is an
+HTML page (a proxy's or captive portal's); ``wrongshape`` a 200 of valid JSON in the wrong shape (an
+object where an array belongs, an array where an object does); ``shift`` one row inserted ahead of the reader of a
+history listing (that listing's later pages start one row earlier, for good: rows read twice, none
+skipped, as when rows land at the head of a newest-first listing); ``insert`` a USDC deposit
+arriving on the main account now (its newest history row, the balance with it) before the request
+is served. New kinds go at the end, so the
+draws of an existing spec never change.
 """
 
 from __future__ import annotations
@@ -12,7 +23,7 @@ from dataclasses import dataclass, field
 
 __all__ = ["FaultPlan", "FaultSpecError", "KINDS", "parse_spec", "draw"]
 
-KINDS = ("429", "500", "502", "503", "slow", "drop", "malformed")
+KINDS = ("429", "500", "502", "503", "slow", "drop", "malformed", "nonjson", "wrongshape", "shift", "insert")
 
 
 class FaultSpecError(ValueError):
