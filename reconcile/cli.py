@@ -559,6 +559,28 @@ FormatOpt = Annotated[str, typer.Option("--format", help="csv or xlsx.")]
 MethodOpt = Annotated[Optional[str], typer.Option(help="fifo, lifo, hifo, lofo, average or uk (default: the config's).")]
 ScopeOpt = Annotated[Optional[str], typer.Option(help="universal or account (default: the jurisdiction's).")]
 JurisdictionOpt = Annotated[Optional[str], typer.Option(help="us, uk, de or generic (default: the config's).")]
+def refuse_stale(ctx: Context, conn, *, allow: bool, what: str, can_allow: bool = True) -> list[str]:
+    """A stale valuation (``ledger.completeness.stale_valuation``: the price or FX file, the currency or
+    the stablecoin policy changed since ``reconcile prices``) is incomplete data for every command that
+    writes the ledger's values and has no period gate of its own: without ``allow`` its first line says
+    so and it exits ``EXIT_INCOMPLETE`` before writing anything; with ``allow`` the reasons are returned
+    for the output to carry (and printed as a warning)."""
+    from ledger.completeness import EXIT_INCOMPLETE, stale_valuation
+    from reports.safety import terminal
+
+    stale = stale_valuation(conn, ctx.config.reporting)
+    if not stale:
+        return []
+    headline = "INCOMPLETE DATA: stale valuation: " + "; ".join(stale)
+    if not allow:
+        err_console.print(f"reconcile: incomplete: {what}: {terminal(headline)}", markup=False, highlight=False, soft_wrap=True)
+        err_console.print("nothing written; run `reconcile prices`" + (", or write the figures marked incomplete with --allow-incomplete" if can_allow else
+                          " first (an import file for another tool carries no warning line, so it is never written stale)"), markup=False, highlight=False)
+        raise typer.Exit(EXIT_INCOMPLETE)
+    err_console.print(f"warning: {what}: {terminal(headline)}", markup=False, highlight=False, soft_wrap=True)
+    return stale
+
+
 AllowIncompleteOpt = Annotated[bool, typer.Option("--allow-incomplete", envvar="RECONCILE_ALLOW_INCOMPLETE",
                                                   help="Write the figures even if the period's data is incomplete (marked so in every output) instead of exiting 4 (also $RECONCILE_ALLOW_INCOMPLETE=1).")]
 
@@ -835,8 +857,10 @@ def export_tax_cmd(
     gc.disable()
     try:
         with engine.connect() as conn:
+            stale = refuse_stale(ctx, conn, allow=allow_incomplete, what=f"export tax {year}")
             run = prepare(conn, settings, year, formats=formats, rounding=rounding, form_1099da=ctx.config.tax.form_1099da, venue_account=account,
                           reporting=ctx.config.reporting)
+            run.stale = stale
             try:
                 result = export_tax(run, Path(out), allow_incomplete=allow_incomplete)
             except IncompleteData as exc:
@@ -870,6 +894,7 @@ def _interop(target: str, out: str, date_from, date_to, config, db) -> None:
     engine = ctx.engine()
     skipped: dict = {}
     with engine.connect() as conn:
+        refuse_stale(ctx, conn, allow=False, what=f"export {target}", can_allow=False)
         perps = perp_closes(conn, resolve_settings(ctx.config.reporting), start=start, end=end, method=ctx.config.reporting.perp_method)  # perp P&L: the position engine's
         n = WRITERS[target](events(journal_rows(conn, start=start, end=end), skipped=skipped, perps=perps), Path(out))
     engine.dispose()
@@ -915,6 +940,7 @@ def _plaintext(target: str, out: str, date_from, date_to, method, config, db) ->
     engine = ctx.engine()
     try:
         with engine.connect() as conn:
+            refuse_stale(ctx, conn, allow=False, what=f"export {target}", can_allow=False)
             books = book_ledger(conn, settings)
             writer = write_beancount if target == "beancount" else write_hledger
             counts = writer(conn, books, Path(out), start=start, end=end)

@@ -66,6 +66,9 @@ class TaxRun:
     #: The module's streamed sink, when it has one (``us.Spool``): it took the year's gains as they were
     #: booked, so ``gains`` is empty; ``gain_count`` is its count.
     spool: Any = None
+    #: Why the ledger's values are stale (``ledger.completeness.stale_valuation``), when written anyway
+    #: (``--allow-incomplete``): every README and file says so first.
+    stale: list[str] = field(default_factory=list)
 
     @property
     def bounds(self) -> tuple[datetime, datetime]:
@@ -89,7 +92,7 @@ class TaxRun:
 
     def warnings(self) -> list[str]:
         """The warning lines every README and the top of every human-facing file carry."""
-        out = []
+        out = [f"WARNING: INCOMPLETE DATA - stale valuation: {why}" for why in self.stale]
         inc = self.incomplete
         if inc:
             by: dict[str, int] = {}

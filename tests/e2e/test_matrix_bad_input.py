@@ -223,6 +223,14 @@ def test_price_file_changed_after_valuation__stale_values_refused_exit_4_until_p
     marked = out.read_text().splitlines()
     assert marked[0].startswith('"# INCOMPLETE DATA: ') and "stale valuation" in marked[0] and marked[1:] == before[1:]
     out.unlink()
+    # The tax folder written anyway says so first, in its README; an import file for another tool has no such line: never written stale.
+    tax = tmp_path / "tax"
+    code, _o, err = cli(capsys, "export", "tax", "--year", "2025", "--out", tax, *allow, "--config", synced, "--db", db_url)
+    assert code == 0, err
+    readme = (tax / "README.txt").read_text()
+    assert "WARNING: INCOMPLETE DATA - stale valuation: " in readme and str(prices) in readme
+    code, _o, err = cli(capsys, "export", "koinly", "--out", out, "--config", synced, "--db", db_url)
+    assert code == 4 and "reconcile prices" in err.splitlines()[-1] and not out.exists()
     assert cli(capsys, "prices", "--offline", "--config", synced, "--db", db_url)[0] == 0
     code, _o, err = cli(capsys, "export", "gains", "--year", "2025", "--out", out, *allow, "--config", synced, "--db", db_url)
     assert code == 0 and "stale valuation" not in err, err
