@@ -170,6 +170,11 @@ MUTATIONS = [
              '        if asset in STABLECOINS and self.settings.stablecoin_policy == "par":\n            return _Price(_ONE, "USD", "stablecoin par")\n'
              "        row = self.user.lookup(asset, t)\n        if row is not None:\n            return _Price(row.price, row.currency,",
              ("tests/ledger/test_price_precedence.py",), "stablecoin par beats the user's price file"),
+    Mutation("gains_time_by_disposal_id", "reports/gains.py",
+             "                if disposed is not last:  # a disposal's pieces are consecutive and share its time: formatted once\n"
+             "                    last, when_s = disposed, iso_utc(disposed)",
+             "                if disposal_id is not last:\n                    last, when_s = disposal_id, iso_utc(disposed)",
+             ("tests/reports/test_gains_csv.py",), "the gains CSV reuses a row's time for the next row with the same disposal id"),
     Mutation("exponent_decimals", "reports/gains.py", "    return \"0\" if s == \"0\" or s == \"-0\" else s",
              "    return s + \".0\" if \".\" not in s else s", ("tests/reports/test_gains_export.py",),
              "gains cells not in their plain shortest spelling"),

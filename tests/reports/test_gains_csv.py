@@ -52,6 +52,10 @@ def test_write_gains__rows_sharing_a_disposal_id_are_each_checked_and_timed(tmp_
     assert _same_as_csv_module(tmp_path, [a, b])
     lines = (tmp_path / "fast.csv").read_text().splitlines()
     assert lines[2].startswith("'=cmd,") and "2025-02-04T00:00:05.000000Z" in lines[2]
+    # and on the fast path (nothing to neutralise): each row's own disposal time
+    c, d = _row(0, disposal_id="dx"), _row(7, disposal_id="dx")
+    assert _same_as_csv_module(tmp_path, [c, d])
+    assert "2025-02-04T00:00:07.000000Z" in (tmp_path / "fast.csv").read_text().splitlines()[2]
 
 
 def test_write_gains__formula_and_control_text_is_neutralised(tmp_path):
