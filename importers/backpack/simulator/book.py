@@ -71,6 +71,8 @@ class Book:
     interest_total: dict[str, Decimal] = field(default_factory=dict)  # + lend income, - borrow cost
     bl_position_ids: dict[str, str] = field(default_factory=dict)
     positions: dict[str, Position] = field(default_factory=dict)
+    #: Every perpetual position id handed out: ids are unique per account, as the exchange's are.
+    position_ids: set[str] = field(default_factory=set)
 
     # ---- helpers
     def _add(self, asset: str, amount: Decimal) -> None:
@@ -102,7 +104,7 @@ class Book:
     def _perp(self, symbol: str, side: str, q: Decimal, p: Decimal, fee: Decimal, ms: int, oid: str) -> Decimal:
         pos = self.positions.get(symbol)
         if pos is None or pos.net == 0:
-            pos = Position(symbol=symbol, position_id=_position_id(symbol, ms, oid), opened_ms=ms)
+            pos = Position(symbol=symbol, position_id=_position_id(symbol, ms, oid, self.position_ids), opened_ms=ms)
             self.positions[symbol] = pos
         d = q if side == "Bid" else -q
         realized = ZERO
@@ -209,10 +211,20 @@ class Book:
                 handler(self, r)
 
 
-def _position_id(symbol: str, ms: int, oid: str) -> str:
+def _position_id(symbol: str, ms: int, oid: str, taken: set[str]) -> str:
+    """A deterministic id for the position opened by order ``oid`` at ``ms``, never one already
+    ``taken`` (a 32-bit hash of ~150,000 positions collides a few times: the exchange's ids never do,
+    and a settlement naming a shared id would be attributed to the wrong market). The replay of the
+    same history hands out the same ids, in the same order."""
     import zlib
 
-    return str(zlib.crc32(f"{symbol}:{ms}:{oid}".encode()) + 1_000_000_000)
+    salt = 0
+    while True:
+        pid = str(zlib.crc32(f"{symbol}:{ms}:{oid}{':' + str(salt) if salt else ''}".encode()) + 1_000_000_000)
+        if pid not in taken:
+            taken.add(pid)
+            return pid
+        salt += 1
 
 
 _DISPATCH = {
