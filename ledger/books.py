@@ -16,16 +16,15 @@ export that writes a million rows without holding them.
 
 from __future__ import annotations
 
-import gc
 from bisect import bisect_left
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import Connection
 
+from . import forked
 from .booking import Engine, Finding, Gain, IncomeRow, Lot, OpeningLot, SafeHarborAllocation, Settings, load_opening_lots
 from .booking.jurisdictions import Jurisdiction, jurisdiction
 
@@ -159,7 +158,7 @@ def _run(conn: Connection, settings: BookSettings, sink: Callable[[list[Gain]], 
     found: list[Finding] = []
     engine = Engine(settings.booking, opening_lots=settings.opening_lots)
     at_checkpoint: list[Lot] | None = None
-    with _no_cycle_collection():
+    with forked.no_cycle_collection():
         convert = settings.convert
         for batch in events(read_entries(conn, venue_account=venue_account, until=until), settings.cash, found,
                             currency=convert.source if convert is not None else settings.currency):
@@ -184,16 +183,3 @@ def _run(conn: Connection, settings: BookSettings, sink: Callable[[list[Gain]], 
     found.sort(key=lambda f: (f.time, f.key))
     return Books(settings=settings, gains=[], open_lots=result.open_lots, income=result.income, findings=found + result.findings,
                  allocations=result.allocations, checkpoint_lots=at_checkpoint or [])
-
-
-@contextmanager
-def _no_cycle_collection():
-    """Booking builds about a million acyclic tuples and decimals for a large ledger: the cycle
-    collector's passes over them find nothing and cost a tenth of the run, so it pauses meanwhile."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()

@@ -1180,24 +1180,15 @@ def start_perp_proof(conn: Connection, venue_account: str, *, at: datetime | Non
     (``ledger.reconcile.check``'s balance comparison): in a forked process for an account with at least
     ``CHILD_MIN_FILLS`` perp fills (it forks the cycle child in turn), else not yet (``result`` runs it in
     process). The proof is the same either way; ``ProofHandle.result`` returns it."""
-    import multiprocessing
+    from . import forked
 
-    url = conn.engine.url
-    if url.get_backend_name() == "sqlite" and (not url.database or url.database == ":memory:"):
+    if not forked.forkable(conn):
         return ProofHandle(venue_account, at)
     n = conn.execute(text("SELECT COUNT(*) FROM journal_entries WHERE kind = 'perp-fill' AND venue_account = :a"), {"a": venue_account}).scalar_one()
     if n < CHILD_MIN_FILLS:
         return ProofHandle(venue_account, at)
-    try:
-        ctx = multiprocessing.get_context("fork")
-        recv, send = ctx.Pipe(duplex=False)
-        # not a daemon: it starts the cycle child itself
-        proc = ctx.Process(target=_proof_child_main, args=(url.render_as_string(hide_password=False), venue_account, at, send), daemon=False)
-        proc.start()
-        send.close()
-    except (OSError, ValueError):
-        return ProofHandle(venue_account, at)
-    return ProofHandle(venue_account, at, proc, recv)
+    child = forked.start(conn, _proof_child_main, venue_account, at, daemon=False)  # not a daemon: it starts the cycle child itself
+    return ProofHandle(venue_account, at) if child is None else ProofHandle(venue_account, at, *child)
 
 
 def _cycle_child_main(url: str, venue_account: str, until: datetime | None, methods: list[str], send) -> None:
@@ -1232,38 +1223,21 @@ def _cycle_child_main(url: str, venue_account: str, until: datetime | None, meth
 
 def _start_cycle_child(conn: Connection, venue_account: str, until: datetime | None, methods: list[str]):
     """Fork a process that books ``methods`` over the account's fills (read through its own connection)
-    and returns their cycle checks; None when not worth it or not possible (an in-memory database, no fork)."""
-    import multiprocessing
+    and returns their cycle checks; None when not worth it or not possible (``ledger.forked``)."""
+    from . import forked
 
-    url = conn.engine.url
-    if url.get_backend_name() == "sqlite" and (not url.database or url.database == ":memory:"):
+    if not forked.forkable(conn):
         return None
     n = conn.execute(text("SELECT COUNT(*) FROM journal_entries WHERE kind = 'perp-fill' AND venue_account = :a"), {"a": venue_account}).scalar_one()
     if n < CHILD_MIN_FILLS:
         return None
-    try:
-        ctx = multiprocessing.get_context("fork")
-        recv, send = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=_cycle_child_main, args=(url.render_as_string(hide_password=False), venue_account, until, methods, send), daemon=True)
-        proc.start()
-        send.close()
-    except (OSError, ValueError):
-        return None
-    return proc, recv
+    return forked.start(conn, _cycle_child_main, venue_account, until, methods)
 
 
 def _join_cycle_child(child) -> dict | None:
-    proc, recv = child
-    try:
-        result = recv.recv()
-    except EOFError:
-        result = None
-    finally:
-        recv.close()
-        proc.join()
-    if not isinstance(result, dict):
-        return None
-    return result
+    from . import forked
+
+    return forked.join(child)
 
 
 def _cycles(method: str, fills: list[PerpFill]) -> list[Cycle]:

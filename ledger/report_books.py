@@ -20,9 +20,7 @@ path; ask the lead to move this next to it).
 
 from __future__ import annotations
 
-import gc
 from bisect import bisect_left
-from contextlib import contextmanager
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -30,6 +28,7 @@ from decimal import Decimal
 
 from sqlalchemy import Connection
 
+from . import forked
 from .booking import Engine, Finding, Gain, Lot
 from .books import BookSettings, Books
 
@@ -83,18 +82,6 @@ class PeriodBooks:
     methods: dict[str, MethodTotals] = field(default_factory=dict)
 
 
-@contextmanager
-def _no_cycle_collection():
-    """As ``ledger.books``: the booking's acyclic tuples give the cycle collector nothing to find."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 #: Below this many journal entries the compared methods are booked in process (a fork costs more).
 CHILD_MIN_ENTRIES = 20_000
 
@@ -118,38 +105,17 @@ def _totals_child(url: str, settings: BookSettings, start: datetime, end: dateti
 def _start_child(conn: Connection, settings: BookSettings, start: datetime, end: datetime, venue_account: str | None,
                  compare: Sequence[tuple[str, BookSettings]]):
     """Fork a process that books the compared methods through its own connection (the machine's second
-    core), or None when not worth it or not possible (an in-memory database, a small ledger, no fork)."""
-    import multiprocessing
-
+    core), or None when not worth it or not possible (``ledger.forked``: an in-memory database, a small
+    ledger, no fork)."""
     from sqlalchemy import text
 
-    url = conn.engine.url
-    if url.get_backend_name() == "sqlite" and (not url.database or url.database == ":memory:"):
+    if not forked.forkable(conn) or conn.execute(text("SELECT COUNT(*) FROM journal_entries")).scalar_one() < CHILD_MIN_ENTRIES:
         return None
-    if conn.execute(text("SELECT COUNT(*) FROM journal_entries")).scalar_one() < CHILD_MIN_ENTRIES:
-        return None
-    try:
-        ctx = multiprocessing.get_context("fork")
-        recv, send = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=_totals_child, args=(url.render_as_string(hide_password=False), settings, start, end, venue_account,
-                                                      list(compare), send), daemon=True)
-        proc.start()
-        send.close()
-    except (OSError, ValueError):
-        return None
-    return proc, recv
+    return forked.start(conn, _totals_child, settings, start, end, venue_account, list(compare))
 
 
 def _join_child(child) -> dict | None:
-    proc, recv = child
-    try:
-        result = recv.recv()
-    except EOFError:
-        result = None
-    finally:
-        recv.close()
-        proc.join()
-    return result if isinstance(result, dict) else None
+    return forked.join(child)
 
 
 def start_comparison(conn: Connection, settings: BookSettings, *, start: datetime, end: datetime, venue_account: str | None = None,
@@ -213,7 +179,7 @@ def _book(conn: Connection, settings: BookSettings, start: datetime, end: dateti
 
     checkpoint = start - _US
     at_start: list[Lot] | None = None
-    with _no_cycle_collection():
+    with forked.no_cycle_collection():
         for batch in events(read_entries(conn, venue_account=venue_account, until=end - _US), settings.cash, found, currency=settings.currency):
             if main_engine:
                 if at_start is None and (cut := bisect_left(batch, (checkpoint, 3))) < len(batch):  # the events at or before the checkpoint
