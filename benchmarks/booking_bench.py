@@ -21,7 +21,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ledger.booking import Acquisition, Disposal, Settings, book  # noqa: E402
-from _results import record  # the script's folder is on sys.path
+try:
+    from _results import record  # run as a script: its folder is on sys.path
+except ImportError:  # imported as benchmarks.<name> (tests reuse a benchmark's generators)
+    from benchmarks._results import record
 
 SIZES = (10_000, 100_000, 1_000_000)
 METHODS = ("fifo", "lifo", "hifo", "lofo", "average", "uk")

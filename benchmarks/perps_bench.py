@@ -37,7 +37,10 @@ from importers.sync import repost
 from ledger.bulk import allocate_ids, bulk_insert, db_time
 from ledger.db import make_engine, upgrade
 from ledger.store import SnapshotLineIn, save_snapshot
-from _results import record  # the script's folder is on sys.path
+try:
+    from _results import record  # run as a script: its folder is on sys.path
+except ImportError:  # imported as benchmarks.<name> (tests reuse a benchmark's generators)
+    from benchmarks._results import record
 
 MARKETS = (("SOL_USDC_PERP", 15000, 2, 2), ("BTC_USDC_PERP", 600000, 1, 5), ("ETH_USDC_PERP", 300000, 2, 4))
 UNIT = Decimal("0.000001")

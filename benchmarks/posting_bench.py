@@ -26,7 +26,10 @@ from importers.backpack.endpoints import ENDPOINTS
 from importers.sync import repost
 from ledger.bulk import allocate_ids, bulk_insert, db_time
 from ledger.db import make_engine, trial_balance, upgrade
-from _results import record  # the script's folder is on sys.path
+try:
+    from _results import record  # run as a script: its folder is on sys.path
+except ImportError:  # imported as benchmarks.<name> (tests reuse a benchmark's generators)
+    from benchmarks._results import record
 
 MARKETS = [("SOL_USDC", "150"), ("BTC_USDC", "60000"), ("ETH_USDC", "3000"), ("SOL_USDC_PERP", "150"), ("BTC_USDC_PERP", "60000")]
 

@@ -23,7 +23,10 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from importers.backpack.signing import sign, signing_string  # noqa: E402
-from _results import record  # the script's folder is on sys.path
+try:
+    from _results import record  # run as a script: its folder is on sys.path
+except ImportError:  # imported as benchmarks.<name> (tests reuse a benchmark's generators)
+    from benchmarks._results import record
 
 CODE = ("import sys; from importers.backpack.simulator.server import run_cli; "
         "sys.exit(run_cli('127.0.0.1', 0, {seed}, {fills}, None, None, None))")

@@ -22,7 +22,10 @@ import time
 from pathlib import Path
 
 import psycopg
-from _results import record  # the script's folder is on sys.path
+try:
+    from _results import record  # run as a script: its folder is on sys.path
+except ImportError:  # imported as benchmarks.<name> (tests reuse a benchmark's generators)
+    from benchmarks._results import record
 
 
 def main() -> None:

@@ -34,7 +34,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from booking_bench import START, generate  # noqa: E402
-from _results import record  # the script's folder is on sys.path
+try:
+    from _results import record  # run as a script: its folder is on sys.path
+except ImportError:  # imported as benchmarks.<name> (tests reuse a benchmark's generators)
+    from benchmarks._results import record
 
 YEAR_START = datetime(2025, 1, 1, tzinfo=timezone.utc)
 

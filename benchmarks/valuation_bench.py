@@ -27,7 +27,10 @@ from ledger.money import D
 from ledger.posting import Source, trade
 from ledger.prices import Bar, store_bars, unpriced_count, value_ledger
 from ledger.valuation import ValuationSettings, bar_start
-from _results import record  # the script's folder is on sys.path
+try:
+    from _results import record  # run as a script: its folder is on sys.path
+except ImportError:  # imported as benchmarks.<name> (tests reuse a benchmark's generators)
+    from benchmarks._results import record
 
 T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
 MARKETS = [("SOL", 150), ("BTC", 60000), ("ETH", 3000)]

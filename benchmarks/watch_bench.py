@@ -23,7 +23,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from _results import record  # the script's folder is on sys.path
+try:
+    from _results import record  # run as a script: its folder is on sys.path
+except ImportError:  # imported as benchmarks.<name> (tests reuse a benchmark's generators)
+    from benchmarks._results import record
 
 
 def _cpu_seconds(pid: int) -> float | None:
