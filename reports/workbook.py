@@ -14,6 +14,8 @@ Exchange-supplied text goes through ``reports.safety.text_cell``.
 
 from __future__ import annotations
 
+from openpyxl.utils import get_column_letter
+
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -60,12 +62,8 @@ def _naive(t: datetime) -> datetime:
 
 
 def _col(i: int) -> str:
-    s = ""
-    i += 1
-    while i:
-        i, r = divmod(i - 1, 26)
-        s = chr(65 + r) + s
-    return s
+    """The spreadsheet column of 0-based index ``i`` (openpyxl's ``get_column_letter``)."""
+    return get_column_letter(i + 1)
 
 
 class _Sheet:

@@ -16,6 +16,8 @@ cannot carry at all are escaped the same way.
 from __future__ import annotations
 
 import re
+
+from openpyxl.utils import get_column_letter
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -37,12 +39,8 @@ _ESC = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 
 
 def col_letter(i: int) -> str:
-    s = ""
-    i += 1
-    while i:
-        i, r = divmod(i - 1, 26)
-        s = chr(65 + r) + s
-    return s
+    """The spreadsheet column of 0-based index ``i`` (0 -> A, 26 -> AA): openpyxl's ``get_column_letter``."""
+    return get_column_letter(i + 1)
 
 
 _PREFIXES = frozenset("=+-@\t\r\n\x00")

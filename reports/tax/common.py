@@ -13,6 +13,8 @@ Rounding happens only here, for presentation: ``cents`` (ROUND_HALF_UP to 0.01) 
 
 from __future__ import annotations
 
+from openpyxl.utils import get_column_letter
+
 import contextlib
 import csv
 import os
@@ -134,12 +136,8 @@ _XLSX_STATIC = {
 
 
 def _col(i: int) -> str:
-    s = ""
-    i += 1
-    while i:
-        i, r = divmod(i - 1, 26)
-        s = chr(65 + r) + s
-    return s
+    """The spreadsheet column of 0-based index ``i`` (openpyxl's ``get_column_letter``)."""
+    return get_column_letter(i + 1)
 
 
 _COLS = [_col(i) for i in range(64)]

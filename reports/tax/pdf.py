@@ -40,13 +40,13 @@ def _statement(canvas, pagesize, path, *, run, box, caption, part, rows, totals,
     from .us import _paren
 
     q = run.rounding
-    width, height = pagesize
+    width, height = (int(v) for v in pagesize)  # page points: US letter is 612 x 792, whole points
     c = canvas.Canvas(str(path.with_name(path.name + ".partial")), pagesize=(width, height), pageCompression=1)
     c.setTitle(f"Form 8949 {run.label} box {box} attached statement")
     n = len(rows) if count is None else count
     pages = max(1, -(-n // _ROWS_PER_PAGE))
 
-    def header(page: int) -> float:
+    def header(page: int) -> int:
         y = height - 36
         c.setFont("Helvetica-Bold", 11)
         c.drawString(40, y, f"Form 8949 ({run.label}) - attached statement (Exception 2) - {part}, Box {box}")
