@@ -185,7 +185,11 @@ def main() -> None:
     else:
         t = time.perf_counter()
         end = store(url, args.fills, args.seed)
-        print(f"setup: {args.fills:,} perp fills with settlements, funding and a snapshot stored and posted in {time.perf_counter() - t:.0f} s (not timed; {d})")
+        print(f"setup: {args.fills:,} perp fills with settlements, funding and a snapshot stored and posted in {time.perf_counter() - t:.0f} s (not timed; {d})",
+              flush=True)
+        # Time from a fresh, small process: a child forked from this one (grown by the setup) would report
+        # this process's peak as its own (Linux keeps the largest RSS across fork and exec).
+        os.execv(sys.executable, [sys.executable, str(Path(__file__).resolve()), "--reuse", str(d)])
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     env.pop("RECONCILE_CONFIG", None)
     cfg = d / "none.toml"

@@ -18,7 +18,9 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from .money import D
+from .money import EXACT, D
+
+_add = EXACT.add
 
 __all__ = [
     "DatabaseError",
@@ -47,8 +49,11 @@ class _DecimalSum:
         self.total = Decimal(0)
 
     def step(self, value: object) -> None:
-        if value is not None:
-            self.total += D(value if isinstance(value, (str, int)) else str(value))
+        # Added in ``EXACT`` (60 digits): the thread's default context (28) could round a long sum.
+        if type(value) is str:  # the stored form: decimal text, checked when it was posted
+            self.total = _add(self.total, Decimal(value))
+        elif value is not None:
+            self.total = _add(self.total, D(value if isinstance(value, int) else str(value)))
 
     def finalize(self) -> str:
         return format(self.total, "f")
@@ -239,14 +244,18 @@ def trial_balance(conn: Connection) -> dict[str, Decimal]:
     return {sym: D(str(total)) for sym, total in rows}
 
 
-def balances(conn: Connection, *, prefix: str | None = None, until=None) -> dict[tuple[str, str], Decimal]:
-    """Balance per (account, asset), optionally for accounts under ``prefix`` and entries up to ``until``."""
+def balances(conn: Connection, *, prefix: str | None = None, until=None, starts: tuple[str, ...] = ()) -> dict[tuple[str, str], Decimal]:
+    """Balance per (account, asset), optionally for accounts under ``prefix`` (or whose names start with
+    one of ``starts``) and entries up to ``until``: one scan of the postings."""
     where = []
     params: dict[str, object] = {}
     if prefix:
         where.append("(ac.name = :p OR ac.name LIKE :pl)")
         params["p"] = prefix
         params["pl"] = prefix + ":%"
+    if starts:
+        where.append("(" + " OR ".join(f"ac.name LIKE :s{i}" for i in range(len(starts))) + ")")
+        params.update({f"s{i}": s + "%" for i, s in enumerate(starts)})  # LIKE's ``_`` matches itself too: callers filter exactly
     join = ""
     if until is not None:
         join = " JOIN journal_entries e ON e.id = p.entry_id"

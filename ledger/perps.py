@@ -180,7 +180,7 @@ def iter_perp_fills(conn: Connection, *, venue_account: str | None = None, until
     cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         cur.execute(sql, params)
-        loads, new, parse, side_of, utc = orjson.loads, tuple.__new__, datetime.fromisoformat, _SIDE, _UTC
+        loads, new, parse, side_of = orjson.loads, tuple.__new__, datetime.fromisoformat, _SIDE
         # Prices and quantities repeat (a market's ticks, the usual sizes): each distinct text becomes a
         # Decimal once. Bounded, so a history of only distinct values costs no more than no cache.
         dec = _DecimalCache()

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select, text
 
-from .db import balances, trial_balance
+from .db import balances
 from .money import D, plain
 from .schema import CheckResult, Snapshot, SnapshotLine
 
@@ -234,14 +234,57 @@ def latest_snapshot(conn: Connection, venue_account: str, at: datetime | None = 
     return conn.execute(q.order_by(Snapshot.taken_at.desc(), Snapshot.id.desc()).limit(1)).first()
 
 
-def _ledger_figures(conn: Connection, acct: str, until: datetime) -> dict[tuple[str, str], Decimal]:
+def _ledger_figures(conn: Connection, acct: str, until: datetime, whole: dict[tuple[str, str], Decimal] | None = None) -> dict[tuple[str, str], Decimal]:
+    """The ledger's (wallet, asset) figures of the venue account at ``until``. ``whole``: every account's
+    balance over the whole ledger (``balances(conn)``), used as it is when no entry is dated after
+    ``until`` (the usual check: the snapshot is taken after the sync's last entry), saving a scan."""
+    if whole is None or _entries_after(conn, until):
+        whole = balances(conn, until=until, starts=tuple(p.format(acct=acct) for p in WALLET_PREFIX.values()))
     out: dict[tuple[str, str], Decimal] = {}
     for wallet, pattern in WALLET_PREFIX.items():
-        prefix = pattern.format(acct=acct).rstrip(":")
-        for (name, asset), q in balances(conn, prefix=prefix, until=until).items():
-            if q != 0:
+        prefix = pattern.format(acct=acct)
+        for (name, asset), q in whole.items():
+            if q != 0 and name.startswith(prefix):
                 out[(wallet, asset)] = out.get((wallet, asset), Decimal(0)) + q
     return out
+
+
+def _entries_after(conn: Connection, t: datetime) -> bool:
+    """Whether any journal entry is dated after ``t`` (the timestamp index answers at once)."""
+    return conn.execute(text("SELECT 1 FROM journal_entries WHERE timestamp > :t LIMIT 1"), {"t": _db_time(conn, t)}).first() is not None
+
+
+def _db_time(conn: Connection, t: datetime):
+    return t if conn.dialect.name != "sqlite" else t.astimezone(timezone.utc).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+
+
+def _evidence(conn: Connection, venue_account: str, taken: datetime, expected_endpoints: Iterable[str]) -> Evidence:
+    """What can explain a difference: records kept raw or not final, entries after the snapshot, fees, dust.
+    Gathered only when a line differs (it explains differences; a clean check needs none of it)."""
+    ev = Evidence()
+    synced = {e for (e,) in conn.execute(text("SELECT endpoint FROM sync_state WHERE venue_account = :a"), {"a": venue_account})}
+    ev.never_synced = sorted(set(expected_endpoints) - synced)
+    ev.unknown = _hints(conn, venue_account, "unknown")
+    ev.pending = _hints(conn, venue_account, "pending")
+    after = conn.execute(
+        text(
+            "SELECT a.symbol, COUNT(DISTINCT e.id) FROM journal_entries e JOIN postings p ON p.entry_id = e.id"
+            " JOIN assets a ON a.id = p.asset_id WHERE e.venue_account = :acct AND e.timestamp > :t GROUP BY a.symbol"
+        ),
+        {"acct": venue_account, "t": _db_time(conn, taken)},
+    )
+    ev.after_snapshot = {a: n for a, n in after}
+    fees = balances(conn, prefix="Expenses:Fees", until=taken)
+    for (_acc, asset), q in fees.items():
+        ev.fees_by_asset[asset] = ev.fees_by_asset.get(asset, Decimal(0)) + q
+    ev.dust_assets = {
+        a for (a,) in conn.execute(
+            text("SELECT DISTINCT a.symbol FROM journal_entries e JOIN postings p ON p.entry_id = e.id JOIN assets a ON a.id = p.asset_id"
+                 " WHERE e.venue_account = :acct AND e.kind = 'dust'"),
+            {"acct": venue_account},
+        )
+    }
+    return ev
 
 
 def _hints(conn: Connection, acct: str, status: str) -> list[RawHint]:
@@ -271,14 +314,9 @@ def _hints(conn: Connection, acct: str, status: str) -> list[RawHint]:
 
 def _entries_between(conn: Connection, acct: str, after: datetime, until: datetime) -> int:
     """Entries of the account dated in (after, until]."""
-    sqlite = conn.dialect.name == "sqlite"
-
-    def p(t: datetime):
-        return t if not sqlite else t.astimezone(timezone.utc).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
-
     return conn.execute(
         text("SELECT COUNT(*) FROM journal_entries WHERE venue_account = :a AND timestamp > :t0 AND timestamp <= :t1"),
-        {"a": acct, "t0": p(after), "t1": p(until)},
+        {"a": acct, "t0": _db_time(conn, after), "t1": _db_time(conn, until)},
     ).scalar_one()
 
 
@@ -319,7 +357,12 @@ def check(conn: Connection, venue_account: str, *, at: datetime | None = None, e
         from .perps import start_perp_proof
 
         proving = start_perp_proof(conn, venue_account, at=at)
-    tb_zero = all(v == 0 for v in trial_balance(conn).values())
+    # One scan of the postings gives the trial balance and, usually, the account's figures too.
+    whole = balances(conn)
+    tb: dict[str, Decimal] = {}
+    for (_name, asset), q in whole.items():
+        tb[asset] = tb.get(asset, Decimal(0)) + q
+    tb_zero = all(v == 0 for v in tb.values())
     if at is None:
         snap = latest_snapshot(conn, venue_account)
         basis = "latest snapshot" if snap is not None else None
@@ -337,11 +380,11 @@ def check(conn: Connection, venue_account: str, *, at: datetime | None = None, e
             if q != 0:
                 exchange[(wallet, asset)] = exchange.get((wallet, asset), Decimal(0)) + q
         if at is None or basis == "taken then":
-            ledger = _ledger_figures(conn, venue_account, taken if at is None else at)
+            ledger = _ledger_figures(conn, venue_account, taken if at is None else at, whole)
         else:
             # The exchange at ``at`` = the snapshot less (or plus) the ledger's flows between the two times.
-            ledger = _ledger_figures(conn, venue_account, at)
-            at_snap = _ledger_figures(conn, venue_account, taken)
+            ledger = _ledger_figures(conn, venue_account, at, whole)
+            at_snap = _ledger_figures(conn, venue_account, taken, whole)
             for k in set(at_snap) | set(ledger):
                 flow = at_snap.get(k, Decimal(0)) - ledger.get(k, Decimal(0))
                 v = exchange.get(k, Decimal(0)) - flow
@@ -349,30 +392,10 @@ def check(conn: Connection, venue_account: str, *, at: datetime | None = None, e
                     exchange[k] = v
                 else:
                     exchange.pop(k, None)
-        ev = Evidence()
-        synced = {e for (e,) in conn.execute(text("SELECT endpoint FROM sync_state WHERE venue_account = :a"), {"a": venue_account})}
-        ev.never_synced = sorted(set(expected_endpoints) - synced)
-        ev.unknown = _hints(conn, venue_account, "unknown")
-        ev.pending = _hints(conn, venue_account, "pending")
-        after = conn.execute(
-            text(
-                "SELECT a.symbol, COUNT(DISTINCT e.id) FROM journal_entries e JOIN postings p ON p.entry_id = e.id"
-                " JOIN assets a ON a.id = p.asset_id WHERE e.venue_account = :acct AND e.timestamp > :t GROUP BY a.symbol"
-            ),
-            {"acct": venue_account, "t": taken if conn.dialect.name != "sqlite" else taken.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")},
-        )
-        ev.after_snapshot = {a: n for a, n in after}
-        fees = balances(conn, prefix="Expenses:Fees", until=taken)
-        for (_acc, asset), q in fees.items():
-            ev.fees_by_asset[asset] = ev.fees_by_asset.get(asset, Decimal(0)) + q
-        ev.dust_assets = {
-            a for (a,) in conn.execute(
-                text("SELECT DISTINCT a.symbol FROM journal_entries e JOIN postings p ON p.entry_id = e.id JOIN assets a ON a.id = p.asset_id"
-                     " WHERE e.venue_account = :acct AND e.kind = 'dust'"),
-                {"acct": venue_account},
-            )
-        }
-        out = CheckOutcome(venue_account, snap_id, taken if at is None else at, compare(ledger, exchange, ev), tb_zero,
+        lines = compare(ledger, exchange)
+        if not all(line.ok for line in lines):
+            lines = compare(ledger, exchange, _evidence(conn, venue_account, taken, expected_endpoints))
+        out = CheckOutcome(venue_account, snap_id, taken if at is None else at, lines, tb_zero,
                            basis=basis or "", snapshot_at=taken)
         if at is not None:
             if basis == "taken then":
