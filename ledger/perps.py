@@ -234,7 +234,8 @@ def read_perps(conn: Connection, *, venue_account: str | None = None, until: dat
             out.fills += part
     # The position id -> market map: history/position rows, and the open positions of every snapshot.
     pm = out.position_markets
-    for acct, payload in conn.execute(text("SELECT venue_account, payload FROM raw_records WHERE endpoint = 'positionHistory'" + _account_filter(venue_account, "venue_account")), params):
+    acct_only = {"acct": venue_account} if venue_account else {}
+    for acct, payload in _raw_rows(conn, "SELECT venue_account, payload FROM raw_records WHERE endpoint = 'positionHistory'" + _account_filter(venue_account, "venue_account"), acct_only):
         r = loads(payload)
         if r.get("id") is not None and r.get("symbol"):
             pm[(acct, str(r["id"]))] = r["symbol"]
@@ -254,7 +255,7 @@ def read_perps(conn: Connection, *, venue_account: str | None = None, until: dat
         pid = None if pid is None else str(pid)
         out.settlements.append(Settlement(acct, _time(t), key, r["source"], D(r["quantity"]), pid, pm.get((acct, pid)) if pid else None))
     fcond = _account_filter(venue_account, "venue_account")
-    for acct, key, payload in conn.execute(text(f"SELECT venue_account, natural_key, payload FROM raw_records WHERE endpoint = 'funding'{fcond}"), params):
+    for acct, key, payload in _raw_rows(conn, f"SELECT venue_account, natural_key, payload FROM raw_records WHERE endpoint = 'funding'{fcond}", acct_only):
         r = loads(payload)
         t = _hist_time(r["intervalEndTimestamp"])
         if until is not None and t > until:
@@ -767,10 +768,19 @@ ROLLFORWARD_CATEGORIES = {
 }
 
 
-def _usdc_rollforward(conn: Connection, proof: PerpProof, acct: str, until: datetime, exchange_spot: Decimal | None, exchange_borrowed: Decimal | None) -> None:
+def _usdc_rollforward(conn: Connection, proof: PerpProof, snapshot_id: int) -> None:
     """Opening USDC + spot flows + settlements + interest + deposits - withdrawals + borrow/lend = the
-    exchange's closing balance; and spot USDC never left negative at any instant (the exchange
-    auto-borrows a negative USDC balance: one it does not explain is a missing auto-borrow)."""
+    exchange's closing balance (the snapshot's lines, as stored; zero lines omitted) at ``proof.as_of``;
+    and spot USDC never left negative at any instant (the exchange auto-borrows a negative USDC
+    balance: one it does not explain is a missing auto-borrow)."""
+    acct, until = proof.venue_account, proof.as_of
+    exchange_spot = exchange_borrowed = ZERO
+    for wallet, qty in conn.execute(text("SELECT wallet, quantity FROM snapshot_lines WHERE snapshot_id = :s AND asset = 'USDC'"), {"s": snapshot_id}):
+        qty = qty if isinstance(qty, Decimal) else Decimal(str(qty))
+        if wallet == "Spot":
+            exchange_spot += qty
+        elif wallet == "Borrowed":
+            exchange_borrowed += qty
     spot = f"Assets:Backpack:{acct}:Spot:USDC"
     borrowed = f"Liabilities:Backpack:{acct}:Borrowed:USDC"
     rows = _raw_rows(
@@ -798,15 +808,13 @@ def _usdc_rollforward(conn: Connection, proof: PerpProof, acct: str, until: date
             owed += q
     if last_t is not None and bal < 0:
         negative.append((last_t, bal))
-    proof.rollforward = {**cats, "closing (ledger)": bal, "borrowed (ledger)": owed}
-    if exchange_spot is not None:
-        proof.rollforward["closing (exchange)"] = exchange_spot
-        if bal != exchange_spot:
-            proof.differences.append(Difference("usdc-rollforward", acct, "USDC", None, until, bal, exchange_spot,
-                                                "opening + flows + settlements + interest + deposits - withdrawals does not reach the exchange's USDC balance"))
-        else:
-            proof.held["usdc-rollforward"] = proof.held.get("usdc-rollforward", 0) + 1
-    if exchange_borrowed is not None and owed != exchange_borrowed:
+    proof.rollforward = {**cats, "closing (ledger)": bal, "borrowed (ledger)": owed, "closing (exchange)": exchange_spot}
+    if bal != exchange_spot:
+        proof.differences.append(Difference("usdc-rollforward", acct, "USDC", None, until, bal, exchange_spot,
+                                            "opening + flows + settlements + interest + deposits - withdrawals does not reach the exchange's USDC balance"))
+    else:
+        proof.held["usdc-rollforward"] = proof.held.get("usdc-rollforward", 0) + 1
+    if owed != exchange_borrowed:
         proof.differences.append(Difference("usdc-borrowed", acct, "USDC", None, until, owed, exchange_borrowed,
                                             "the USDC borrowed (auto-borrow of a negative balance included) differs from the exchange's borrow position"))
     for t, b in negative[:20]:
@@ -983,7 +991,8 @@ def perp_proof(conn: Connection, venue_account: str, *, at: datetime | None = No
     methods = tuple(dict.fromkeys(("average", *methods)))
     # The other methods' cycles are booked by a child process on the second core (a large ledger only),
     # started first so that it runs while this one reads the settlements.
-    child = _start_cycle_child(conn, venue_account, until, [m for m in methods if m != "average"]) if inputs is None and len(methods) > 1 else None
+    child = _start_cycle_child(conn, proof, until, [m for m in methods if m != "average"]) if inputs is None and len(methods) > 1 else None
+    rolled: PerpProof | None = None
     inp = inputs if inputs is not None else read_perps(conn, venue_account=venue_account, until=until, fills=False)
     has_fills = bool(inp.fills) or conn.execute(text("SELECT 1 FROM journal_entries WHERE kind = 'perp-fill' AND venue_account = :a LIMIT 1"), {"a": venue_account}).first() is not None
     ex_open = False
@@ -1068,7 +1077,8 @@ def perp_proof(conn: Connection, venue_account: str, *, at: datetime | None = No
                 if m != "average":
                     check_cycles(m, _cycles(m, [f for chunk in iter_perp_fills(conn, venue_account=venue_account, until=until) for f in chunk]))
         else:
-            for m, (ok, diffs) in done.items():
+            rolled = done["rolled"]
+            for m, (ok, diffs) in done["cycles"].items():
                 cycle_ok[m] = ok
                 proof.differences.extend(diffs)
     for m in methods:
@@ -1078,15 +1088,14 @@ def perp_proof(conn: Connection, venue_account: str, *, at: datetime | None = No
         proof.notes.append(f"no snapshot of {venue_account}: USDC and positions not compared; run `reconcile sync`")
         return proof
     payload = json.loads(snap[2]) if snap[2] else {}
-    # 3. USDC roll-forward, against the snapshot's lines (the exchange's figures as stored; zero lines omitted)
-    ex_spot = ex_borrowed = ZERO
-    for wallet, qty in conn.execute(text("SELECT wallet, quantity FROM snapshot_lines WHERE snapshot_id = :s AND asset = 'USDC'"), {"s": snap[0]}):
-        qty = qty if isinstance(qty, Decimal) else Decimal(str(qty))
-        if wallet == "Spot":
-            ex_spot += qty
-        elif wallet == "Borrowed":
-            ex_borrowed += qty
-    _usdc_rollforward(conn, proof, venue_account, proof.as_of, ex_spot, ex_borrowed)  # type: ignore[arg-type]
+    # 3. USDC roll-forward, against the snapshot's lines (the cycle child's, when there is one: it is done first)
+    if rolled is not None:
+        proof.rollforward = rolled.rollforward
+        proof.differences.extend(rolled.differences)
+        proof.held.update(rolled.held)
+        proof.notes.extend(rolled.notes)
+    else:
+        _usdc_rollforward(conn, proof, snap[0])
     # 4. open positions
     if "positions" not in payload:
         proof.notes.append("the snapshot holds no /api/v1/position response: entry prices and unrealized P&L not compared")
@@ -1184,54 +1193,64 @@ def start_perp_proof(conn: Connection, venue_account: str, *, at: datetime | Non
 
     if not forked.forkable(conn):
         return ProofHandle(venue_account, at)
-    n = conn.execute(text("SELECT COUNT(*) FROM journal_entries WHERE kind = 'perp-fill' AND venue_account = :a"), {"a": venue_account}).scalar_one()
-    if n < CHILD_MIN_FILLS:
+    if not _many_perp_fills(conn, venue_account):
         return ProofHandle(venue_account, at)
     child = forked.start(conn, _proof_child_main, venue_account, at, daemon=False)  # not a daemon: it starts the cycle child itself
     return ProofHandle(venue_account, at) if child is None else ProofHandle(venue_account, at, *child)
 
 
-def _cycle_child_main(url: str, venue_account: str, until: datetime | None, methods: list[str], send) -> None:
+def _cycle_child_main(url: str, proof: PerpProof, until: datetime | None, methods: list[str], send) -> None:
+    """Book ``methods`` over the account's fills and check their cycles, then the USDC roll-forward
+    (into a copy of ``proof``'s heading): sent back as ``{"cycles": ..., "rolled": ...}``."""
     try:
         from .db import make_engine
 
         engine = make_engine(url)
         engines = {m: PerpEngine(m, rows=False) for m in methods}
         result: dict[str, tuple[int, list]] = {m: (0, []) for m in methods}
-        with engine.connect() as conn, localcontext(EXACT):
-            for chunk in iter_perp_fills(conn, venue_account=venue_account, until=until):
-                for m, e in engines.items():
-                    fe = e.feed_exact
-                    for f in chunk:
-                        fe(f)
-                    ok, diffs = result[m]
-                    for c in e.cycles:
-                        if c.difference != 0 or c.pnl != c.cash_flow:
-                            diffs.append(Difference(f"cycle-{m}", c.account, c.market, c.start, c.end, c.net, c.cash_flow - c.fees,
-                                                    f"the {m} lots' net realized P&L over this flat-to-flat cycle differs from its fills' cash flow less fees"))
-                        else:
-                            ok += 1
-                    result[m] = (ok, diffs)
-                    e.cycles.clear()
+        rolled = PerpProof(proof.venue_account, proof.snapshot_id, proof.as_of)
+        with engine.connect() as conn:
+            with localcontext(EXACT):
+                for chunk in iter_perp_fills(conn, venue_account=proof.venue_account, until=until):
+                    for m, e in engines.items():
+                        fe = e.feed_exact
+                        for f in chunk:
+                            fe(f)
+                        ok, diffs = result[m]
+                        for c in e.cycles:
+                            if c.difference != 0 or c.pnl != c.cash_flow:
+                                diffs.append(Difference(f"cycle-{m}", c.account, c.market, c.start, c.end, c.net, c.cash_flow - c.fees,
+                                                        f"the {m} lots' net realized P&L over this flat-to-flat cycle differs from its fills' cash flow less fees"))
+                            else:
+                                ok += 1
+                        result[m] = (ok, diffs)
+                        e.cycles.clear()
+            if proof.snapshot_id is not None:
+                _usdc_rollforward(conn, rolled, proof.snapshot_id)
         engine.dispose()
-        send.send(result)
+        send.send({"cycles": result, "rolled": rolled if proof.snapshot_id is not None else None})
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, which books in process instead
         send.send(("error", f"{type(exc).__name__}: {exc}"))
     finally:
         send.close()
 
 
-def _start_cycle_child(conn: Connection, venue_account: str, until: datetime | None, methods: list[str]):
+def _many_perp_fills(conn: Connection, venue_account: str) -> bool:
+    """Whether the account has at least ``CHILD_MIN_FILLS`` perp fills (counted no further than that)."""
+    n = conn.execute(text("SELECT COUNT(*) FROM (SELECT 1 FROM journal_entries WHERE kind = 'perp-fill' AND venue_account = :a LIMIT :n) x"),
+                     {"a": venue_account, "n": CHILD_MIN_FILLS}).scalar_one()
+    return n >= CHILD_MIN_FILLS
+
+
+def _start_cycle_child(conn: Connection, proof: PerpProof, until: datetime | None, methods: list[str]):
     """Fork a process that books ``methods`` over the account's fills (read through its own connection)
-    and returns their cycle checks; None when not worth it or not possible (``ledger.forked``)."""
+    and returns their cycle checks and the USDC roll-forward; None when not worth it or not possible
+    (``ledger.forked``)."""
     from . import forked
 
-    if not forked.forkable(conn):
+    if not forked.forkable(conn) or not _many_perp_fills(conn, proof.venue_account):
         return None
-    n = conn.execute(text("SELECT COUNT(*) FROM journal_entries WHERE kind = 'perp-fill' AND venue_account = :a"), {"a": venue_account}).scalar_one()
-    if n < CHILD_MIN_FILLS:
-        return None
-    return forked.start(conn, _cycle_child_main, venue_account, until, methods)
+    return forked.start(conn, _cycle_child_main, proof, until, methods)
 
 
 def _join_cycle_child(child) -> dict | None:
