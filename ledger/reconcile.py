@@ -21,7 +21,7 @@ from .db import balances
 from .money import D, plain
 from .schema import CheckResult, Snapshot, SnapshotLine
 
-__all__ = ["Line", "Evidence", "CheckOutcome", "RollForward", "basis_rollforward", "compare", "check", "WALLET_PREFIX", "latest_snapshot", "snapshot_basis"]
+__all__ = ["Line", "Evidence", "CheckOutcome", "RollForward", "basis_rollforward", "rollforward_of", "compare", "check", "WALLET_PREFIX", "latest_snapshot", "snapshot_basis"]
 
 #: Ledger account for each wallet the exchange reports (docs/posting-rules.md).
 WALLET_PREFIX = {
@@ -141,22 +141,32 @@ def basis_rollforward(start: datetime, end: datetime, lots_at_start: Iterable, l
     not open at the start; a lot keeps its id when it is split, moved or partly relieved. Basis created
     or lost anywhere (a booking error) shows as a difference.
     """
+    lots_at_start = list(lots_at_start)
+    opening_ids = {lot.id for lot in lots_at_start}
+    relieved = relieved_new = Decimal(0)
+    for g in gains:
+        if start < g.disposed <= end:
+            relieved += g.cost_basis
+            if g.lot_id not in opening_ids:
+                relieved_new += g.cost_basis
+    return rollforward_of(start, end, lots_at_start, lots_at_end, relieved, relieved_new)
+
+
+def rollforward_of(start: datetime, end: datetime, lots_at_start: Iterable, lots_at_end: Iterable, relieved: Decimal, relieved_new: Decimal) -> RollForward:
+    """``basis_rollforward`` from the period's gains already summed: ``relieved``, the basis they
+    relieved, and ``relieved_new``, the part of it from lots not open at the start (as
+    ``ledger.report_books.book_period`` sums them while it books)."""
     opening_ids = set()
     opening = Decimal(0)
     for lot in lots_at_start:
         opening_ids.add(lot.id)
         opening += lot.cost
-    closing = acquisitions = relieved = Decimal(0)
+    closing = acquisitions = Decimal(0)
     for lot in lots_at_end:
         closing += lot.cost
         if lot.id not in opening_ids:
             acquisitions += lot.cost
-    for g in gains:
-        if start < g.disposed <= end:
-            relieved += g.cost_basis
-            if g.lot_id not in opening_ids:
-                acquisitions += g.cost_basis
-    return RollForward(start, end, opening, acquisitions, relieved, closing)
+    return RollForward(start, end, opening, acquisitions + relieved_new, relieved, closing)
 
 
 @dataclass

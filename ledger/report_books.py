@@ -80,6 +80,9 @@ class PeriodBooks:
     books: Books
     lots_at_start: list[Lot]
     methods: dict[str, MethodTotals] = field(default_factory=dict)
+    #: The basis the period's gains relieved from lots not open at its start (the roll-forward's
+    #: acquisitions relieved within the period), summed as they were booked.
+    new_lot_relief: Decimal = _ZERO
 
 
 #: Below this many journal entries the compared methods are booked in process (a fork costs more).
@@ -165,17 +168,21 @@ def _book(conn: Connection, settings: BookSettings, start: datetime, end: dateti
     configured = MethodTotals(settings.booking.method or "")
     period_gains = [] if gains is None else gains
     keep = period_gains.extend
+    opening: set[str] = set()  # the ids of the lots open at the start (every period gain comes after them)
+    new_relief = [_ZERO]
 
     def take(batch: list[Gain]) -> None:  # a batch's gains, in booking (time) order
         if not batch:
             return
-        if batch[0].disposed >= start and batch[-1].disposed < end:
-            keep(batch)
-            configured.add(batch, start, end)
-        else:
-            inside = [g for g in batch if start <= g.disposed < end]
-            keep(inside)
-            configured.add(inside, start, end)
+        if not (batch[0].disposed >= start and batch[-1].disposed < end):
+            batch = [g for g in batch if start <= g.disposed < end]
+        keep(batch)
+        configured.add(batch, start, end)
+        relief = new_relief[0]
+        for g in batch:
+            if g.lot_id not in opening:
+                relief += g.cost_basis
+        new_relief[0] = relief
 
     checkpoint = start - _US
     at_start: list[Lot] | None = None
@@ -185,6 +192,7 @@ def _book(conn: Connection, settings: BookSettings, start: datetime, end: dateti
                 if at_start is None and (cut := bisect_left(batch, (checkpoint, 3))) < len(batch):  # the events at or before the checkpoint
                     take(main.feed(batch[:cut]))
                     at_start = main.open_lots()
+                    opening.update(lot.id for lot in at_start)
                     take(main.feed(batch[cut:]))
                 else:
                     take(main.feed(batch))
@@ -201,6 +209,7 @@ def _book(conn: Connection, settings: BookSettings, start: datetime, end: dateti
                                methods={m: tot for m, _eng, tot in others})
         if at_start is None:
             at_start = main.open_lots()
+            opening.update(lot.id for lot in at_start)
         result = main.finish(lots=True)
         take([g for g in result.gains if start <= g.disposed < end])  # the uk method's, in its own order
     found.sort(key=lambda f: (f.time, f.key))
@@ -209,4 +218,4 @@ def _book(conn: Connection, settings: BookSettings, start: datetime, end: dateti
     methods = {configured.method: configured}
     for m, _eng, tot in others:
         methods[m] = tot
-    return PeriodBooks(books=books, lots_at_start=at_start, methods=methods)
+    return PeriodBooks(books=books, lots_at_start=at_start, methods=methods, new_lot_relief=new_relief[0])

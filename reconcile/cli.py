@@ -741,7 +741,8 @@ def gate_complete(c, *, allow: bool, what: str):
     return c
 
 
-def _build_report(ctx: Context, conn, *, year, date_from, date_to, account, method, scope, jurisdiction, allow: bool, what: str, compare: bool = True):
+def _build_report(ctx: Context, conn, *, year, date_from, date_to, account, method, scope, jurisdiction, allow: bool, what: str, compare: bool = True,
+                  workbook: bool = True):
     """Book, gate on completeness and gather the period's report (``reports.report.build_report``)."""
     from ledger.books import resolve_settings
     from reports.report import build_report, period_of
@@ -761,7 +762,7 @@ def _build_report(ctx: Context, conn, *, year, date_from, date_to, account, meth
     # The gate runs right after the period's booking: an incomplete period writes nothing (exit 4) unless allowed.
     # ``conn`` stays open while the report is written: the journal and the drill-down are read from it then.
     return build_report(conn, ctx.config.reporting, settings, start=start, end=end, label=label, account=account, accounts=accounts,
-                        compare=compare, allow_incomplete=allow, gate=lambda c: gate_complete(c, allow=allow, what=what))
+                        compare=compare, allow_incomplete=allow, gate=lambda c: gate_complete(c, allow=allow, what=what), detail_rows=workbook)
 
 
 from datetime import timedelta as _timedelta  # noqa: E402
@@ -796,7 +797,7 @@ def statement(
     conn = engine.connect()
     try:
         rep = _build_report(ctx, conn, year=year, date_from=None, date_to=None, account=account, method=method, scope=scope,
-                            jurisdiction=jurisdiction, allow=allow_incomplete, what=f"statement {year}")
+                            jurisdiction=jurisdiction, allow=allow_incomplete, what=f"statement {year}", workbook=fmt == "xlsx")
         if names:
             rep.jurisdictions = _side_by_side(ctx, conn, names, year, account, allow_incomplete)
         if fmt == "html":
@@ -1229,7 +1230,7 @@ def report(
     conn = engine.connect()
     try:
         rep = _build_report(ctx, conn, year=year, date_from=date_from, date_to=date_to, account=account, method=method, scope=scope,
-                            jurisdiction=jurisdiction, allow=allow_incomplete, what="report", compare=compare)
+                            jurisdiction=jurisdiction, allow=allow_incomplete, what="report", compare=compare, workbook="xlsx" in formats)
         if names:
             rep.jurisdictions = _side_by_side(ctx, conn, names, year, account, allow_incomplete)
         outdir.mkdir(parents=True, exist_ok=True)

@@ -31,6 +31,10 @@ _US = timedelta(microseconds=1)
 _ZERO = Decimal(0)
 
 
+#: The rows of each detail table the statement shows (and a report keeps in memory; the rest on disk).
+HTML_ROW_LIMIT = 2000
+
+
 def period_of(settings, year: int | None, start: datetime | None, end: datetime | None) -> tuple[datetime, datetime, str]:
     """[start, end) and a label: the tax year's bounds, narrowed by ``--from``/``--to`` if given."""
     if year is not None:
@@ -538,19 +542,21 @@ class _FeeSink:
 
 def build_report(conn: Connection, reporting: Any, settings, *, start: datetime, end: datetime, label: str, account: str | None = None,
                  accounts: list[str] | None = None, compare: bool = True, series: bool = True, allow_incomplete: bool = False,
-                 now: datetime | None = None, gate=None) -> Report:
+                 now: datetime | None = None, gate=None, detail_rows: bool = True) -> Report:
     """Everything the workbook and the statement show for [start, end) (one venue account or all).
 
     ``reporting``: the config's ``[reporting]`` (valuation settings, files); ``settings``: the resolved
     ``BookSettings`` (method, scope, jurisdiction). ``accounts``: the venue accounts to reconcile
     (default: those with a snapshot). ``compare``: book the period once per method for the comparison.
     ``gate(completeness)``: called as soon as completeness is known, before the rest is gathered (the
-    CLI's gate exits there when the period is incomplete and that is not allowed)."""
+    CLI's gate exits there when the period is incomplete and that is not allowed). ``detail_rows=False``:
+    of the gains, fees and perpetual closes only the first ``HTML_ROW_LIMIT`` are kept (and all counted):
+    what the statement shows; the workbook needs them all."""
     from ledger.books import resolve_settings
     from ledger.booking import SettingsError
     from ledger.completeness import assess
     from ledger.perps import perp_books
-    from ledger.reconcile import basis_rollforward, check
+    from ledger.reconcile import check, rollforward_of
     from ledger.report_books import book_period, start_comparison
 
     from .journal import journal_rows
@@ -574,6 +580,7 @@ def build_report(conn: Connection, reporting: Any, settings, *, start: datetime,
     # One read of the ledger: the configured method's books (the period's gains, the lots at both ends) and
     # every compared method's totals (ledger.report_books; no gain list held for them).
     from ledger.booking import Gain
+    from ledger.booking.perps import Realized
 
     from .rowstore import RowStore, TupleCodec
 
@@ -583,11 +590,11 @@ def build_report(conn: Connection, reporting: Any, settings, *, start: datetime,
     # then reused by the spot booking (the peak is the larger of the two, not their sum). Its closes go
     # to disk like the gains.
     perps = perp_books(conn, settings, start=start, end=end, venue_account=account)
-    closes = RowStore()
+    closes = RowStore(HTML_ROW_LIMIT, TupleCodec(Realized), spill=detail_rows)
     closes.extend(perps.realized)
     perps.realized = closes
     figures = GainFigures.empty(_months_of(start, end))
-    pb = book_period(conn, settings, start=start, end=end, venue_account=account, compare=compared, gains=_Tee(RowStore(codec=TupleCodec(Gain)), figures.add), child=child)
+    pb = book_period(conn, settings, start=start, end=end, venue_account=account, compare=compared, gains=_Tee(RowStore(HTML_ROW_LIMIT, TupleCodec(Gain), spill=detail_rows), figures.add), child=child)
     books = pb.books
     feeding = books.findings_until(end)
     rep = Report(label=label, start=start, end=end, account=account, currency=settings.currency, method=method,
@@ -602,7 +609,7 @@ def build_report(conn: Connection, reporting: Any, settings, *, start: datetime,
     rep.open_lots = sorted(books.open_lots, key=lambda l: (l.account, l.asset, l.acquired, l.id))
     rep.allocations = list(books.allocations)
     rep.income = income_entries(conn, start, end, account)
-    fees = _FeeSink(RowStore(codec=TupleCodec(FeeRow)))
+    fees = _FeeSink(RowStore(HTML_ROW_LIMIT, TupleCodec(FeeRow), spill=detail_rows))
     fee_rows(conn, start, end, account, out=fees)
     rep.fees, rep._fee_total, rep._fee_days = fees.store, fees.total, fees.days
     rep.prices_used = prices_used(conn, start, end, account)
@@ -610,7 +617,7 @@ def build_report(conn: Connection, reporting: Any, settings, *, start: datetime,
     rep.perps = perps
     if series:
         rep.value_series = _value_series(conn, reporting, start, end, account, settings.cash)
-    rep.rollforward = basis_rollforward(start - _US, last, pb.lots_at_start, books.open_lots, rep.gains)
+    rep.rollforward = rollforward_of(start - _US, last, pb.lots_at_start, books.open_lots, pb.methods[method or ""].basis, pb.new_lot_relief)
     names = accounts if accounts is not None else [n for (n,) in conn.execute(text("SELECT DISTINCT venue_account FROM snapshots ORDER BY 1"))]
     if account is not None:
         names = [n for n in names if n == account] or [account]

@@ -21,11 +21,10 @@ from pathlib import Path
 
 from ledger.completeness import FIGURE_FINDINGS
 
-from .report import Report, entries_by_key, raw_payload_text, raw_records
+from .report import HTML_ROW_LIMIT, Report, entries_by_key, raw_payload_text, raw_records
 
 __all__ = ["render_statement", "write_statement", "HTML_ROW_LIMIT", "anchor"]
 
-HTML_ROW_LIMIT = 2000
 
 
 def anchor(kind: str, key) -> str:

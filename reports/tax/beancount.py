@@ -214,7 +214,6 @@ def write_beancount(conn: Connection, books, out: Path, *, start: datetime | Non
         holding = [l for l in legs if l.account.startswith(("Assets:", "Liabilities:"))]
         lot_assets = {l.asset for l in holding if l.asset not in cash and ":Perp:" not in l.account and l.account.split(":")[3:4] != ["Borrowed"]}
         posts: list[str] = []
-        need_gain = False
         if kind in ("lend", "redeem") and lot_assets:
             for l in holding:
                 if l.quantity > 0:
@@ -257,7 +256,6 @@ def write_beancount(conn: Connection, books, out: Path, *, start: datetime | Non
                                 posts.append(f"  {a}  {amount(-g.quantity, asset)} {{{_s(g.lot_id)}}}{price_of(leg)}")
                         else:
                             posts.append(f"  {a}  {amount(q, asset)} {{}}{price_of(leg)}")
-                        need_gain = True
                     if len(wallets[(a, asset)]) == 1:
                         posts.append(f"    wallet: {_s(next(iter(wallets[(a, asset)])))}")
                 else:

@@ -69,7 +69,6 @@ def _statement(canvas, pagesize, path, *, run, box, caption, part, rows, totals,
 
     # One text object per page, one fixed-width (Courier) line per row: a draw call per cell made the
     # statement of a large year most of the export's time.
-    widths = [31, 13, 13, 16, 16, 5, 14, 16]
 
     def line(r) -> str:
         if isinstance(r, list):  # the CSV's cells: (a) .. (h), term, account, disposal_id, ...

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ledger.booking.jurisdictions import tax_day
 
-from .common import ZERO, Fixed, Num, Safe, Quantize, add, cell, mdy, write_csv
+from .common import ZERO, Fixed, Num, Safe, Quantize, add, cell, mdy
 
 __all__ = ["Form8949Row", "form_8949_rows", "box_of", "SCHEDULE_D_LINES", "schedule_d", "write", "README_NOTES", "ROWS_PER_PAGE", "Spool", "spool"]
 

@@ -49,3 +49,21 @@ def test_rowstore__marshal_codec_round_trips_gains_and_fee_rows_exactly(monkeypa
     for f in fees:
         fs.append(f)
     assert list(fs) == fees
+
+
+def test_rowstore__without_spill_keeps_the_head_counts_all_and_refuses_a_full_read(monkeypatch):
+    import pytest
+
+    monkeypatch.setattr(RowStore, "CHUNK", 4)
+    rows = [_gain(i) for i in range(25)]
+    store = RowStore(head=6, spill=False)
+    store.extend(rows[:10])
+    for r in rows[10:]:
+        store.append(r)
+    assert len(store) == 25 and store._file is None  # nothing written
+    assert store[:6] == rows[:6] and store[2] == rows[2]
+    with pytest.raises(RuntimeError, match="first 6 of 25"):
+        list(store)
+    small = RowStore(head=6, spill=False)
+    small.extend(rows[:5])
+    assert list(small) == rows[:5]  # all of it fits the head: a full read is the list
