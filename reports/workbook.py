@@ -21,7 +21,10 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 
-from .report import Report
+from ledger.booking import Gain
+from ledger.booking.perps import Realized
+
+from .report import FeeRow, Report
 from .safety import text_cell
 
 __all__ = ["write_workbook", "SHEETS", "JOURNAL_SHEET_LIMIT", "GAINS_SHEET_LIMIT", "PERPETUALS_NOTE", "money_format"]
@@ -138,10 +141,23 @@ class _Sheet:
         self.ws.append([self.cell(v, k, qty_fmt) for v, (_h, k, _w) in zip(values, self.columns)])
         self.rows += 1
 
-    def fast(self, count: int, rows, qty_formats, *, totals=(), tail=lambda: ()) -> None:
+    def fast(self, count: int, rows, qty_formats, *, totals=(), tail=lambda: (), fields: Sequence[str] = (), qty_key: int | None = None,
+             qty_of=None) -> None:
         """Leave this sheet's rows to ``reports.xlsx_fast`` (written as text after the save): the prototype
-        row carrying each style goes here; ``count`` rows follow the header, then the totals, then ``tail``."""
-        from .xlsx_fast import STYLE_KEYS, FastSheet
+        row carrying each style goes here; ``count`` rows follow the header, then the totals, then ``tail``.
+
+        ``rows``: the rows, each a tuple of this sheet's columns' values, or a ``RowStore`` whose rows
+        have the ``fields`` given, in the sheet's column order (its stored columns are written as they are).
+        ``qty_key``/``qty_of``: the column whose value (an asset) gives a row's quantity format, and how."""
+        from .rowstore import RowStore
+        from .xlsx_fast import STYLE_KEYS, FastSheet, columns_of
+
+        if isinstance(rows, RowStore) and fields and rows.fields == tuple(fields):
+            chunks = rows.column_chunks
+        else:
+            kinds = [k for _h, k, _w in self.columns]
+            src = rows
+            chunks = lambda: columns_of(src() if callable(src) else src, kinds)  # noqa: E731
 
         fmts = {"money": _MONEY, "price": _PRICE, "date": _DATE, "day": _DAY, "int": _INT, "bold": None, "boldmoney": _MONEY}
         proto = []
@@ -150,7 +166,7 @@ class _Sheet:
         proto += [self._styled(0, f) for f in qty_formats]
         self.ws.append(proto)
         self.rows = count if count or not totals else 1
-        self.fast_sheet = FastSheet(self.title, self.columns, self.first, count, rows, list(qty_formats), tuple(totals), tail)
+        self.fast_sheet = FastSheet(self.title, self.columns, self.first, count, chunks, list(qty_formats), tuple(totals), tail, qty_key, qty_of)
         if totals:
             self.total_row = self.last + 1
 
@@ -227,8 +243,7 @@ def write_workbook(rep: Report, path: Path, *, journal_csv: Path | None = None) 
         notes=["one row per (disposal, lot) fraction; exact values: reconcile export gains --format csv"])
     shown = min(len(rep.gains), GAINS_SHEET_LIMIT)
     more = len(rep.gains) - shown
-    gs.fast(shown, lambda: (((g.account, g.asset, g.quantity, g.acquired, g.disposed, g.proceeds, g.cost_basis, g.gain, g.term,
-                              g.method, g.lot_id, g.disposal_id, g.source_ref), qf(g.asset)) for g in rep.gains), qty_formats, totals=(5, 6, 7),
+    gs.fast(shown, rep.gains, qty_formats, totals=(5, 6, 7), fields=Gain._fields, qty_key=1, qty_of=qf,
             tail=lambda: [f"{more} more rows than a sheet holds: reconcile export gains --format csv"] if more else [])
     gs.close()
 
@@ -237,8 +252,7 @@ def write_workbook(rep: Report, path: Path, *, journal_csv: Path | None = None) 
         ("time (UTC)", "date", 19), ("account", "text", 14), ("category", "text", 20), ("asset", "text", 10), ("quantity", "qty", 16),
         (f"unit price ({cur})", "price", 14), (f"value ({cur}; + in, - out)", "money", 16), ("entry", "text", 36), ("raw record", "int", 10)],
         notes=["interest, perp funding, perp realized P&L and perp fees as posted; an unpriced leg has no value (never zero)"])
-    inc.fast(len(rep.income), lambda: (((r.time, r.venue_account, r.category, r.asset, r.quantity, r.unit_price, r.value, r.entry_key,
-                                          r.raw_record_id), None) for r in rep.income), qty_formats, totals=(6,))
+    inc.fast(len(rep.income), rep.income, qty_formats, totals=(6,))
     inc.close()
 
     # -- Fees ------------------------------------------------------------------------------------
@@ -246,8 +260,7 @@ def write_workbook(rep: Report, path: Path, *, journal_csv: Path | None = None) 
         ("time (UTC)", "date", 19), ("account", "text", 14), ("fee", "text", 12), ("asset", "text", 10), ("quantity", "qty", 16),
         (f"unit price ({cur})", "price", 14), (f"value ({cur})", "money", 14), ("entry", "text", 36), ("raw record", "int", 10)],
         notes=["spot trading and withdrawal fees (Expenses:Fees); a negative fee is a rebate"])
-    fs.fast(len(rep.fees), lambda: (((f.time, f.venue_account, f.kind, f.asset, f.quantity, f.unit_price, f.value, f.entry_key,
-                                       f.raw_record_id), None) for f in rep.fees), qty_formats, totals=(6,))
+    fs.fast(len(rep.fees), rep.fees, qty_formats, totals=(6,), fields=FeeRow._fields)
     fs.close()
 
     # -- Perpetuals (ledger.perps.perp_books) ----------------------------------------------------
@@ -273,8 +286,8 @@ def write_workbook(rep: Report, path: Path, *, journal_csv: Path | None = None) 
     from ledger.money import EXACT
 
     div = EXACT.divide
-    ls.fast(len(rep.open_lots), lambda: (((lot.account, lot.asset, lot.quantity, lot.cost, div(lot.cost, lot.quantity) if lot.quantity else None,
-                                           lot.acquired, lot.id, lot.source), qf(lot.asset)) for lot in rep.open_lots), qty_formats, totals=(3,))
+    ls.fast(len(rep.open_lots), lambda: ((lot.account, lot.asset, lot.quantity, lot.cost, div(lot.cost, lot.quantity) if lot.quantity else None,
+                                          lot.acquired, lot.id, lot.source) for lot in rep.open_lots), qty_formats, totals=(3,), qty_key=1, qty_of=qf)
     ls.close()
 
     # -- Journal ---------------------------------------------------------------------------------
@@ -295,8 +308,8 @@ def write_workbook(rep: Report, path: Path, *, journal_csv: Path | None = None) 
         where = journal_csv.name if journal_csv is not None else (
             f"reconcile export journal --format csv --from {_naive(rep.start).date().isoformat()} --to {to}")
         journal_tail.append(f"{total - in_sheet:,} more postings than this sheet holds: all {total:,} are in {where}")
-    js.fast(in_sheet, lambda: (((r.entry_id, r.time, r.kind, r.account, r.asset, r.quantity, r.unit_price, r.value, r.venue_account, r.endpoint,
-                                 r.source_key, r.description), None) for r in rep.journal()), qty_formats, tail=lambda: journal_tail)
+    js.fast(in_sheet, lambda: ((r.entry_id, r.time, r.kind, r.account, r.asset, r.quantity, r.unit_price, r.value, r.venue_account, r.endpoint,
+                                r.source_key, r.description) for r in rep.journal()), qty_formats, tail=lambda: journal_tail)
     js.close()
 
     # -- Reconciliation --------------------------------------------------------------------------
@@ -442,9 +455,7 @@ def perp_sheet(wb, rep: Report, sheet, bold) -> None:
         ("lot id", "text", 30), ("source", "text", 30)],
         notes=[f"one row per closed lot fraction of the period ({pb.method}); exact values: reconcile export perps"])
     more = len(pb.realized) - GAINS_SHEET_LIMIT
-    cs.fast(min(len(pb.realized), GAINS_SHEET_LIMIT), lambda: (((r.account, r.market, r.side, r.quantity, r.opened, r.closed, r.entry_price, r.exit_price,
-                                                               r.entry_cost, r.fees, r.pnl, r.net, r.close_kind, r.method, r.lot_id, r.source), None)
-                                                             for r in pb.realized), ("#,##0.########",), totals=(9, 10, 11),
+    cs.fast(min(len(pb.realized), GAINS_SHEET_LIMIT), pb.realized, ("#,##0.########",), totals=(9, 10, 11), fields=Realized._fields,
             tail=lambda: [f"{more} more rows than a sheet holds: reconcile export perps --format csv"] if more > 0 else [])
     cs.close()
 

@@ -19,20 +19,25 @@ import re
 
 from openpyxl.utils import get_column_letter
 import zipfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
+from itertools import islice
 from pathlib import Path
 
 from .safety import text_cell
 
-__all__ = ["FastSheet", "splice", "STYLE_KEYS"]
+__all__ = ["FastSheet", "splice", "STYLE_KEYS", "columns_of"]
 
 #: The styles every large sheet's prototype row carries, in this order (then one per quantity format).
 STYLE_KEYS = ("money", "price", "date", "day", "int", "bold", "boldmoney")
 
-_EPOCH = datetime(1899, 12, 30)
+_UNIX = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_ONE_US = timedelta(microseconds=1)
+_EXCEL_DAY0 = date(1899, 12, 30).toordinal()
+#: Microseconds from Excel's day 0 (1899-12-30) to 1970-01-01.
+_UNIX_FROM_EXCEL_US = (date(1970, 1, 1).toordinal() - _EXCEL_DAY0) * 86_400_000_000
 _DAY_US = Decimal(86_400_000_000)
 _XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _ESC = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
@@ -55,20 +60,55 @@ def _xml_text(v: str) -> str:
     return v.translate(_ESC)
 
 
+def columns_of(rows: Iterable[Sequence], kinds: Sequence[str], size: int = 10_000) -> Iterator[list[list]]:
+    """Rows of Python values as chunks of columns in the cell form ``FastSheet`` writes: a ``Decimal``
+    as its exact text, an aware ``datetime`` as microseconds since 1970 (UTC), a ``date`` as its day
+    number, text, integers and None as they are (the form ``reports.rowstore.TupleCodec`` stores)."""
+    it = iter(rows)
+    while True:
+        chunk = list(islice(it, size))
+        if not chunk:
+            return
+        cols = []
+        for col, kind in zip(zip(*chunk), kinds):
+            if kind != "text":
+                col = [_primitive(v) for v in col]
+            cols.append(col)
+        yield cols
+
+
+def _primitive(v):
+    if type(v) is Decimal:
+        return str(v)
+    if isinstance(v, datetime):
+        return ((v if v.tzinfo else v.replace(tzinfo=timezone.utc)) - _UNIX) // _ONE_US
+    if isinstance(v, date):
+        return _Day(v.toordinal() - _EXCEL_DAY0)
+    return v
+
+
+class _Day(int):
+    """A day number (a ``date`` column's value), told apart from a time's microseconds."""
+
+
 @dataclass
 class FastSheet:
     """A large sheet: ``columns`` as ``reports.workbook._Sheet`` has them ((header, kind, width)),
-    ``first`` the row number of its first data row, ``rows()`` its rows (values, quantity format),
-    ``totals`` the columns summed in a bold ``total`` row after them, ``tail`` text rows after that."""
+    ``first`` the row number of its first data row, ``chunks()`` its rows as chunks of columns in the
+    form ``columns_of`` gives, ``count`` the rows written (at most), ``qty_of``: the quantity format of a
+    row from the value of its column ``qty_key`` (an asset), ``totals`` the columns summed in a bold
+    ``total`` row after them, ``tail`` text rows after that."""
 
     title: str
     columns: Sequence[tuple[str, str, float]]
     first: int
     count: int
-    rows: Callable[[], Iterable[tuple[Sequence, str | None]]]
+    chunks: Callable[[], Iterable[list[list]]]
     qty_formats: Sequence[str]
     totals: Sequence[int] = ()
     tail: Callable[[], Sequence[str]] = field(default=lambda: ())
+    qty_key: int | None = None
+    qty_of: Callable[[str], str] | None = None
 
     @property
     def proto_row(self) -> int:
@@ -78,51 +118,54 @@ class FastSheet:
         return list(STYLE_KEYS) + [f"qty:{f}" for f in self.qty_formats]
 
     def xml_rows(self, styles: dict[str, str]) -> Iterable[str]:
-        """The data rows, the totals row and the tail as SheetML ``<row>`` elements (``styles``: key -> s)."""
-        cols = []
-        for i, (_h, kind, _w) in enumerate(self.columns):
-            k = "qty" if kind.startswith("qty") else kind
-            cols.append((col_letter(i), k, styles.get(k, "0")))
-        qty_style = {f: styles.get(f"qty:{f}", "0") for f in self.qty_formats}
+        """The data rows, the totals row and the tail as SheetML ``<row>`` elements (``styles``: key -> s).
+
+        A column at a time: each column's cells are made by one ``map`` (a distinct text once per
+        chunk), then joined into rows. Cells carry no reference (``r``): they follow one another, an
+        empty ``<c/>`` holding the place of a missing value."""
         default_qty = styles.get("qty:#,##0.########", "0")
-        dates: dict[datetime, str] = {}
+        qty_style: dict = {}
+        if self.qty_of is not None:
+            of, by_fmt = self.qty_of, {f: styles.get(f"qty:{f}", default_qty) for f in self.qty_formats}
+
+            def _qs(key):
+                st = qty_style[key] = by_fmt.get(of(key), default_qty) if key is not None else default_qty
+                return st
+
+            qty_style = _Missing(_qs)
+        serial = _Missing(_serial)
         r = self.first
         n = 0
-        out: list[str] = []
-        add = out.append
-        for values, qfmt in self.rows():
+        for cols in self.chunks():
+            rows = len(cols[0]) if cols else 0
+            if n + rows > self.count:
+                rows = self.count - n
+                cols = [c[:rows] for c in cols]
+            if rows <= 0:
+                break
+            cells = []
+            for (_h, kind, _w), col in zip(self.columns, cols):
+                if kind == "text":
+                    made = {v: _text_xml(v) for v in set(col)}
+                    cells.append(list(map(made.__getitem__, col)))
+                    continue
+                if kind == "date":
+                    col = [None if v is None else serial[v] for v in col] if None in col else list(map(serial.__getitem__, col))
+                if kind.startswith("qty") and self.qty_key is not None:
+                    fmt = '<c s="{}"><v>{}</v></c>'.format
+                    st = list(map(qty_style.__getitem__, cols[self.qty_key]))
+                    cells.append([fmt(a, v) if v is not None else "<c/>" for a, v in zip(st, col)] if None in col else list(map(fmt, st, col)))
+                    continue
+                s = default_qty if kind.startswith("qty") else styles.get(kind, "0")
+                fmt = f'<c s="{s}"><v>{{}}</v></c>'.format
+                cells.append([fmt(v) if v is not None else "<c/>" for v in col] if None in col else list(map(fmt, col)))
+            yield "".join(map('<row r="{}">{}</row>'.format, range(r, r + rows), map("".join, zip(*cells))))
+            r += rows
+            n += rows
             if n >= self.count:
                 break
-            add(f'<row r="{r}">')
-            qs = qty_style.get(qfmt, default_qty) if qfmt else default_qty
-            for (L, kind, s), v in zip(cols, values):
-                if v is None:
-                    continue
-                if isinstance(v, str):
-                    if kind != "text" and v.startswith("="):
-                        add(f'<c r="{L}{r}" s="{s}"><f>{v[1:].translate(_ESC)}</f></c>')
-                    else:
-                        add(f'<c r="{L}{r}" t="inlineStr"><is><t xml:space="preserve">{_xml_text(v)}</t></is></c>')
-                elif kind == "date" and isinstance(v, datetime):
-                    sv = dates.get(v)
-                    if sv is None:
-                        t = v.astimezone(timezone.utc).replace(tzinfo=None) if v.tzinfo else v
-                        d = t - _EPOCH
-                        sv = dates[v] = format(Decimal((d.days * 86400 + d.seconds) * 1_000_000 + d.microseconds) / _DAY_US, "f")
-                    add(f'<c r="{L}{r}" s="{s}"><v>{sv}</v></c>')
-                elif isinstance(v, (Decimal, int)) and not isinstance(v, bool):
-                    add(f'<c r="{L}{r}" s="{qs if kind == "qty" else s}"><v>{format(v, "f") if type(v) is Decimal else v}</v></c>')
-                elif isinstance(v, date):
-                    d = datetime(v.year, v.month, v.day) - _EPOCH
-                    add(f'<c r="{L}{r}" s="{s}"><v>{d.days}</v></c>')
-                else:
-                    add(f'<c r="{L}{r}" t="inlineStr"><is><t xml:space="preserve">{_xml_text(str(v))}</t></is></c>')
-            add("</row>")
-            r += 1
-            n += 1
-            if len(out) > 20_000:
-                yield "".join(out)
-                out.clear()
+        out: list[str] = []
+        add = out.append
         if self.totals:
             if n == 0:  # an empty sheet: a blank data row, so the total's range never holds the total itself
                 r += 1
@@ -137,6 +180,34 @@ class FastSheet:
             add(f'<row r="{r}"><c r="A{r}" t="inlineStr"><is><t xml:space="preserve">{_xml_text(line)}</t></is></c></row>')
             r += 1
         yield "".join(out)
+
+
+class _Missing(dict):
+    """A dict that fills a missing key with ``make(key)``."""
+
+    def __init__(self, make) -> None:
+        super().__init__()
+        self._make = make
+
+    def __missing__(self, key):
+        v = self[key] = self._make(key)
+        return v
+
+
+def _serial(v: int) -> str:
+    """The Excel serial number (days since 1899-12-30, time as the fraction) of microseconds since 1970
+    (UTC), or of a day number (``_Day``)."""
+    if type(v) is _Day:
+        return str(int(v))
+    return format(Decimal(v + _UNIX_FROM_EXCEL_US) / _DAY_US, "f")
+
+
+def _text_xml(v) -> str:
+    if v is None:
+        return "<c/>"
+    if not isinstance(v, str):
+        v = str(v)
+    return f'<c t="inlineStr"><is><t xml:space="preserve">{_xml_text(v)}</t></is></c>'
 
 
 def _styles_of(proto: str, keys: list[str]) -> dict[str, str]:

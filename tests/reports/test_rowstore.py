@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 from ledger.booking import Gain
@@ -67,3 +67,19 @@ def test_rowstore__without_spill_keeps_the_head_counts_all_and_refuses_a_full_re
     small = RowStore(head=6, spill=False)
     small.extend(rows[:5])
     assert list(small) == rows[:5]  # all of it fits the head: a full read is the list
+
+
+def test_rowstore__column_chunks_are_the_stored_form_in_chunks_of_at_most_CHUNK_rows(monkeypatch):
+    from reports.rowstore import TupleCodec
+
+    monkeypatch.setattr(RowStore, "CHUNK", 4)
+    rows = [_gain(i) for i in range(30)]
+    store = RowStore(head=3, codec=TupleCodec(Gain))
+    store.extend(rows)  # 27 rows past the head at once: written as 7 chunks, not one
+    chunks = list(store.column_chunks())
+    assert [len(c[0]) for c in chunks] == [3, 4, 4, 4, 4, 4, 4, 3]
+    assert store.fields == Gain._fields and all(len(c) == len(Gain._fields) for c in chunks)
+    proceeds = [v for c in chunks for v in c[5]]
+    assert proceeds == [str(g.proceeds) for g in rows]  # decimals as their exact text
+    acquired = [v for c in chunks for v in c[3]]
+    assert acquired == [(g.acquired - datetime(1970, 1, 1, tzinfo=timezone.utc)) // timedelta(microseconds=1) for g in rows]
