@@ -35,6 +35,7 @@ __all__ = [
     "trial_balance",
     "balances",
     "dsum",
+    "driver_rows",
 ]
 
 
@@ -268,3 +269,24 @@ def balances(conn: Connection, *, prefix: str | None = None, until=None, starts:
         + " GROUP BY ac.name, a.symbol ORDER BY ac.name, a.symbol"
     )
     return {(name, sym): D(str(total)) for name, sym, total in conn.execute(text(sql), params)}
+
+
+def driver_rows(conn: Connection, sql: str, params: dict[str, object], chunk: int = 20_000) -> Iterator[tuple]:
+    """The rows of ``sql`` (``:name`` parameters, on either database) from the driver's own cursor, a
+    chunk at a time: for the large reads, where SQLAlchemy's per-row objects cost more than the work on
+    them. Runs in the caller's transaction."""
+    if conn.dialect.name != "sqlite":
+        import re
+
+        # ``:name`` outside quoted literals (``'Expenses:Fees:%'`` stays as it is) becomes ``%(name)s``.
+        sql = re.sub(r"('[^']*')|(?<!:):([A-Za-z_]\w*)", lambda m: m.group(1) or f"%({m.group(2)})s", sql.replace("%", "%%"))
+    cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cur.execute(sql, params)
+        while True:
+            rows = cur.fetchmany(chunk)
+            if not rows:
+                return
+            yield from rows
+    finally:
+        cur.close()

@@ -35,6 +35,7 @@ from .booking.perps import (
     exchange_unrealized,
     perp_method_for,
 )
+from .db import driver_rows
 from .money import EXACT, ZERO, plain
 from .types import utc_from_db
 
@@ -108,25 +109,6 @@ def _hour_floor(t: datetime) -> datetime:
 def _hist_time(s: str) -> datetime:
     """A history row's naive UTC timestamp (A-TS-1)."""
     return datetime.fromisoformat(s).replace(tzinfo=_UTC)
-
-
-def _raw_rows(conn: Connection, sql: str, params: dict[str, Any], chunk: int = 20_000):
-    """The rows of ``sql`` (``:name`` parameters) from the driver's own cursor, a chunk at a time: for the
-    large reads, where SQLAlchemy's per-row objects cost more than the work on them."""
-    if conn.dialect.name != "sqlite":
-        import re
-
-        sql = re.sub(r"(?<!:):([A-Za-z_]\w*)", r"%(\1)s", sql.replace("%", "%%"))
-    cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cur.execute(sql, params)
-        while True:
-            rows = cur.fetchmany(chunk)
-            if not rows:
-                return
-            yield from rows
-    finally:
-        cur.close()
 
 
 class Settlement(NamedTuple):
@@ -235,7 +217,7 @@ def read_perps(conn: Connection, *, venue_account: str | None = None, until: dat
     # The position id -> market map: history/position rows, and the open positions of every snapshot.
     pm = out.position_markets
     acct_only = {"acct": venue_account} if venue_account else {}
-    for acct, payload in _raw_rows(conn, "SELECT venue_account, payload FROM raw_records WHERE endpoint = 'positionHistory'" + _account_filter(venue_account, "venue_account"), acct_only):
+    for acct, payload in driver_rows(conn, "SELECT venue_account, payload FROM raw_records WHERE endpoint = 'positionHistory'" + _account_filter(venue_account, "venue_account"), acct_only):
         r = loads(payload)
         if r.get("id") is not None and r.get("symbol"):
             pm[(acct, str(r["id"]))] = r["symbol"]
@@ -244,7 +226,7 @@ def read_perps(conn: Connection, *, venue_account: str | None = None, until: dat
             if p.get("positionId") is not None and p.get("symbol"):
                 pm[(acct, str(p["positionId"]))] = p["symbol"]
     kinds = ", ".join(f"'{k}'" for k in SETTLEMENT_KINDS)
-    for t, key, acct, payload in _raw_rows(
+    for t, key, acct, payload in driver_rows(
         conn,
         "SELECT e.timestamp, e.entry_key, e.venue_account, r.payload FROM journal_entries e JOIN raw_records r ON r.id = e.raw_record_id"
         f" WHERE e.endpoint = 'settlement' AND e.kind IN ({kinds}){cond} ORDER BY e.timestamp, e.entry_key",
@@ -255,7 +237,7 @@ def read_perps(conn: Connection, *, venue_account: str | None = None, until: dat
         pid = None if pid is None else str(pid)
         out.settlements.append(Settlement(acct, _time(t), key, r["source"], D(r["quantity"]), pid, pm.get((acct, pid)) if pid else None))
     fcond = _account_filter(venue_account, "venue_account")
-    for acct, key, payload in _raw_rows(conn, f"SELECT venue_account, natural_key, payload FROM raw_records WHERE endpoint = 'funding'{fcond}", acct_only):
+    for acct, key, payload in driver_rows(conn, f"SELECT venue_account, natural_key, payload FROM raw_records WHERE endpoint = 'funding'{fcond}", acct_only):
         r = loads(payload)
         t = _hist_time(r["intervalEndTimestamp"])
         if until is not None and t > until:
@@ -783,7 +765,7 @@ def _usdc_rollforward(conn: Connection, proof: PerpProof, snapshot_id: int) -> N
             exchange_borrowed += qty
     spot = f"Assets:Backpack:{acct}:Spot:USDC"
     borrowed = f"Liabilities:Backpack:{acct}:Borrowed:USDC"
-    rows = _raw_rows(
+    rows = driver_rows(
         conn,
         "SELECT e.timestamp, e.kind, ac.name, p.quantity FROM postings p JOIN journal_entries e ON e.id = p.entry_id"
         " JOIN accounts ac ON ac.id = p.account_id JOIN assets a ON a.id = p.asset_id"

@@ -129,7 +129,7 @@ def start_comparison(conn: Connection, settings: BookSettings, *, start: datetim
 
 
 def book_period(conn: Connection, settings: BookSettings, *, start: datetime, end: datetime, venue_account: str | None = None,
-                compare: Sequence[tuple[str, BookSettings]] = (), parallel: bool = True, gains=None, child=None) -> PeriodBooks:
+                compare: Sequence[tuple[str, BookSettings]] = (), parallel: bool = True, gains=None, child=None, tap=None) -> PeriodBooks:
     """Book the ledger up to ``end`` (exclusive) once for ``settings`` and once per ``compare`` entry
     (a method name and its settings, e.g. from ``resolve_settings(reporting, method=m)``), over one read.
     Each compared settings must share ``settings``' cash set and currency (the bridge's inputs).
@@ -139,15 +139,17 @@ def book_period(conn: Connection, settings: BookSettings, *, start: datetime, en
     comparison costs no wall time); if that process fails they are booked here. ``gains``: where the
     period's gains go (anything with ``extend``, e.g. a store on disk; default a list). ``child``: a
     process already started by ``start_comparison`` for these ``compare`` settings (started early, while
-    the parent is small: a forked child's resident memory starts as its parent's)."""
+    the parent is small: a forked child's resident memory starts as its parent's). ``tap(entries)``: given
+    each chunk of the journal entries read (``ledger.reader.Entry``), before they are booked: what a report
+    sums of the same read (the statement's holdings by month)."""
     for _m, s in compare:
         if s.cash != settings.cash or s.currency != settings.currency:
             raise ValueError("compared settings must share the reporting currency and stablecoin policy")
     if child is None and parallel and compare:
         child = _start_child(conn, settings, start, end, venue_account, compare)
     if child is None:
-        return _book(conn, settings, start, end, venue_account, compare, gains=gains)
-    pb = _book(conn, settings, start, end, venue_account, (), gains=gains)
+        return _book(conn, settings, start, end, venue_account, compare, gains=gains, tap=tap)
+    pb = _book(conn, settings, start, end, venue_account, (), gains=gains, tap=tap)
     got = _join_child(child)
     if got is None:
         got = _book(conn, settings, start, end, venue_account, compare, main_engine=False).methods
@@ -156,7 +158,7 @@ def book_period(conn: Connection, settings: BookSettings, *, start: datetime, en
 
 
 def _book(conn: Connection, settings: BookSettings, start: datetime, end: datetime, venue_account: str | None,
-          compare: Sequence[tuple[str, BookSettings]], *, main_engine: bool = True, gains=None) -> PeriodBooks:
+          compare: Sequence[tuple[str, BookSettings]], *, main_engine: bool = True, gains=None, tap=None) -> PeriodBooks:
     """The one read: the configured method's engine (unless ``main_engine`` is false: totals only) and one
     engine per compared method."""
     from .bridge import events
@@ -187,7 +189,10 @@ def _book(conn: Connection, settings: BookSettings, start: datetime, end: dateti
     checkpoint = start - _US
     at_start: list[Lot] | None = None
     with forked.no_cycle_collection():
-        for batch in events(read_entries(conn, venue_account=venue_account, until=end - _US), settings.cash, found, currency=settings.currency):
+        entries = read_entries(conn, venue_account=venue_account, until=end - _US)
+        if tap is not None:
+            entries = _tapped(entries, tap)
+        for batch in events(entries, settings.cash, found, currency=settings.currency):
             if main_engine:
                 if at_start is None and (cut := bisect_left(batch, (checkpoint, 3))) < len(batch):  # the events at or before the checkpoint
                     take(main.feed(batch[:cut]))
@@ -219,3 +224,9 @@ def _book(conn: Connection, settings: BookSettings, start: datetime, end: dateti
     for m, _eng, tot in others:
         methods[m] = tot
     return PeriodBooks(books=books, lots_at_start=at_start, methods=methods, new_lot_relief=new_relief[0])
+
+
+def _tapped(chunks, tap):
+    for chunk in chunks:
+        tap(chunk)
+        yield chunk

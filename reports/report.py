@@ -321,6 +321,8 @@ def _p(conn: Connection, t: datetime):
 def _dec(v) -> Decimal | None:
     if v is None:
         return None
+    if type(v) is str:  # SQLite's stored decimal text
+        return Decimal(v)
     return v if isinstance(v, Decimal) else D(str(v))
 
 
@@ -348,21 +350,26 @@ def income_entries(conn: Connection, start: datetime, end: datetime, venue_accou
 
 def fee_rows(conn: Connection, start: datetime, end: datetime, venue_account: str | None, out=None) -> list[FeeRow]:
     """Postings to ``Expenses:Fees:*`` in [start, end), valued at the entry's own unit price of the asset."""
+    from ledger.db import driver_rows
+    from ledger.types import utc_from_db
+
     params: dict = {"s": _p(conn, start), "e": _p(conn, end)}
     where = "(ac.name LIKE 'Expenses:Fees:%') AND e.timestamp >= :s AND e.timestamp < :e"
     if venue_account:
         where += " AND e.venue_account = :acct"
         params["acct"] = venue_account
-    rows = conn.execute(text(
+    rows = driver_rows(conn,
         "SELECT e.timestamp, e.venue_account, ac.name, a.symbol, p.quantity,"
         " (SELECT h.unit_price FROM postings h WHERE h.entry_id = p.entry_id AND h.asset_id = p.asset_id AND h.unit_price IS NOT NULL"
         "  ORDER BY h.id LIMIT 1), e.entry_key, e.raw_record_id"
         " FROM postings p JOIN journal_entries e ON e.id = p.entry_id JOIN accounts ac ON ac.id = p.account_id JOIN assets a ON a.id = p.asset_id"
-        f" WHERE {where} ORDER BY e.timestamp, e.entry_key, p.id"), params)
+        f" WHERE {where} ORDER BY e.timestamp, e.entry_key, p.id", params)
     out = [] if out is None else out  # a list, or any store with append (reports.rowstore.RowStore)
+    append, mul, new, kinds = out.append, EXACT.multiply, tuple.__new__, {}
     for ts, acct, name, asset, q, price, key, raw in rows:
         qd, pd = _dec(q), _dec(price)
-        out.append(FeeRow(_aware(ts), acct, name.split(":")[-1], asset, qd, pd, None if pd is None else EXACT.multiply(qd, pd), key, raw))
+        kind = kinds.get(name) or kinds.setdefault(name, name.split(":")[-1])
+        append(new(FeeRow, (utc_from_db(ts), acct, kind, asset, qd, pd, None if pd is None else mul(qd, pd), key, raw)))
     return out
 
 
@@ -371,20 +378,23 @@ def prices_used(conn: Connection, start: datetime, end: datetime, venue_account:
     first_word = ("substr(p.price_source, 1, instr(p.price_source || ' ', ' ') - 1)" if conn.dialect.name == "sqlite"
                   else "split_part(p.price_source, ' ', 1)")
     params: dict = {"s": _p(conn, start), "e": _p(conn, end)}
-    where = "p.unit_price IS NOT NULL AND e.timestamp >= :s AND e.timestamp < :e AND (ac.name LIKE 'Assets:Backpack:%' OR ac.name LIKE 'Liabilities:Backpack:%')"
+    where = ("p.unit_price IS NOT NULL AND e.timestamp >= :s AND e.timestamp < :e"
+             " AND p.account_id IN (SELECT id FROM accounts WHERE name LIKE 'Assets:Backpack:%' OR name LIKE 'Liabilities:Backpack:%')")
     if venue_account:
         where += " AND e.venue_account = :acct"
         params["acct"] = venue_account
     # min/max of a decimal stored as text on SQLite would compare as text: the prices' range is taken in
     # Python, over the distinct prices (grouped in SQL with their count and first and last time; the
     # times compare as stored: ISO text in UTC on SQLite, timestamps on PostgreSQL).
+    # The accounts and assets by id (no join per posting), the symbols looked up after.
+    symbol = {i: sym for i, sym in conn.execute(text("SELECT id, symbol FROM assets"))}
     rows = conn.execute(text(
-        f"SELECT a.symbol, {first_word}, p.price_currency, p.unit_price, COUNT(*), MIN(e.timestamp), MAX(e.timestamp)"
+        f"SELECT p.asset_id, {first_word}, p.price_currency, p.unit_price, COUNT(*), MIN(e.timestamp), MAX(e.timestamp)"
         " FROM postings p JOIN journal_entries e ON e.id = p.entry_id"
-        " JOIN accounts ac ON ac.id = p.account_id JOIN assets a ON a.id = p.asset_id"
         f" WHERE {where} GROUP BY 1, 2, 3, 4"), params)
     acc: dict[tuple[str, str, str], list] = {}
-    for asset, src, cur, price, n, t0, t1 in rows:
+    for asset_id, src, cur, price, n, t0, t1 in rows:
+        asset = symbol[asset_id]
         pd = _dec(price)
         k = (asset, src or "", cur or "")
         a = acc.get(k)
@@ -445,27 +455,42 @@ def _holdings(conn: Connection, reporting: Any, lots: list, at: datetime) -> lis
     return [Holding(acct, asset, q, b, prices[asset].unit_price, prices[asset].source) for (acct, asset), (q, b) in sorted(by.items())]
 
 
-def _holding_sums(conn: Connection, account: str | None, start: datetime, end: datetime) -> tuple[dict[str, Decimal], dict[tuple[str, str], Decimal]]:
-    """The lot-tracked holding quantity per asset before ``start``, and its change per (YYYY-MM, asset) in
-    [start, end): two grouped queries (exact sums) over the spot, lent and borrowed accounts (not perp
-    positions) instead of one balance query per month end."""
-    from ledger.db import dsum
+class HoldingSums:
+    """The lot-tracked holdings (spot, lent, borrowed; not perp positions) summed from the journal entries
+    as they are read (``ledger.report_books.book_period``'s ``tap``): the quantity per asset before
+    ``start`` and its change per (YYYY-MM UTC, asset) in [start, end)."""
 
-    month = "substr(e.timestamp, 1, 7)" if conn.dialect.name == "sqlite" else "to_char(e.timestamp AT TIME ZONE 'UTC', 'YYYY-MM')"
-    where = ("(ac.name LIKE :a OR ac.name LIKE :l) AND ac.name NOT LIKE '%:Perp:%'")
-    params: dict = {"a": "Assets:Backpack:" + (f"{account}:%" if account is not None else "%"),
-                    "l": "Liabilities:Backpack:" + (f"{account}:%" if account is not None else "%"), "s": _p(conn, start), "e": _p(conn, end)}
-    head = " FROM postings p JOIN journal_entries e ON e.id = p.entry_id JOIN accounts ac ON ac.id = p.account_id JOIN assets a ON a.id = p.asset_id WHERE "
-    before = {sym: D(str(q)) for sym, q in conn.execute(text(
-        f"SELECT a.symbol, {dsum(conn, 'p.quantity')}{head}{where} AND e.timestamp < :s GROUP BY a.symbol"), params)}
-    during = {(m, sym): D(str(q)) for m, sym, q in conn.execute(text(
-        f"SELECT {month}, a.symbol, {dsum(conn, 'p.quantity')}{head}{where} AND e.timestamp >= :s AND e.timestamp < :e GROUP BY 1, 2"), params)}
-    return before, during
+    def __init__(self, start: datetime, end: datetime) -> None:
+        self.start, self.end = start, end
+        self.before: dict[str, Decimal] = {}
+        self.during: dict[tuple[str, str], Decimal] = {}
+
+    def add(self, entries) -> None:
+        from ledger.reader import FEE
+
+        start, end, before, during = self.start, self.end, self.before, self.during
+        ym = month = None
+        for e in entries:
+            t = e.time
+            if t < start:
+                into, key = before, None
+            elif t < end:
+                if (t.year, t.month) != ym:
+                    ym = (t.year, t.month)
+                    month = f"{t.year:04d}-{t.month:02d}"
+                into, key = during, month
+            else:
+                continue
+            for p in e.postings:
+                if p.cls != FEE:
+                    k = p.asset if key is None else (key, p.asset)
+                    into[k] = into.get(k, _ZERO) + p.quantity
 
 
-def _value_series(conn: Connection, reporting: Any, start: datetime, end: datetime, account: str | None, cash: frozenset[str]) -> list[tuple[date, Decimal, int]]:
+def _value_series(conn: Connection, reporting: Any, start: datetime, end: datetime, sums: HoldingSums, cash: frozenset[str]) -> list[tuple[date, Decimal, int]]:
     """The portfolio's value at each month end of the period (and the period end): the ledger's holding
-    balances at that instant times the unit price ``prices_at`` gives (cash at its par value)."""
+    balances at that instant (``sums``, taken from the booking's read) times the unit price ``prices_at``
+    gives (cash at its par value)."""
     from ledger.prices import prices_at
 
     points: list[datetime] = []
@@ -478,9 +503,8 @@ def _value_series(conn: Connection, reporting: Any, start: datetime, end: dateti
         points.append(t - _US)
         d = nxt
     points.append(end - _US)
-    before, during = _holding_sums(conn, account, start, end)
-    held = dict(before)
-    pending = sorted(during.items())
+    held = dict(sums.before)
+    pending = sorted(sums.during.items())
     out = []
     for t in points:
         key = t.astimezone(timezone.utc).strftime("%Y-%m")
@@ -594,7 +618,9 @@ def build_report(conn: Connection, reporting: Any, settings, *, start: datetime,
     closes.extend(perps.realized)
     perps.realized = closes
     figures = GainFigures.empty(_months_of(start, end))
-    pb = book_period(conn, settings, start=start, end=end, venue_account=account, compare=compared, gains=_Tee(RowStore(HTML_ROW_LIMIT, TupleCodec(Gain), spill=detail_rows), figures.add), child=child)
+    held = HoldingSums(start, end)
+    pb = book_period(conn, settings, start=start, end=end, venue_account=account, compare=compared,
+                     gains=_Tee(RowStore(HTML_ROW_LIMIT, TupleCodec(Gain), spill=detail_rows), figures.add), child=child, tap=held.add)
     books = pb.books
     feeding = books.findings_until(end)
     rep = Report(label=label, start=start, end=end, account=account, currency=settings.currency, method=method,
@@ -616,7 +642,7 @@ def build_report(conn: Connection, reporting: Any, settings, *, start: datetime,
     rep.holdings = _holdings(conn, reporting, books.open_lots, last)
     rep.perps = perps
     if series:
-        rep.value_series = _value_series(conn, reporting, start, end, account, settings.cash)
+        rep.value_series = _value_series(conn, reporting, start, end, held, settings.cash)
     rep.rollforward = rollforward_of(start - _US, last, pb.lots_at_start, books.open_lots, pb.methods[method or ""].basis, pb.new_lot_relief)
     names = accounts if accounts is not None else [n for (n,) in conn.execute(text("SELECT DISTINCT venue_account FROM snapshots ORDER BY 1"))]
     if account is not None:

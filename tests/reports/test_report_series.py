@@ -1,4 +1,4 @@
-"""The portfolio value series of the statement: two grouped queries give what a balance query per month end gave."""
+"""The portfolio value series of the statement: the holdings summed from the booking's read give what a balance query per month end gives."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from ledger.db import balances
 from ledger.money import EXACT
 from ledger.prices import prices_at
 from reconcile.config import ReportingConfig
-from reports.report import _value_series
+from ledger.reader import read_entries
+from reports.report import HoldingSums, _value_series
 from tests.reports import report_ledger
 from tests.reports.report_ledger import UTC
 
@@ -40,7 +41,10 @@ def test_value_series__equals_the_balances_at_each_month_end(engine):
     for start, end in ((datetime(2025, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC)),
                        (datetime(2024, 2, 15, tzinfo=UTC), datetime(2025, 3, 20, tzinfo=UTC))):
         with engine.connect() as conn:
-            got = _value_series(conn, reporting, start, end, None, cash)
+            sums = HoldingSums(start, end)
+            for chunk in read_entries(conn, until=end - _US, chunk=7):
+                sums.add(chunk)
+            got = _value_series(conn, reporting, start, end, sums, cash)
             points = [datetime(d.year, d.month, d.day, tzinfo=timezone.utc) + timedelta(days=1) - _US for d, _v, _m in got[:-1]] + [end - _US]
             want = _by_balances(conn, reporting, points, cash)
         assert [(d, v) for d, v, _m in got] == [(d, v) for d, v, _m in want]

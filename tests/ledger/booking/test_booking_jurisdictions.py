@@ -4,7 +4,6 @@ and the versioned rules of the jurisdiction table."""
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
 
 import pytest
 

@@ -8,7 +8,7 @@ import pytest
 
 from ledger.journal import Journal
 from ledger.money import D
-from ledger.posting import Source, cash, lent, perp_fill, trade
+from ledger.posting import Source, cash, lent, trade
 
 
 def at(s: str) -> datetime:
