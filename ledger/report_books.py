@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import Connection
 
@@ -83,6 +84,16 @@ class PeriodBooks:
     #: The basis the period's gains relieved from lots not open at its start (the roll-forward's
     #: acquisitions relieved within the period), summed as they were booked.
     new_lot_relief: Decimal = _ZERO
+    #: What ``start_comparison``'s ``then`` returned in the forked process (None: not run there).
+    then: Any = None
+    #: Set while the forked process's results are not in yet (``book_period(join=False)``).
+    pending: Any = None
+
+    def join(self) -> PeriodBooks:
+        """Wait for the compared methods (and ``then``) from the forked process, if any is pending."""
+        if self.pending is not None:
+            self.pending()
+        return self
 
 
 #: Below this many journal entries the compared methods are booked in process (a fork costs more).
@@ -90,13 +101,15 @@ CHILD_MIN_ENTRIES = 20_000
 
 
 def _totals_child(url: str, settings: BookSettings, start: datetime, end: datetime, venue_account: str | None,
-                  compare: Sequence[tuple[str, BookSettings]], send) -> None:
+                  compare: Sequence[tuple[str, BookSettings]], then, send) -> None:
     try:
         from .db import make_engine
 
         engine = make_engine(url)
         with engine.connect() as conn:
-            result = _book(conn, settings, start, end, venue_account, compare, main_engine=False).methods
+            result = {"methods": _book(conn, settings, start, end, venue_account, compare, main_engine=False).methods}
+            if then is not None:
+                result["then"] = then(conn)
         engine.dispose()
         send.send(result)
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, which books them in process instead
@@ -106,15 +119,18 @@ def _totals_child(url: str, settings: BookSettings, start: datetime, end: dateti
 
 
 def _start_child(conn: Connection, settings: BookSettings, start: datetime, end: datetime, venue_account: str | None,
-                 compare: Sequence[tuple[str, BookSettings]]):
+                 compare: Sequence[tuple[str, BookSettings]], then=None):
     """Fork a process that books the compared methods through its own connection (the machine's second
-    core), or None when not worth it or not possible (``ledger.forked``: an in-memory database, a small
-    ledger, no fork)."""
+    core), then runs ``then(its connection)``; None when not worth it or not possible (``ledger.forked``:
+    an in-memory database, a small ledger, no fork)."""
     from sqlalchemy import text
 
-    if not forked.forkable(conn) or conn.execute(text("SELECT COUNT(*) FROM journal_entries")).scalar_one() < CHILD_MIN_ENTRIES:
+    if not forked.forkable(conn):
         return None
-    return forked.start(conn, _totals_child, settings, start, end, venue_account, list(compare))
+    n = conn.execute(text("SELECT COUNT(*) FROM (SELECT 1 FROM journal_entries LIMIT :n) x"), {"n": CHILD_MIN_ENTRIES}).scalar_one()
+    if n < CHILD_MIN_ENTRIES:
+        return None
+    return forked.start(conn, _totals_child, settings, start, end, venue_account, list(compare), then)
 
 
 def _join_child(child) -> dict | None:
@@ -122,14 +138,17 @@ def _join_child(child) -> dict | None:
 
 
 def start_comparison(conn: Connection, settings: BookSettings, *, start: datetime, end: datetime, venue_account: str | None = None,
-                     compare: Sequence[tuple[str, BookSettings]] = ()):
+                     compare: Sequence[tuple[str, BookSettings]] = (), then=None):
     """Start booking the compared methods in a forked process now (None: not worth it or not possible);
-    hand the result to ``book_period(child=...)`` with the same arguments."""
-    return _start_child(conn, settings, start, end, venue_account, compare) if compare else None
+    hand the result to ``book_period(child=...)`` with the same arguments. ``then(conn)``: more work for
+    that process once the methods are booked (a report's perpetuals: the second core is idle by then);
+    its result is ``PeriodBooks.then`` (None if the process failed: do that work in process)."""
+    return _start_child(conn, settings, start, end, venue_account, compare, then) if compare else None
 
 
 def book_period(conn: Connection, settings: BookSettings, *, start: datetime, end: datetime, venue_account: str | None = None,
-                compare: Sequence[tuple[str, BookSettings]] = (), parallel: bool = True, gains=None, child=None, tap=None) -> PeriodBooks:
+                compare: Sequence[tuple[str, BookSettings]] = (), parallel: bool = True, gains=None, child=None, tap=None,
+                join: bool = True) -> PeriodBooks:
     """Book the ledger up to ``end`` (exclusive) once for ``settings`` and once per ``compare`` entry
     (a method name and its settings, e.g. from ``resolve_settings(reporting, method=m)``), over one read.
     Each compared settings must share ``settings``' cash set and currency (the bridge's inputs).
@@ -141,7 +160,9 @@ def book_period(conn: Connection, settings: BookSettings, *, start: datetime, en
     process already started by ``start_comparison`` for these ``compare`` settings (started early, while
     the parent is small: a forked child's resident memory starts as its parent's). ``tap(entries)``: given
     each chunk of the journal entries read (``ledger.reader.Entry``), before they are booked: what a report
-    sums of the same read (the statement's holdings by month)."""
+    sums of the same read (the statement's holdings by month). ``join=False``: return once the configured
+    method is booked; the compared methods (and ``then``) are in only after ``PeriodBooks.join()``, so
+    the caller can do other work while the forked process finishes."""
     for _m, s in compare:
         if s.cash != settings.cash or s.currency != settings.currency:
             raise ValueError("compared settings must share the reporting currency and stablecoin policy")
@@ -150,10 +171,18 @@ def book_period(conn: Connection, settings: BookSettings, *, start: datetime, en
     if child is None:
         return _book(conn, settings, start, end, venue_account, compare, gains=gains, tap=tap)
     pb = _book(conn, settings, start, end, venue_account, (), gains=gains, tap=tap)
-    got = _join_child(child)
-    if got is None:
-        got = _book(conn, settings, start, end, venue_account, compare, main_engine=False).methods
-    pb.methods.update(got)
+
+    def finish() -> None:
+        got = _join_child(child)
+        if got is None:
+            got = {"methods": _book(conn, settings, start, end, venue_account, compare, main_engine=False).methods}
+        pb.methods.update(got["methods"])
+        pb.then = got.get("then")
+        pb.pending = None
+
+    pb.pending = finish
+    if join:
+        pb.join()
     return pb
 
 

@@ -579,7 +579,7 @@ def build_report(conn: Connection, reporting: Any, settings, *, start: datetime,
     from ledger.books import resolve_settings
     from ledger.booking import SettingsError
     from ledger.completeness import assess
-    from ledger.perps import perp_books
+    from ledger.perps import stream_perps
     from ledger.reconcile import check, rollforward_of
     from ledger.report_books import book_period, start_comparison
 
@@ -608,19 +608,21 @@ def build_report(conn: Connection, reporting: Any, settings, *, start: datetime,
 
     from .rowstore import RowStore, TupleCodec
 
-    # The comparison's process is forked first, while this one is small (its resident memory starts as ours).
-    child = start_comparison(conn, settings, start=start, end=end, venue_account=account, compare=compared)
-    # The perpetuals next: perp_books holds every perp fill while it books, and the memory it frees is
-    # then reused by the spot booking (the peak is the larger of the two, not their sum). Its closes go
-    # to disk like the gains.
-    perps = perp_books(conn, settings, start=start, end=end, venue_account=account)
-    closes = RowStore(HTML_ROW_LIMIT, TupleCodec(Realized), spill=detail_rows)
-    closes.extend(perps.realized)
-    perps.realized = closes
+    # The perpetuals' closes go to disk like the gains. The comparison's process is forked first, while this
+    # one is small (its resident memory starts as ours); once the compared methods are booked it books the
+    # perpetuals too (the second core is idle by then), writing their closes into the store's file.
+    closes = RowStore(HTML_ROW_LIMIT, TupleCodec(Realized), spill=detail_rows).share()
+
+    def book_perps(c: Connection):
+        books = stream_perps(c, settings, start=start, end=end, venue_account=account, sink=closes.extend, cycles=False)
+        return books, closes.hand_over()
+
+    child = start_comparison(conn, settings, start=start, end=end, venue_account=account, compare=compared, then=book_perps)
     figures = GainFigures.empty(_months_of(start, end))
     held = HoldingSums(start, end)
     pb = book_period(conn, settings, start=start, end=end, venue_account=account, compare=compared,
-                     gains=_Tee(RowStore(HTML_ROW_LIMIT, TupleCodec(Gain), spill=detail_rows), figures.add), child=child, tap=held.add)
+                     gains=_Tee(RowStore(HTML_ROW_LIMIT, TupleCodec(Gain), spill=detail_rows), figures.add), child=child, tap=held.add,
+                     join=False)  # the forked process's results are taken last: this one gathers the rest meanwhile
     books = pb.books
     feeding = books.findings_until(end)
     rep = Report(label=label, start=start, end=end, account=account, currency=settings.currency, method=method,
@@ -640,7 +642,6 @@ def build_report(conn: Connection, reporting: Any, settings, *, start: datetime,
     rep.fees, rep._fee_total, rep._fee_days = fees.store, fees.total, fees.days
     rep.prices_used = prices_used(conn, start, end, account)
     rep.holdings = _holdings(conn, reporting, books.open_lots, last)
-    rep.perps = perps
     if series:
         rep.value_series = _value_series(conn, reporting, start, end, held, settings.cash)
     rep.rollforward = rollforward_of(start - _US, last, pb.lots_at_start, books.open_lots, pb.methods[method or ""].basis, pb.new_lot_relief)
@@ -648,6 +649,15 @@ def build_report(conn: Connection, reporting: Any, settings, *, start: datetime,
     if account is not None:
         names = [n for n in names if n == account] or [account]
     rep.checks = [check(conn, n, at=last, keep=False) for n in names]
+    pb.join()
+    if pb.then is not None:  # booked by the comparison's process
+        perps, state = pb.then
+        closes.take_over(state)
+    else:  # not forked (a small ledger), or that process failed: a fresh store (its file may hold part of the rows)
+        closes = RowStore(HTML_ROW_LIMIT, TupleCodec(Realized), spill=detail_rows)
+        perps, _state = book_perps(conn)
+    perps.realized = closes
+    rep.perps = perps
     if compare:
         for m in methods:
             if m in unavailable:

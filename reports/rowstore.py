@@ -128,6 +128,26 @@ class RowStore:
             self._file.write(data)
         self._buf = []
 
+    # -- filled by a forked process -------------------------------------------------------------
+    def share(self) -> RowStore:
+        """Open the store's file now, so that a process forked after this writes into it (the open file
+        is inherited); the parent then ``take_over``\ s what that process's ``hand_over`` returned."""
+        if self._spill and self._file is None:
+            self._file = tempfile.TemporaryFile(prefix="reconcile-rows-")
+        return self
+
+    def hand_over(self) -> tuple[list, int]:
+        """In the forked process: every row written to the shared file but the head; the head and count."""
+        self._flush()
+        if self._file is not None:
+            self._file.flush()
+        return self._head, self._n
+
+    def take_over(self, state: tuple[list, int]) -> None:
+        """In the parent: the rows the forked process wrote (``hand_over``'s state)."""
+        self._head, self._n = state
+        self._buf = []
+
     def __len__(self) -> int:
         return self._n
 
