@@ -131,7 +131,7 @@ class RowStore:
     # -- filled by a forked process -------------------------------------------------------------
     def share(self) -> RowStore:
         """Open the store's file now, so that a process forked after this writes into it (the open file
-        is inherited); the parent then ``take_over``\ s what that process's ``hand_over`` returned."""
+        is inherited); the parent then passes what that process's ``hand_over`` returned to ``take_over``."""
         if self._spill and self._file is None:
             self._file = tempfile.TemporaryFile(prefix="reconcile-rows-")
         return self

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -73,5 +75,16 @@ def test_book_period__the_forked_comparison_equals_the_in_process_one(engine, db
     with engine.connect() as conn:
         forked = book_period(conn, resolve_settings(rep), start=start, end=end, compare=compare)
         here = book_period(conn, resolve_settings(rep), start=start, end=end, compare=compare, parallel=False)
-    assert started == [1] and set(joined[0]) == {m for m, _s in compare}  # the child's own totals, not the fallback
+    assert started == [1] and set(joined[0]["methods"]) == {m for m, _s in compare}  # the child's own totals, not the fallback
     assert forked.methods == here.methods and forked.books.gains == here.books.gains and forked.lots_at_start == here.lots_at_start
+    # More work for the forked process (``then``, run there with its own connection), joined when asked.
+    from ledger.report_books import start_comparison
+
+    with engine.connect() as conn:
+        child = start_comparison(conn, resolve_settings(rep), start=start, end=end, compare=compare,
+                                 then=lambda c: (os.getpid(), c.exec_driver_sql("SELECT COUNT(*) FROM journal_entries").scalar_one()))
+        late = book_period(conn, resolve_settings(rep), start=start, end=end, compare=compare, child=child, join=False)
+        assert late.then is None and set(late.methods) == {"fifo"}  # the configured method only, until joined
+        late.join()
+        entries = conn.exec_driver_sql("SELECT COUNT(*) FROM journal_entries").scalar_one()
+    assert late.methods == here.methods and late.then[1] == entries and late.then[0] != os.getpid()
