@@ -242,6 +242,36 @@ def splice(src: Path, dst: Path, sheets: dict[str, FastSheet], order: list[str])
             zi._compresslevel = 1  # type: ignore[attr-defined]  # what ZipFile.open(mode="w") reads
             with zout.open(zi, "w", force_zip64=True) as fh:
                 fh.write(xml[:at].encode("utf-8"))
-                for chunk in fast.xml_rows(styles):
-                    fh.write(chunk.encode("utf-8"))
+                _write_behind(fh, (chunk.encode("utf-8") for chunk in fast.xml_rows(styles)))
                 fh.write(xml[tail_at:].encode("utf-8"))
+
+
+def _write_behind(fh, chunks: Iterable[bytes]) -> None:
+    """Write ``chunks`` to ``fh`` from a thread while the next ones are made: the zip member's deflate
+    and CRC run in zlib, which lets go of the interpreter, so they take the second core meanwhile."""
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=4)
+    failed: list[BaseException] = []
+
+    def drain() -> None:
+        while (data := q.get()) is not None:
+            if not failed:
+                try:
+                    fh.write(data)
+                except BaseException as exc:  # noqa: BLE001 - raised again by the caller's thread
+                    failed.append(exc)
+
+    t = threading.Thread(target=drain, name="xlsx-deflate", daemon=True)
+    t.start()
+    try:
+        for data in chunks:
+            if failed:
+                break
+            q.put(data)
+    finally:
+        q.put(None)
+        t.join()
+    if failed:
+        raise failed[0]
