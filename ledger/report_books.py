@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection
 
@@ -130,20 +130,29 @@ def _start_child(conn: Connection, settings: BookSettings, start: datetime, end:
     n = conn.execute(text("SELECT COUNT(*) FROM (SELECT 1 FROM journal_entries LIMIT :n) x"), {"n": CHILD_MIN_ENTRIES}).scalar_one()
     if n < CHILD_MIN_ENTRIES:
         return None
-    return forked.start(conn, _totals_child, settings, start, end, venue_account, list(compare), then)
+    handle = forked.start(conn, _totals_child, settings, start, end, venue_account, list(compare), then)
+    return None if handle is None else _Child(handle, tuple(m for m, _s in compare))
 
 
-def _join_child(child) -> dict | None:
-    return forked.join(child)
+class _Child(NamedTuple):
+    handle: Any  # ledger.forked.start's
+    methods: tuple[str, ...]  # the compared methods it books
+
+
+def _join_child(child: _Child) -> dict | None:
+    return forked.join(child.handle)
 
 
 def start_comparison(conn: Connection, settings: BookSettings, *, start: datetime, end: datetime, venue_account: str | None = None,
-                     compare: Sequence[tuple[str, BookSettings]] = (), then=None):
+                     compare: Sequence[tuple[str, BookSettings]] = (), then=None, here: int = 0):
     """Start booking the compared methods in a forked process now (None: not worth it or not possible);
     hand the result to ``book_period(child=...)`` with the same arguments. ``then(conn)``: more work for
     that process once the methods are booked (a report's perpetuals: the second core is idle by then);
-    its result is ``PeriodBooks.then`` (None if the process failed: do that work in process)."""
-    return _start_child(conn, settings, start, end, venue_account, compare, then) if compare else None
+    its result is ``PeriodBooks.then`` (None if the process failed: do that work in process). ``here``:
+    the first ``here`` compared methods are left to ``book_period``'s own read (a share of the work for
+    each core)."""
+    there = list(compare)[here:]
+    return _start_child(conn, settings, start, end, venue_account, there, then) if there else None
 
 
 def book_period(conn: Connection, settings: BookSettings, *, start: datetime, end: datetime, venue_account: str | None = None,
@@ -170,12 +179,13 @@ def book_period(conn: Connection, settings: BookSettings, *, start: datetime, en
         child = _start_child(conn, settings, start, end, venue_account, compare)
     if child is None:
         return _book(conn, settings, start, end, venue_account, compare, gains=gains, tap=tap)
-    pb = _book(conn, settings, start, end, venue_account, (), gains=gains, tap=tap)
+    there = [(m, s) for m, s in compare if m in child.methods]
+    pb = _book(conn, settings, start, end, venue_account, [(m, s) for m, s in compare if m not in child.methods], gains=gains, tap=tap)
 
     def finish() -> None:
         got = _join_child(child)
         if got is None:
-            got = {"methods": _book(conn, settings, start, end, venue_account, compare, main_engine=False).methods}
+            got = {"methods": _book(conn, settings, start, end, venue_account, there, main_engine=False).methods}
         pb.methods.update(got["methods"])
         pb.then = got.get("then")
         pb.pending = None

@@ -617,7 +617,7 @@ def build_report(conn: Connection, reporting: Any, settings, *, start: datetime,
         books = stream_perps(c, settings, start=start, end=end, venue_account=account, sink=closes.extend, cycles=False)
         return books, closes.hand_over()
 
-    child = start_comparison(conn, settings, start=start, end=end, venue_account=account, compare=compared, then=book_perps)
+    child = start_comparison(conn, settings, start=start, end=end, venue_account=account, compare=compared, then=book_perps, here=1)
     figures = GainFigures.empty(_months_of(start, end))
     held = HoldingSums(start, end)
     pb = book_period(conn, settings, start=start, end=end, venue_account=account, compare=compared,

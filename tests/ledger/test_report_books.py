@@ -81,10 +81,11 @@ def test_book_period__the_forked_comparison_equals_the_in_process_one(engine, db
     from ledger.report_books import start_comparison
 
     with engine.connect() as conn:
-        child = start_comparison(conn, resolve_settings(rep), start=start, end=end, compare=compare,
+        child = start_comparison(conn, resolve_settings(rep), start=start, end=end, compare=compare, here=1,  # the first one booked here
                                  then=lambda c: (os.getpid(), c.exec_driver_sql("SELECT COUNT(*) FROM journal_entries").scalar_one()))
+        assert child.methods == tuple(m for m, _s in compare[1:])
         late = book_period(conn, resolve_settings(rep), start=start, end=end, compare=compare, child=child, join=False)
-        assert late.then is None and set(late.methods) == {"fifo"}  # the configured method only, until joined
+        assert late.then is None and set(late.methods) == {"fifo", compare[0][0]}  # booked here; the rest once joined
         late.join()
         entries = conn.exec_driver_sql("SELECT COUNT(*) FROM journal_entries").scalar_one()
     assert late.methods == here.methods and late.then[1] == entries and late.then[0] != os.getpid()
