@@ -354,16 +354,19 @@ def snapshot_basis(conn: Connection, venue_account: str, at: datetime):
 
 
 def check(conn: Connection, venue_account: str, *, at: datetime | None = None, expected_endpoints: Iterable[str] = (), keep: bool = True,
-          now: datetime | None = None, rollforward: RollForward | None = None, perps: bool = True) -> CheckOutcome:
+          now: datetime | None = None, rollforward: RollForward | None = None, perps: bool = True, proving=None) -> CheckOutcome:
     """Compare the ledger with the exchange and keep the result.
 
     Without ``at``: the ledger at the latest snapshot's time against that snapshot. With ``at``: the
     ledger at ``at`` against the exchange's figures at ``at``: a snapshot taken then if one exists,
     else the latest snapshot rolled back (or forward) through the ledger's own flows in between
     (``snapshot_basis``), stated in the outcome's ``basis``.
-    With ``perps`` also prove the perpetuals (``ledger.perps.perp_proof``, docs/perps.md)."""
-    proving = None
-    if perps:  # started first: on a large ledger it runs in another process while the balances are compared
+    With ``perps`` also prove the perpetuals (``ledger.perps.perp_proof``, docs/perps.md); ``proving``: that
+    proof already started by the caller (``ledger.perps.start_perp_proof(conn, venue_account, at=at)``),
+    so that it runs while the caller does other work first."""
+    if not perps:
+        proving = None
+    elif proving is None:  # started first: on a large ledger it runs in another process while the balances are compared
         from .perps import start_perp_proof
 
         proving = start_perp_proof(conn, venue_account, at=at)

@@ -579,7 +579,7 @@ def build_report(conn: Connection, reporting: Any, settings, *, start: datetime,
     from ledger.books import resolve_settings
     from ledger.booking import SettingsError
     from ledger.completeness import assess
-    from ledger.perps import stream_perps
+    from ledger.perps import start_perp_proof, stream_perps
     from ledger.reconcile import check, rollforward_of
     from ledger.report_books import book_period, start_comparison
 
@@ -618,6 +618,12 @@ def build_report(conn: Connection, reporting: Any, settings, *, start: datetime,
         return books, closes.hand_over()
 
     child = start_comparison(conn, settings, start=start, end=end, venue_account=account, compare=compared, then=book_perps, here=1)
+    # The perpetuals' proof of the period-end check is started now too (forked on a large ledger): it runs
+    # beside the booking instead of after it.
+    names = accounts if accounts is not None else [n for (n,) in conn.execute(text("SELECT DISTINCT venue_account FROM snapshots ORDER BY 1"))]
+    if account is not None:
+        names = [n for n in names if n == account] or [account]
+    proofs = {n: start_perp_proof(conn, n, at=last) for n in names}
     figures = GainFigures.empty(_months_of(start, end))
     held = HoldingSums(start, end)
     pb = book_period(conn, settings, start=start, end=end, venue_account=account, compare=compared,
@@ -645,10 +651,7 @@ def build_report(conn: Connection, reporting: Any, settings, *, start: datetime,
     if series:
         rep.value_series = _value_series(conn, reporting, start, end, held, settings.cash)
     rep.rollforward = rollforward_of(start - _US, last, pb.lots_at_start, books.open_lots, pb.methods[method or ""].basis, pb.new_lot_relief)
-    names = accounts if accounts is not None else [n for (n,) in conn.execute(text("SELECT DISTINCT venue_account FROM snapshots ORDER BY 1"))]
-    if account is not None:
-        names = [n for n in names if n == account] or [account]
-    rep.checks = [check(conn, n, at=last, keep=False) for n in names]
+    rep.checks = [check(conn, n, at=last, keep=False, proving=proofs[n]) for n in names]
     pb.join()
     if pb.then is not None:  # booked by the comparison's process
         perps, state = pb.then
