@@ -3,8 +3,9 @@
     python benchmarks/report_bench.py [--fills 1000000] [--keep DIR] [--no-compare]
 
 Builds a SQLite ledger of N spot and perp fills in 2025 (raw records stored and posted as
-``benchmarks/posting_bench.py`` does, then valued offline: USDC-quoted fills price themselves),
-not timed. Then times, as a user starts them, one process each:
+``benchmarks/posting_bench.py`` does, then valued offline: USDC-quoted fills price themselves) and
+an exchange snapshot taken just after the year (as a synced account has one: the report reconciles
+at the period end, the perpetuals' proof included), not timed. Then times, as a user starts them, one process each:
 
     reconcile report --year 2025 --format xlsx --out DIR --allow-incomplete
     reconcile report --year 2025 --format html --out DIR --allow-incomplete
@@ -64,6 +65,36 @@ def build(url: str, n: int) -> None:
           f"({vr.priced:,} values; {left:,} unpriced) (not timed)", flush=True)
 
 
+def snapshot(url: str) -> bool:
+    """Give the ledger the exchange snapshot a synced account has, taken just after the year (2026-01-01):
+    the ledger's own wallet figures and open perp positions, so the report's period-end check compares
+    and proves as on a real account (rolled back to the period end). Returns whether one was added."""
+    from datetime import datetime, timezone
+
+    from ledger.books import resolve_settings
+    from ledger.db import make_engine
+    from ledger.perps import perp_books
+    from ledger.reconcile import _ledger_figures
+    from ledger.store import SnapshotLineIn, save_snapshot
+    from reconcile.config import ReportingConfig
+
+    engine = make_engine(url)
+    taken = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    with engine.begin() as conn:
+        if conn.exec_driver_sql("SELECT COUNT(*) FROM snapshots").scalar_one():
+            engine.dispose()
+            return False
+        figures = _ledger_figures(conn, "main", taken)
+        books = perp_books(conn, resolve_settings(ReportingConfig(jurisdiction="us", method="fifo")), end=taken)
+        positions = [{"symbol": p.market, "netQuantity": format(p.quantity, "f"), "entryPrice": format(p.exchange_entry, "f"), "positionId": str(i)}
+                     for i, p in enumerate(books.positions)]
+        balances = {a: {"available": format(q, "f"), "locked": "0", "staked": "0"} for (w, a), q in figures.items() if w == "Spot"}
+        save_snapshot(conn, venue_account="main", taken_at=taken, lines=[SnapshotLineIn(w, a, q) for (w, a), q in figures.items()],
+                      payload={"balances": balances, "positions": positions, "borrowLendPositions": [], "collateral": {}})
+    engine.dispose()
+    return True
+
+
 def timed(args: list[str]) -> tuple[int, float, float, str]:
     proc = subprocess.run([sys.executable, "-c", _MEASURE, *args], capture_output=True, text=True)
     head, _, rest = proc.stdout.partition("\n")
@@ -83,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     url = f"sqlite:///{db}"
     if not db.exists():
         build(url, args.fills)
+    if snapshot(url):
+        print("ledger: a year-end exchange snapshot added (the ledger's own figures; not timed)", flush=True)
     exe = [sys.executable, "-m", "reconcile.cli"] if False else [str(Path(sys.executable).with_name("reconcile"))]
     if not Path(exe[0]).exists():
         exe = [sys.executable, "-c", "import sys; from reconcile.cli import main; sys.exit(main(sys.argv[1:]))"]
