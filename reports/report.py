@@ -624,56 +624,61 @@ def build_report(conn: Connection, reporting: Any, settings, *, start: datetime,
     if account is not None:
         names = [n for n in names if n == account] or [account]
     proofs = {n: start_perp_proof(conn, n, at=last) for n in names}
-    figures = GainFigures.empty(_months_of(start, end))
-    held = HoldingSums(start, end)
-    pb = book_period(conn, settings, start=start, end=end, venue_account=account, compare=compared,
-                     gains=_Tee(RowStore(HTML_ROW_LIMIT, TupleCodec(Gain), spill=detail_rows), figures.add), child=child, tap=held.add,
-                     join=False)  # the forked process's results are taken last: this one gathers the rest meanwhile
-    books = pb.books
-    feeding = books.findings_until(end)
-    rep = Report(label=label, start=start, end=end, account=account, currency=settings.currency, method=method,
-                 scope=settings.booking.scope, jurisdiction=settings.booking.jurisdiction, generated_at=now or datetime.now(timezone.utc),
-                 completeness=first.with_findings(feeding), allow_incomplete=allow_incomplete)
-    rep.findings = feeding
-    if gate is not None:
-        gate(rep.completeness)
-    rep.gains = books.gains.store
-    rep._figures = figures
-    rep.engine_income = [i for i in books.income if start <= i.time < end]
-    rep.open_lots = sorted(books.open_lots, key=lambda l: (l.account, l.asset, l.acquired, l.id))
-    rep.allocations = list(books.allocations)
-    rep.income = income_entries(conn, start, end, account)
-    fees = _FeeSink(RowStore(HTML_ROW_LIMIT, TupleCodec(FeeRow), spill=detail_rows))
-    fee_rows(conn, start, end, account, out=fees)
-    rep.fees, rep._fee_total, rep._fee_days = fees.store, fees.total, fees.days
-    rep.prices_used = prices_used(conn, start, end, account)
-    rep.holdings = _holdings(conn, reporting, books.open_lots, last)
-    if series:
-        rep.value_series = _value_series(conn, reporting, start, end, held, settings.cash)
-    rep.rollforward = rollforward_of(start - _US, last, pb.lots_at_start, books.open_lots, pb.methods[method or ""].basis, pb.new_lot_relief)
-    rep.checks = [check(conn, n, at=last, keep=False, proving=proofs[n]) for n in names]
-    pb.join()
-    if pb.then is not None:  # booked by the comparison's process
-        perps, state = pb.then
-        closes.take_over(state)
-    else:  # not forked (a small ledger), or that process failed: a fresh store (its file may hold part of the rows)
-        closes = RowStore(HTML_ROW_LIMIT, TupleCodec(Realized), spill=detail_rows)
-        perps, _state = book_perps(conn)
-    perps.realized = closes
-    rep.perps = perps
-    if compare:
-        for m in methods:
-            if m in unavailable:
-                rep.methods.append(MethodRow(m, _ZERO, _ZERO, _ZERO, _ZERO, _ZERO, 0, unavailable[m]))
-            else:
-                t = pb.methods[m]
-                rep.methods.append(MethodRow(m, t.short, t.long, t.other, t.proceeds, t.basis, t.rows, "configured" if m == method else ""))
-        if not any(r.method == method for r in rep.methods):
-            t = pb.methods[method]
-            rep.methods.insert(0, MethodRow(method, t.short, t.long, t.other, t.proceeds, t.basis, t.rows, "configured"))
-    rep.conn = conn
-    rep._journal = lambda: (r for r in journal_rows(conn, start=start, end=end) if account is None or r.venue_account == account)
-    return rep
+    try:
+        figures = GainFigures.empty(_months_of(start, end))
+        held = HoldingSums(start, end)
+        pb = book_period(conn, settings, start=start, end=end, venue_account=account, compare=compared,
+                         gains=_Tee(RowStore(HTML_ROW_LIMIT, TupleCodec(Gain), spill=detail_rows), figures.add), child=child, tap=held.add,
+                         join=False)  # the forked process's results are taken last: this one gathers the rest meanwhile
+        books = pb.books
+        feeding = books.findings_until(end)
+        rep = Report(label=label, start=start, end=end, account=account, currency=settings.currency, method=method,
+                     scope=settings.booking.scope, jurisdiction=settings.booking.jurisdiction, generated_at=now or datetime.now(timezone.utc),
+                     completeness=first.with_findings(feeding), allow_incomplete=allow_incomplete)
+        rep.findings = feeding
+        if gate is not None:
+            gate(rep.completeness)
+        rep.gains = books.gains.store
+        rep._figures = figures
+        rep.engine_income = [i for i in books.income if start <= i.time < end]
+        rep.open_lots = sorted(books.open_lots, key=lambda l: (l.account, l.asset, l.acquired, l.id))
+        rep.allocations = list(books.allocations)
+        rep.income = income_entries(conn, start, end, account)
+        fees = _FeeSink(RowStore(HTML_ROW_LIMIT, TupleCodec(FeeRow), spill=detail_rows))
+        fee_rows(conn, start, end, account, out=fees)
+        rep.fees, rep._fee_total, rep._fee_days = fees.store, fees.total, fees.days
+        rep.prices_used = prices_used(conn, start, end, account)
+        rep.holdings = _holdings(conn, reporting, books.open_lots, last)
+        if series:
+            rep.value_series = _value_series(conn, reporting, start, end, held, settings.cash)
+        rep.rollforward = rollforward_of(start - _US, last, pb.lots_at_start, books.open_lots, pb.methods[method or ""].basis, pb.new_lot_relief)
+        rep.checks = [check(conn, n, at=last, keep=False, proving=proofs[n]) for n in names]
+        pb.join()
+        if pb.then is not None:  # booked by the comparison's process
+            perps, state = pb.then
+            closes.take_over(state)
+        else:  # not forked (a small ledger), or that process failed: a fresh store (its file may hold part of the rows)
+            closes = RowStore(HTML_ROW_LIMIT, TupleCodec(Realized), spill=detail_rows)
+            perps, _state = book_perps(conn)
+        perps.realized = closes
+        rep.perps = perps
+        if compare:
+            for m in methods:
+                if m in unavailable:
+                    rep.methods.append(MethodRow(m, _ZERO, _ZERO, _ZERO, _ZERO, _ZERO, 0, unavailable[m]))
+                else:
+                    t = pb.methods[m]
+                    rep.methods.append(MethodRow(m, t.short, t.long, t.other, t.proceeds, t.basis, t.rows, "configured" if m == method else ""))
+            if not any(r.method == method for r in rep.methods):
+                t = pb.methods[method]
+                rep.methods.insert(0, MethodRow(method, t.short, t.long, t.other, t.proceeds, t.basis, t.rows, "configured"))
+        rep.conn = conn
+        rep._journal = lambda: (r for r in journal_rows(conn, start=start, end=end) if account is None or r.venue_account == account)
+        return rep
+    except BaseException:  # the gate's exit or an error: stop the proofs not taken (a forked one would wait for a reader)
+        for handle in proofs.values():
+            handle.discard()
+        raise
 
 
 def raw_payload_text(payload: str) -> str:

@@ -72,3 +72,35 @@ def test_report__figures_taken_on_the_way_equal_those_of_the_rows(engine):
         again = replace(rep, fees=fees, _fee_days=None, _fee_total=None)
         assert rep.cumulative_flows() == again.cumulative_flows()
         assert rep.gain_total("gain", "short") == sum((g.gain for g in gains if g.term == "short"), Decimal(0))
+
+
+def test_report__a_gate_that_stops_the_report_stops_the_started_proofs_too(engine, monkeypatch):
+    """The period-end check's perpetuals proof is started with the booking (forked on a large ledger); when
+    the gate stops the report (an incomplete period, not allowed), no forked process is left behind."""
+    import multiprocessing
+
+    import pytest
+
+    import ledger.perps as perps
+    from ledger.books import resolve_settings
+    from reports.report import build_report
+
+    report_ledger.build(engine)
+    monkeypatch.setattr(perps, "CHILD_MIN_FILLS", 0)  # fork the proof even for this small ledger
+    reporting = ReportingConfig(jurisdiction="us", method="fifo")
+    settings = resolve_settings(reporting)
+    start, end = settings.year_bounds(2025)
+    started, calls = [], []
+    real = perps.start_perp_proof
+    forked = []
+    monkeypatch.setattr(perps, "start_perp_proof", lambda *a, **k: started.append(real(*a, **k)) or forked.append(started[-1].proc is not None) or started[-1])
+
+    def gate(completeness):
+        calls.append(completeness)
+        if started:  # the call after the booking, while the proof is out
+            raise SystemExit(4)
+
+    with engine.connect() as conn, pytest.raises(SystemExit):
+        build_report(conn, reporting, settings, start=start, end=end, label="2025", accounts=["main"], gate=gate, compare=False)
+    assert forked == [True] and started[0].proc is None  # it was forked, and is stopped
+    assert multiprocessing.active_children() == []
