@@ -35,6 +35,7 @@ from .booking.perps import (
     exchange_unrealized,
     perp_method_for,
 )
+from .bulk import db_time
 from .db import driver_rows
 from .money import EXACT, ZERO, plain
 from .types import utc_from_db
@@ -90,12 +91,6 @@ def _time(v: Any) -> datetime:
     if isinstance(v, datetime):
         return v if v.tzinfo is _UTC else (v.replace(tzinfo=_UTC) if v.tzinfo is None else v.astimezone(_UTC))
     return datetime.fromisoformat(v).replace(tzinfo=_UTC)
-
-
-def _db_time(conn: Connection, t: datetime):
-    if conn.dialect.name == "sqlite":
-        return t.astimezone(_UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
-    return t
 
 
 def _ms_floor(t: datetime) -> datetime:
@@ -156,7 +151,7 @@ def iter_perp_fills(conn: Connection, *, venue_account: str | None = None, until
         params["acct"] = venue_account
     if until is not None:
         cond += f" AND e.timestamp <= {ph('until')}"
-        params["until"] = _db_time(conn, until)
+        params["until"] = db_time(conn, until)
     sql = ("SELECT e.timestamp, e.entry_key, e.venue_account, r.payload FROM journal_entries e JOIN raw_records r ON r.id = e.raw_record_id"
            f" WHERE e.kind = 'perp-fill'{cond} ORDER BY e.timestamp, e.entry_key")
     cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
@@ -207,7 +202,7 @@ def read_perps(conn: Connection, *, venue_account: str | None = None, until: dat
     cond = _account_filter(venue_account)
     if until is not None:
         cond += " AND e.timestamp <= :until"
-        params["until"] = _db_time(conn, until)
+        params["until"] = db_time(conn, until)
     out = PerpInputs()
     loads = orjson.loads
     D = Decimal
@@ -448,7 +443,7 @@ class UsdcRates:
             text("SELECT p.unit_price FROM postings p JOIN journal_entries e ON e.id = p.entry_id JOIN assets a ON a.id = p.asset_id"
                  " WHERE a.symbol = 'USDC' AND p.price_currency = :c AND p.unit_price IS NOT NULL AND e.timestamp >= :lo AND e.timestamp < :hi"
                  " ORDER BY e.timestamp LIMIT 1"),
-            {"c": self.currency, "lo": _db_time(self.conn, lo), "hi": _db_time(self.conn, lo + timedelta(days=1))},
+            {"c": self.currency, "lo": db_time(self.conn, lo), "hi": db_time(self.conn, lo + timedelta(days=1))},
         ).first()
         if row is not None:
             return row[0] if isinstance(row[0], Decimal) else Decimal(str(row[0]))
@@ -478,7 +473,7 @@ def _mark_at(conn: Connection, market: str, t: datetime) -> tuple[Decimal | None
     for iv, secs in (("1m", 60), ("1h", 3600), ("1d", 86400)):
         row = conn.execute(
             text("SELECT start, close FROM price_bars WHERE symbol = :s AND interval = :iv AND start <= :t AND close IS NOT NULL ORDER BY start DESC LIMIT 1"),
-            {"s": sym, "iv": iv, "t": _db_time(conn, t - timedelta(seconds=secs))},  # a bar that has closed by t
+            {"s": sym, "iv": iv, "t": db_time(conn, t - timedelta(seconds=secs))},  # a bar that has closed by t
         ).first()
         if row is not None:
             start = _time(row[0])
@@ -770,7 +765,7 @@ def _usdc_rollforward(conn: Connection, proof: PerpProof, snapshot_id: int) -> N
         "SELECT e.timestamp, e.kind, ac.name, p.quantity FROM postings p JOIN journal_entries e ON e.id = p.entry_id"
         " JOIN accounts ac ON ac.id = p.account_id JOIN assets a ON a.id = p.asset_id"
         " WHERE a.symbol = 'USDC' AND ac.name IN (:spot, :borrowed) AND e.timestamp <= :until ORDER BY e.timestamp, e.entry_key",
-        {"spot": spot, "borrowed": borrowed, "until": _db_time(conn, until)},
+        {"spot": spot, "borrowed": borrowed, "until": db_time(conn, until)},
     )
     kind_cat = {k: c for c, ks in ROLLFORWARD_CATEGORIES.items() for k in ks}
     cats: dict[str, Decimal] = {"opening": ZERO, **{c: ZERO for c in ROLLFORWARD_CATEGORIES}, "other": ZERO}
@@ -966,7 +961,7 @@ def perp_proof(conn: Connection, venue_account: str, *, at: datetime | None = No
     params: dict[str, Any] = {"a": venue_account}
     if at is not None:
         q += " AND taken_at <= :t"
-        params["t"] = _db_time(conn, at)
+        params["t"] = db_time(conn, at)
     snap = conn.execute(text(q + " ORDER BY taken_at DESC, id DESC LIMIT 1"), params).first()
     proof = PerpProof(venue_account, snap[0] if snap else None, _time(snap[1]) if snap else None)
     until = proof.as_of or at

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select, text
 
+from .bulk import db_time
 from .db import balances
 from .money import D, plain
 from .schema import CheckResult, Snapshot, SnapshotLine
@@ -261,11 +262,7 @@ def _ledger_figures(conn: Connection, acct: str, until: datetime, whole: dict[tu
 
 def _entries_after(conn: Connection, t: datetime) -> bool:
     """Whether any journal entry is dated after ``t`` (the timestamp index answers at once)."""
-    return conn.execute(text("SELECT 1 FROM journal_entries WHERE timestamp > :t LIMIT 1"), {"t": _db_time(conn, t)}).first() is not None
-
-
-def _db_time(conn: Connection, t: datetime):
-    return t if conn.dialect.name != "sqlite" else t.astimezone(timezone.utc).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+    return conn.execute(text("SELECT 1 FROM journal_entries WHERE timestamp > :t LIMIT 1"), {"t": db_time(conn, t)}).first() is not None
 
 
 def _evidence(conn: Connection, venue_account: str, taken: datetime, expected_endpoints: Iterable[str]) -> Evidence:
@@ -281,7 +278,7 @@ def _evidence(conn: Connection, venue_account: str, taken: datetime, expected_en
             "SELECT a.symbol, COUNT(DISTINCT e.id) FROM journal_entries e JOIN postings p ON p.entry_id = e.id"
             " JOIN assets a ON a.id = p.asset_id WHERE e.venue_account = :acct AND e.timestamp > :t GROUP BY a.symbol"
         ),
-        {"acct": venue_account, "t": _db_time(conn, taken)},
+        {"acct": venue_account, "t": db_time(conn, taken)},
     )
     ev.after_snapshot = {a: n for a, n in after}
     fees = balances(conn, prefix="Expenses:Fees", until=taken)
@@ -326,7 +323,7 @@ def _entries_between(conn: Connection, acct: str, after: datetime, until: dateti
     """Entries of the account dated in (after, until]."""
     return conn.execute(
         text("SELECT COUNT(*) FROM journal_entries WHERE venue_account = :a AND timestamp > :t0 AND timestamp <= :t1"),
-        {"a": acct, "t0": _db_time(conn, after), "t1": _db_time(conn, until)},
+        {"a": acct, "t0": db_time(conn, after), "t1": db_time(conn, until)},
     ).scalar_one()
 
 

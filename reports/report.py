@@ -315,7 +315,9 @@ def _aware(v) -> datetime:
 
 
 def _p(conn: Connection, t: datetime):
-    return t if conn.dialect.name != "sqlite" else t.astimezone(timezone.utc).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+    from ledger.bulk import db_time
+
+    return db_time(conn, t)
 
 
 def _dec(v) -> Decimal | None:

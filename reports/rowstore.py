@@ -155,26 +155,11 @@ class RowStore:
         return self._n > 0
 
     def __iter__(self) -> Iterator:
-        if not self._spill and self._n > len(self._head):
-            raise RuntimeError(f"this store kept only its first {len(self._head)} of {self._n} rows (spill=False)")
+        self._whole()
         yield from self._head
-        if self._file is not None:
-            self._file.flush()
-            pos = 0
-            unpack = self._codec.unpack if self._codec is not None else None
-            while True:
-                self._file.seek(pos)
-                head = self._file.read(_LEN.size)
-                if len(head) < _LEN.size:
-                    break
-                (n,) = _LEN.unpack(head)
-                data = self._file.read(n)
-                pos += _LEN.size + n
-                if unpack is not None:
-                    chunk = unpack(data)
-                else:
-                    chunk = pickle.loads(data)
-                yield from chunk
+        unpack = self._codec.unpack if self._codec is not None else pickle.loads
+        for data in self._stored():
+            yield from unpack(data)
         yield from self._buf
 
     def column_chunks(self) -> Iterator[list[list]]:
@@ -184,24 +169,33 @@ class RowStore:
         codec = self._codec
         if codec is None:
             raise TypeError("column_chunks needs a TupleCodec")
-        if not self._spill and self._n > len(self._head):
-            raise RuntimeError(f"this store kept only its first {len(self._head)} of {self._n} rows (spill=False)")
+        self._whole()
         if self._head:
             yield marshal.loads(codec.pack(self._head))
-        if self._file is not None:
-            self._file.flush()
-            pos = 0
-            while True:
-                self._file.seek(pos)
-                head = self._file.read(_LEN.size)
-                if len(head) < _LEN.size:
-                    break
-                (n,) = _LEN.unpack(head)
-                data = self._file.read(n)
-                pos += _LEN.size + n
-                yield marshal.loads(data)
+        for data in self._stored():
+            yield marshal.loads(data)
         if self._buf:
             yield marshal.loads(codec.pack(self._buf))
+
+    def _whole(self) -> None:
+        """Refuse a full read of a store that kept only its head (``spill=False``)."""
+        if not self._spill and self._n > len(self._head):
+            raise RuntimeError(f"this store kept only its first {len(self._head)} of {self._n} rows (spill=False)")
+
+    def _stored(self) -> Iterator[bytes]:
+        """The chunks written to the file, in order, as written (codec or pickle bytes)."""
+        if self._file is None:
+            return
+        self._file.flush()
+        pos = 0
+        while True:
+            self._file.seek(pos)
+            head = self._file.read(_LEN.size)
+            if len(head) < _LEN.size:
+                return
+            (n,) = _LEN.unpack(head)
+            yield self._file.read(n)
+            pos += _LEN.size + n
 
     @property
     def fields(self) -> tuple[str, ...] | None:
