@@ -1,8 +1,8 @@
 """One helper for the work a command hands to the machine's second core: a forked process that runs
 ``target(url, *args, send)`` over its own database connection and sends back one dict.
 
-Used by the report's method comparison (``ledger.report_books``) and the perpetuals proof's cycle
-checks (``ledger.perps``). It is the same code the parent would run: ``start`` returns None where a
+Used by the report's method comparison (``ledger.report_books``), its perpetuals (``reports.report``)
+and the perpetuals proof's cycle checks (``ledger.perps``); ``call`` runs one function so. It is the same code the parent would run: ``start`` returns None where a
 fork is not worth it or not possible (an in-memory database, no fork), and a child that fails or
 sends anything but a dict gives None from ``join``; the caller then runs the work in process.
 
@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-__all__ = ["start", "join", "no_cycle_collection", "forkable"]
+__all__ = ["start", "join", "stop", "call", "no_cycle_collection", "forkable"]
 
 
 def forkable(conn: Connection) -> bool:
@@ -57,6 +57,35 @@ def join(child) -> dict | None:
         recv.close()
         proc.join()
     return result if isinstance(result, dict) else None
+
+
+def stop(child) -> None:
+    """Stop a child whose result is not wanted after all (the command stops early)."""
+    proc, recv = child
+    proc.terminate()
+    proc.join()
+    recv.close()
+
+
+def _call_main(url: str, fn: Callable[[Connection], Any], send) -> None:
+    try:
+        from .db import make_engine
+
+        engine = make_engine(url)
+        with engine.connect() as conn:
+            result = {"result": fn(conn)}
+        engine.dispose()
+        send.send(result)
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which runs ``fn`` in process instead
+        send.send(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        send.close()
+
+
+def call(conn: Connection, fn: Callable[[Connection], Any]):
+    """Start ``fn(connection)`` in a forked process over its own connection to ``conn``'s database; a
+    handle for ``join`` (its dict: ``{"result": what fn returned}``), or None (not forkable)."""
+    return start(conn, _call_main, fn)
 
 
 @contextmanager

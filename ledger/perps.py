@@ -1170,7 +1170,7 @@ def start_perp_proof(conn: Connection, venue_account: str, *, at: datetime | Non
 
     if not forked.forkable(conn):
         return ProofHandle(venue_account, at)
-    if not _many_perp_fills(conn, venue_account):
+    if not many_perp_fills(conn, venue_account):
         return ProofHandle(venue_account, at)
     child = forked.start(conn, _proof_child_main, venue_account, at, daemon=False)  # not a daemon: it starts the cycle child itself
     return ProofHandle(venue_account, at) if child is None else ProofHandle(venue_account, at, *child)
@@ -1212,11 +1212,15 @@ def _cycle_child_main(url: str, proof: PerpProof, until: datetime | None, method
         send.close()
 
 
-def _many_perp_fills(conn: Connection, venue_account: str) -> bool:
-    """Whether the account has at least ``CHILD_MIN_FILLS`` perp fills (counted no further than that)."""
-    n = conn.execute(text("SELECT COUNT(*) FROM (SELECT 1 FROM journal_entries WHERE kind = 'perp-fill' AND venue_account = :a LIMIT :n) x"),
-                     {"a": venue_account, "n": CHILD_MIN_FILLS}).scalar_one()
-    return n >= CHILD_MIN_FILLS
+def many_perp_fills(conn: Connection, venue_account: str | None, at_least: int | None = None) -> bool:
+    """Whether the account (None: the ledger) has at least ``at_least`` (default ``CHILD_MIN_FILLS``)
+    perp fills, counted no further."""
+    if at_least is None:
+        at_least = CHILD_MIN_FILLS
+    where = "kind = 'perp-fill'" + (" AND venue_account = :a" if venue_account is not None else "")
+    n = conn.execute(text(f"SELECT COUNT(*) FROM (SELECT 1 FROM journal_entries WHERE {where} LIMIT :n) x"),
+                     {"a": venue_account, "n": at_least}).scalar_one()
+    return n >= at_least
 
 
 def _start_cycle_child(conn: Connection, proof: PerpProof, until: datetime | None, methods: list[str]):
@@ -1225,7 +1229,7 @@ def _start_cycle_child(conn: Connection, proof: PerpProof, until: datetime | Non
     (``ledger.forked``)."""
     from . import forked
 
-    if not forked.forkable(conn) or not _many_perp_fills(conn, proof.venue_account):
+    if not forked.forkable(conn) or not many_perp_fills(conn, proof.venue_account):
         return None
     return forked.start(conn, _cycle_child_main, proof, until, methods)
 

@@ -351,7 +351,8 @@ def snapshot_basis(conn: Connection, venue_account: str, at: datetime):
 
 
 def check(conn: Connection, venue_account: str, *, at: datetime | None = None, expected_endpoints: Iterable[str] = (), keep: bool = True,
-          now: datetime | None = None, rollforward: RollForward | None = None, perps: bool = True, proving=None) -> CheckOutcome:
+          now: datetime | None = None, rollforward: RollForward | None = None, perps: bool = True, proving=None,
+          whole: dict[tuple[str, str], Decimal] | None = None) -> CheckOutcome:
     """Compare the ledger with the exchange and keep the result.
 
     Without ``at``: the ledger at the latest snapshot's time against that snapshot. With ``at``: the
@@ -360,7 +361,9 @@ def check(conn: Connection, venue_account: str, *, at: datetime | None = None, e
     (``snapshot_basis``), stated in the outcome's ``basis``.
     With ``perps`` also prove the perpetuals (``ledger.perps.perp_proof``, docs/perps.md); ``proving``: that
     proof already started by the caller (``ledger.perps.start_perp_proof(conn, venue_account, at=at)``),
-    so that it runs while the caller does other work first."""
+    so that it runs while the caller does other work first. ``whole``: ``ledger.db.balances(conn)`` (every
+    account's balances in the caller's view of the ledger) if the caller has them already (a check of
+    several venue accounts needs one scan, and a report takes it from a forked process)."""
     if not perps:
         proving = None
     elif proving is None:  # started first: on a large ledger it runs in another process while the balances are compared
@@ -368,7 +371,8 @@ def check(conn: Connection, venue_account: str, *, at: datetime | None = None, e
 
         proving = start_perp_proof(conn, venue_account, at=at)
     # One scan of the postings gives the trial balance and, usually, the account's figures too.
-    whole = balances(conn)
+    if whole is None:
+        whole = balances(conn)
     tb: dict[str, Decimal] = {}
     for (_name, asset), q in whole.items():
         tb[asset] = tb.get(asset, Decimal(0)) + q

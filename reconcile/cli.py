@@ -391,6 +391,8 @@ def _run_check(ctx: Context, engine, *, account: str | None, at, as_json: bool, 
 
     from importers.sync import HISTORY_ENDPOINTS
     from ledger.money import plain
+    from ledger.db import balances
+    from ledger.perps import start_perp_proof
     from ledger.reconcile import check as run_check
 
     names = [account] if account else [a.name for a in ctx.config.accounts]
@@ -402,8 +404,12 @@ def _run_check(ctx: Context, engine, *, account: str | None, at, as_json: bool, 
     rollforward = _rollforward(ctx, engine, at) if at is not None else None
     outcomes = []
     with engine.begin() as conn:
+        whole = None  # every account's balances: one scan of the postings for all the venue accounts checked
         for name in names:
-            outcomes.append(run_check(conn, name, at=at, expected_endpoints=HISTORY_ENDPOINTS, rollforward=rollforward))
+            proving = start_perp_proof(conn, name, at=at)  # first: on a large ledger it runs in another process meanwhile
+            if whole is None:
+                whole = balances(conn)
+            outcomes.append(run_check(conn, name, at=at, expected_endpoints=HISTORY_ENDPOINTS, rollforward=rollforward, proving=proving, whole=whole))
     ok = all(o.ok for o in outcomes)
     if as_json:
         console.print_json(_json.dumps({"ok": ok, "accounts": [o.to_json() for o in outcomes]}))

@@ -581,9 +581,11 @@ def build_report(conn: Connection, reporting: Any, settings, *, start: datetime,
     from ledger.books import resolve_settings
     from ledger.booking import SettingsError
     from ledger.completeness import assess
-    from ledger.perps import start_perp_proof, stream_perps
+    from ledger import forked
+    from ledger.db import balances
+    from ledger.perps import many_perp_fills, start_perp_proof, stream_perps
     from ledger.reconcile import check, rollforward_of
-    from ledger.report_books import book_period, start_comparison
+    from ledger.report_books import CHILD_MIN_ENTRIES, book_period, start_comparison
 
     from .journal import journal_rows
 
@@ -610,21 +612,25 @@ def build_report(conn: Connection, reporting: Any, settings, *, start: datetime,
 
     from .rowstore import RowStore, TupleCodec
 
-    # The perpetuals' closes go to disk like the gains. The comparison's process is forked first, while this
-    # one is small (its resident memory starts as ours); once the compared methods are booked it books the
-    # perpetuals too (the second core is idle by then), writing their closes into the store's file.
+    # The work is shared between this process and forked ones (the machine's second core), each forked
+    # while this one is small (a forked process's resident memory starts as its parent's); each result
+    # is taken last, and whatever a forked process did not deliver is done here after all:
+    # - the compared methods, in the comparison's process, then the period-end check's balance scan there;
+    # - the perpetuals (their closes go to disk like the gains, into the store's shared file), in a process
+    #   of their own on a ledger with many perp fills;
+    # - the period-end check's perpetuals proof (``start_perp_proof``: forked on a large account).
+    # This process books the configured method and the first compared one and gathers the rest.
+    names = accounts if accounts is not None else [n for (n,) in conn.execute(text("SELECT DISTINCT venue_account FROM snapshots ORDER BY 1"))]
+    if account is not None:
+        names = [n for n in names if n == account] or [account]
     closes = RowStore(HTML_ROW_LIMIT, TupleCodec(Realized), spill=detail_rows).share()
 
     def book_perps(c: Connection):
         books = stream_perps(c, settings, start=start, end=end, venue_account=account, sink=closes.extend, cycles=False)
         return books, closes.hand_over()
 
-    child = start_comparison(conn, settings, start=start, end=end, venue_account=account, compare=compared, then=book_perps, here=1)
-    # The perpetuals' proof of the period-end check is started now too (forked on a large ledger): it runs
-    # beside the booking instead of after it.
-    names = accounts if accounts is not None else [n for (n,) in conn.execute(text("SELECT DISTINCT venue_account FROM snapshots ORDER BY 1"))]
-    if account is not None:
-        names = [n for n in names if n == account] or [account]
+    perps_child = forked.call(conn, book_perps) if many_perp_fills(conn, account, CHILD_MIN_ENTRIES) else None
+    child = start_comparison(conn, settings, start=start, end=end, venue_account=account, compare=compared, then=balances if names else None, here=1)
     proofs = {n: start_perp_proof(conn, n, at=last) for n in names}
     try:
         figures = GainFigures.empty(_months_of(start, end))
@@ -654,12 +660,14 @@ def build_report(conn: Connection, reporting: Any, settings, *, start: datetime,
         if series:
             rep.value_series = _value_series(conn, reporting, start, end, held, settings.cash)
         rep.rollforward = rollforward_of(start - _US, last, pb.lots_at_start, books.open_lots, pb.methods[method or ""].basis, pb.new_lot_relief)
-        rep.checks = [check(conn, n, at=last, keep=False, proving=proofs[n]) for n in names]
         pb.join()
-        if pb.then is not None:  # booked by the comparison's process
-            perps, state = pb.then
+        whole = pb.then if pb.then is not None or not names else balances(conn)  # one scan for every account checked
+        rep.checks = [check(conn, n, at=last, keep=False, proving=proofs[n], whole=whole) for n in names]
+        got = forked.join(perps_child) if perps_child is not None else None
+        if got is not None:  # booked by the perpetuals' process
+            perps, state = got["result"]
             closes.take_over(state)
-        else:  # not forked (a small ledger), or that process failed: a fresh store (its file may hold part of the rows)
+        else:  # not forked (few perp fills), or that process failed: a fresh store (its file may hold part of the rows)
             closes = RowStore(HTML_ROW_LIMIT, TupleCodec(Realized), spill=detail_rows)
             perps, _state = book_perps(conn)
         perps.realized = closes
@@ -680,6 +688,8 @@ def build_report(conn: Connection, reporting: Any, settings, *, start: datetime,
     except BaseException:  # the gate's exit or an error: stop the proofs not taken (a forked one would wait for a reader)
         for handle in proofs.values():
             handle.discard()
+        if perps_child is not None:
+            forked.stop(perps_child)
         raise
 
 

@@ -75,8 +75,9 @@ def test_report__figures_taken_on_the_way_equal_those_of_the_rows(engine):
 
 
 def test_report__a_gate_that_stops_the_report_stops_the_started_proofs_too(engine, monkeypatch):
-    """The period-end check's perpetuals proof is started with the booking (forked on a large ledger); when
-    the gate stops the report (an incomplete period, not allowed), no forked process is left behind."""
+    """The period-end check's perpetuals proof and the report's perpetuals are started with the booking
+    (forked on a large ledger); when the gate stops the report (an incomplete period, not allowed), no
+    forked process is left behind."""
     import multiprocessing
 
     import pytest
@@ -85,8 +86,11 @@ def test_report__a_gate_that_stops_the_report_stops_the_started_proofs_too(engin
     from ledger.books import resolve_settings
     from reports.report import build_report
 
+    import ledger.report_books as report_books
+
     report_ledger.build(engine)
     monkeypatch.setattr(perps, "CHILD_MIN_FILLS", 0)  # fork the proof even for this small ledger
+    monkeypatch.setattr(report_books, "CHILD_MIN_ENTRIES", 0)  # and the report's perpetuals
     reporting = ReportingConfig(jurisdiction="us", method="fifo")
     settings = resolve_settings(reporting)
     start, end = settings.year_bounds(2025)
