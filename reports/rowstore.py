@@ -3,7 +3,8 @@
 ``RowStore`` takes rows as they come (``append``/``extend``: the booking's gain batches, a query's
 rows), keeps the first ``head`` of them in memory (what the statement shows and drills into) and
 writes the rest in chunks to an anonymous temporary file (``marshal`` through a ``TupleCodec``, or pickle) (removed when the store is closed or
-collected). It reads back in order as often as a writer iterates it: ``len``, iteration, ``[:n]``
+collected). The file is unbuffered: a forked process that writes or reads it (``share``; the workbook's
+sheets written by two processes) holds no buffered bytes of the parent's to write again. It reads back in order as often as a writer iterates it: ``len``, iteration, ``[:n]``
 and ``[i]`` behave as a list's. Rows are the engine's immutable tuples and dataclasses; nothing is
 changed on the way (pickle round-trips ``Decimal``, ``datetime`` and named tuples exactly).
 """
@@ -118,14 +119,13 @@ class RowStore:
             self._buf = []
             return
         if self._file is None:
-            self._file = tempfile.TemporaryFile(prefix="reconcile-rows-")
+            self._file = tempfile.TemporaryFile(prefix="reconcile-rows-", buffering=0)
         self._file.seek(0, 2)
         buf, size = self._buf, self.CHUNK
         for at in range(0, len(buf), size):  # chunks of at most CHUNK rows, however many came at once
             part = buf[at:at + size]
             data = self._codec.pack(part) if self._codec is not None else pickle.dumps(part, protocol=pickle.HIGHEST_PROTOCOL)
-            self._file.write(_LEN.pack(len(data)))
-            self._file.write(data)
+            self._file.write(_LEN.pack(len(data)) + data)
         self._buf = []
 
     # -- filled by a forked process -------------------------------------------------------------
@@ -133,7 +133,7 @@ class RowStore:
         """Open the store's file now, so that a process forked after this writes into it (the open file
         is inherited); the parent then passes what that process's ``hand_over`` returned to ``take_over``."""
         if self._spill and self._file is None:
-            self._file = tempfile.TemporaryFile(prefix="reconcile-rows-")
+            self._file = tempfile.TemporaryFile(prefix="reconcile-rows-", buffering=0)
         return self
 
     def hand_over(self) -> tuple[list, int]:

@@ -152,7 +152,8 @@ class _Sheet:
         from .rowstore import RowStore
         from .xlsx_fast import STYLE_KEYS, FastSheet, columns_of
 
-        if isinstance(rows, RowStore) and fields and rows.fields == tuple(fields):
+        aside = isinstance(rows, RowStore)  # rows on disk (or in memory): no database read
+        if aside and fields and rows.fields == tuple(fields):
             chunks = rows.column_chunks
         else:
             kinds = [k for _h, k, _w in self.columns]
@@ -166,7 +167,7 @@ class _Sheet:
         proto += [self._styled(0, f) for f in qty_formats]
         self.ws.append(proto)
         self.rows = count if count or not totals else 1
-        self.fast_sheet = FastSheet(self.title, self.columns, self.first, count, chunks, list(qty_formats), tuple(totals), tail, qty_key, qty_of)
+        self.fast_sheet = FastSheet(self.title, self.columns, self.first, count, chunks, list(qty_formats), tuple(totals), tail, qty_key, qty_of, aside)
         if totals:
             self.total_row = self.last + 1
 

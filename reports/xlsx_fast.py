@@ -7,7 +7,8 @@ for a large sheet, one *prototype* row as its last row: one cell per style the r
 price, date, quantity formats, bold). After ``wb.save`` the package is copied member by member; in a
 large sheet's XML the prototype row is read for its style ids and replaced by the real rows, written
 as text with one f-string per cell (inline strings, numbers as their exact decimal text, dates as
-Excel serial numbers, formulas as ``<f>``), streamed into the new zip: the rows are never held.
+Excel serial numbers, formulas as ``<f>``), streamed into the new zip: the rows are never held. On a
+large workbook a forked process writes a share of the sheets whose rows are on disk (``splice``).
 
 Every text cell still goes through ``reports.safety.text_cell`` and is XML-escaped; characters XML
 cannot carry at all are escaped the same way.
@@ -15,6 +16,7 @@ cannot carry at all are escaped the same way.
 
 from __future__ import annotations
 
+import os
 import re
 
 from openpyxl.utils import get_column_letter
@@ -109,6 +111,8 @@ class FastSheet:
     tail: Callable[[], Sequence[str]] = field(default=lambda: ())
     qty_key: int | None = None
     qty_of: Callable[[str], str] | None = None
+    #: The rows need no database connection (a ``RowStore`` on disk): a forked process may write them.
+    aside: bool = False
 
     @property
     def proto_row(self) -> int:
@@ -219,31 +223,136 @@ def _styles_of(proto: str, keys: list[str]) -> dict[str, str]:
     return out
 
 
+#: Below this many cells in the sheets a forked process could write, the splice writes every sheet itself.
+ASIDE_MIN_CELLS = 2_000_000
+
+
 def splice(src: Path, dst: Path, sheets: dict[str, FastSheet], order: list[str]) -> None:
     """Copy the package ``src`` to ``dst``, the prototype row of each sheet in ``sheets`` replaced by its
-    rows. ``order``: the workbook's sheet titles in order (openpyxl names their parts sheet1.xml, ...)."""
+    rows. ``order``: the workbook's sheet titles in order (openpyxl names their parts sheet1.xml, ...).
+
+    On a large workbook the sheets whose rows need no database (``FastSheet.aside``) are shared with a
+    forked process (the machine's second core): it writes the rows of its share as SheetML into files
+    beside ``dst`` while this process writes the others into the package; its sheets are then copied in
+    last (a package's parts may come in any order). If that process fails, its sheets are written here."""
     part = {f"xl/worksheets/sheet{i + 1}.xml": title for i, title in enumerate(order)}
     with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zout:
+        heads: dict[str, tuple[zipfile.ZipInfo, str, int, int, dict[str, str]]] = {}
         for info in zin.infolist():
             title = part.get(info.filename)
             fast = sheets.get(title) if title is not None else None
-            if fast is None:
-                zout.writestr(info, zin.read(info.filename), compress_type=zipfile.ZIP_DEFLATED, compresslevel=1)
-                continue
-            xml = zin.read(info.filename).decode("utf-8")
-            at = xml.find(f'<row r="{fast.proto_row}"')
-            end = xml.find("</row>", at)
-            if at < 0 or end < 0:
-                raise RuntimeError(f"the prototype row of sheet {title!r} is missing")
-            styles = _styles_of(xml[at:end], fast.style_keys())
-            tail_at = xml.find("</sheetData>", end)
-            zi = zipfile.ZipInfo(info.filename, date_time=info.date_time)
-            zi.compress_type = zipfile.ZIP_DEFLATED
-            zi._compresslevel = 1  # type: ignore[attr-defined]  # what ZipFile.open(mode="w") reads
-            with zout.open(zi, "w", force_zip64=True) as fh:
-                fh.write(xml[:at].encode("utf-8"))
-                _write_behind(fh, (chunk.encode("utf-8") for chunk in fast.xml_rows(styles)))
-                fh.write(xml[tail_at:].encode("utf-8"))
+            if fast is not None:
+                xml = zin.read(info.filename).decode("utf-8")
+                at = xml.find(f'<row r="{fast.proto_row}"')
+                end = xml.find("</row>", at)
+                if at < 0 or end < 0:
+                    raise RuntimeError(f"the prototype row of sheet {title!r} is missing")
+                heads[info.filename] = (info, xml, at, xml.find("</sheetData>", end), _styles_of(xml[at:end], fast.style_keys()))
+        aside = _Aside.start(dst, {name: (sheets[part[name]], h[4]) for name, h in heads.items()})
+        try:
+            for info in zin.infolist():
+                if info.filename in aside.files:
+                    continue
+                if info.filename not in heads:
+                    zout.writestr(info, zin.read(info.filename), compress_type=zipfile.ZIP_DEFLATED, compresslevel=1)
+                    continue
+                _, xml, at, tail_at, styles = heads[info.filename]
+                _member(zout, info, xml, at, tail_at, (chunk.encode("utf-8") for chunk in sheets[part[info.filename]].xml_rows(styles)))
+            done = aside.join()
+            for name in aside.files:
+                info, xml, at, tail_at, styles = heads[name]
+                rows = aside.read(name) if done else (chunk.encode("utf-8") for chunk in sheets[part[name]].xml_rows(styles))
+                _member(zout, info, xml, at, tail_at, rows)
+        finally:
+            aside.close()
+
+
+def _member(zout: zipfile.ZipFile, info: zipfile.ZipInfo, xml: str, at: int, tail_at: int, rows: Iterable[bytes]) -> None:
+    """A large sheet's part: its head, the rows, its tail."""
+    zi = zipfile.ZipInfo(info.filename, date_time=info.date_time)
+    zi.compress_type = zipfile.ZIP_DEFLATED
+    zi._compresslevel = 1  # type: ignore[attr-defined]  # what ZipFile.open(mode="w") reads
+    with zout.open(zi, "w", force_zip64=True) as fh:
+        fh.write(xml[:at].encode("utf-8"))
+        _write_behind(fh, rows)
+        fh.write(xml[tail_at:].encode("utf-8"))
+
+
+def _cost(fast: FastSheet) -> int:
+    return fast.count * len(fast.columns)
+
+
+class _Aside:
+    """The sheets a forked process writes (``files``: part name -> the file its rows go to)."""
+
+    def __init__(self, files: dict[str, Path], proc=None) -> None:
+        self.files, self.proc = files, proc
+
+    @classmethod
+    def start(cls, dst: Path, sheets: dict[str, tuple[FastSheet, dict[str, str]]]) -> _Aside:
+        """Fork the process for the best even share of the ``aside`` sheets (none if the work is small or
+        no fork is possible)."""
+        import multiprocessing
+        import tempfile
+
+        movable = [name for name, (f, _s) in sheets.items() if f.aside]
+        if sum(_cost(sheets[n][0]) for n in movable) < ASIDE_MIN_CELLS or "fork" not in multiprocessing.get_all_start_methods():
+            return cls({})
+        total = sum(_cost(f) for f, _s in sheets.values())
+        best: tuple[int, tuple[str, ...]] = (total, ())
+        for mask in range(1, 1 << len(movable)):  # a handful of sheets: every share is tried
+            share = tuple(n for i, n in enumerate(movable) if mask >> i & 1)
+            there = sum(_cost(sheets[n][0]) for n in share)
+            best = min(best, (max(there, total - there), share))
+        if not best[1]:
+            return cls({})
+        files = {}
+        for name in best[1]:
+            fd, path = tempfile.mkstemp(prefix=dst.name + ".", suffix=".rows", dir=dst.parent)
+            os.close(fd)
+            files[name] = Path(path)
+        work = [(sheets[n][0], sheets[n][1], files[n]) for n in best[1]]
+        try:
+            proc = multiprocessing.get_context("fork").Process(target=_write_aside, args=(work,), daemon=True)
+            proc.start()
+        except OSError:
+            proc = None
+        return cls(files, proc)
+
+    def join(self) -> bool:
+        """Whether the forked process wrote every file of its share."""
+        if self.proc is None:
+            return False
+        self.proc.join()
+        ok = self.proc.exitcode == 0
+        self.proc = None
+        return ok
+
+    def read(self, name: str, size: int = 1 << 20) -> Iterator[bytes]:
+        with self.files[name].open("rb") as fh:
+            while data := fh.read(size):
+                yield data
+
+    def close(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.join()
+            self.proc = None
+        for path in self.files.values():
+            path.unlink(missing_ok=True)
+
+
+def _write_aside(work: list[tuple[FastSheet, dict[str, str], Path]]) -> None:
+    """In the forked process: each sheet's rows into its file; exit code 0 only if all were written."""
+    code = 1
+    try:
+        for fast, styles, path in work:
+            with path.open("wb") as fh:
+                for chunk in fast.xml_rows(styles):
+                    fh.write(chunk.encode("utf-8"))
+        code = 0
+    finally:
+        os._exit(code)  # no cleanup of the parent's state (its open files, its atexit handlers)
 
 
 def _write_behind(fh, chunks: Iterable[bytes]) -> None:
