@@ -126,12 +126,10 @@ class MethodRow:
 
 @dataclass
 class GainFigures:
-    """The gains' totals: [quantity, proceeds, basis, gain] overall, by term, by (asset, term); [proceeds,
-    basis, gain] by account; gain by month (UTC) and term; the most decimal places of each asset's
-    quantities (the workbook's number formats)."""
+    """The gains' totals: [quantity, proceeds, basis, gain] by (asset, term), and from those overall and by
+    term (terms in the order first seen); [proceeds, basis, gain] by account; gain by month (UTC) and
+    term; the most decimal places of each asset's quantities (the workbook's number formats)."""
 
-    total: list
-    by_term: dict
     by_asset: dict
     by_account: dict
     monthly: dict
@@ -145,20 +143,31 @@ class GainFigures:
 
     @classmethod
     def empty(cls, months: list[str]) -> GainFigures:
-        return cls([_ZERO] * 4, {}, {}, {}, {m: {} for m in months}, {})
+        return cls({}, {}, {m: {} for m in months}, {})
+
+    @property
+    def total(self) -> list:
+        return [sum((line[i] for line in self.by_asset.values()), _ZERO) for i in range(4)]
+
+    @property
+    def by_term(self) -> dict:
+        out: dict = {}
+        for (_asset, term), line in self.by_asset.items():
+            t = out.get(term)
+            out[term] = list(line) if t is None else [a + b for a, b in zip(t, line)]
+        return out
 
     def add(self, gains) -> None:
         """Add gains (any iterable, e.g. a booking's batch as it comes)."""
-        total, by_term, by_asset, by_account, monthly, places = self.total, self.by_term, self.by_asset, self.by_account, self.monthly, self.places
+        by_asset, by_account, monthly, places = self.by_asset, self.by_account, self.monthly, self.places
         month_of: dict[datetime, str] = {}
         for g in gains:
             q, pr, ba, ga, term = g.quantity, g.proceeds, g.cost_basis, g.gain, g.term
-            for line in (total, by_term.get(term) or by_term.setdefault(term, [_ZERO] * 4),
-                         by_asset.get((g.asset, term)) or by_asset.setdefault((g.asset, term), [_ZERO] * 4)):
-                line[0] += q
-                line[1] += pr
-                line[2] += ba
-                line[3] += ga
+            line = by_asset.get((g.asset, term)) or by_asset.setdefault((g.asset, term), [_ZERO] * 4)
+            line[0] += q
+            line[1] += pr
+            line[2] += ba
+            line[3] += ga
             a = by_account.get(g.account) or by_account.setdefault(g.account, [_ZERO] * 3)
             a[0] += pr
             a[1] += ba
@@ -555,13 +564,15 @@ class _FeeSink:
 
     def __init__(self, store) -> None:
         self.store = store
-        self.total = _ZERO
         self.days: dict[date, Decimal] = {}
+
+    @property
+    def total(self) -> Decimal:
+        return sum(self.days.values(), _ZERO)
 
     def append(self, f: FeeRow) -> None:
         self.store.append(f)
         if f.value is not None:
-            self.total += f.value
             day = f.time.date()
             self.days[day] = self.days.get(day, _ZERO) + f.value
 
