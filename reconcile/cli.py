@@ -800,6 +800,7 @@ def statement(
     names = _jurisdiction_names(jurisdictions, year)
     ctx = Context(config, db)
     engine = ctx.engine()
+    reading = _reading(engine)
     conn = engine.connect()
     try:
         rep = _build_report(ctx, conn, year=year, date_from=None, date_to=None, account=account, method=method, scope=scope,
@@ -815,6 +816,7 @@ def statement(
                       f"{rep.completeness.unpriced} unpriced events, {len(rep.findings)} warnings")
     finally:
         conn.close()
+        reading.close()
         engine.dispose()
 
 
@@ -1233,6 +1235,7 @@ def report(
         raise ConfigError(f"--out: {out} exists and is not a directory")
     ctx = Context(config, db)
     engine = ctx.engine()
+    reading = _reading(engine)
     conn = engine.connect()
     try:
         rep = _build_report(ctx, conn, year=year, date_from=date_from, date_to=date_to, account=account, method=method, scope=scope,
@@ -1264,7 +1267,25 @@ def report(
                 console.print(terminal(line), markup=False, highlight=False, soft_wrap=True)
     finally:
         conn.close()
+        reading.close()
         engine.dispose()
+
+
+def _reading(engine):
+    """The readers' lock (``ledger.lock.database_lock(shared=True)``), held until ``close()``: a report's
+    forked helpers read the ledger through connections of their own, so no sync may write while it
+    runs (one started meanwhile, or running already, is told the database is busy; nothing is written)."""
+    from contextlib import ExitStack
+
+    from ledger.lock import database_lock
+
+    stack = ExitStack()
+    try:
+        stack.enter_context(database_lock(engine, shared=True))
+    except BaseException:
+        engine.dispose()
+        raise
+    return stack
 
 
 def _jurisdiction_names(text: str | None, year: int | None) -> list[str]:

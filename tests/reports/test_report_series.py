@@ -108,3 +108,24 @@ def test_report__a_gate_that_stops_the_report_stops_the_started_proofs_too(engin
         build_report(conn, reporting, settings, start=start, end=end, label="2025", accounts=["main"], gate=gate, compare=False)
     assert forked == [True] and started[0].proc is None  # it was forked, and is stopped
     assert multiprocessing.active_children() == []
+
+
+def test_report__refuses_to_run_while_a_sync_writes_and_writes_nothing(engine, db_url, clean_env, tmp_path, capsys):
+    """The report and the statement hold the readers' lock (their forked helpers read through connections
+    of their own): while a sync holds the writer's lock they exit at once, name it, and write nothing;
+    afterwards they run."""
+    from ledger.lock import database_lock
+    from reconcile.cli import main
+
+    report_ledger.build(engine)
+    out = tmp_path / "out"
+    argv = ["report", "--year", "2025", "--format", "xlsx,html", "--out", str(out), "--db", db_url, "--allow-incomplete"]
+    with database_lock(engine):
+        capsys.readouterr()
+        assert main(argv) != 0
+        assert capsys.readouterr().err.strip() == "reconcile: error: another sync is running on this database; try again when it has finished"
+        assert main(["statement", "--year", "2025", "--out", str(tmp_path / "s.html"), "--db", db_url, "--allow-incomplete"]) != 0
+        assert "another sync is running" in capsys.readouterr().err
+    assert not out.exists() and not (tmp_path / "s.html").exists()
+    assert main(argv) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["report-2025.xlsx", "statement-2025.html"]
