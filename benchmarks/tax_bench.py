@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,9 +33,9 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from booking_bench import START, generate  # noqa: E402
 try:
-    from _results import record  # run as a script: its folder is on sys.path
+    from _results import measure, record  # run as a script: its folder is on sys.path
 except ImportError:  # imported as benchmarks.<name> (tests reuse a benchmark's generators)
-    from benchmarks._results import record
+    from benchmarks._results import measure, record
 
 YEAR_START = datetime(2025, 1, 1, tzinfo=timezone.utc)
 
@@ -91,15 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     cmd = [sys.executable, "-m", "reconcile.cli", "export", "tax", "--year", "2025", "--jurisdiction", args.jurisdiction, "--format", args.formats,
            "--out", str(out), "--db", url, "--allow-incomplete"]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    peak_kib = usage.ru_maxrss
-    cpu = usage.ru_utime + usage.ru_stime
-    if proc.returncode != 0:
-        print(proc.stdout, proc.stderr)
-        return proc.returncode
+    code, wall, cpu, peak_mib, tail = measure(cmd, env=env)  # from a fresh process: the setup's workers are not counted
+    peak_kib = peak_mib * 1024
+    if code != 0:
+        print(tail)
+        return code
     sizes = sorted(((p.stat().st_size, p.name) for p in out.iterdir()), reverse=True)
     load = os.getloadavg()
     print(f"export tax --jurisdiction {args.jurisdiction} --format {args.formats}, {args.fills:,} fills in tax year 2025:")
