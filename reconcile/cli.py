@@ -239,7 +239,7 @@ def _sync(config, db, account, full: bool, quiet: bool, check: bool, value: bool
     from rich.table import Table
     from rich.text import Text
 
-    from reports.safety import terminal
+    from reports.safety import terminal_line
 
     from importers.sync import sync_accounts, verify_credentials
     from ledger.lock import database_lock
@@ -292,7 +292,7 @@ def _sync(config, db, account, full: bool, quiet: bool, check: bool, value: bool
             for rep in reports:
                 for er in rep.endpoints:
                     b = er.by_status
-                    table.add_row(Text(terminal(rep.venue_account)), er.endpoint, str(er.pages), str(er.received), str(er.new), str(er.entries),
+                    table.add_row(Text(terminal_line(rep.venue_account)), er.endpoint, str(er.pages), str(er.received), str(er.new), str(er.entries),
                                   str(b.get("memo", 0)), str(b.get("pending", 0)), str(b.get("unknown", 0)), f"{er.rate:,.0f}")
             console.print(table)
             unknown = sum(r.unknown for r in reports)
@@ -319,7 +319,7 @@ def status(
 
     from rich.table import Table
 
-    from reports.safety import terminal
+    from reports.safety import terminal_line
     from reports.status import status as get_status
     from reports.status import status_json
 
@@ -345,7 +345,7 @@ def status(
     console.print(table)
     console.print(f"entries {st.entries}, postings {st.postings}; unknown records {st.unknown}; pending {st.pending}; unpriced events {st.unpriced}")
     if st.extra.get("unknown_fills_by_symbol"):  # dated futures, IPERP, prediction markets, ... (docs/perps.md)
-        console.print("fills kept raw as unknown, by market: " + ", ".join(f"{terminal(k)} {v}" for k, v in st.extra["unknown_fills_by_symbol"].items()),
+        console.print("fills kept raw as unknown, by market: " + ", ".join(f"{terminal_line(k)} {v}" for k, v in st.extra["unknown_fills_by_symbol"].items()),
                       markup=False, highlight=False)
     console.print(trial_balance_line(st), markup=False, highlight=False)
     _print_live_view(engine)
@@ -416,36 +416,37 @@ def _run_check(ctx: Context, engine, *, account: str | None, at, as_json: bool, 
         return EXIT_OK if ok else EXIT_DIFFERENCE
     from rich.text import Text
 
-    from reports.safety import terminal
+    from reports.safety import terminal_line
 
     def t(v) -> Text:  # exchange-supplied text: control sequences and bidi overrides escaped, no markup
-        return Text(terminal(v))
+        return Text(terminal_line(v))
 
     for o in outcomes:
         if quiet and o.ok:
             continue
         out = console if o.ok else err_console
         if at is not None:
-            title = f"check {terminal(o.venue_account)} at {at.isoformat(timespec='seconds')}" + (f" ({o.basis} snapshot)" if o.basis else "")
+            title = f"check {terminal_line(o.venue_account)} at {at.isoformat(timespec='seconds')}" + (f" ({o.basis} snapshot)" if o.basis else "")
         else:
-            title = f"check {terminal(o.venue_account)}" + (f" at snapshot {o.as_of.isoformat(timespec='seconds')}" if o.as_of else "")
+            title = f"check {terminal_line(o.venue_account)}" + (f" at snapshot {o.as_of.isoformat(timespec='seconds')}" if o.as_of else "")
         table = Table(title=Text(title))
         for col in ("wallet", "asset", "ledger", "exchange", "difference", "likely causes"):
             table.add_column(col, justify="right" if col in ("ledger", "exchange", "difference") else "left")
         for l in o.lines:
             if quiet and l.ok:
                 continue
-            table.add_row(t(l.wallet), t(l.asset), plain(l.ledger), plain(l.exchange), plain(l.difference) if not l.ok else "0", t("\n".join(l.causes)))
+            table.add_row(t(l.wallet), t(l.asset), plain(l.ledger), plain(l.exchange), plain(l.difference) if not l.ok else "0",
+                          Text("\n".join(terminal_line(c) for c in l.causes)))  # one cause a line, each escaped
         out.print(table)
         for n in o.notes:
-            out.print(terminal(n), markup=False, highlight=False)
+            out.print(terminal_line(n), markup=False, highlight=False)
         _print_perps(out, o.perps)
         if o.rollforward is not None:
             rf = o.rollforward
             out.print(f"basis roll-forward {rf.start.date()} .. {rf.end.isoformat(timespec='seconds')}: opening {plain(rf.opening)} + acquisitions "
                       f"{plain(rf.acquisitions)} - relieved {plain(rf.relieved)} = closing {plain(rf.closing)}: " + ("closes" if rf.ok else f"DIFFERENCE {plain(rf.difference)}"))
         # The last line names every reason the check fails (not only line differences).
-        out.print(f"{terminal(o.venue_account)}: " + ("ledger equals the exchange to the last unit" if o.ok else "not reconciled: " + ", ".join(o.problems)),
+        out.print(f"{terminal_line(o.venue_account)}: " + ("ledger equals the exchange to the last unit" if o.ok else "not reconciled: " + ", ".join(o.problems)),
                   markup=False, highlight=False)
     return EXIT_OK if ok else EXIT_DIFFERENCE
 
@@ -504,10 +505,10 @@ def _value(ctx: Context, engine, *, start=None, end=None, offline: bool = False,
         console.print(f"valued {v.priced} (entry, asset) pairs in {v.currency}; unpriced events: {v.unpriced}")
     # --quiet (cron) prints errors only: unpriced events are not one; `status` counts them and every
     # report over their period refuses to look complete (exit 4).
-    from reports.safety import terminal
+    from reports.safety import terminal_line
 
     for u in v.sample if not quiet else ():
-        err_console.print(f"  unpriced: {terminal(u.entry_key)} {terminal(u.asset)}: {terminal(u.reason)}", markup=False, highlight=False)
+        err_console.print(f"  unpriced: {terminal_line(u.entry_key)} {terminal_line(u.asset)}: {terminal_line(u.reason)}", markup=False, highlight=False)
 
 
 @app.command()
@@ -572,18 +573,18 @@ def refuse_stale(ctx: Context, conn, *, allow: bool, what: str, can_allow: bool 
     so and it exits ``EXIT_INCOMPLETE`` before writing anything; with ``allow`` the reasons are returned
     for the output to carry (and printed as a warning)."""
     from ledger.completeness import EXIT_INCOMPLETE, stale_valuation
-    from reports.safety import terminal
+    from reports.safety import terminal_line
 
     stale = stale_valuation(conn, ctx.config.reporting)
     if not stale:
         return []
     headline = "INCOMPLETE DATA: stale valuation: " + "; ".join(stale)
     if not allow:
-        err_console.print(f"reconcile: incomplete: {what}: {terminal(headline)}", markup=False, highlight=False, soft_wrap=True)
+        err_console.print(f"reconcile: incomplete: {what}: {terminal_line(headline)}", markup=False, highlight=False, soft_wrap=True)
         err_console.print("nothing written; run `reconcile prices`" + (", or write the figures marked incomplete with --allow-incomplete" if can_allow else
                           " first (an import file for another tool carries no warning line, so it is never written stale)"), markup=False, highlight=False)
         raise typer.Exit(EXIT_INCOMPLETE)
-    err_console.print(f"warning: {what}: {terminal(headline)}", markup=False, highlight=False, soft_wrap=True)
+    err_console.print(f"warning: {what}: {terminal_line(headline)}", markup=False, highlight=False, soft_wrap=True)
     return stale
 
 
@@ -639,13 +640,13 @@ def _print_findings(findings, limit: int = 10) -> None:
     by_kind: dict[str, int] = {}
     for f in findings:
         by_kind[f.kind] = by_kind.get(f.kind, 0) + 1
-    from reports.safety import terminal
+    from reports.safety import terminal_line
 
-    err_console.print("warnings: " + ", ".join(f"{n} {terminal(k)}" for k, n in sorted(by_kind.items())), markup=False, highlight=False)
+    err_console.print("warnings: " + ", ".join(f"{n} {terminal_line(k)}" for k, n in sorted(by_kind.items())), markup=False, highlight=False)
     if not limit:
         return
     for f in findings[:limit]:
-        err_console.print(f"  {terminal(f.kind)}: {terminal(f.message)}", markup=False, highlight=False)
+        err_console.print(f"  {terminal_line(f.kind)}: {terminal_line(f.message)}", markup=False, highlight=False)
     if len(findings) > limit:
         err_console.print(f"  ... and {len(findings) - limit} more")
 
@@ -731,19 +732,19 @@ def check_complete(ctx: Context, conn, *, findings, start, end, allow: bool, wha
 def gate_complete(c, *, allow: bool, what: str):
     """``check_complete`` for a ``Completeness`` already assessed."""
     from ledger.completeness import EXIT_INCOMPLETE
-    from reports.safety import terminal
+    from reports.safety import terminal_line
 
     if c.complete:
         return c
     if not allow:
-        err_console.print(f"reconcile: incomplete: {what}: {terminal(c.headline())}", markup=False, highlight=False)
+        err_console.print(f"reconcile: incomplete: {what}: {terminal_line(c.headline())}", markup=False, highlight=False)
         for f in c.findings[:5]:
-            err_console.print(f"  {f.kind}: {terminal(f.message)}", markup=False, highlight=False)
+            err_console.print(f"  {f.kind}: {terminal_line(f.message)}", markup=False, highlight=False)
         for u in c.unpriced_sample[:5]:
-            err_console.print(f"  unpriced: {terminal(u.entry_key)} {terminal(u.asset)}: {terminal(u.reason)}", markup=False, highlight=False)
+            err_console.print(f"  unpriced: {terminal_line(u.entry_key)} {terminal_line(u.asset)}: {terminal_line(u.reason)}", markup=False, highlight=False)
         err_console.print("nothing written; fix the data, or write the figures marked incomplete with --allow-incomplete", markup=False, highlight=False)
         raise typer.Exit(EXIT_INCOMPLETE)
-    err_console.print(f"warning: {what}: {terminal(c.headline())}", markup=False, highlight=False)
+    err_console.print(f"warning: {what}: {terminal_line(c.headline())}", markup=False, highlight=False)
     return c
 
 
@@ -986,7 +987,7 @@ def watch(
 
     from importers.watch import WatchAccount, WatchOptions, ws_url_for
     from importers.watch import watch as run_watch
-    from reports.safety import terminal
+    from reports.safety import terminal_line
 
     ctx = Context(config, db)
     accounts = [WatchAccount(acc.name, creds, acc.ws_url or ws_url_for(acc.base_url), acc.window_ms)
@@ -995,10 +996,10 @@ def watch(
     opts = WatchOptions(verbose=verbose and not quiet, quiet=quiet)
 
     def out(line: str) -> None:
-        console.print(terminal(line), markup=False, highlight=False)
+        console.print(terminal_line(line), markup=False, highlight=False)
 
     def err(line: str) -> None:
-        err_console.print(terminal(line), markup=False, highlight=False)
+        err_console.print(terminal_line(line), markup=False, highlight=False)
 
     async def main_() -> object:
         stop = asyncio.Event()
@@ -1022,7 +1023,7 @@ def _print_live_view(engine, quiet: bool = False) -> None:
     from datetime import datetime, timezone
 
     from ledger.money import plain
-    from reports.safety import terminal
+    from reports.safety import terminal_line
     from reports.status import live_view
 
     with engine.connect() as conn:
@@ -1036,15 +1037,15 @@ def _print_live_view(engine, quiet: bool = False) -> None:
         for p in la.positions:
             upnl = plain(p.unrealized_pnl) if p.unrealized_pnl is not None else "unknown (no entry or mark)"
             age = f"{p.mark_age_s:.0f} s old" if p.mark_age_s is not None else "age unknown"
-            console.print(terminal(f"  position {p.symbol} {plain(p.quantity)} entry {plain(p.entry_price) if p.entry_price is not None else '-'} "
+            console.print(terminal_line(f"  position {p.symbol} {plain(p.quantity)} entry {plain(p.entry_price) if p.entry_price is not None else '-'} "
                                    f"mark {plain(p.mark_price) if p.mark_price is not None else '-'} ({p.mark_source}, {age}) unrealized P&L {upnl}"),
                           markup=False, highlight=False)
         for f in la.provisional[:10]:
             qty = plain(f.quantity) if f.quantity is not None else "(quantity REST only)"
-            console.print(terminal(f"  provisional fill {f.engine_time.isoformat()} {f.symbol} {f.side or '-'} {qty} @ {plain(f.price)} "
+            console.print(terminal_line(f"  provisional fill {f.engine_time.isoformat()} {f.symbol} {f.side or '-'} {qty} @ {plain(f.price)} "
                                    f"trade {f.trade_id} order {f.order_id}"), markup=False, highlight=False)
         for w in la.warnings():
-            err_console.print(terminal(f"  warning: {la.venue_account}: {w}"), markup=False, highlight=False)
+            err_console.print(terminal_line(f"  warning: {la.venue_account}: {w}"), markup=False, highlight=False)
 
 
 def _bad_input_types() -> tuple[type[BaseException], ...]:
@@ -1125,9 +1126,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _error_line(message: object) -> None:
     """``reconcile: error: ...`` as one line on stderr, control characters and bidi overrides escaped."""
-    from reports.safety import terminal
+    from reports.safety import terminal_line
 
-    text = " ".join(terminal(message).splitlines()) or "unknown error"
+    text = " ".join(terminal_line(line) for line in str(message).splitlines()) or "unknown error"
     err_console.print(f"reconcile: error: {text}", markup=False, highlight=False, soft_wrap=True)
 
 
@@ -1146,12 +1147,12 @@ def _print_perps(out, proof) -> None:
     """The perpetuals' proof under an account's check: what held, then each difference named."""
     if proof is None:
         return
-    from reports.safety import terminal
+    from reports.safety import terminal_line
 
     held = ", ".join(f"{k} {v}" for k, v in proof.held.items())
     out.print(f"perpetuals: {'every equation holds' if proof.ok else f'{len(proof.differences)} difference(s)'} ({held})", markup=False, highlight=False)
     for d in proof.differences[:50]:
-        out.print("  " + terminal(d.line()), markup=False, highlight=False)
+        out.print("  " + terminal_line(d.line()), markup=False, highlight=False)
     if len(proof.differences) > 50:
         out.print(f"  ... and {len(proof.differences) - 50} more (--json lists them all)")
 
@@ -1261,10 +1262,10 @@ def report(
                       f"{rep.gain_total('gain').quantize(Decimal('0.01'))} {rep.currency}; {state} at the period end")
         if names:
             from reports.jurisdictions import text_lines
-            from reports.safety import terminal
+            from reports.safety import terminal_line
 
             for line in text_lines(rep.jurisdictions):
-                console.print(terminal(line), markup=False, highlight=False, soft_wrap=True)
+                console.print(terminal_line(line), markup=False, highlight=False, soft_wrap=True)
     finally:
         conn.close()
         reading.close()
@@ -1306,13 +1307,13 @@ def _side_by_side(ctx: Context, conn, names: list[str], year: int, account: str 
     """Each jurisdiction's year side by side (``reports.jurisdictions``); exit 4 before anything is written when a
     jurisdiction's figures rest on incomplete data and --allow-incomplete is not given."""
     from reports.jurisdictions import side_by_side
-    from reports.safety import terminal
+    from reports.safety import terminal_line
 
     cols = side_by_side(conn, ctx.config.reporting, names, year, venue_account=account)
     bad = [c for c in cols if c.warnings]
     if bad and not allow:
         for c in bad:
-            err_console.print(f"reconcile: incomplete: --jurisdictions {c.name} {c.label}: {terminal(c.warnings[0])}", markup=False, highlight=False)
+            err_console.print(f"reconcile: incomplete: --jurisdictions {c.name} {c.label}: {terminal_line(c.warnings[0])}", markup=False, highlight=False)
         err_console.print("nothing written; fix the data, or write the figures marked incomplete with --allow-incomplete", markup=False, highlight=False)
         raise typer.Exit(EXIT_INCOMPLETE)
     return cols

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["text_cell", "terminal", "FORMULA_PREFIXES", "UNSAFE_CHARACTERS", "is_plain_number"]
+__all__ = ["text_cell", "terminal", "terminal_line", "FORMULA_PREFIXES", "UNSAFE_CHARACTERS", "is_plain_number"]
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n", "\x00")
 #: C0 controls (TAB, LF and CR are handled by the CSV quoting), DEL, C1, bidi embeddings/overrides/isolates.
 UNSAFE_CHARACTERS = _UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _UNSAFE_TERMINAL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_UNSAFE_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _NUMBER = re.compile(r"-?\d+(\.\d+)?")
 
 
@@ -52,3 +53,11 @@ def terminal(value: object) -> str:
     """``str(value)`` with every control character (ESC included) and bidi override escaped."""
     s = str(value)
     return _UNSAFE_TERMINAL.sub(_escape, s) if _UNSAFE_TERMINAL.search(s) else s
+
+
+def terminal_line(value: object) -> str:
+    """``terminal``, and TAB and LF escaped too: text printed on one line or in one table cell, where
+    a line break in exchange-supplied text would start a line of its own (one that could pass for
+    the program's)."""
+    s = str(value)
+    return _UNSAFE_LINE.sub(_escape, s) if _UNSAFE_LINE.search(s) else s

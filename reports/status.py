@@ -257,7 +257,7 @@ __all__ += ["LiveAccount", "LivePositionRow", "LiveFillRow", "LiveGapRow", "live
 def status_rows(st: Status) -> list[tuple[str, ...]]:
     """The raw-records table as terminal-safe text (``reports.safety.terminal``): an account or
     endpoint name never reaches the terminal as a control sequence."""
-    from .safety import terminal
+    from .safety import terminal_line as terminal
 
     return [
         (terminal(e.venue_account), terminal(e.endpoint), str(e.raw_records), terminal(", ".join(f"{k} {v}" for k, v in e.by_status.items())),
@@ -268,7 +268,7 @@ def status_rows(st: Status) -> list[tuple[str, ...]]:
 
 def trial_balance_line(st: Status) -> str:
     """One line: zero for every asset, or the assets that are not (asset names terminal-safe)."""
-    from .safety import terminal
+    from .safety import terminal_line as terminal
 
     off = {a: q for a, q in st.trial_balance.items() if q != 0}
     if not off:

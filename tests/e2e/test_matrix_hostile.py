@@ -176,6 +176,9 @@ def test_hostile_strings__synced_on_both_backends_and_every_output_neutralises_t
             shown.setdefault(where, set()).update(_check_file(f, where))
     for where, text in printed:
         _assert_safe_terminal(text, str(where))
+        # a line break in an exchange-supplied name never starts a line of its own (one that could pass for ours)
+        assert HOSTILE["lf"] not in text, where
+    assert any("LF\\x0aX" in text for where, text in printed if where in (("status",), ("check",)))
     # The data is kept, visibly: each hostile symbol is in the journal and the gains, defused.
     journal, gains = shown["export journal"], shown["export gains"]
     assert "'" + HOSTILE["formula"] in journal and "'" + HOSTILE["formula"] in gains

@@ -33,3 +33,11 @@ def test_cells_never_start_a_formula_or_hold_a_control(s):
 def test_plain_numbers():
     assert is_plain_number("-25.00") and is_plain_number("3")
     assert not is_plain_number("1e5") and not is_plain_number("=1")
+
+
+def test_terminal_line_escapes_line_breaks_and_tabs_too():
+    from reports.safety import terminal, terminal_line
+
+    assert terminal("LF\nX\tY") == "LF\nX\tY"  # multi-line text (the statement's raw records) keeps its lines
+    assert terminal_line("LF\nX\tY\rZ\x1b") == "LF\\x0aX\\x09Y\\x0dZ\\x1b"
+    assert terminal_line("plain BTC_USDC 1.5") == "plain BTC_USDC 1.5"
