@@ -17,7 +17,7 @@ from decimal import Decimal
 
 from ledger.booking.jurisdictions import jurisdiction, tax_day
 
-from .common import Fixed, Num, NumText as _Raw, add, dmy, write_csv
+from .common import Fixed, Num, NumText as _Raw, add, dmy, write_table
 
 __all__ = ["write", "README_NOTES", "FREIGRENZE_23", "freigrenze", "freigrenze_22_3", "anlage_so", "leistungen", "termingeschaefte", "summary"]
 
@@ -107,18 +107,17 @@ def write(run, folder, warnings) -> dict[str, Decimal]:
           ("Feld", "EUR (gerundet)", "EUR (exakt)", "Rundungsdifferenz"), [[k, Fixed(q(v)), Num(v), Num(q(v) - v)] for k, v in so.items()], warnings=pre)
     header = ("Coin", "Konto", "Anschaffung", "Veräußerung", "Menge", "Veräußerungspreis EUR", "Anschaffungskosten EUR", "Werbungskosten EUR", "Gewinn EUR",
               "Haltefrist über 1 Jahr", "steuerpflichtig", "disposal_id", "lot_id")
-    rows = []
-    for g in run.gains:
-        long_ = g.term != "short"
-        rows.append([g.asset, g.account, dmy(tax_day(g.acquired, ZONE)), dmy(tax_day(g.disposed, ZONE)), _Raw(_de(g.quantity)), _Raw(_de(g.proceeds, q)),
-                     _Raw(_de(g.cost_basis, q)), _Raw("0,00"), _Raw(format(q(g.proceeds) - q(g.cost_basis), "f").replace(".", ",")), "ja" if long_ else "nein",
-                     "nein" if long_ else "ja", g.disposal_id, g.lot_id])
-    write_csv(folder.path("anlage-so-aufstellung.csv", "Aufstellung: one row per disposal lot (';', decimal comma, UTF-8 BOM); amounts rounded to the run's rounding"),
-              header, rows, bom=True, delimiter=";", preamble=pre)
-    if "xlsx" in run.formats:
-        from .common import write_xlsx
 
-        write_xlsx(folder.path("anlage-so-aufstellung.xlsx", "the Aufstellung as XLSX"), [("Aufstellung", header, rows)], preamble=pre)
+    def rows():  # made as they are written (one pass for the CSV and the XLSX): a large year's rows are never held
+        for g in run.gains:
+            long_ = g.term != "short"
+            yield [g.asset, g.account, dmy(tax_day(g.acquired, ZONE)), dmy(tax_day(g.disposed, ZONE)), _Raw(_de(g.quantity)), _Raw(_de(g.proceeds, q)),
+                   _Raw(_de(g.cost_basis, q)), _Raw("0,00"), _Raw(format(q(g.proceeds) - q(g.cost_basis), "f").replace(".", ",")), "ja" if long_ else "nein",
+                   "nein" if long_ else "ja", g.disposal_id, g.lot_id]
+
+    csv_path = folder.path("anlage-so-aufstellung.csv", "Aufstellung: one row per disposal lot (';', decimal comma, UTF-8 BOM); amounts rounded to the run's rounding")
+    xlsx = folder.path("anlage-so-aufstellung.xlsx", "the Aufstellung as XLSX") if "xlsx" in run.formats else None
+    write_table(csv_path, header, rows(), xlsx_path=xlsx, sheet="Aufstellung", bom=True, delimiter=";", preamble=pre)
     income = [l for l in run.income_lines if l.category not in PERP_CATEGORIES]
     le = leistungen(run)
     received, taxed, limit22 = le["Einkünfte §22 Nr. 3"], le["zu versteuern §22 Nr. 3"], le["Freigrenze §22 Nr. 3"]
