@@ -13,7 +13,10 @@
   ``FX_LOOKBACK_DAYS`` earlier);
 * **findings that change the figures**: missing basis, overspend, unrecognised trades, unpriced
   legs valued at zero, fee disposals without a value, including those from earlier years that feed
-  this period (the caller passes ``Books.findings_until(end)``).
+  this period (the caller passes ``Books.findings_until(end)``);
+* **venue accounts not reconciled at the period end** (a statement or workbook: its period-end check
+  differs, or no account has a snapshot to check against), added by the report once its checks ran
+  (:meth:`Completeness.with_reconciliation`).
 
 A report covering an incomplete period exits with ``EXIT_INCOMPLETE`` and says so on its first line
 unless the user allows it (``--allow-incomplete``); then every output carries :meth:`Completeness.headline`
@@ -50,10 +53,12 @@ class Completeness:
     stale: list[str] = field(default_factory=list)  # one sentence per reason
     missing_fx: list[date] = field(default_factory=list)
     findings: list = field(default_factory=list)  # the findings that change the figures, oldest first
+    #: One line per venue account not reconciled at the period end (a report's checks; empty elsewhere).
+    unreconciled: list[str] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
-        return not (self.unpriced or self.stale or self.missing_fx or self.findings)
+        return not (self.unpriced or self.stale or self.missing_fx or self.findings or self.unreconciled)
 
     @property
     def findings_by_kind(self) -> dict[str, int]:
@@ -81,6 +86,8 @@ class Completeness:
             early = self.earlier_findings
             tail = f" ({early} dated before the period, feeding it)" if early else ""
             out.append(f"{len(self.findings)} finding(s) that change the figures: {kinds}{tail}")
+        if self.unreconciled:
+            out.append("not reconciled with the exchange at the period end: " + "; ".join(self.unreconciled))
         return out
 
     def headline(self) -> str:
@@ -96,6 +103,32 @@ class Completeness:
 
         return replace(self, findings=_figure_findings(findings, self.end))
 
+    def with_reconciliation(self, checks: Iterable) -> Completeness:
+        """This answer with the period-end checks' verdict (``ledger.reconcile.check`` results): each
+        account whose check differs is a line naming its problems; no check at all (no snapshot of
+        any account) is a line too: figures never proven against the exchange are not complete."""
+        from dataclasses import replace
+
+        from .money import plain
+
+        checks = list(checks)
+        lines = []
+        for c in checks:
+            if c.ok:
+                continue
+            why = list(c.problems)
+            if c.perps is not None and not c.perps.ok:
+                why.append("perpetuals proof differs")
+            line = f"{c.venue_account}: {', '.join(why) or 'differs'}"
+            diffs = c.differences
+            if diffs:  # the first few lines that differ, by wallet and asset: what to look at first
+                line += " (" + ", ".join(f"{d.wallet} {d.asset} ledger {plain(d.ledger)} exchange {plain(d.exchange)}" for d in diffs[:3]) \
+                    + (f" and {len(diffs) - 3} more" if len(diffs) > 3 else "") + ")"
+            lines.append(line)
+        if not checks:
+            lines = ["no snapshot of any venue account to check against: run `reconcile sync`"]
+        return replace(self, unreconciled=lines)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "complete": self.complete,
@@ -104,6 +137,7 @@ class Completeness:
             "missing_fx_days": [d.isoformat() for d in self.missing_fx],
             "findings": self.findings_by_kind,
             "earlier_findings": self.earlier_findings,
+            "unreconciled": list(self.unreconciled),
             "headline": self.headline(),
         }
 

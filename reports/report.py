@@ -655,8 +655,8 @@ def build_report(conn: Connection, reporting: Any, settings, *, start: datetime,
                      scope=settings.booking.scope, jurisdiction=settings.booking.jurisdiction, generated_at=now or datetime.now(timezone.utc),
                      completeness=first.with_findings(feeding), allow_incomplete=allow_incomplete)
         rep.findings = feeding
-        if gate is not None:
-            gate(rep.completeness)
+        if gate is not None and not rep.completeness.complete and not allow_incomplete:
+            gate(rep.completeness)  # stops here: an incomplete period is not gathered further
         rep.gains = books.gains.store
         rep._figures = figures
         rep.engine_income = [i for i in books.income if start <= i.time < end]
@@ -674,6 +674,10 @@ def build_report(conn: Connection, reporting: Any, settings, *, start: datetime,
         pb.join()
         whole = pb.then if pb.then is not None or not names else balances(conn)  # one scan for every account checked
         rep.checks = [check(conn, n, at=last, keep=False, proving=proofs[n], whole=whole) for n in names]
+        # Not reconciled at the period end is incomplete too: the one verdict, asked once it is whole.
+        rep.completeness = rep.completeness.with_reconciliation(rep.checks)
+        if gate is not None:
+            gate(rep.completeness)
         got = forked.join(perps_child) if perps_child is not None else None
         if got is not None:  # booked by the perpetuals' process
             perps, state = got["result"]

@@ -487,7 +487,7 @@ def _summary(ws, rep: Report, sheets: dict[str, _Sheet], *, bold, red, big) -> d
     ws.sheet_properties.pageSetUpPr.fitToPage = True
     c = rep.completeness
     if c.complete:
-        ws.append([st("Complete: every event of the period is valued, the valuation is current, no finding changes the figures", font=bold)])
+        ws.append([st("Complete: every event of the period is valued, the valuation is current, no finding changes the figures, every venue account agrees with the exchange at the period end", font=bold)])
     else:
         ws.append([st(c.headline(), font=red)])
         ws.append([st("These figures are INCOMPLETE (written with --allow-incomplete); see Warnings.", font=red)])

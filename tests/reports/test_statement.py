@@ -72,8 +72,12 @@ def test_statement__incomplete_exits_4_first_line_and_writes_nothing(ledger_url,
     err = capsys.readouterr().err
     assert err.splitlines()[0].startswith("reconcile: incomplete: statement 2025: INCOMPLETE DATA: 1 unpriced event")
     assert not out.exists() and not list(tmp_path.glob("*.partial"))
-    # another year without the gap is complete... but 2026 is fed by nothing incomplete either
-    assert main(["statement", "--year", "2024", "--out", str(tmp_path / "y.html"), *_args(ledger_url)]) == 0
+    # 2024 has no unpriced event, but the exchange's snapshot has no such deposit: rolled back to the end of
+    # 2024 the ledger no longer agrees with it, and an unreconciled period is incomplete too
+    assert main(["statement", "--year", "2024", "--out", str(tmp_path / "y.html"), *_args(ledger_url)]) == 4
+    err = capsys.readouterr().err
+    assert err.splitlines()[0].startswith("reconcile: incomplete: statement 2024: INCOMPLETE DATA: not reconciled with the exchange at the period end: main: ")
+    assert not (tmp_path / "y.html").exists()
 
 
 def test_statement__allow_incomplete_carries_the_red_banner_and_escapes(ledger_url, engine, tmp_path, capsys):
@@ -107,6 +111,54 @@ def test_statement__earlier_years_findings_feed_this_year(ledger_url, engine, tm
     assert "missing-basis" in err and "dated before the period, feeding it" in err
 
 
+@pytest.fixture
+def unproven_url(engine, db_url, clean_env):
+    """The same ledger with no snapshot: never checked against the exchange."""
+    with engine.begin() as conn:
+        Journal(conn).post(report_ledger.entries())
+    return db_url
+
+
+def test_statement__a_ledger_never_reconciled_is_incomplete(unproven_url, tmp_path, capsys):
+    """No snapshot to check the period end against: exit 4 and nothing written, as for any gap; allowed, the
+    red banner and the workbook's first cell say why (never the green 'Complete')."""
+    out = tmp_path / "s.html"
+    assert main(["statement", "--year", "2025", "--out", str(out), *_args(unproven_url)]) == 4
+    err = capsys.readouterr().err
+    assert err.splitlines()[0] == ("reconcile: incomplete: statement 2025: INCOMPLETE DATA: not reconciled with the exchange at the period end: "
+                                   "no snapshot of any venue account to check against: run `reconcile sync`")
+    assert not out.exists() and not list(tmp_path.glob("*.partial"))
+    assert main(["report", "--year", "2025", "--out", str(tmp_path / "rep"), *_args(unproven_url)]) == 4
+    assert not (tmp_path / "rep").exists()
+    capsys.readouterr()
+    assert main(["statement", "--year", "2025", "--out", str(out), "--allow-incomplete", *_args(unproven_url)]) == 0
+    assert capsys.readouterr().err.startswith("warning: statement 2025: INCOMPLETE DATA: not reconciled with the exchange")
+    html = out.read_text()
+    assert 'class="banner good"' not in html and "no snapshot of any venue account" in html.split("<h1>")[0]
+    xlsx = tmp_path / "s.xlsx"
+    assert main(["statement", "--year", "2025", "--format", "xlsx", "--out", str(xlsx), "--allow-incomplete", *_args(unproven_url)]) == 0
+    from openpyxl import load_workbook
+
+    assert "not reconciled with the exchange at the period end" in load_workbook(xlsx)["Summary"]["A1"].value
+
+
+def test_statement__a_snapshot_that_disagrees_names_the_account(ledger_url, engine, tmp_path, capsys):
+    """The exchange holds 0.1 BTC less than the ledger says at the period end: exit 4, naming main and the difference."""
+    from ledger.reconcile import _ledger_figures
+    from ledger.store import SnapshotLineIn, save_snapshot
+
+    at = datetime(2026, 1, 11, tzinfo=timezone.utc)
+    with engine.begin() as conn:
+        figures = _ledger_figures(conn, "main", at)
+        figures = {k: (q - D("0.1") if k[1] == "BTC" else q) for k, q in figures.items()}
+        save_snapshot(conn, venue_account="main", taken_at=at, payload={}, lines=[SnapshotLineIn(w, a, q) for (w, a), q in sorted(figures.items())])
+    capsys.readouterr()
+    assert main(["statement", "--year", "2025", "--out", str(tmp_path / "s.html"), *_args(ledger_url)]) == 4
+    first = capsys.readouterr().err.splitlines()[0]
+    assert "not reconciled with the exchange at the period end: main: 1 difference(s) (" in first and " BTC ledger " in first
+    assert not (tmp_path / "s.html").exists()
+
+
 def test_statement__bad_format_exits_2(ledger_url, tmp_path, capsys):
     assert main(["statement", "--year", "2025", "--format", "pdf", "--out", str(tmp_path / "x"), "--db", ledger_url]) == 2
     assert "--format" in capsys.readouterr().err
@@ -116,7 +168,7 @@ def test_report__writes_both_and_names_them(ledger_url, tmp_path, capsys):
     out = tmp_path / "rep"
     assert main(["report", "--year", "2025", "--out", str(out), *_args(ledger_url)]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["report-2025.xlsx", "statement-2025.html"]
-    assert "reconciled at the period end" in capsys.readouterr().out
+    assert "; reconciled at the period end" in capsys.readouterr().out
     # a narrower period and one account
     assert main(["report", "--year", "2025", "--from", "2025-01-01", "--to", "2025-04-01", "--account", "main", "--format", "html",
                  "--out", str(out), *_args(ledger_url)]) == 0

@@ -64,6 +64,19 @@ def ledger(engine, db_url, tmp_path, monkeypatch):
     return L
 
 
+def snapshot_as_ledger(engine, *accounts: str, taken_at: datetime = datetime(2026, 1, 10, tzinfo=timezone.utc)) -> None:
+    """A snapshot of each venue account equal to the ledger at ``taken_at``: the exchange agrees with it, so a
+    report over the ledger reconciles at its period end (a report never reconciled is incomplete: exit 4)."""
+    from ledger.reconcile import _ledger_figures
+    from ledger.store import SnapshotLineIn, save_snapshot
+
+    with engine.begin() as conn:
+        for acct in accounts:
+            figures = _ledger_figures(conn, acct, taken_at)
+            save_snapshot(conn, venue_account=acct, taken_at=taken_at, payload={},
+                          lines=[SnapshotLineIn(w, a, q) for (w, a), q in sorted(figures.items())])
+
+
 #: raw record id -> the raw_records rows to store with it (the record itself, and records kept with it):
 #: the perpetual entries are derived from exchange records by the posting rules, as a sync does, because
 #: the position engine (ledger/perps.py) books the stored records, not hand-made entries.
