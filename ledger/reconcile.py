@@ -22,7 +22,8 @@ from .db import balances
 from .money import D, plain
 from .schema import CheckResult, Snapshot, SnapshotLine
 
-__all__ = ["Line", "Evidence", "CheckOutcome", "RollForward", "basis_rollforward", "rollforward_of", "compare", "check", "WALLET_PREFIX", "latest_snapshot", "snapshot_basis"]
+__all__ = ["Line", "Evidence", "CheckOutcome", "RollForward", "basis_rollforward", "rollforward_of", "compare", "check", "WALLET_PREFIX", "latest_snapshot", "snapshot_basis",
+           "venue_accounts"]
 
 #: Ledger account for each wallet the exchange reports (docs/posting-rules.md).
 WALLET_PREFIX = {
@@ -235,6 +236,21 @@ def _aware(t) -> datetime:
     if isinstance(t, datetime):
         return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
     return datetime.fromisoformat(str(t)).replace(tzinfo=timezone.utc)
+
+
+def venue_accounts(conn: Connection) -> list[str]:
+    """Every venue account there is something to reconcile for: those with a snapshot, and those the
+    ledger holds a wallet of (``WALLET_PREFIX``), synced or not: an account never checked is not
+    reconciled, so it must not be left out of a check of "every account"."""
+    import re
+
+    names = {n for (n,) in conn.execute(text("SELECT DISTINCT venue_account FROM snapshots"))}
+    wallet = re.compile(r"(?:Assets|Liabilities):Backpack:(.+):(?:%s):[^:]*" % "|".join(WALLET_PREFIX))
+    for (name,) in conn.execute(text("SELECT name FROM accounts")):
+        m = wallet.fullmatch(name)
+        if m:
+            names.add(m.group(1))
+    return sorted(names)
 
 
 def latest_snapshot(conn: Connection, venue_account: str, at: datetime | None = None):

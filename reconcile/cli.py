@@ -394,13 +394,14 @@ def _run_check(ctx: Context, engine, *, account: str | None, at, as_json: bool, 
     from ledger.db import balances
     from ledger.perps import start_perp_proof
     from ledger.reconcile import check as run_check
+    from ledger.reconcile import venue_accounts
 
     names = [account] if account else [a.name for a in ctx.config.accounts]
     if not names:
         with engine.connect() as conn:
-            names = [n for (n,) in conn.exec_driver_sql("SELECT DISTINCT venue_account FROM snapshots ORDER BY 1")]
+            names = venue_accounts(conn)
     if not names:
-        raise ConfigError("no accounts configured and no snapshots in the database; run `reconcile sync` first")
+        raise ConfigError("no accounts configured and none in the database; run `reconcile sync` first")
     rollforward = _rollforward(ctx, engine, at) if at is not None else None
     outcomes = []
     with engine.begin() as conn:

@@ -595,7 +595,7 @@ def build_report(conn: Connection, reporting: Any, settings, *, start: datetime,
     from ledger import forked
     from ledger.db import balances
     from ledger.perps import many_perp_fills, start_perp_proof, stream_perps
-    from ledger.reconcile import check, rollforward_of
+    from ledger.reconcile import check, rollforward_of, venue_accounts
     from ledger.report_books import CHILD_MIN_ENTRIES, book_period, start_comparison
 
     from .journal import journal_rows
@@ -631,7 +631,7 @@ def build_report(conn: Connection, reporting: Any, settings, *, start: datetime,
     #   of their own on a ledger with many perp fills;
     # - the period-end check's perpetuals proof (``start_perp_proof``: forked on a large account).
     # This process books the configured method and the first compared one and gathers the rest.
-    names = accounts if accounts is not None else [n for (n,) in conn.execute(text("SELECT DISTINCT venue_account FROM snapshots ORDER BY 1"))]
+    names = accounts if accounts is not None else venue_accounts(conn)
     if account is not None:
         names = [n for n in names if n == account] or [account]
     closes = RowStore(HTML_ROW_LIMIT, TupleCodec(Realized), spill=detail_rows).share()

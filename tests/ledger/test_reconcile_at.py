@@ -77,6 +77,21 @@ def test_check_at_cli__exit_0_when_it_agrees_3_only_on_a_difference(engine, db_u
     assert last.startswith("main: not reconciled: ") and "difference(s)" in last and "0 difference(s)" not in last
 
 
+def test_check_cli__every_account_of_the_ledger_is_checked_snapshot_or_not(engine, db_url, tmp_path, monkeypatch, capsys):
+    """No accounts configured: the check covers every venue account the ledger holds wallets of, not only
+    those with a snapshot: sub, posted but never synced, is named as not reconciled (exit 3)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RECONCILE_CONFIG", raising=False)
+    monkeypatch.delenv("RECONCILE_DB", raising=False)
+    report_ledger.build(engine)
+    with engine.begin() as conn:
+        Journal(conn).post(report_ledger.entries("sub"))
+    capsys.readouterr()
+    assert main(["check", "--db", db_url]) == 3
+    got = capsys.readouterr()  # a failing account's report goes to stderr
+    assert "main: ledger equals the exchange to the last unit" in got.out and got.err.splitlines()[-1] == "sub: not reconciled: no snapshot"
+
+
 @settings(max_examples=15, deadline=None)
 @given(days=st.integers(min_value=-30, max_value=800))
 def test_check_at__exit_3_always_names_a_problem(days):

@@ -125,8 +125,8 @@ def test_statement__a_ledger_never_reconciled_is_incomplete(unproven_url, tmp_pa
     out = tmp_path / "s.html"
     assert main(["statement", "--year", "2025", "--out", str(out), *_args(unproven_url)]) == 4
     err = capsys.readouterr().err
-    assert err.splitlines()[0] == ("reconcile: incomplete: statement 2025: INCOMPLETE DATA: not reconciled with the exchange at the period end: "
-                                   "no snapshot of any venue account to check against: run `reconcile sync`")
+    # main is in the ledger (its wallets), so it is checked, and has nothing to be checked against
+    assert err.splitlines()[0] == "reconcile: incomplete: statement 2025: INCOMPLETE DATA: not reconciled with the exchange at the period end: main: no snapshot"
     assert not out.exists() and not list(tmp_path.glob("*.partial"))
     assert main(["report", "--year", "2025", "--out", str(tmp_path / "rep"), *_args(unproven_url)]) == 4
     assert not (tmp_path / "rep").exists()
@@ -134,12 +134,30 @@ def test_statement__a_ledger_never_reconciled_is_incomplete(unproven_url, tmp_pa
     assert main(["statement", "--year", "2025", "--out", str(out), "--allow-incomplete", *_args(unproven_url)]) == 0
     assert capsys.readouterr().err.startswith("warning: statement 2025: INCOMPLETE DATA: not reconciled with the exchange")
     html = out.read_text()
-    assert 'class="banner good"' not in html and "no snapshot of any venue account" in html.split("<h1>")[0]
+    assert 'class="banner good"' not in html and "at the period end: main: no snapshot" in html.split("<h1>")[0]
     xlsx = tmp_path / "s.xlsx"
     assert main(["statement", "--year", "2025", "--format", "xlsx", "--out", str(xlsx), "--allow-incomplete", *_args(unproven_url)]) == 0
     from openpyxl import load_workbook
 
     assert "not reconciled with the exchange at the period end" in load_workbook(xlsx)["Summary"]["A1"].value
+
+
+def test_completeness__no_check_at_all_is_not_reconciled():
+    """A report with no venue account to check (an empty ledger) is not proven either."""
+    from ledger.completeness import Completeness
+
+    c = Completeness(start=None, end=None, currency="USD")
+    assert c.complete and not c.with_reconciliation([]).complete
+    assert c.with_reconciliation([]).reasons() == ["not reconciled with the exchange at the period end: no snapshot of any venue account to check against: run `reconcile sync`"]
+
+
+def test_statement__an_account_without_a_snapshot_is_checked_too(ledger_url, engine, tmp_path, capsys):
+    """main reconciles, but the ledger also holds sub's wallets, never checked: not reconciled, naming sub."""
+    with engine.begin() as conn:
+        Journal(conn).post(report_ledger.entries("sub"))
+    assert main(["statement", "--year", "2025", "--out", str(tmp_path / "s.html"), *_args(ledger_url)]) == 4
+    first = capsys.readouterr().err.splitlines()[0]
+    assert first.endswith("not reconciled with the exchange at the period end: sub: no snapshot")
 
 
 def test_statement__a_snapshot_that_disagrees_names_the_account(ledger_url, engine, tmp_path, capsys):
