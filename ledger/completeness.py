@@ -14,9 +14,9 @@
 * **findings that change the figures**: missing basis, overspend, unrecognised trades, unpriced
   legs valued at zero, fee disposals without a value, including those from earlier years that feed
   this period (the caller passes ``Books.findings_until(end)``);
-* **venue accounts not reconciled at the period end** (a statement or workbook: its period-end check
-  differs, or no account has a snapshot to check against), added by the report once its checks ran
-  (:meth:`Completeness.with_reconciliation`).
+* **venue accounts not reconciled at the period end** (a statement or workbook: an account's
+  period-end check differs or it has no snapshot, or there is no account to check at all), added by
+  the report once its checks ran (:meth:`Completeness.with_reconciliation`).
 
 A report covering an incomplete period exits with ``EXIT_INCOMPLETE`` and says so on its first line
 unless the user allows it (``--allow-incomplete``); then every output carries :meth:`Completeness.headline`
