@@ -6,7 +6,8 @@ Setup (not timed): ``booking_bench.generate``'s deterministic BTC spot history (
 45 % sells never exceeding the balance), one fill every 10-40 s, moved to start on 2025-01-01 so
 that a million fills fall inside tax year 2025 (about 290 days); written as USDC-quoted
 ``spot-trade`` entries with unit prices into a fresh SQLite ledger (kept with ``--keep DIR`` and
-reused when it is there).
+reused when it is there), with the exchange snapshot a synced account has just after the year
+(``report_bench.snapshot``): the export checks the year end against it.
 
 Timed: the whole command as a user starts it, in a fresh process
 (``python -m reconcile.cli export tax --year 2025 --jurisdiction J --format csv,xlsx,pdf,txf --out DIR``):
@@ -85,6 +86,10 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         build(url, args.fills)
         print(f"setup: {args.fills:,} fills written in {time.perf_counter() - t0:.1f} s (not timed)")
+    from report_bench import snapshot
+
+    if snapshot(url):  # the exchange snapshot a synced account has: the export checks the year end against it
+        print("setup: a year-end exchange snapshot added (the ledger's own figures; not timed)")
     out = work / f"tax-{args.jurisdiction}"
     cmd = [sys.executable, "-m", "reconcile.cli", "export", "tax", "--year", "2025", "--jurisdiction", args.jurisdiction, "--format", args.formats,
            "--out", str(out), "--db", url, "--allow-incomplete"]

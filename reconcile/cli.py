@@ -867,10 +867,11 @@ def export_tax_cmd(
     collecting = gc.isenabled()
     gc.disable()
     try:
-        with engine.connect() as conn:
+        reading = _reading(engine)  # the year-end check may read through a forked process's own connection
+        with reading, engine.connect() as conn:
             stale = refuse_stale(ctx, conn, allow=allow_incomplete, what=f"export tax {year}")
             run = prepare(conn, settings, year, formats=formats, rounding=rounding, form_1099da=ctx.config.tax.form_1099da, venue_account=account,
-                          reporting=ctx.config.reporting)
+                          reporting=ctx.config.reporting, reconcile=True)
             run.stale = stale
             try:
                 result = export_tax(run, Path(out), allow_incomplete=allow_incomplete)

@@ -18,7 +18,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
+
+from ledger import forked
 
 from ledger.books import BookSettings, Books, book_ledger
 from ledger.booking import Finding, Gain, IncomeRow
@@ -69,6 +71,9 @@ class TaxRun:
     #: Why the ledger's values are stale (``ledger.completeness.stale_valuation``), when written anyway
     #: (``--allow-incomplete``): every README and file says so first.
     stale: list[str] = field(default_factory=list)
+    #: Venue accounts not reconciled with the exchange at the end of the year, one line each
+    #: (``ledger.completeness.Completeness.with_reconciliation``); filled when ``prepare`` checks them.
+    unreconciled: list[str] = field(default_factory=list)
 
     @property
     def bounds(self) -> tuple[datetime, datetime]:
@@ -104,6 +109,8 @@ class TaxRun:
         if self.unpriced_income:
             out.append(f"WARNING: INCOMPLETE DATA - {self.unpriced_income} income/expense entries of {self.label} have no "
                        f"{self.currency} value and are not in the income totals")
+        if self.unreconciled:
+            out.append(f"WARNING: INCOMPLETE DATA - not reconciled with the exchange at the end of tax year {self.label}: " + "; ".join(self.unreconciled))
         if self.perps is not None:
             out += [f"NOTE: perpetuals: {n}" for n in self.perps.notes]
         return out
@@ -119,9 +126,13 @@ class TaxResult:
 
 
 def prepare(conn: Connection, settings: BookSettings, year: int, *, formats=("csv",), rounding: str = "cents", form_1099da=None,
-            venue_account: str | None = None, exported_on: date | None = None, reporting: Any = None, streamed: bool = True) -> TaxRun:
+            venue_account: str | None = None, exported_on: date | None = None, reporting: Any = None, streamed: bool = True,
+            reconcile: bool = False) -> TaxRun:
     """The year's booked figures for the tax modules. ``streamed``: a module with a streamed sink takes the gains as they
-    are booked (``run.gains`` stays empty); ``False`` keeps them in ``run.gains`` (the side-by-side comparison reads them)."""
+    are booked (``run.gains`` stays empty); ``False`` keeps them in ``run.gains`` (the side-by-side comparison reads them).
+    ``reconcile``: check every venue account (or ``venue_account``) against the exchange at the year end, as the statement
+    does; one not reconciled, or no snapshot, makes the year incomplete (``TaxRun.unreconciled``). The tax export asks for
+    it; the statement's side-by-side columns do not (the statement checks the accounts itself)."""
     from reports.income import income_summary
 
     from ledger.books import stream_gains
@@ -133,6 +144,23 @@ def prepare(conn: Connection, settings: BookSettings, year: int, *, formats=("cs
     def keep(batch: list[Gain]) -> None:
         gains.extend(g for g in batch if start <= g.disposed < end)
 
+    names: list[str] = []
+
+    def year_end_checks(c: Connection) -> list:
+        from ledger.db import balances
+        from ledger.reconcile import check
+
+        whole = balances(c) if names else None  # one scan of the postings for every account checked
+        return [check(c, n, at=end - timedelta(microseconds=1), keep=False, perps=False, whole=whole) for n in names]
+
+    checking = None
+    if reconcile:  # on a large ledger the checks' balance scan runs in a forked process while this one books
+        from ledger.reconcile import venue_accounts
+        from ledger.report_books import CHILD_MIN_ENTRIES
+
+        names = [venue_account] if venue_account else venue_accounts(conn)
+        big = conn.execute(text("SELECT COUNT(*) FROM (SELECT 1 FROM journal_entries LIMIT :n) x"), {"n": CHILD_MIN_ENTRIES}).scalar_one() >= CHILD_MIN_ENTRIES
+        checking = forked.call(conn, year_end_checks) if names and big else None
     # A module with a streamed sink (``spool``) takes the gains as they are booked and never holds them.
     make_spool = getattr(_module(settings.jurisdiction.name), "spool", None) if streamed else None
     spool = make_spool(settings, year, Quantize(rounding), form_1099da, formats) if make_spool is not None else None
@@ -143,6 +171,8 @@ def prepare(conn: Connection, settings: BookSettings, year: int, *, formats=("cs
     except BaseException:
         if spool is not None:
             spool.cleanup()
+        if checking is not None:
+            forked.stop(checking)
         raise
     # Perpetual lines come from the position engine (ledger.perps), never from the journal's categories.
     from .perps import PERP_CATEGORIES, perp_summary
@@ -160,8 +190,16 @@ def prepare(conn: Connection, settings: BookSettings, year: int, *, formats=("cs
     def lots_at(t: datetime):
         return book_ledger(conn, settings, until=t, venue_account=venue_account).open_lots
 
+    unreconciled: list[str] = []
+    if reconcile:
+        from ledger.completeness import Completeness
+
+        got = forked.join(checking) if checking is not None else None
+        checks = got["result"] if got is not None else year_end_checks(conn)  # not forked, or that process failed: here
+        unreconciled = Completeness(start=start, end=end, currency=settings.currency).with_reconciliation(checks).unreconciled
+
     return TaxRun(
-        settings=settings, year=year, books=books, gains=gains, gain_count=spool.pieces if spool is not None else len(gains), spool=spool, income=books.income_in(year), income_lines=lines,
+        settings=settings, year=year, books=books, unreconciled=unreconciled, gains=gains, gain_count=spool.pieces if spool is not None else len(gains), spool=spool, income=books.income_in(year), income_lines=lines,
         findings=books.findings_until(end), rounding=Quantize(rounding), formats=tuple(formats), form_1099da=dict(form_1099da or {}),
         lots_at=lots_at, exported_on=exported_on or date.today(), scope_label=f"venue account {venue_account}" if venue_account else "all accounts",
         perps=perps,

@@ -57,8 +57,12 @@ def ledger(engine, db_url, tmp_path, monkeypatch):
         url = db_url
 
         @staticmethod
-        def post(entries):
+        def post(entries, *, snapshot=True):
+            """Post ``entries``; ``snapshot``: then a snapshot of every venue account equal to the ledger, a second
+            after its last entry (the exchange agrees, as after a sync: the tax export checks the year end)."""
             post(engine, entries)
+            if snapshot:
+                snapshot_now(engine)
 
     L.engine = engine
     return L
@@ -75,6 +79,22 @@ def snapshot_as_ledger(engine, *accounts: str, taken_at: datetime = datetime(202
             figures = _ledger_figures(conn, acct, taken_at)
             save_snapshot(conn, venue_account=acct, taken_at=taken_at, payload={},
                           lines=[SnapshotLineIn(w, a, q) for (w, a), q in sorted(figures.items())])
+
+
+def snapshot_now(engine) -> None:
+    """``snapshot_as_ledger`` for every venue account of the ledger, a second after its last entry."""
+    from datetime import timedelta
+
+    from sqlalchemy import text
+
+    from ledger.reconcile import venue_accounts
+    from ledger.types import utc_from_db
+
+    with engine.connect() as conn:
+        names = venue_accounts(conn)
+        last = conn.execute(text("SELECT MAX(timestamp) FROM journal_entries")).scalar()
+    if names and last is not None:
+        snapshot_as_ledger(engine, *names, taken_at=utc_from_db(last) + timedelta(seconds=1))
 
 
 #: raw record id -> the raw_records rows to store with it (the record itself, and records kept with it):

@@ -41,3 +41,50 @@ def test_export_tax__dollars_rounding(ledger, tmp_path):
 
     sd = {r["line"]: r for r in read_csv(out / "schedule-d.csv")}
     assert sd["16"]["(h) gain or (loss)"] == "585" and "whole units" in (out / "README.txt").read_text()
+
+
+@pytest.mark.parametrize("forked", [False, True], ids=["in-process", "forked"])
+def test_export_tax__a_year_end_not_reconciled_is_incomplete(ledger, tmp_path, capsys, monkeypatch, forked):
+    """The forms of a ledger the exchange never confirmed (no snapshot) are refused (exit 4, nothing written); a
+    snapshot that agrees lets them out; one that disagrees names the account and the line. ``forked``: the
+    year-end check in the forked process a large ledger gets (the threshold lowered), with the same verdicts."""
+    from ledger import forked as forking
+    from ledger import report_books
+
+    calls: list = []
+    if forked:
+        monkeypatch.setattr(report_books, "CHILD_MIN_ENTRIES", 1)
+        real = forking.call
+        monkeypatch.setattr(forking, "call", lambda conn, fn: calls.append(fn.__name__) or real(conn, fn))
+    from datetime import timedelta
+
+    from ledger.reconcile import _ledger_figures
+    from ledger.store import SnapshotLineIn, save_snapshot
+    from tests.reports.tax.sample import snapshot_now
+
+    ledger.post(sample_entries(), snapshot=False)
+    out = tmp_path / "o"
+    args = ("export", "tax", "--year", "2025", "--jurisdiction", "us", "--out", out, "--db", ledger.url)
+    assert run_cli(*args) == 4
+    err = capsys.readouterr().err
+    assert err.splitlines()[0] == ("reconcile: incomplete data: INCOMPLETE DATA - not reconciled with the exchange at the end of tax year 2025: "
+                                   "main: no snapshot (exit 4; --allow-incomplete writes the files with this warning)")
+    assert not out.exists()
+    assert run_cli(*args, "--allow-incomplete") == 0
+    assert "not reconciled with the exchange at the end of tax year 2025: main: no snapshot" in (out / "README.txt").read_text(encoding="utf-8-sig")
+    snapshot_now(ledger.engine)
+    assert run_cli(*args) == 0
+    from sqlalchemy import text
+
+    from ledger.types import utc_from_db
+
+    with ledger.engine.begin() as conn:  # a newer snapshot with 1 SOL fewer than the ledger holds
+        at = utc_from_db(conn.execute(text("SELECT MAX(taken_at) FROM snapshots")).scalar()) + timedelta(seconds=1)
+        figures = _ledger_figures(conn, "main", at)
+        figures[("Spot", "SOL")] = figures.get(("Spot", "SOL"), 0) - 1
+        save_snapshot(conn, venue_account="main", taken_at=at, payload={}, lines=[SnapshotLineIn(w, a, q) for (w, a), q in sorted(figures.items())])
+    capsys.readouterr()
+    assert run_cli(*args) == 4
+    first = capsys.readouterr().err.splitlines()[0]
+    assert "end of tax year 2025: main: 1 difference(s) (Spot SOL ledger " in first
+    assert calls.count("year_end_checks") == (4 if forked else 0)  # each run's check was forked (or none was)
