@@ -9,6 +9,7 @@ unknown or pending, fees charged in the asset), runs ``compare`` and keeps the r
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -238,16 +239,17 @@ def _aware(t) -> datetime:
     return datetime.fromisoformat(str(t)).replace(tzinfo=timezone.utc)
 
 
+#: A ledger account of a venue account's wallet (``WALLET_PREFIX``): group 1 is the venue account.
+_WALLET_ACCOUNT = re.compile(r"(?:Assets|Liabilities):Backpack:(.+):(?:%s):[^:]*" % "|".join(WALLET_PREFIX))
+
+
 def venue_accounts(conn: Connection) -> list[str]:
     """Every venue account there is something to reconcile for: those with a snapshot, and those the
     ledger holds a wallet of (``WALLET_PREFIX``), synced or not: an account never checked is not
     reconciled, so it must not be left out of a check of "every account"."""
-    import re
-
     names = {n for (n,) in conn.execute(text("SELECT DISTINCT venue_account FROM snapshots"))}
-    wallet = re.compile(r"(?:Assets|Liabilities):Backpack:(.+):(?:%s):[^:]*" % "|".join(WALLET_PREFIX))
     for (name,) in conn.execute(text("SELECT name FROM accounts")):
-        m = wallet.fullmatch(name)
+        m = _WALLET_ACCOUNT.fullmatch(name)
         if m:
             names.add(m.group(1))
     return sorted(names)

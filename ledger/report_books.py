@@ -118,17 +118,23 @@ def _totals_child(url: str, settings: BookSettings, start: datetime, end: dateti
         send.close()
 
 
+def large_ledger(conn: Connection) -> bool:
+    """Work on this ledger is worth a forked process: ``CHILD_MIN_ENTRIES`` entries or more, and a
+    database a child can open (``ledger.forked.forkable``)."""
+    from sqlalchemy import text
+
+    if not forked.forkable(conn):
+        return False
+    n = conn.execute(text("SELECT COUNT(*) FROM (SELECT 1 FROM journal_entries LIMIT :n) x"), {"n": CHILD_MIN_ENTRIES}).scalar_one()
+    return n >= CHILD_MIN_ENTRIES
+
+
 def _start_child(conn: Connection, settings: BookSettings, start: datetime, end: datetime, venue_account: str | None,
                  compare: Sequence[tuple[str, BookSettings]], then=None):
     """Fork a process that books the compared methods through its own connection (the machine's second
     core), then runs ``then(its connection)``; None when not worth it or not possible (``ledger.forked``:
     an in-memory database, a small ledger, no fork)."""
-    from sqlalchemy import text
-
-    if not forked.forkable(conn):
-        return None
-    n = conn.execute(text("SELECT COUNT(*) FROM (SELECT 1 FROM journal_entries LIMIT :n) x"), {"n": CHILD_MIN_ENTRIES}).scalar_one()
-    if n < CHILD_MIN_ENTRIES:
+    if not large_ledger(conn):
         return None
     handle = forked.start(conn, _totals_child, settings, start, end, venue_account, list(compare), then)
     return None if handle is None else _Child(handle, tuple(m for m, _s in compare))

@@ -18,7 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from ledger import forked
 
@@ -156,11 +156,10 @@ def prepare(conn: Connection, settings: BookSettings, year: int, *, formats=("cs
     checking = None
     if reconcile:  # on a large ledger the checks' balance scan runs in a forked process while this one books
         from ledger.reconcile import venue_accounts
-        from ledger.report_books import CHILD_MIN_ENTRIES
+        from ledger.report_books import large_ledger
 
         names = [venue_account] if venue_account else venue_accounts(conn)
-        big = conn.execute(text("SELECT COUNT(*) FROM (SELECT 1 FROM journal_entries LIMIT :n) x"), {"n": CHILD_MIN_ENTRIES}).scalar_one() >= CHILD_MIN_ENTRIES
-        checking = forked.call(conn, year_end_checks) if names and big else None
+        checking = forked.call(conn, year_end_checks) if names and large_ledger(conn) else None
     # A module with a streamed sink (``spool``) takes the gains as they are booked and never holds them.
     make_spool = getattr(_module(settings.jurisdiction.name), "spool", None) if streamed else None
     spool = make_spool(settings, year, Quantize(rounding), form_1099da, formats) if make_spool is not None else None

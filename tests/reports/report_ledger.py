@@ -47,13 +47,25 @@ def entries(acct: str = "main") -> list[Entry]:
     ]
 
 
+def snapshot_as_ledger(engine, *accounts: str, taken_at: datetime = datetime(2026, 1, 10, tzinfo=UTC),
+                       short: dict[tuple[str, str], Decimal] | None = None) -> None:
+    """A snapshot of each venue account equal to the ledger at ``taken_at`` (the exchange agrees with it: a report
+    over the ledger reconciles at its period end), less ``short`` per (wallet, asset) (an exchange that disagrees)."""
+    with engine.begin() as conn:
+        for acct in accounts:
+            figures = _ledger_figures(conn, acct, taken_at)
+            for k, q in (short or {}).items():
+                figures[k] = figures.get(k, Decimal(0)) - q
+            save_snapshot(conn, venue_account=acct, taken_at=taken_at, payload={},
+                          lines=[SnapshotLineIn(w, a, q) for (w, a), q in sorted(figures.items())])
+
+
 def build(engine, *, snapshot_at: datetime = datetime(2026, 1, 10, tzinfo=UTC), acct: str = "main") -> None:
     """Post the ledger and a snapshot equal to it (taken ``snapshot_at``); keep a check."""
     with engine.begin() as conn:
         Journal(conn).post(entries(acct))
-        figures = _ledger_figures(conn, acct, snapshot_at)
-        save_snapshot(conn, venue_account=acct, taken_at=snapshot_at, payload={},
-                      lines=[SnapshotLineIn(w, a, q) for (w, a), q in sorted(figures.items())])
+    snapshot_as_ledger(engine, acct, taken_at=snapshot_at)
+    with engine.begin() as conn:
         check(conn, acct)
 
 

@@ -162,14 +162,7 @@ def test_statement__an_account_without_a_snapshot_is_checked_too(ledger_url, eng
 
 def test_statement__a_snapshot_that_disagrees_names_the_account(ledger_url, engine, tmp_path, capsys):
     """The exchange holds 0.1 BTC less than the ledger says at the period end: exit 4, naming main and the difference."""
-    from ledger.reconcile import _ledger_figures
-    from ledger.store import SnapshotLineIn, save_snapshot
-
-    at = datetime(2026, 1, 11, tzinfo=timezone.utc)
-    with engine.begin() as conn:
-        figures = _ledger_figures(conn, "main", at)
-        figures = {k: (q - D("0.1") if k[1] == "BTC" else q) for k, q in figures.items()}
-        save_snapshot(conn, venue_account="main", taken_at=at, payload={}, lines=[SnapshotLineIn(w, a, q) for (w, a), q in sorted(figures.items())])
+    report_ledger.snapshot_as_ledger(engine, "main", taken_at=datetime(2026, 1, 11, tzinfo=timezone.utc), short={("Spot", "BTC"): D("0.1")})
     capsys.readouterr()
     assert main(["statement", "--year", "2025", "--out", str(tmp_path / "s.html"), *_args(ledger_url)]) == 4
     first = capsys.readouterr().err.splitlines()[0]

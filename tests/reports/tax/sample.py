@@ -68,19 +68,6 @@ def ledger(engine, db_url, tmp_path, monkeypatch):
     return L
 
 
-def snapshot_as_ledger(engine, *accounts: str, taken_at: datetime = datetime(2026, 1, 10, tzinfo=timezone.utc)) -> None:
-    """A snapshot of each venue account equal to the ledger at ``taken_at``: the exchange agrees with it, so a
-    report over the ledger reconciles at its period end (a report never reconciled is incomplete: exit 4)."""
-    from ledger.reconcile import _ledger_figures
-    from ledger.store import SnapshotLineIn, save_snapshot
-
-    with engine.begin() as conn:
-        for acct in accounts:
-            figures = _ledger_figures(conn, acct, taken_at)
-            save_snapshot(conn, venue_account=acct, taken_at=taken_at, payload={},
-                          lines=[SnapshotLineIn(w, a, q) for (w, a), q in sorted(figures.items())])
-
-
 def snapshot_now(engine) -> None:
     """``snapshot_as_ledger`` for every venue account of the ledger, a second after its last entry."""
     from datetime import timedelta
@@ -89,6 +76,7 @@ def snapshot_now(engine) -> None:
 
     from ledger.reconcile import venue_accounts
     from ledger.types import utc_from_db
+    from tests.reports.report_ledger import snapshot_as_ledger
 
     with engine.connect() as conn:
         names = venue_accounts(conn)

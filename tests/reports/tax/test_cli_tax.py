@@ -57,9 +57,9 @@ def test_export_tax__a_year_end_not_reconciled_is_incomplete(ledger, tmp_path, c
         real = forking.call
         monkeypatch.setattr(forking, "call", lambda conn, fn: calls.append(fn.__name__) or real(conn, fn))
     from datetime import timedelta
+    from decimal import Decimal
 
-    from ledger.reconcile import _ledger_figures
-    from ledger.store import SnapshotLineIn, save_snapshot
+    from tests.reports.report_ledger import snapshot_as_ledger
     from tests.reports.tax.sample import snapshot_now
 
     ledger.post(sample_entries(), snapshot=False)
@@ -78,11 +78,9 @@ def test_export_tax__a_year_end_not_reconciled_is_incomplete(ledger, tmp_path, c
 
     from ledger.types import utc_from_db
 
-    with ledger.engine.begin() as conn:  # a newer snapshot with 1 SOL fewer than the ledger holds
+    with ledger.engine.connect() as conn:  # a newer snapshot with 1 SOL fewer than the ledger holds
         at = utc_from_db(conn.execute(text("SELECT MAX(taken_at) FROM snapshots")).scalar()) + timedelta(seconds=1)
-        figures = _ledger_figures(conn, "main", at)
-        figures[("Spot", "SOL")] = figures.get(("Spot", "SOL"), 0) - 1
-        save_snapshot(conn, venue_account="main", taken_at=at, payload={}, lines=[SnapshotLineIn(w, a, q) for (w, a), q in sorted(figures.items())])
+    snapshot_as_ledger(ledger.engine, "main", taken_at=at, short={("Spot", "SOL"): Decimal(1)})
     capsys.readouterr()
     assert run_cli(*args) == 4
     first = capsys.readouterr().err.splitlines()[0]

@@ -12,7 +12,8 @@ from ledger.booking import Settings, book
 from ledger.fxconvert import EventConverter
 from ledger.valuation import FxGap, FxRates
 from tests.ledger.booking.booking_scenarios import buy, sell
-from tests.reports.tax.sample import run_cli, snapshot_as_ledger, spot
+from tests.reports.report_ledger import snapshot_as_ledger
+from tests.reports.tax.sample import run_cli, spot
 
 RATES = {"EUR": Decimal("0.9"), "GBP": Decimal("0.8"), "CAD": Decimal("1.35"), "AUD": Decimal("1.5"), "JPY": Decimal("150")}
 
