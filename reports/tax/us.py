@@ -15,7 +15,13 @@ from pathlib import Path
 
 from ledger.booking.jurisdictions import tax_day
 
+from decimal import ROUND_HALF_UP
+
+from ledger.money import EXACT, plain
+
 from .common import ZERO, Fixed, Num, Safe, Quantize, add, cell, mdy
+
+_add = EXACT.add  # exact: the default context keeps 28 digits
 
 __all__ = ["Form8949Row", "form_8949_rows", "box_of", "SCHEDULE_D_LINES", "schedule_d", "write", "README_NOTES", "ROWS_PER_PAGE", "Spool", "spool"]
 
@@ -202,17 +208,6 @@ FORM_COLUMNS = ("(a) Description of property", "(b) Date acquired", "(c) Date so
                 "(f) Code(s)", "(g) Amount of adjustment", "(h) Gain or (loss)", "term", "account", "disposal_id", "lot_ids", "source_ref")
 
 
-def _row_cells(r: Form8949Row, q: Quantize):
-    from reports.safety import text_cell
-
-    d, e = q(r.proceeds), q(r.cost)
-    g = q(r.adjustment) if r.adjustment else None
-    h = d - e + g if g is not None else d - e
-    return [Safe(text_cell(r.description)), Safe(r.acquired), Safe(r.disposed), Safe(format(d, "f")), Safe(format(e, "f")), Safe(text_cell(r.code)),
-            Safe(format(g, "f")) if g is not None else Safe(""), Safe(format(h, "f")), Safe(r.term), Safe(text_cell(r.account)), Safe(text_cell(r.disposal_id)),
-            Safe(text_cell(";".join(r.lot_ids))), Safe(text_cell(r.source_ref))]
-
-
 def README_NOTES(run) -> list[str]:
     pre = run.year < 2025
     return [
@@ -282,12 +277,12 @@ class Spool:
         self._tt = open(self.dir / "turbotax.csv", "w", encoding="utf-8", newline="")
         self._ttw = csv.writer(self._tt, lineterminator="\r\n")
         self._txf = open(self.dir / "turbotax.txf", "w", encoding="ascii", errors="replace", newline="") if "txf" in self.formats else None
-        self._safe: dict[str, str] = {}
+        self._dates: dict = {}  # tax day -> MM/DD/YYYY
 
     # -- phase 1: as the engine books --------------------------------------------------------------
     def add(self, batch) -> None:
         start, end, zone, year, status_of = self.start, self.end, self.zone, self.year, self.status
-        opened, days = self._open, self._days
+        opened, days, dates = self._open, self._days, self._dates
         for g in batch:
             if not (start <= g.disposed < end):
                 continue
@@ -300,14 +295,16 @@ class Spool:
             acq = tax_day(g.acquired, zone)
             if r is None:
                 status = status_of.get((g.account, year), "none")
+                disposed = tax_day(g.disposed, zone)
                 opened[g.term] = Form8949Row(box=box_of(status, g.term, year), status=status, account=g.account, asset=g.asset, quantity=g.quantity,
-                                             acquired=mdy(acq), disposed=mdy(tax_day(g.disposed, zone)), proceeds=g.proceeds, cost=g.cost_basis,
-                                             term=g.term, disposal_id=g.disposal_id, lot_ids=[g.lot_id], source_ref=g.source_ref)
+                                             acquired=dates.get(acq) or dates.setdefault(acq, mdy(acq)),
+                                             disposed=dates.get(disposed) or dates.setdefault(disposed, mdy(disposed)), proceeds=g.proceeds,
+                                             cost=g.cost_basis, term=g.term, disposal_id=g.disposal_id, lot_ids=[g.lot_id], source_ref=g.source_ref)
                 days[g.term] = {acq}
                 continue
-            r.quantity = add((r.quantity, g.quantity))
-            r.proceeds = add((r.proceeds, g.proceeds))
-            r.cost = add((r.cost, g.cost_basis))
+            r.quantity = _add(r.quantity, g.quantity)
+            r.proceeds = _add(r.proceeds, g.proceeds)
+            r.cost = _add(r.cost, g.cost_basis)
             r.lot_ids.append(g.lot_id)
             d = days[g.term]
             d.add(acq)
@@ -321,30 +318,44 @@ class Spool:
         self._days.clear()
 
     def _emit(self, r: Form8949Row) -> None:
+        """One row to its box's spool, the TurboTax CSV and the TXF; the totals kept."""
+        from reports.safety import text_cell
+
         q = self.q
         b = self.boxes.get(r.box)
         if b is None:
             b = self.boxes[r.box] = _Box(r.box, r.status, self.dir / f"box-{r.box}.csv")
-        cells = _row_cells(r, q)
-        b.w.writerow(cells)
+        description = r.description
+        d, e = q(r.proceeds), q(r.cost)
+        g = q(r.adjustment) if r.adjustment else None
+        h = d - e + g if g is not None else d - e
+        b.w.writerow([text_cell(description), r.acquired, r.disposed, format(d, "f"), format(e, "f"), text_cell(r.code), format(g, "f") if g is not None else "",
+                      format(h, "f"), r.term, text_cell(r.account), text_cell(r.disposal_id), text_cell(";".join(r.lot_ids)), text_cell(r.source_ref)])
         b.n += 1
         self.rows += 1
-        e, rd = b.e, b.rd
-        e[0] = add((e[0], r.proceeds))
-        e[1] = add((e[1], r.cost))
-        e[2] = add((e[2], r.adjustment))
-        rd[0] = add((rd[0], q(r.proceeds)))
-        rd[1] = add((rd[1], q(r.cost)))
-        rd[2] = add((rd[2], q(r.adjustment)))
-        c = turbotax_cells(r, self._tq)
+        ex, rd = b.e, b.rd
+        ex[0] = _add(ex[0], r.proceeds)
+        ex[1] = _add(ex[1], r.cost)
+        ex[2] = _add(ex[2], r.adjustment)
+        rd[0] = _add(rd[0], d)
+        rd[1] = _add(rd[1], e)
+        rd[2] = _add(rd[2], g if g is not None else q(r.adjustment))
+        # TurboTax (TURBOTAX_COLUMNS): amounts in cents (rounded as the form's when that is cents), no negatives:
+        # a negative proceeds is moved to the cost, keeping the gain.
+        tq = self._tq
+        proceeds, cost = (d, e) if tq is q else (tq(r.proceeds), tq(r.cost))
+        if proceeds < 0:
+            cost, proceeds = cost - proceeds, ZERO
+        acq = r.acquired if r.acquired != "VARIOUS" else ("various" if r.term == "short" else "VARIOUS")
         s = self.tt_sums
-        s[0] = add((s[0], c[4].value))
-        s[1] = add((s[1], c[5].value))
-        self._ttw.writerow([cell(v) for v in c])
+        s[0] = _add(s[0], proceeds)
+        s[1] = _add(s[1], cost)
+        self._ttw.writerow([plain(r.quantity.quantize(Q8, rounding=ROUND_HALF_UP, context=EXACT)), text_cell(r.asset), text_cell(acq), text_cell(r.disposed),
+                            format(proceeds, "f"), format(cost, "f")])
         if self._txf is not None:
             short, long_ = TXF_REFNUM[r.status]
-            self._txf.write(f"TD\r\nN{long_ if r.term == 'long' else short}\r\nC1\r\nL1\r\nP{_txf_text(r.description)}\r\nD{c[2]}\r\nD{r.disposed}\r\n"
-                            f"${c[5].value:f}\r\n${c[4].value:f}\r\n^\r\n")
+            self._txf.write(f"TD\r\nN{long_ if r.term == 'long' else short}\r\nC1\r\nL1\r\nP{_txf_text(description)}\r\nD{acq}\r\nD{r.disposed}\r\n"
+                            f"${cost:f}\r\n${proceeds:f}\r\n^\r\n")
 
     def finish(self) -> None:
         if self._open:
@@ -555,19 +566,8 @@ TURBOTAX_COLUMNS = ("Amount", "Currency Name", "Purchase Date", "Date Sold", "Pr
 Q8 = Decimal("0.00000001")
 
 
-def turbotax_cells(r: Form8949Row, q: Quantize) -> list:
-    from decimal import ROUND_HALF_UP
-
-    from ledger.money import EXACT
-
-    proceeds, cost = q(r.proceeds), q(r.cost)
-    if proceeds < 0:  # TurboTax rejects negatives: the same gain with zero proceeds
-        cost, proceeds = cost - proceeds, ZERO
-    amount = r.quantity.quantize(Q8, rounding=ROUND_HALF_UP, context=EXACT)
-    acq = r.acquired if r.acquired != "VARIOUS" else ("various" if r.term == "short" else "VARIOUS")
-    return [Num(amount), r.asset, acq, r.disposed, Fixed(proceeds), Fixed(cost)]
-
-
 def _txf_text(s: str) -> str:
     """TXF is line-oriented ASCII: no control characters, no line breaks, ASCII only."""
+    if s.isascii() and s.isprintable():
+        return s
     return "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in s)
