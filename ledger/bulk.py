@@ -67,8 +67,8 @@ def _journal_constraints():
     exactly as the models declare them (so what is re-created is what the migrations made)."""
     from .schema import JournalEntry, Posting
 
-    fks = sorted((c for c in Posting.__table__.constraints if isinstance(c, ForeignKeyConstraint)), key=lambda c: c.name)
-    indexes = sorted((i for t in (JournalEntry.__table__, Posting.__table__) for i in t.indexes if not i.unique), key=lambda i: i.name)
+    fks = sorted((c for c in Posting.constraints if isinstance(c, ForeignKeyConstraint)), key=lambda c: c.name)
+    indexes = sorted((i for t in (JournalEntry, Posting) for i in t.indexes if not i.unique), key=lambda i: i.name)
     return fks, indexes
 
 

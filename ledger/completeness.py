@@ -164,8 +164,8 @@ def _stale(conn: Connection, reporting: Any, start: datetime | None, end: dateti
     policy = getattr(reporting, "stablecoin_policy", "par")
     out: list[str] = []
     files = [f for f in (getattr(reporting, "price_file", None), getattr(reporting, "fx_file", None)) if f]
-    row = conn.execute(select(ValuationState.fingerprint, ValuationState.currency, ValuationState.stablecoin_policy, ValuationState.valued_at)
-                       .where(ValuationState.id == 1)).first()
+    row = conn.execute(select(ValuationState.c.fingerprint, ValuationState.c.currency, ValuationState.c.stablecoin_policy, ValuationState.c.valued_at)
+                       .where(ValuationState.c.id == 1)).first()
     if row is not None:
         fp, used_currency, used_policy, valued_at = row
         when = valued_at.date().isoformat() if isinstance(valued_at, datetime) else str(valued_at)[:10]
@@ -186,14 +186,14 @@ def _stale(conn: Connection, reporting: Any, start: datetime | None, end: dateti
         out.append(f"{' and '.join(str(f) for f in files)}: not applied to the ledger yet: run `reconcile prices` (or `reconcile prices --offline`)")
     holding = _holding_account_ids(conn)
     if holding:
-        q = select(Posting.price_currency).where(Posting.account_id.in_(holding), Posting.unit_price.is_not(None),
-                                                 Posting.price_currency != currency)
+        q = select(Posting.c.price_currency).where(Posting.c.account_id.in_(holding), Posting.c.unit_price.is_not(None),
+                                                 Posting.c.price_currency != currency)
         if start is not None or end is not None:
-            q = q.join(JournalEntry, JournalEntry.id == Posting.entry_id)
+            q = q.join(JournalEntry, JournalEntry.c.id == Posting.c.entry_id)
             if start is not None:
-                q = q.where(JournalEntry.timestamp >= start)
+                q = q.where(JournalEntry.c.timestamp >= start)
             if end is not None:
-                q = q.where(JournalEntry.timestamp < end)
+                q = q.where(JournalEntry.c.timestamp < end)
         others = sorted(c for (c,) in conn.execute(q.distinct()) if c)
         if others and not any("reporting currency is" in s for s in out):
             out.append(f"postings of the period are valued in {', '.join(others)}, not {currency}: run `reconcile prices`")

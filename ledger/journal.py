@@ -200,14 +200,14 @@ class Journal:
         missing = {n for n in names if n not in cache}
         if not missing:
             return
-        col = getattr(table, key_col)
-        for row in self.conn.execute(select(table.id, col).where(col.in_(sorted(missing)))):
+        col = table.c[key_col]
+        for row in self.conn.execute(select(table.c.id, col).where(col.in_(sorted(missing)))):
             cache[row[1]] = row[0]
         still = sorted(n for n in missing if n not in cache)
         if still:
             rows = [{key_col: n, **(extra(n) if extra else {})} for n in still]
-            self.conn.execute(table.__table__.insert(), rows)
-            for row in self.conn.execute(select(table.id, col).where(col.in_(still))):
+            self.conn.execute(table.insert(), rows)
+            for row in self.conn.execute(select(table.c.id, col).where(col.in_(still))):
                 cache[row[1]] = row[0]
 
     def account_id(self, name: str) -> int:

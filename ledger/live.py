@@ -130,12 +130,12 @@ def store_live(conn: Connection, batch: LiveBatch, received_at: datetime) -> int
             "mark_price": stmt.excluded.mark_price, "engine_time": stmt.excluded.engine_time,
             "received_at": stmt.excluded.received_at}))
     if batch.gaps:
-        conn.execute(LiveGap.__table__.insert(), [
+        conn.execute(LiveGap.insert(), [
             {"venue_account": batch.venue_account, "start": g.start, "end": g.end, "reason": g.reason, "detail": g.detail,
              "recorded_at": received_at} for g in batch.gaps])
     if batch.events or batch.last_message_at:
-        conn.execute(update(LiveStream).where(LiveStream.venue_account == batch.venue_account).values(
-            events=LiveStream.events + batch.events, last_message_at=batch.last_message_at or received_at))
+        conn.execute(update(LiveStream).where(LiveStream.c.venue_account == batch.venue_account).values(
+            events=LiveStream.c.events + batch.events, last_message_at=batch.last_message_at or received_at))
     return new
 
 
@@ -225,14 +225,14 @@ def _confirm_endpoint(conn: Connection, venue_account: str, endpoint: str, keys:
                       report: ConfirmReport | None) -> None:
     for i in range(0, len(keys), 500):
         chunk = list(keys[i:i + 500])
-        held = dict(conn.execute(select(RawRecord.natural_key, RawRecord.payload).where(
-            RawRecord.venue_account == venue_account, RawRecord.endpoint == endpoint, RawRecord.natural_key.in_(chunk))).all())
+        held = dict(conn.execute(select(RawRecord.c.natural_key, RawRecord.c.payload).where(
+            RawRecord.c.venue_account == venue_account, RawRecord.c.endpoint == endpoint, RawRecord.c.natural_key.in_(chunk))).all())
         if not held:
             continue
-        rows = conn.execute(select(LiveFill.id, LiveFill.fill_key, LiveFill.quantity, LiveFill.price, LiveFill.fee,
-                                   LiveFill.fee_symbol).where(
-            LiveFill.venue_account == venue_account, LiveFill.fill_key.in_(list(held)),
-            LiveFill.status.in_(("provisional", "unconfirmed")))).all()
+        rows = conn.execute(select(LiveFill.c.id, LiveFill.c.fill_key, LiveFill.c.quantity, LiveFill.c.price, LiveFill.c.fee,
+                                   LiveFill.c.fee_symbol).where(
+            LiveFill.c.venue_account == venue_account, LiveFill.c.fill_key.in_(list(held)),
+            LiveFill.c.status.in_(("provisional", "unconfirmed")))).all()
         _settle(conn, [(r[0], r[2:], json.loads(held[r[1]])) for r in rows], now, report)
 
 
@@ -242,10 +242,10 @@ def _settle(conn: Connection, matches: Iterable[tuple[int, tuple, dict]], now: d
         diff = _compare(values, rest)
         (ok if diff is None else bad).append((row_id, diff))
     if ok:
-        conn.execute(update(LiveFill).where(LiveFill.id == _bind_id()).values(status="confirmed", confirmed_at=now, note=None)
+        conn.execute(update(LiveFill).where(LiveFill.c.id == _bind_id()).values(status="confirmed", confirmed_at=now, note=None)
                      .execution_options(synchronize_session=False), [{"row_id": i} for i, _ in ok])
     if bad:
-        conn.execute(update(LiveFill).where(LiveFill.id == _bind_id()).values(status="mismatch", confirmed_at=now, note=_bind_note())
+        conn.execute(update(LiveFill).where(LiveFill.c.id == _bind_id()).values(status="mismatch", confirmed_at=now, note=_bind_note())
                      .execution_options(synchronize_session=False), [{"row_id": i, "row_note": f"REST differs: {d}"} for i, d in bad])
     if report is not None:
         report.confirmed += len(ok)
@@ -271,31 +271,31 @@ def confirm_live_fills(conn: Connection, venue_account: str, covered_until: date
     the gaps ending before ``covered_until`` filled."""
     now = now or covered_until
     rep = ConfirmReport()
-    keys = [k for (k,) in conn.execute(select(LiveFill.fill_key).where(
-        LiveFill.venue_account == venue_account, LiveFill.status.in_(("provisional", "unconfirmed")),
-        LiveFill.fill_key.not_like("ws:%")))]
+    keys = [k for (k,) in conn.execute(select(LiveFill.c.fill_key).where(
+        LiveFill.c.venue_account == venue_account, LiveFill.c.status.in_(("provisional", "unconfirmed")),
+        LiveFill.c.fill_key.not_like("ws:%")))]
     _confirm_by_key(conn, venue_account, keys, now, rep)
     # the fallback rule (no trade id): same order, quantity and price, REST time within the tolerance of T
     for row_id, order_id, qty, price, fee, fee_symbol, t in conn.execute(select(
-            LiveFill.id, LiveFill.order_id, LiveFill.quantity, LiveFill.price, LiveFill.fee, LiveFill.fee_symbol,
-            LiveFill.engine_time).where(LiveFill.venue_account == venue_account,
-                                        LiveFill.status.in_(("provisional", "unconfirmed")),
-                                        LiveFill.fill_key.like("ws:%"))).all():
-        for (payload,) in conn.execute(select(RawRecord.payload).where(
-                RawRecord.venue_account == venue_account, RawRecord.endpoint == "fills",
-                RawRecord.record_time >= t - FALLBACK_TOLERANCE, RawRecord.record_time <= t + FALLBACK_TOLERANCE)):
+            LiveFill.c.id, LiveFill.c.order_id, LiveFill.c.quantity, LiveFill.c.price, LiveFill.c.fee, LiveFill.c.fee_symbol,
+            LiveFill.c.engine_time).where(LiveFill.c.venue_account == venue_account,
+                                        LiveFill.c.status.in_(("provisional", "unconfirmed")),
+                                        LiveFill.c.fill_key.like("ws:%"))).all():
+        for (payload,) in conn.execute(select(RawRecord.c.payload).where(
+                RawRecord.c.venue_account == venue_account, RawRecord.c.endpoint == "fills",
+                RawRecord.c.record_time >= t - FALLBACK_TOLERANCE, RawRecord.c.record_time <= t + FALLBACK_TOLERANCE)):
             rest = json.loads(payload)
             if str(rest.get("orderId")) == order_id and _dec(rest.get("quantity")) == qty and _dec(rest.get("price")) == price:
                 _settle(conn, [(row_id, (qty, price, fee, fee_symbol), rest)], now, rep)
                 break
     cutoff = covered_until - TIME_MARGIN
-    stale = and_(LiveFill.venue_account == venue_account, LiveFill.status.in_(("provisional", "unconfirmed")),
-                 LiveFill.engine_time <= cutoff)
-    rep.missed = conn.execute(update(LiveFill).where(stale).values(missed_syncs=LiveFill.missed_syncs + 1)).rowcount or 0
-    rep.reported = conn.execute(update(LiveFill).where(stale, LiveFill.status == "provisional",
-                                                       LiveFill.missed_syncs >= MISSES_BEFORE_REPORT)
+    stale = and_(LiveFill.c.venue_account == venue_account, LiveFill.c.status.in_(("provisional", "unconfirmed")),
+                 LiveFill.c.engine_time <= cutoff)
+    rep.missed = conn.execute(update(LiveFill).where(stale).values(missed_syncs=LiveFill.c.missed_syncs + 1)).rowcount or 0
+    rep.reported = conn.execute(update(LiveFill).where(stale, LiveFill.c.status == "provisional",
+                                                       LiveFill.c.missed_syncs >= MISSES_BEFORE_REPORT)
                                 .values(status="unconfirmed")).rowcount or 0
     rep.gaps_filled = conn.execute(update(LiveGap).where(
-        LiveGap.venue_account == venue_account, LiveGap.filled_at.is_(None), LiveGap.end <= covered_until)
+        LiveGap.c.venue_account == venue_account, LiveGap.c.filled_at.is_(None), LiveGap.c.end <= covered_until)
         .values(filled_at=covered_until)).rowcount or 0
     return rep

@@ -95,8 +95,8 @@ def store_bars(conn: Connection, *, symbol: str, interval: str, span: tuple[int,
     held = {
         _secs(t)
         for t in conn.execute(
-            select(PriceBar.start).where(PriceBar.symbol == symbol, PriceBar.interval == interval,
-                                         PriceBar.start >= _ts(span[0]), PriceBar.start < _ts(span[1]))
+            select(PriceBar.c.start).where(PriceBar.c.symbol == symbol, PriceBar.c.interval == interval,
+                                         PriceBar.c.start >= _ts(span[0]), PriceBar.c.start < _ts(span[1]))
         ).scalars()
     }
     new = {b.start_s: b for b in bars if b.start_s not in held}
@@ -106,7 +106,7 @@ def store_bars(conn: Connection, *, symbol: str, interval: str, span: tuple[int,
         for b in sorted(new.values())
     ]
     bulk_insert(conn, "price_bars", ("symbol", "interval", "start", "open", "high", "low", "close", "fetched_at"), rows)
-    conn.execute(PriceFetch.__table__.insert(), [{
+    conn.execute(PriceFetch.insert(), [{
         "symbol": symbol, "interval": interval, "start": _ts(span[0]), "end": _ts(span[1]), "status": status,
         "bars": len(bars), "fetched_at": fetched_at,
     }])
@@ -122,8 +122,8 @@ def _dec(conn: Connection, v: Decimal | None):
 def fetched_spans(conn: Connection, symbol: str, interval: str) -> list[Span]:
     """The spans of ``symbol``/``interval`` already asked for, sorted by start."""
     rows = conn.execute(
-        select(PriceFetch.start, PriceFetch.end, PriceFetch.status)
-        .where(PriceFetch.symbol == symbol, PriceFetch.interval == interval).order_by(PriceFetch.start)
+        select(PriceFetch.c.start, PriceFetch.c.end, PriceFetch.c.status)
+        .where(PriceFetch.c.symbol == symbol, PriceFetch.c.interval == interval).order_by(PriceFetch.c.start)
     )
     return [Span(_secs(s), _secs(e), st) for s, e, st in rows]
 
@@ -149,8 +149,8 @@ class CachedBars:
             got = {
                 (iv, _secs(start)): close
                 for iv, start, close in self.conn.execute(
-                    select(PriceBar.interval, PriceBar.start, PriceBar.close)
-                    .where(PriceBar.symbol == symbol, PriceBar.close.is_not(None))
+                    select(PriceBar.c.interval, PriceBar.c.start, PriceBar.c.close)
+                    .where(PriceBar.c.symbol == symbol, PriceBar.c.close.is_not(None))
                 )
             }
             self._closes[symbol] = got
@@ -217,7 +217,7 @@ def settings_from(reporting: Any) -> ValuationSettings:
 def _holding_account_ids(conn: Connection) -> list[int]:
     from .valuation import is_holding_account
 
-    return [i for i, name in conn.execute(select(Account.id, Account.name)) if is_holding_account(name)]
+    return [i for i, name in conn.execute(select(Account.c.id, Account.c.name)) if is_holding_account(name)]
 
 
 def iter_entries(conn: Connection, *, only_unvalued_for: str | None = None, start: datetime | None = None,
@@ -231,20 +231,20 @@ def iter_entries(conn: Connection, *, only_unvalued_for: str | None = None, star
     holding = _holding_account_ids(conn)
     if not holding:
         return
-    accounts = dict(conn.execute(select(Account.id, Account.name)).all())
-    assets = dict(conn.execute(select(Asset.id, Asset.symbol)).all())
-    wanted = select(Posting.entry_id).where(Posting.account_id.in_(holding)).distinct()
+    accounts = dict(conn.execute(select(Account.c.id, Account.c.name)).all())
+    assets = dict(conn.execute(select(Asset.c.id, Asset.c.symbol)).all())
+    wanted = select(Posting.c.entry_id).where(Posting.c.account_id.in_(holding)).distinct()
     if only_unvalued_for is not None:
         wanted = wanted.where(
-            (Posting.price_source.is_(None)) | (Posting.unit_price.is_(None))
-            | (Posting.price_currency != only_unvalued_for)
+            (Posting.c.price_source.is_(None)) | (Posting.c.unit_price.is_(None))
+            | (Posting.c.price_currency != only_unvalued_for)
         )
     if start is not None or end is not None:
-        wanted = wanted.join(JournalEntry, JournalEntry.id == Posting.entry_id)
+        wanted = wanted.join(JournalEntry, JournalEntry.c.id == Posting.c.entry_id)
         if start is not None:
-            wanted = wanted.where(JournalEntry.timestamp >= start)
+            wanted = wanted.where(JournalEntry.c.timestamp >= start)
         if end is not None:
-            wanted = wanted.where(JournalEntry.timestamp < end)
+            wanted = wanted.where(JournalEntry.c.timestamp < end)
     ids = sorted(conn.execute(wanted).scalars())
     for i in range(0, len(ids), _BATCH):
         chunk = ids[i:i + _BATCH]
@@ -253,15 +253,15 @@ def iter_entries(conn: Connection, *, only_unvalued_for: str | None = None, star
         heads = {
             eid: (key, ts, kind)
             for eid, key, ts, kind in conn.execute(
-                select(JournalEntry.id, JournalEntry.entry_key, JournalEntry.timestamp, JournalEntry.kind)
-                .where(JournalEntry.id.between(lo, hi))
+                select(JournalEntry.c.id, JournalEntry.c.entry_key, JournalEntry.c.timestamp, JournalEntry.c.kind)
+                .where(JournalEntry.c.id.between(lo, hi))
             )
             if eid in keep
         }
         legs: dict[int, list[PostingIn]] = {}
         for eid, pid, acc, ast, qty in conn.execute(
-            select(Posting.entry_id, Posting.id, Posting.account_id, Posting.asset_id, Posting.quantity)
-            .where(Posting.entry_id.between(lo, hi)).order_by(Posting.entry_id, Posting.id)
+            select(Posting.c.entry_id, Posting.c.id, Posting.c.account_id, Posting.c.asset_id, Posting.c.quantity)
+            .where(Posting.c.entry_id.between(lo, hi)).order_by(Posting.c.entry_id, Posting.c.id)
         ):
             if eid in keep:
                 legs.setdefault(eid, []).append(PostingIn(pid, accounts[acc], assets[ast], qty))
@@ -343,11 +343,11 @@ def value_ledger(engine: Engine, settings: Any, *, full: bool = False, price_fil
     fingerprint = _fingerprint(vs, price_file, fx_file)
     now = datetime.now(_UTC)
     with engine.begin() as conn:
-        state = conn.execute(select(ValuationState.fingerprint).where(ValuationState.id == 1)).scalar_one_or_none()
+        state = conn.execute(select(ValuationState.c.fingerprint).where(ValuationState.c.id == 1)).scalar_one_or_none()
         full = full or state != fingerprint
         report = ValuationReport(currency=vs.currency, full=full)
         valuer = Valuer(vs, CachedBars(conn), user_prices=user, fx=fx)
-        asset_ids = {s: i for i, s in conn.execute(select(Asset.id, Asset.symbol))}
+        asset_ids = {s: i for i, s in conn.execute(select(Asset.c.id, Asset.c.symbol))}
         if user is not None:
             _check_user_assets(user, asset_ids)
         pending: list[Valued] = []
@@ -371,9 +371,9 @@ def value_ledger(engine: Engine, settings: Any, *, full: bool = False, price_fil
         _write(conn, pending, asset_ids)
         used = {"fingerprint": fingerprint, "valued_at": now, "currency": vs.currency, "stablecoin_policy": vs.stablecoin_policy}
         if state is None:
-            conn.execute(ValuationState.__table__.insert(), [{"id": 1, **used}])
+            conn.execute(ValuationState.insert(), [{"id": 1, **used}])
         else:
-            conn.execute(ValuationState.__table__.update().where(ValuationState.id == 1).values(**used))
+            conn.execute(ValuationState.update().where(ValuationState.c.id == 1).values(**used))
     return report
 
 
@@ -403,7 +403,7 @@ def check_valuation_current(conn: Connection, settings: Any) -> None:
     if fx_file:
         load_fx_file(fx_file)
     if user is not None:
-        _check_user_assets(user, {s for (s,) in conn.execute(select(Asset.symbol))})
+        _check_user_assets(user, {s for (s,) in conn.execute(select(Asset.c.symbol))})
 
 
 def first_unvalued(conn: Connection, currency: str) -> datetime | None:
@@ -412,10 +412,10 @@ def first_unvalued(conn: Connection, currency: str) -> datetime | None:
     holding = _holding_account_ids(conn)
     if not holding:
         return None
-    q = (select(JournalEntry.timestamp).join(Posting, Posting.entry_id == JournalEntry.id)
-         .where(Posting.account_id.in_(holding),
-                (Posting.price_source.is_(None)) | (Posting.unit_price.is_(None)) | (Posting.price_currency != currency))
-         .order_by(JournalEntry.timestamp).limit(1))
+    q = (select(JournalEntry.c.timestamp).join(Posting, Posting.c.entry_id == JournalEntry.c.id)
+         .where(Posting.c.account_id.in_(holding),
+                (Posting.c.price_source.is_(None)) | (Posting.c.unit_price.is_(None)) | (Posting.c.price_currency != currency))
+         .order_by(JournalEntry.c.timestamp).limit(1))
     return conn.execute(q).scalar()
 
 
@@ -444,10 +444,10 @@ def prices_at(conn: Connection, reporting: Any, assets: Sequence[str], t: dateti
         if v is not None and v.unit_price is not None:
             out[asset] = PriceAt(asset, v.unit_price, v.source)
             continue
-        q = (select(Posting.unit_price, JournalEntry.timestamp).join(JournalEntry, JournalEntry.id == Posting.entry_id)
-             .join(Asset, Asset.id == Posting.asset_id)
-             .where(Asset.symbol == asset, Posting.unit_price.is_not(None), Posting.price_currency == vs.currency, JournalEntry.timestamp <= t)
-             .order_by(JournalEntry.timestamp.desc()).limit(1))
+        q = (select(Posting.c.unit_price, JournalEntry.c.timestamp).join(JournalEntry, JournalEntry.c.id == Posting.c.entry_id)
+             .join(Asset, Asset.c.id == Posting.c.asset_id)
+             .where(Asset.c.symbol == asset, Posting.c.unit_price.is_not(None), Posting.c.price_currency == vs.currency, JournalEntry.c.timestamp <= t)
+             .order_by(JournalEntry.c.timestamp.desc()).limit(1))
         row = conn.execute(q).first()
         if row is not None:
             when = row[1] if isinstance(row[1], datetime) else datetime.fromisoformat(str(row[1]))
@@ -470,11 +470,11 @@ class UnpricedEvent(NamedTuple):
 def _unpriced_query(conn: Connection):
     holding = _holding_account_ids(conn)
     return (
-        select(JournalEntry.entry_key, JournalEntry.timestamp, JournalEntry.kind, Asset.symbol, Posting.quantity,
-               Posting.price_source, Posting.entry_id)
-        .join(JournalEntry, JournalEntry.id == Posting.entry_id)
-        .join(Asset, Asset.id == Posting.asset_id)
-        .where(Posting.account_id.in_(holding), Posting.unit_price.is_(None))
+        select(JournalEntry.c.entry_key, JournalEntry.c.timestamp, JournalEntry.c.kind, Asset.c.symbol, Posting.c.quantity,
+               Posting.c.price_source, Posting.c.entry_id)
+        .join(JournalEntry, JournalEntry.c.id == Posting.c.entry_id)
+        .join(Asset, Asset.c.id == Posting.c.asset_id)
+        .where(Posting.c.account_id.in_(holding), Posting.c.unit_price.is_(None))
     )
 
 
@@ -488,15 +488,15 @@ def unpriced_count(conn: Connection, *, start: datetime | None = None, end: date
     holding = _holding_account_ids(conn)
     if not holding:
         return 0
-    q = select(Posting.entry_id).where(Posting.account_id.in_(holding), Posting.unit_price.is_(None))
+    q = select(Posting.c.entry_id).where(Posting.c.account_id.in_(holding), Posting.c.unit_price.is_(None))
     if start is not None or end is not None or venue_account is not None:
-        q = q.join(JournalEntry, JournalEntry.id == Posting.entry_id)
+        q = q.join(JournalEntry, JournalEntry.c.id == Posting.c.entry_id)
         if start is not None:
-            q = q.where(JournalEntry.timestamp >= start)
+            q = q.where(JournalEntry.c.timestamp >= start)
         if end is not None:
-            q = q.where(JournalEntry.timestamp < end)
+            q = q.where(JournalEntry.c.timestamp < end)
         if venue_account is not None:
-            q = q.where(JournalEntry.venue_account == venue_account)
+            q = q.where(JournalEntry.c.venue_account == venue_account)
     q = q.distinct()
     return conn.execute(select(text("count(*)")).select_from(q.subquery())).scalar_one()
 
@@ -509,12 +509,12 @@ def unpriced_events(conn: Connection, *, limit: int | None = None, start: dateti
         return []
     q = _unpriced_query(conn)
     if start is not None:
-        q = q.where(JournalEntry.timestamp >= start)
+        q = q.where(JournalEntry.c.timestamp >= start)
     if end is not None:
-        q = q.where(JournalEntry.timestamp < end)
+        q = q.where(JournalEntry.c.timestamp < end)
     if venue_account is not None:
-        q = q.where(JournalEntry.venue_account == venue_account)
-    q = q.order_by(JournalEntry.timestamp, Posting.entry_id, Posting.id)
+        q = q.where(JournalEntry.c.venue_account == venue_account)
+    q = q.order_by(JournalEntry.c.timestamp, Posting.c.entry_id, Posting.c.id)
     out: list[UnpricedEvent] = []
     seen: set[tuple[int, str]] = set()
     for key, ts, kind, asset, qty, source, eid in conn.execute(q):

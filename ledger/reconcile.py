@@ -257,10 +257,10 @@ def venue_accounts(conn: Connection) -> list[str]:
 
 def latest_snapshot(conn: Connection, venue_account: str, at: datetime | None = None):
     """(id, taken_at) of the newest snapshot of the account at or before ``at``, or None."""
-    q = select(Snapshot.id, Snapshot.taken_at).where(Snapshot.venue_account == venue_account)
+    q = select(Snapshot.c.id, Snapshot.c.taken_at).where(Snapshot.c.venue_account == venue_account)
     if at is not None:
-        q = q.where(Snapshot.taken_at <= at)
-    return conn.execute(q.order_by(Snapshot.taken_at.desc(), Snapshot.id.desc()).limit(1)).first()
+        q = q.where(Snapshot.c.taken_at <= at)
+    return conn.execute(q.order_by(Snapshot.c.taken_at.desc(), Snapshot.c.id.desc()).limit(1)).first()
 
 
 def _ledger_figures(conn: Connection, acct: str, until: datetime, whole: dict[tuple[str, str], Decimal] | None = None) -> dict[tuple[str, str], Decimal]:
@@ -408,7 +408,7 @@ def check(conn: Connection, venue_account: str, *, at: datetime | None = None, e
     else:
         snap_id, taken = snap[0], _aware(snap[1])
         exchange: dict[tuple[str, str], Decimal] = {}
-        for wallet, asset, q in conn.execute(select(SnapshotLine.wallet, SnapshotLine.asset, SnapshotLine.quantity).where(SnapshotLine.snapshot_id == snap_id)):
+        for wallet, asset, q in conn.execute(select(SnapshotLine.c.wallet, SnapshotLine.c.asset, SnapshotLine.c.quantity).where(SnapshotLine.c.snapshot_id == snap_id)):
             if q != 0:
                 exchange[(wallet, asset)] = exchange.get((wallet, asset), Decimal(0)) + q
         if at is None or basis == "taken then":
@@ -448,7 +448,7 @@ def check(conn: Connection, venue_account: str, *, at: datetime | None = None, e
         out.notes.append(f"basis roll-forward does not close: difference {plain(rollforward.difference)}")
     if keep:
         conn.execute(
-            CheckResult.__table__.insert().values(
+            CheckResult.insert().values(
                 venue_account=venue_account,
                 snapshot_id=out.snapshot_id,
                 checked_at=now or datetime.now(timezone.utc),

@@ -75,8 +75,8 @@ def _held(conn: Connection, venue_account: str, endpoint: str, keys: list[str]) 
     for i in range(0, len(keys), 900):  # SQLite: at most 999 variables a statement
         chunk = keys[i : i + 900]
         rows = conn.execute(
-            select(RawRecord.natural_key, RawRecord.id, RawRecord.status, RawRecord.payload).where(
-                RawRecord.venue_account == venue_account, RawRecord.endpoint == endpoint, RawRecord.natural_key.in_(chunk)
+            select(RawRecord.c.natural_key, RawRecord.c.id, RawRecord.c.status, RawRecord.c.payload).where(
+                RawRecord.c.venue_account == venue_account, RawRecord.c.endpoint == endpoint, RawRecord.c.natural_key.in_(chunk)
             )
         )
         for k, rid, status, payload in rows:
@@ -133,7 +133,7 @@ def store_page(
         result.by_status[out.status] = result.by_status.get(out.status, 0) + 1
         conn.execute(
             update(RawRecord)
-            .where(RawRecord.id == rid)
+            .where(RawRecord.c.id == rid)
             .values(payload=_payload(raw.record), record_time=raw.time, fetched_at=fetched_at, status=out.status, note=out.note)
         )
     journal.post(entries)
@@ -146,12 +146,12 @@ def store_page(
 
 def _save_cursor(conn: Connection, venue_account: str, endpoint: str, cursor, high: datetime | None, added: int, now: datetime) -> None:
     current = conn.execute(
-        select(SyncState.high_water, SyncState.records).where(SyncState.venue_account == venue_account, SyncState.endpoint == endpoint)
+        select(SyncState.c.high_water, SyncState.c.records).where(SyncState.c.venue_account == venue_account, SyncState.c.endpoint == endpoint)
     ).first()
     cursor_text = json.dumps(cursor, sort_keys=True) if cursor is not None else None
     if current is None:
         conn.execute(
-            SyncState.__table__.insert().values(
+            SyncState.insert().values(
                 venue_account=venue_account, endpoint=endpoint, cursor=cursor_text, high_water=high, records=added, last_synced_at=now
             )
         )
@@ -160,14 +160,14 @@ def _save_cursor(conn: Connection, venue_account: str, endpoint: str, cursor, hi
     new_high = max(h for h in (old_high, high) if h is not None) if (old_high or high) else None
     conn.execute(
         update(SyncState)
-        .where(SyncState.venue_account == venue_account, SyncState.endpoint == endpoint)
+        .where(SyncState.c.venue_account == venue_account, SyncState.c.endpoint == endpoint)
         .values(cursor=cursor_text, high_water=new_high, records=(old_records or 0) + added, last_synced_at=now)
     )
 
 
 def load_cursor(conn: Connection, venue_account: str, endpoint: str) -> dict | None:
     text = conn.execute(
-        select(SyncState.cursor).where(SyncState.venue_account == venue_account, SyncState.endpoint == endpoint)
+        select(SyncState.c.cursor).where(SyncState.c.venue_account == venue_account, SyncState.c.endpoint == endpoint)
     ).scalar_one_or_none()
     return json.loads(text) if text else None
 
@@ -182,13 +182,13 @@ class SnapshotLineIn:
 
 def save_snapshot(conn: Connection, *, venue_account: str, taken_at: datetime, payload: Mapping[str, Any], lines: Iterable[SnapshotLineIn]) -> int:
     snap = conn.execute(
-        Snapshot.__table__.insert().values(venue_account=venue_account, taken_at=taken_at, payload=_payload(payload)).returning(Snapshot.__table__.c.id)
+        Snapshot.insert().values(venue_account=venue_account, taken_at=taken_at, payload=_payload(payload)).returning(Snapshot.c.id)
     ).scalar_one()
     rows = [
         {"snapshot_id": snap, "wallet": l.wallet, "asset": l.asset, "quantity": l.quantity, "detail": _payload(l.detail) if l.detail else None}
         for l in lines
     ]
     if rows:
-        conn.execute(SnapshotLine.__table__.insert(), rows)
+        conn.execute(SnapshotLine.insert(), rows)
     return snap
 

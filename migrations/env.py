@@ -5,10 +5,10 @@ from __future__ import annotations
 from alembic import context
 
 from ledger.db import make_engine
-from ledger.schema import Base
+from ledger.schema import metadata
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = metadata
 
 
 def _run(connection) -> None:

@@ -61,7 +61,7 @@ def test_completeness__findings_of_earlier_years_feed_the_period(engine):
 def test_completeness__currency_changed_since_valuation_is_stale(engine):
     report_ledger.build(engine)
     with engine.begin() as conn:
-        conn.execute(ValuationState.__table__.insert(), [{"id": 1, "fingerprint": "x", "valued_at": datetime(2026, 1, 1, tzinfo=timezone.utc),
+        conn.execute(ValuationState.insert(), [{"id": 1, "fingerprint": "x", "valued_at": datetime(2026, 1, 1, tzinfo=timezone.utc),
                                                           "currency": "USD", "stablecoin_policy": "par"}])
     eur = replace(REP, currency="EUR")
     with engine.connect() as conn:

@@ -7,13 +7,13 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
 from ledger.db import current_revision, downgrade, head_revision, make_engine, upgrade
-from ledger.schema import Base
+from ledger.schema import metadata
 
 
 def _diff(engine):
     with engine.connect() as conn:
         mc = MigrationContext.configure(conn, opts={"compare_type": True})
-        return compare_metadata(mc, Base.metadata)
+        return compare_metadata(mc, metadata)
 
 
 def test_migrations__autogenerate_finds_no_difference(engine):

@@ -31,9 +31,9 @@ def src(key: str, t: datetime = T) -> Source:
 def prices_of(engine, key: str) -> dict[tuple[str, str], tuple]:
     with engine.connect() as conn:
         rows = conn.execute(
-            select(Account.name, Asset.symbol, Posting.unit_price, Posting.price_currency, Posting.price_source)
-            .join(Account, Account.id == Posting.account_id).join(Asset, Asset.id == Posting.asset_id)
-            .join(JournalEntry, JournalEntry.id == Posting.entry_id).where(JournalEntry.entry_key == f"main:{key}")
+            select(Account.c.name, Asset.c.symbol, Posting.c.unit_price, Posting.c.price_currency, Posting.c.price_source)
+            .join(Account, Account.c.id == Posting.c.account_id).join(Asset, Asset.c.id == Posting.c.asset_id)
+            .join(JournalEntry, JournalEntry.c.id == Posting.c.entry_id).where(JournalEntry.c.entry_key == f"main:{key}")
         )
         return {(a, s): (p, c, so) for a, s, p, c, so in rows}
 

@@ -62,7 +62,7 @@ def test_check__agreeing_ledger_is_ok_and_result_kept(engine):
         out = check(conn, "main")
     assert out.ok and not out.differences and out.trial_balance_zero
     with engine.connect() as conn:
-        kept = conn.execute(select(CheckResult.ok, CheckResult.detail)).all()
+        kept = conn.execute(select(CheckResult.c.ok, CheckResult.c.detail)).all()
     assert len(kept) == 1 and kept[0].ok and json.loads(kept[0].detail)["ok"] is True
 
 

@@ -54,7 +54,7 @@ def _roundtrip(engine, values: list[Decimal]) -> list[Decimal]:
         conn.exec_driver_sql("DELETE FROM journal_entries")
         Journal(conn).post(entries)
     with engine.connect() as conn:
-        rows = conn.execute(select(Posting.quantity).order_by(Posting.id)).scalars().all()
+        rows = conn.execute(select(Posting.c.quantity).order_by(Posting.c.id)).scalars().all()
     return rows[0::2]
 
 
@@ -71,32 +71,21 @@ def test_exact_decimal__wide_values_round_trip(engine, values):
     assert _roundtrip(engine, values) == values
 
 
-def test_exact_decimal__orm_write_and_read(engine):
-    from sqlalchemy.orm import Session
-
+def test_exact_decimal__table_write_and_read(engine):
+    """Through the ledger's own tables: the column types keep every digit and the UTC instant."""
     from ledger.schema import Account, Asset, JournalEntry
 
-    with Session(engine) as s:
-        acc = Account(name="Assets:X", type="Assets")
-        ast = Asset(symbol="X")
-        e = JournalEntry(
-            entry_key="orm:1",
-            timestamp=datetime(2025, 5, 1, 12, 0, 0, 123456, tzinfo=timezone.utc),
-            kind="t",
-            description="d",
-            venue_account="v",
-            endpoint="e",
-            source_key="k",
-        )
-        s.add_all([acc, ast, e])
-        s.flush()
-        s.add(Posting(entry_id=e.id, account_id=acc.id, asset_id=ast.id, quantity=EXTREMES[0], unit_price=D("0.000000000000000001")))
-        s.commit()
-    with Session(engine) as s:
-        p = s.scalars(select(Posting)).one()
-        assert p.quantity == EXTREMES[0]
+    with engine.begin() as conn:
+        acc = conn.execute(Account.insert().values(name="Assets:X", type="Assets").returning(Account.c.id)).scalar_one()
+        ast = conn.execute(Asset.insert().values(symbol="X").returning(Asset.c.id)).scalar_one()
+        e = conn.execute(JournalEntry.insert().values(entry_key="core:1", timestamp=datetime(2025, 5, 1, 12, 0, 0, 123456, tzinfo=timezone.utc), kind="t",
+                                                      description="d", venue_account="v", endpoint="e", source_key="k").returning(JournalEntry.c.id)).scalar_one()
+        conn.execute(Posting.insert().values(entry_id=e, account_id=acc, asset_id=ast, quantity=EXTREMES[0], unit_price=D("0.000000000000000001")))
+    with engine.connect() as conn:
+        p = conn.execute(select(Posting)).one()
+        assert p.quantity == EXTREMES[0] and str(p.quantity) == str(EXTREMES[0])
         assert p.unit_price == D("0.000000000000000001")
-        got = s.scalars(select(JournalEntry)).one().timestamp
+        got = conn.execute(select(JournalEntry.c.timestamp)).scalar_one()
         assert got == datetime(2025, 5, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
         assert got.tzinfo is not None
 
