@@ -18,6 +18,7 @@ from openpyxl.utils import get_column_letter
 import contextlib
 import csv
 import os
+import re
 import shutil
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -126,6 +127,7 @@ def cell(v) -> str:
 
 
 _XML_ESC = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\r": "&#13;"})
+_XML_SPECIAL = re.compile('[&<>"\r]')  # the characters _XML_ESC replaces
 _XLSX_STATIC = {
     "[Content_Types].xml": '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
     '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/>'
@@ -174,9 +176,14 @@ class XlsxWriter:
         self.r += 1
         r, buf, esc = self.r, self.buf, _XML_ESC
         buf.append(f'<row r="{r}">')
-        for col, v in zip(self.cols, values):
-            if v:
-                buf.append(f'<c r="{col}{r}" t="inlineStr"><is><t xml:space="preserve">{v.translate(esc)}</t></is></c>')
+        if _XML_SPECIAL.search("".join(values)) is None:  # the common row: nothing to escape (one search, not one translate a cell)
+            for col, v in zip(self.cols, values):
+                if v:
+                    buf.append(f'<c r="{col}{r}" t="inlineStr"><is><t xml:space="preserve">{v}</t></is></c>')
+        else:
+            for col, v in zip(self.cols, values):
+                if v:
+                    buf.append(f'<c r="{col}{r}" t="inlineStr"><is><t xml:space="preserve">{v.translate(esc)}</t></is></c>')
         buf.append("</row>")
         if len(buf) > 20000:
             self.fh.write("".join(buf).encode("utf-8"))
