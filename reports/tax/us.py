@@ -10,13 +10,10 @@ C/F) unless ``[tax.form_1099da]`` says otherwise for that account and year.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 from ledger.booking.jurisdictions import tax_day
-
-from decimal import ROUND_HALF_UP
-
 from ledger.money import EXACT, plain
 
 from .common import ZERO, Fixed, Num, Safe, Quantize, add, cell, mdy
