@@ -61,11 +61,12 @@ class NumText(str):
     __slots__ = ()
 
     def __new__(cls, s: str):
-        import re
-
-        if not re.fullmatch(r"-?\d+([.,]\d+)?", s):
+        if _NUMBER_TEXT(s) is None:
             raise ValueError(f"not a number text: {s!r}")
         return super().__new__(cls, s)
+
+
+_NUMBER_TEXT = re.compile(r"-?\d+([.,]\d+)?").fullmatch
 
 
 def add(values: Iterable[Decimal], start: Decimal = ZERO) -> Decimal:

@@ -109,10 +109,15 @@ def write(run, folder, warnings) -> dict[str, Decimal]:
               "Haltefrist über 1 Jahr", "steuerpflichtig", "disposal_id", "lot_id")
 
     def rows():  # made as they are written (one pass for the CSV and the XLSX): a large year's rows are never held
+        no_costs = _Raw("0,00")
+        last_disposed, disposed_day = None, ""
         for g in run.gains:
             long_ = g.term != "short"
-            yield [g.asset, g.account, dmy(tax_day(g.acquired, ZONE)), dmy(tax_day(g.disposed, ZONE)), _Raw(_de(g.quantity)), _Raw(_de(g.proceeds, q)),
-                   _Raw(_de(g.cost_basis, q)), _Raw("0,00"), _Raw(format(q(g.proceeds) - q(g.cost_basis), "f").replace(".", ",")), "ja" if long_ else "nein",
+            if g.disposed != last_disposed:  # a disposal's pieces are consecutive: its day formatted once
+                last_disposed, disposed_day = g.disposed, dmy(tax_day(g.disposed, ZONE))
+            proceeds, cost = q(g.proceeds), q(g.cost_basis)
+            yield [g.asset, g.account, dmy(tax_day(g.acquired, ZONE)), disposed_day, _Raw(_de(g.quantity)), _Raw(format(proceeds, "f").replace(".", ",")),
+                   _Raw(format(cost, "f").replace(".", ",")), no_costs, _Raw(format(proceeds - cost, "f").replace(".", ",")), "ja" if long_ else "nein",
                    "nein" if long_ else "ja", g.disposal_id, g.lot_id]
 
     csv_path = folder.path("anlage-so-aufstellung.csv", "Aufstellung: one row per disposal lot (';', decimal comma, UTF-8 BOM); amounts rounded to the run's rounding")
