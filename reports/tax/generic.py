@@ -12,8 +12,11 @@ from decimal import Decimal
 from pathlib import Path
 
 from ledger.booking.jurisdictions import iso_utc
+from ledger.money import EXACT
 
-from .common import Fixed, Num, add, cell
+from .common import Fixed, Num, cell
+
+_add = EXACT.add  # an exact sum of two (the default context keeps 28 digits)
 
 __all__ = ["write", "README_NOTES", "GAINS_COLUMNS", "Spool", "spool", "totals_by", "totals_rows"]
 
@@ -67,9 +70,9 @@ class Spool:
                 if t is None:
                     t = sums[key] = [0, Decimal(0), Decimal(0), Decimal(0)]
                 t[0] += 1
-                t[1] = add((t[1], g.proceeds))
-                t[2] = add((t[2], g.cost_basis))
-                t[3] = add((t[3], g.gain))
+                t[1] = _add(t[1], g.proceeds)
+                t[2] = _add(t[2], g.cost_basis)
+                t[3] = _add(t[3], g.gain)
 
     def finish(self) -> None:
         self._fh.close()
@@ -95,9 +98,9 @@ def totals_by(run, key) -> dict[str, list]:
     for g in run.gains:
         t = out.setdefault(key(g), [0, Decimal(0), Decimal(0), Decimal(0)])
         t[0] += 1
-        t[1] = add((t[1], g.proceeds))
-        t[2] = add((t[2], g.cost_basis))
-        t[3] = add((t[3], g.gain))
+        t[1] = _add(t[1], g.proceeds)
+        t[2] = _add(t[2], g.cost_basis)
+        t[3] = _add(t[3], g.gain)
     return out
 
 
