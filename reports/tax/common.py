@@ -177,14 +177,11 @@ class XlsxWriter:
         self.r += 1
         r, buf, esc = self.r, self.buf, _XML_ESC
         buf.append(f'<row r="{r}">')
-        if _XML_SPECIAL.search("".join(values)) is None:  # the common row: nothing to escape (one search, not one translate a cell)
-            for col, v in zip(self.cols, values):
-                if v:
-                    buf.append(f'<c r="{col}{r}" t="inlineStr"><is><t xml:space="preserve">{v}</t></is></c>')
-        else:
-            for col, v in zip(self.cols, values):
-                if v:
-                    buf.append(f'<c r="{col}{r}" t="inlineStr"><is><t xml:space="preserve">{v.translate(esc)}</t></is></c>')
+        if _XML_SPECIAL.search("".join(values)) is not None:  # the common row has nothing to escape: one search, not one translate a cell
+            values = [v.translate(esc) for v in values]
+        for col, v in zip(self.cols, values):
+            if v:
+                buf.append(f'<c r="{col}{r}" t="inlineStr"><is><t xml:space="preserve">{v}</t></is></c>')
         buf.append("</row>")
         if len(buf) > 20000:
             self.fh.write("".join(buf).encode("utf-8"))

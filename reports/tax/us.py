@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ledger.booking.jurisdictions import tax_day
 from ledger.money import EXACT, plain
+from reports.safety import text_cell
 
 from .common import ZERO, Fixed, Num, Safe, Quantize, add, cell, mdy
 
@@ -316,8 +317,6 @@ class Spool:
 
     def _emit(self, r: Form8949Row) -> None:
         """One row to its box's spool, the TurboTax CSV and the TXF; the totals kept."""
-        from reports.safety import text_cell
-
         q = self.q
         b = self.boxes.get(r.box)
         if b is None:
@@ -420,7 +419,6 @@ def _copy_with_head(path: Path, head_rows, body: Path, tail_rows, *, bom: bool) 
 
 
 def write(run, folder, warnings) -> dict[str, Decimal]:
-    from reports.safety import text_cell
 
     from .run import table
 
