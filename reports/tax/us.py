@@ -419,7 +419,6 @@ def _copy_with_head(path: Path, head_rows, body: Path, tail_rows, *, bom: bool) 
 
 
 def write(run, folder, warnings) -> dict[str, Decimal]:
-
     from .run import table
 
     q = run.rounding
