@@ -13,7 +13,8 @@ starts it (interpreter start-up and imports included):
   (median and best), half before RP2's run and half after it, so that a drift of the shared
   machine's speed moves both sides alike; and ``--year 2025`` the same way (it must cost no more
   than ``--all-years``). Peak RSS of each run (``wait4``).
-- on the realistic shape, the other commands on the same booking path, once each (whole processes):
+- on the realistic shape, the other commands on the same booking path (whole processes, median of
+  half the ``--repeat`` runs):
   ``export lots --at 2025-12-31``, ``check --at 2025-12-31`` (against the exchange's snapshot, which
   setup stores a minute after the last entry, rolled back to the date; with the basis roll-forward)
   and ``statement --year 2025 --format html`` (which books the compared methods too).
@@ -206,19 +207,24 @@ def ours(cfg: Path, out: Path, method: str, year: int | None) -> tuple[float, fl
     return run(argv)
 
 
-def other_commands(cfg: Path, work: Path, method: str) -> dict[str, tuple[float, float]]:
-    """The other commands on the same booking path, each one whole process as a user starts it:
-    the lots at the year end, the check at the year end (the snapshot rolled back, the basis
-    roll-forward booked; the config's method), and the year's statement (which books the configured
-    method and, for its comparison, the other methods too)."""
+def other_commands(cfg: Path, work: Path, method: str, repeat: int) -> dict[str, tuple[float, float]]:
+    """The other commands on the same booking path, each a whole process as a user starts it, the
+    median wall clock and the peak RSS of ``repeat`` runs: the lots at the year end, the check at the
+    year end (the snapshot rolled back, the basis roll-forward booked; the config's method), and the
+    year's statement (which books the configured method and, for its comparison, the others too)."""
     base = [sys.executable, "-m", "reconcile.cli"]
     at = ["--at", "2025-12-31"]
-    return {
-        "export lots --at": run([*base, "export", "lots", *at, "--method", method, "--config", str(cfg), "--out", str(work / "lots-2025.csv")]),
-        "check --at": run([*base, "check", *at, "--config", str(cfg)]),
-        "statement --year 2025": run([*base, "statement", "--year", "2025", "--format", "html", "--method", method, "--config", str(cfg),
-                                      "--out", str(work / "statement-2025.html")]),
+    commands = {
+        "export lots --at": [*base, "export", "lots", *at, "--method", method, "--config", str(cfg), "--out", str(work / "lots-2025.csv")],
+        "check --at": [*base, "check", *at, "--config", str(cfg)],
+        "statement --year 2025": [*base, "statement", "--year", "2025", "--format", "html", "--method", method, "--config", str(cfg),
+                                  "--out", str(work / "statement-2025.html")],
     }
+    out = {}
+    for name, argv in commands.items():
+        runs = [run(argv) for _ in range(repeat)]
+        out[name] = (statistics.median(w for w, _ in runs), max(r for _, r in runs))
+    return out
 
 
 def rp2_process(history_file: Path, method: str, out: Path) -> tuple[float, float]:
@@ -345,7 +351,7 @@ def race(shape: str, args, work: Path) -> tuple[float, bool | None]:
 
             agree = not any(counts[k] for k in DISAGREEMENTS)
             print(f"[{shape}] agreement with RP2: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
-    others = other_commands(cfg, work, args.method) if shape == "realistic" else {}
+    others = other_commands(cfg, work, args.method, max(1, (args.repeat + 1) // 2)) if shape == "realistic" else {}
     walls = sorted(w for w, _ in runs)
     median = statistics.median(walls)
     ymed = statistics.median(sorted(w for w, _ in year_runs))
@@ -364,7 +370,7 @@ def race(shape: str, args, work: Path) -> tuple[float, bool | None]:
     record("gains export", f"{what}: median --year 2025", round(ymed, 2), "s", target="<= --all-years", ok=ymed <= median * 1.05)
     record("gains export", f"{what}: peak RSS", round(peak), "MiB", target="< 1024 MiB", ok=peak < 1024)
     for name, (wall, rss) in others.items():
-        print(f"[{shape}] {name}: {wall:.2f} s ({wall / median:.2f}x export gains), peak {rss:.0f} MiB", flush=True)
+        print(f"[{shape}] {name}: median {wall:.2f} s ({wall / median:.2f}x export gains), peak {rss:.0f} MiB", flush=True)
         same = name != "statement --year 2025"  # the statement also books the compared methods (docs/reports.md)
         record("gains export", f"{what}: {name}", round(wall, 2), "s", target="<= 1.3x export gains" if same else "",
                ok=wall <= 1.3 * median if same else None)
