@@ -10,20 +10,20 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, Engine, select, text
 
 from .bulk import db_time
 from .db import balances
 from .money import D, plain
 from .schema import CheckResult, Snapshot, SnapshotLine
 
-__all__ = ["Line", "Evidence", "CheckOutcome", "RollForward", "basis_rollforward", "rollforward_of", "compare", "check", "WALLET_PREFIX", "latest_snapshot", "snapshot_basis",
+__all__ = ["Line", "Evidence", "CheckOutcome", "RollForward", "basis_rollforward", "rollforward_of", "compare", "check", "check_accounts", "WALLET_PREFIX", "latest_snapshot", "snapshot_basis",
            "venue_accounts"]
 
 #: Ledger account for each wallet the exchange reports (docs/posting-rules.md).
@@ -459,3 +459,37 @@ def check(conn: Connection, venue_account: str, *, at: datetime | None = None, e
             )
         )
     return out
+
+
+def check_accounts(engine: Engine, names: Sequence[str], *, at: datetime | None = None, settings: Any = None,
+                   expected_endpoints: Iterable[str] = ()) -> list[CheckOutcome]:
+    """``check`` of each venue account in ``names`` (kept, in one transaction), as ``reconcile check``
+    runs it. With ``at``: the basis roll-forward to ``at`` under ``settings`` (``ledger.books.BookSettings``)
+    is booked first (``ledger.books.basis_rollforward``, all accounts); on a large ledger the one balance
+    scan every check needs (``ledger.db.balances``) runs meanwhile in a forked process (``ledger.forked``;
+    in process if it fails). Both read through connections of their own: the caller holds the database's
+    shared lock (``ledger.lock``), so no sync writes in between."""
+    from . import forked
+    from .books import basis_rollforward as book_rollforward
+    from .perps import start_perp_proof
+    from .report_books import large_ledger
+
+    expected = tuple(expected_endpoints)
+    rollforward: RollForward | None = None
+    whole: dict[tuple[str, str], Decimal] | None = None  # every account's balances: one scan for all the accounts checked
+    if at is not None:
+        with engine.connect() as conn:
+            scan = forked.call(conn, balances) if large_ledger(conn) else None
+            try:
+                rollforward = book_rollforward(conn, settings, at)
+            finally:
+                got = forked.join(scan) if scan is not None else None
+            whole = got["result"] if got is not None else None
+    outcomes = []
+    with engine.begin() as conn:
+        for name in names:
+            proving = start_perp_proof(conn, name, at=at)  # first: on a large account it runs in another process meanwhile
+            if whole is None:
+                whole = balances(conn)
+            outcomes.append(check(conn, name, at=at, expected_endpoints=expected, rollforward=rollforward, proving=proving, whole=whole))
+    return outcomes

@@ -375,14 +375,6 @@ def _add_pricing_status(conn, st) -> None:
         st.extra["unknown_fills_by_symbol"] = unknown_fills
 
 
-def _rollforward(ctx: Context, engine, at):
-    """The basis roll-forward from the start of ``at``'s calendar year (UTC) to ``at``, all accounts."""
-    from ledger.books import basis_rollforward
-
-    with engine.connect() as conn:
-        return basis_rollforward(conn, _settings(ctx, method=None, scope=None, jurisdiction=None), at)
-
-
 def _run_check(ctx: Context, engine, *, account: str | None, at, as_json: bool, quiet: bool) -> int:
     """Compare each account's ledger with its snapshot; print the table; exit 0 or 3."""
     import json as _json
@@ -391,10 +383,7 @@ def _run_check(ctx: Context, engine, *, account: str | None, at, as_json: bool, 
 
     from importers.sync import HISTORY_ENDPOINTS
     from ledger.money import plain
-    from ledger.db import balances
-    from ledger.perps import start_perp_proof
-    from ledger.reconcile import check as run_check
-    from ledger.reconcile import venue_accounts
+    from ledger.reconcile import check_accounts, venue_accounts
 
     names = [account] if account else [a.name for a in ctx.config.accounts]
     if not names:
@@ -402,15 +391,8 @@ def _run_check(ctx: Context, engine, *, account: str | None, at, as_json: bool, 
             names = venue_accounts(conn)
     if not names:
         raise ConfigError("no accounts configured and none in the database; run `reconcile sync` first")
-    rollforward = _rollforward(ctx, engine, at) if at is not None else None
-    outcomes = []
-    with engine.begin() as conn:
-        whole = None  # every account's balances: one scan of the postings for all the venue accounts checked
-        for name in names:
-            proving = start_perp_proof(conn, name, at=at)  # first: on a large ledger it runs in another process meanwhile
-            if whole is None:
-                whole = balances(conn)
-            outcomes.append(run_check(conn, name, at=at, expected_endpoints=HISTORY_ENDPOINTS, rollforward=rollforward, proving=proving, whole=whole))
+    settings = _settings(ctx, method=None, scope=None, jurisdiction=None) if at is not None else None
+    outcomes = check_accounts(engine, names, at=at, settings=settings, expected_endpoints=HISTORY_ENDPOINTS)
     ok = all(o.ok for o in outcomes)
     if as_json:
         console.print_json(_json.dumps({"ok": ok, "accounts": [o.to_json() for o in outcomes]}))

@@ -107,3 +107,37 @@ def test_check_at__exit_3_always_names_a_problem(days):
     assert out.ok == (out.problems == [])
     assert out.ok  # the one snapshot equals the ledger, so rolled back to any date it agrees
     eng.dispose()
+
+
+def _outcome_figures(outcomes):
+    return [(o.venue_account, o.ok, o.basis, o.as_of, [(l.wallet, l.asset, l.ledger, l.exchange) for l in o.lines], o.notes, o.problems,
+             (o.rollforward.opening, o.rollforward.acquisitions, o.rollforward.relieved, o.rollforward.closing, o.rollforward.ok)) for o in outcomes]
+
+
+def test_check_accounts__the_balance_scan_in_a_forked_process_gives_the_in_process_outcome(engine, monkeypatch):
+    """``check --at`` on a large ledger scans the balances in a forked process while the roll-forward
+    books: the outcome is the in-process one, and a child that fails leaves the scan to this process."""
+    from ledger import forked, report_books
+    from ledger.books import resolve_settings
+    from ledger.reconcile import check_accounts
+    from reconcile.config import ReportingConfig
+
+    report_ledger.build(engine)
+    with engine.begin() as conn:  # an entry the exchange never saw: one line differs, so the figures matter
+        Journal(conn).post([deposit(Source("main", "deposits", "late", datetime(2024, 6, 5, tzinfo=UTC)), asset="USDC", quantity=D("7"), internal=False)])
+    settings = resolve_settings(ReportingConfig())
+    joined: list = []
+    real_join = forked.join
+    monkeypatch.setattr(forked, "join", lambda child: joined.append(real_join(child)) or joined[-1])
+
+    monkeypatch.setattr(report_books, "large_ledger", lambda conn: False)
+    here = check_accounts(engine, ["main"], at=YEAR_END, settings=settings)
+    assert joined == []  # a small ledger: no fork
+    monkeypatch.setattr(report_books, "large_ledger", lambda conn: True)
+    there = check_accounts(engine, ["main"], at=YEAR_END, settings=settings)
+    assert len(joined) == 1 and isinstance(joined[0], dict) and joined[0]["result"]  # the child's scan was taken
+    assert _outcome_figures(there) == _outcome_figures(here)
+    assert not here[0].ok and any(l.asset == "USDC" for l in here[0].differences)
+
+    monkeypatch.setattr(forked, "join", lambda child: (real_join(child), None)[1])  # the child's result lost: scanned here
+    assert _outcome_figures(check_accounts(engine, ["main"], at=YEAR_END, settings=settings)) == _outcome_figures(here)
