@@ -776,9 +776,6 @@ def statement(
     db: DbOpt = None,
 ) -> None:
     """The year's statement as one file (the single-file form of `reconcile report`). Exit 4 on incomplete data."""
-    from reports.statement import write_statement
-    from reports.workbook import write_workbook
-
     if fmt not in ("html", "xlsx"):
         raise ConfigError(f"--format: {fmt!r} is not one of html, xlsx")
     names = _jurisdiction_names(jurisdictions, year)
@@ -791,9 +788,13 @@ def statement(
                             jurisdiction=jurisdiction, allow=allow_incomplete, what=f"statement {year}", workbook=fmt == "xlsx")
         if names:
             rep.jurisdictions = _side_by_side(ctx, conn, names, year, account, allow_incomplete)
-        if fmt == "html":
+        if fmt == "html":  # each writer imported where it is used: openpyxl alone costs 0.2 s of start-up
+            from reports.statement import write_statement
+
             write_statement(rep, Path(out))
         else:
+            from reports.workbook import write_workbook
+
             write_workbook(rep, Path(out))
         console.print(f"wrote the {rep.label} statement ({fmt}) to {out}: {len(rep.gains)} gain rows, "
                       f"{sum(1 for c in rep.checks if c.ok)}/{len(rep.checks)} account(s) reconciled at the period end, "
@@ -1205,9 +1206,6 @@ def report(
     db: DbOpt = None,
 ) -> None:
     """The accountant's report for a period: the workbook and the HTML statement. Exit 4 on incomplete data."""
-    from reports.statement import write_statement
-    from reports.workbook import write_workbook
-
     formats = [f.strip() for f in fmt.split(",") if f.strip()]
     bad = [f for f in formats if f not in ("xlsx", "html")]
     if bad or not formats:
@@ -1234,10 +1232,14 @@ def report(
             stem += "-" + "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in account)
         written = []
         if "xlsx" in formats:
+            from reports.workbook import write_workbook
+
             p = outdir / f"report-{stem}.xlsx"
             write_workbook(rep, p)
             written.append(p.name)
         if "html" in formats:
+            from reports.statement import write_statement
+
             p = outdir / f"statement-{stem}.html"
             write_statement(rep, p)
             written.append(p.name)
