@@ -1,8 +1,9 @@
 """One helper for the work a command hands to the machine's second core: a forked process that runs
 ``target(url, *args, send)`` over its own database connection and sends back one dict.
 
-Used by the report's method comparison (``ledger.report_books``), its perpetuals (``reports.report``)
-and the perpetuals proof's cycle checks (``ledger.perps``); ``call`` runs one function so. It is the same code the parent would run: ``start`` returns None where a
+Used by the report's method comparison (``ledger.report_books``), its perpetuals (``reports.report``),
+the perpetuals proof's cycle checks (``ledger.perps``) and the balance scan of ``check --at``
+(``ledger.reconcile.check_accounts``); ``call`` runs one function so. It is the same code the parent would run: ``start`` returns None where a
 fork is not worth it or not possible (an in-memory database, no fork), and a child that fails or
 sends anything but a dict gives None from ``join``; the caller then runs the work in process.
 

@@ -482,9 +482,12 @@ def check_accounts(engine: Engine, names: Sequence[str], *, at: datetime | None 
             scan = forked.call(conn, balances) if large_ledger(conn) else None
             try:
                 rollforward = book_rollforward(conn, settings, at)
-            finally:
-                got = forked.join(scan) if scan is not None else None
-            whole = got["result"] if got is not None else None
+            except BaseException:  # the scan is not wanted after all
+                if scan is not None:
+                    forked.stop(scan)
+                raise
+        got = forked.join(scan) if scan is not None else None
+        whole = got["result"] if got is not None else None
     outcomes = []
     with engine.begin() as conn:
         for name in names:
