@@ -16,7 +16,8 @@ starts it (interpreter start-up and imports included):
 - on the realistic shape, the other commands on the same booking path (whole processes, median of
   half the ``--repeat`` runs):
   ``export lots --at 2025-12-31``, ``check --at 2025-12-31`` (against the exchange's snapshot, which
-  setup stores a minute after the last entry, rolled back to the date; with the basis roll-forward)
+  setup stores a minute after the last entry, before the year end: nothing to roll between it and
+  the date; with the basis roll-forward)
   and ``statement --year 2025 --format html`` (which books the compared methods too).
 - RP2: a child process that imports RP2, builds its transaction objects for every asset from the
   same trades (read from a pickle) and runs ``rp2.tax_engine.compute_tax`` per asset (RP2's
@@ -210,7 +211,7 @@ def ours(cfg: Path, out: Path, method: str, year: int | None) -> tuple[float, fl
 def other_commands(cfg: Path, work: Path, method: str, repeat: int) -> dict[str, tuple[float, float]]:
     """The other commands on the same booking path, each a whole process as a user starts it, the
     median wall clock and the peak RSS of ``repeat`` runs: the lots at the year end, the check at the
-    year end (the snapshot rolled back, the basis roll-forward booked; the config's method), and the
+    year end (against the snapshot, the basis roll-forward booked; the config's method), and the
     year's statement (which books the configured method and, for its comparison, the others too)."""
     base = [sys.executable, "-m", "reconcile.cli"]
     at = ["--at", "2025-12-31"]
