@@ -195,13 +195,14 @@ def export_gains(conn, settings: BookSettings, path: Path, fmt: str, *, year: in
     """The gains of tax year ``year`` (``None``: every year) to ``path``, booked and written a batch at
     a time."""
     total = Decimal(0)
-    tax_year = settings.tax_year
+    # The tax year's [start, end) as instants: ``start <= t < end`` is ``tax_year(t) == year`` (tested), without a tax day per row.
+    start, end = settings.year_bounds(year) if year is not None else (None, None)
     with GainsWriter(path, fmt, sheet="Gains" if year is None else f"Gains {year}") as writer:
 
         def put(gains: list[Gain]) -> None:
             nonlocal total
             if year is not None:
-                gains = [g for g in gains if tax_year(g.disposed) == year]
+                gains = [g for g in gains if start <= g.disposed < end]
             writer.write(gains)
             with localcontext(EXACT):  # exact: the default context keeps 28 digits
                 total = sum((g.gain for g in gains), total)
