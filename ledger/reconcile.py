@@ -474,6 +474,8 @@ def check_accounts(engine: Engine, names: Sequence[str], *, at: datetime | None 
     from .perps import start_perp_proof
     from .report_books import large_ledger
 
+    if at is not None and settings is None:
+        raise ValueError("check_accounts: a check at a date books the roll-forward: give settings (ledger.books.resolve_settings)")
     expected = tuple(expected_endpoints)
     rollforward: RollForward | None = None
     whole: dict[tuple[str, str], Decimal] | None = None  # every account's balances: one scan for all the accounts checked

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -141,3 +142,5 @@ def test_check_accounts__the_balance_scan_in_a_forked_process_gives_the_in_proce
 
     monkeypatch.setattr(forked, "join", lambda child: (real_join(child), None)[1])  # the child's result lost: scanned here
     assert _outcome_figures(check_accounts(engine, ["main"], at=YEAR_END, settings=settings)) == _outcome_figures(here)
+    with pytest.raises(ValueError, match="give settings"):  # a check at a date without the booking's settings: said at once
+        check_accounts(engine, ["main"], at=YEAR_END)
