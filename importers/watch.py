@@ -26,6 +26,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from ledger.live import FillIn, GapIn, LiveBatch, MarkIn, PositionIn, fill_key, rfq_fill_key, set_stream_state, store_live
+from ledger.types import utc_from_db
 
 from .backpack.errors import ConfigError
 from .backpack.signing import Credentials
@@ -412,10 +413,7 @@ def span_text(start: datetime, end: datetime) -> tuple[str, str]:
     return start.isoformat(timespec=spec), end.isoformat(timespec=spec)
 
 
-def _as_utc(v) -> datetime:
-    if isinstance(v, str):
-        v = datetime.fromisoformat(v)
-    return v if v.tzinfo else v.replace(tzinfo=timezone.utc)
+_as_utc = utc_from_db  # a stored time read by a raw query
 
 
 #: SQLite page cache of watch's connections (KiB): the ledger's 64 MiB serves bulk syncs; watch appends

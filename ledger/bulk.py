@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import Connection, Engine, ForeignKeyConstraint
 from sqlalchemy.schema import AddConstraint, CreateIndex, DropConstraint, DropIndex
+
+from .types import db_time  # here too: the bulk writers' callers import it from this module
 
 __all__ = ["allocate_ids", "bulk_insert", "db_time", "journal_rebuild", "IntegrityViolation"]
 
@@ -28,16 +29,6 @@ def allocate_ids(conn: Connection, table: str, n: int) -> list[int]:
         return [r[0] for r in rows]
     start = conn.exec_driver_sql(f"SELECT COALESCE(MAX(id), 0) FROM {table}").scalar_one() + 1
     return list(range(start, start + n))
-
-
-def db_time(conn: Connection, t: datetime | None):
-    """A datetime as the driver stores it: as is on PostgreSQL; on SQLite the UTC text SQLAlchemy's
-    DateTime writes (``YYYY-MM-DD HH:MM:SS.ffffff``), so ORM reads agree with bulk writes."""
-    if t is None or conn.dialect.name == "postgresql":
-        return t
-    if t.tzinfo is not timezone.utc:
-        t = t.astimezone(timezone.utc)
-    return t.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def bulk_insert(conn: Connection, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]] | bytes) -> None:

@@ -27,10 +27,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, select, text
+
+from .types import db_time
 
 __all__ = ["EXIT_INCOMPLETE", "FIGURE_FINDINGS", "Completeness", "assess", "stale_valuation"]
 
@@ -217,7 +219,7 @@ def _missing_fx(conn: Connection, reporting: Any, start: datetime | None, end: d
     for name, value, op in (("start", start, ">="), ("end", end, "<")):
         if value is not None:
             where.append(f"e.timestamp {op} :{name}")
-            params[name] = value if conn.dialect.name != "sqlite" else value.astimezone(timezone.utc).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+            params[name] = db_time(conn, value)
     days = sorted(
         date.fromisoformat(d)
         for (d,) in conn.execute(text(f"SELECT DISTINCT {day_sql} FROM journal_entries e JOIN postings p ON p.entry_id = e.id WHERE " + " AND ".join(where)), params)

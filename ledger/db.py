@@ -10,7 +10,6 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from .money import EXACT, D
+from .types import db_time
 
 _add = EXACT.add
 
@@ -261,7 +261,7 @@ def balances(conn: Connection, *, prefix: str | None = None, until=None, starts:
     if until is not None:
         join = " JOIN journal_entries e ON e.id = p.entry_id"
         where.append("e.timestamp <= :until")
-        params["until"] = until if conn.dialect.name != "sqlite" else until.astimezone(timezone.utc).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+        params["until"] = db_time(conn, until)
     sql = (
         f"SELECT ac.name, a.symbol, {dsum(conn, 'p.quantity')} FROM postings p"
         " JOIN accounts ac ON ac.id = p.account_id JOIN assets a ON a.id = p.asset_id" + join

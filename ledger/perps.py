@@ -87,10 +87,7 @@ def mark_symbol(market: str) -> str:
     return f"{market}@Mark"
 
 
-def _time(v: Any) -> datetime:
-    if isinstance(v, datetime):
-        return v if v.tzinfo is _UTC else (v.replace(tzinfo=_UTC) if v.tzinfo is None else v.astimezone(_UTC))
-    return datetime.fromisoformat(v).replace(tzinfo=_UTC)
+_time = utc_from_db  # a stored time (a raw query's column), as the column type parses it
 
 
 def _ms_floor(t: datetime) -> datetime:

@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Engine, select, text
 from .bulk import bulk_insert, db_time
 from .inputs import InputError
 from .schema import Account, Asset, JournalEntry, Posting, PriceBar, PriceFetch, ValuationState
-from .types import decimal_to_db_text
+from .types import decimal_to_db_text, utc_from_db
 from .valuation import (
     INTERVAL_SECONDS,
     UNPRICED,
@@ -450,7 +450,7 @@ def prices_at(conn: Connection, reporting: Any, assets: Sequence[str], t: dateti
              .order_by(JournalEntry.c.timestamp.desc()).limit(1))
         row = conn.execute(q).first()
         if row is not None:
-            when = row[1] if isinstance(row[1], datetime) else datetime.fromisoformat(str(row[1]))
+            when = utc_from_db(row[1])
             out[asset] = PriceAt(asset, row[0], f"last ledger value at {when.isoformat(timespec='seconds')}")
         else:
             out[asset] = PriceAt(asset, None, v.source[len(UNPRICED):] if v is not None and v.source.startswith(UNPRICED) else "no price")

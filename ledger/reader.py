@@ -20,13 +20,13 @@ ledger even while a sync writes.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import datetime
 from decimal import Decimal
 from typing import NamedTuple
 
 from sqlalchemy import Connection
 
-from .types import utc_from_db
+from .types import db_time, utc_from_db
 
 __all__ = ["SPOT", "LENT", "BORROWED", "FEE", "Posting", "Entry", "classify", "read_entries", "CHUNK"]
 
@@ -98,8 +98,7 @@ def read_entries(conn: Connection, *, venue_account: str | None = None, until: d
     if venue_account:
         params.append(venue_account)
     if until is not None:  # bound as the column stores it (SQLite: SQLAlchemy's text, microseconds always)
-        u = until.astimezone(timezone.utc)
-        params.append(u if dialect == "postgresql" else u.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f"))
+        params.append(db_time(conn, until))
     sql = _sql(dialect, ", ".join(sorted(classes, key=int)), bool(venue_account), until is not None)
     cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     dec, new = Decimal, tuple.__new__

@@ -22,6 +22,7 @@ from .bulk import db_time
 from .db import balances
 from .money import D, plain
 from .schema import CheckResult, Snapshot, SnapshotLine
+from .types import utc_from_db
 
 __all__ = ["Line", "Evidence", "CheckOutcome", "RollForward", "basis_rollforward", "rollforward_of", "compare", "check", "check_accounts", "WALLET_PREFIX", "latest_snapshot", "snapshot_basis",
            "venue_accounts"]
@@ -233,10 +234,7 @@ class CheckOutcome:
         }
 
 
-def _aware(t) -> datetime:
-    if isinstance(t, datetime):
-        return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
-    return datetime.fromisoformat(str(t)).replace(tzinfo=timezone.utc)
+_aware = utc_from_db  # a snapshot's stored time, as the column type parses it
 
 
 #: A ledger account of a venue account's wallet (``WALLET_PREFIX``): group 1 is the venue account.

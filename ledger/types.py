@@ -18,7 +18,7 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from .money import D, MoneyError
 
-__all__ = ["ExactDecimal", "UTCDateTime", "decimal_to_db_text", "utc_from_db"]
+__all__ = ["ExactDecimal", "UTCDateTime", "db_time", "decimal_to_db_text", "utc_from_db"]
 
 
 def decimal_to_db_text(value: Decimal) -> str:
@@ -78,6 +78,17 @@ def utc_from_db(value: Any) -> datetime | None:
     if value.tzinfo is None:
         return value.replace(tzinfo=timezone.utc)
     return value if value.tzinfo is timezone.utc else value.astimezone(timezone.utc)
+
+
+def db_time(conn: Any, t: datetime | None):
+    """A datetime as the column stores it, to bind in a raw query (the inverse of ``utc_from_db``): as
+    is on PostgreSQL; on SQLite the UTC text SQLAlchemy's DateTime writes (``YYYY-MM-DD
+    HH:MM:SS.ffffff``), so ORM reads agree with bulk writes and text comparisons order as time."""
+    if t is None or conn.dialect.name == "postgresql":
+        return t
+    if t.tzinfo is not timezone.utc:
+        t = t.astimezone(timezone.utc)
+    return t.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 class UTCDateTime(TypeDecorator[datetime]):

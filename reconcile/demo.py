@@ -21,7 +21,7 @@ import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -43,8 +43,10 @@ def money(v: Decimal | None) -> str:
 
 
 def _utc(ts) -> datetime:
-    when = ts if isinstance(ts, datetime) else datetime.fromisoformat(str(ts))
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    """A stored time read by a raw query, as the column type parses it (imported here: the demo's module loads with the CLI)."""
+    from ledger.types import utc_from_db
+
+    return utc_from_db(ts)
 
 
 def _write_user_prices(work: Path, db_url: str) -> list[str]:

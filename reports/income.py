@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import Connection, text
 
 from ledger.money import D, EXACT
+from ledger.types import utc_from_db
 
 __all__ = ["CATEGORIES", "IncomeLine", "income_summary"]
 
@@ -68,8 +69,7 @@ def income_summary(conn: Connection, year_of: Callable[[datetime], int], *, venu
     )
     out: dict[tuple[int, str], IncomeLine] = {}
     for ts, kind, asset, q, price, account in rows:
-        t = ts if isinstance(ts, datetime) else datetime.fromisoformat(str(ts))
-        t = t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+        t = utc_from_db(ts)
         y = year_of(t)
         cat = CATEGORIES[kind]
         line = out.setdefault((y, cat), IncomeLine(y, cat))

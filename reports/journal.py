@@ -16,6 +16,7 @@ from pathlib import Path
 from sqlalchemy import Connection, text
 
 from ledger.money import D, EXACT, plain
+from ledger.types import db_time, utc_from_db
 
 from .safety import text_cell
 
@@ -44,19 +45,15 @@ class JournalRow:
         return None if self.unit_price is None else EXACT.multiply(self.quantity, self.unit_price)
 
 
-def _as_time(v) -> datetime:
-    if isinstance(v, datetime):
-        return v.replace(tzinfo=timezone.utc) if v.tzinfo is None else v.astimezone(timezone.utc)
-    return datetime.fromisoformat(str(v)).replace(tzinfo=timezone.utc)
+_as_time = utc_from_db  # the entry's stored time, as the column type parses it
 
 
 def journal_rows(conn: Connection, *, start: datetime | None = None, end: datetime | None = None, batch: int = 20000) -> Iterator[JournalRow]:
     """Postings in the stable order, streamed (the ledger is never held in memory)."""
     where, params = [], {}
-    sqlite = conn.dialect.name == "sqlite"
 
     def p(t: datetime):
-        return t.astimezone(timezone.utc).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds") if sqlite else t
+        return db_time(conn, t)
 
     if start is not None:
         where.append("e.timestamp >= :start")

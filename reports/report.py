@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, text
 
 from ledger.money import D, EXACT
+from ledger.types import utc_from_db
 
 __all__ = ["Report", "Holding", "FeeRow", "IncomeEntry", "PriceUsed", "MethodRow", "build_report", "COMPARED_METHODS", "period_of"]
 
@@ -318,9 +319,7 @@ class Report:
 
 
 # -- reading ----------------------------------------------------------------------------------------
-def _aware(v) -> datetime:
-    t = v if isinstance(v, datetime) else datetime.fromisoformat(str(v))
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+_aware = utc_from_db  # a stored time read by a raw query, as the column type parses it
 
 
 def _p(conn: Connection, t: datetime):

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, text
 
 from ledger.db import trial_balance
 from ledger.money import plain
+from ledger.types import utc_from_db
 
 __all__ = ["EndpointStatus", "Status", "status", "status_json"]
 _SECOND = timedelta(seconds=1)  # ages in whole seconds: durations, never a float
@@ -42,10 +43,7 @@ class Status:
         return all(v == 0 for v in self.trial_balance.values())
 
 
-def _t(v) -> datetime | None:
-    if v is None or isinstance(v, datetime):
-        return v
-    return datetime.fromisoformat(str(v))
+_t = utc_from_db  # stored times read by raw queries: aware UTC on both databases
 
 
 def status(conn: Connection) -> Status:
@@ -167,13 +165,7 @@ class LiveAccount:
         return out
 
 
-def _aware(v) -> datetime | None:
-    t = _t(v)
-    if t is not None and t.tzinfo is None:
-        from datetime import timezone
-
-        t = t.replace(tzinfo=timezone.utc)
-    return t
+_aware = utc_from_db
 
 
 def _d(v) -> Decimal | None:

@@ -42,6 +42,7 @@ from pathlib import Path
 from sqlalchemy import Connection, text
 
 from ledger.money import EXACT, plain
+from ledger.types import utc_from_db
 
 __all__ = ["Names", "write_beancount", "write_hledger", "BOOKING", "UnsupportedMethod"]
 
@@ -124,8 +125,7 @@ def _snapshots(conn: Connection, end: datetime | None):
                              " ORDER BY s.taken_at, s.venue_account, l.wallet, l.asset")).all()
     out = []
     for acct, t, wallet, asset, q in rows:
-        t = t if isinstance(t, datetime) else datetime.fromisoformat(str(t))
-        t = t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t.astimezone(timezone.utc)
+        t = utc_from_db(t)
         if end is None or t < end:
             out.append((acct, t, wallet, asset, q if isinstance(q, Decimal) else Decimal(str(q))))
     return out

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -98,3 +98,40 @@ def test_exact_decimal__refuses_float():
 class _Dialect:
     def __init__(self, name):
         self.name = name
+
+
+# Aware instants in any zone (offsets to the minute, both sides of UTC), microseconds included.
+INSTANTS = st.builds(
+    lambda naive, minutes: naive.replace(tzinfo=timezone(timedelta(minutes=minutes))),
+    st.datetimes(min_value=datetime(2001, 1, 2), max_value=datetime(2099, 12, 30)),
+    st.integers(min_value=-14 * 60 + 1, max_value=14 * 60 - 1),
+)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(times=st.lists(INSTANTS, min_size=1, max_size=12, unique_by=lambda t: t.astimezone(timezone.utc)))
+def test_stored_times__bound_and_read_by_raw_queries_round_trip_as_aware_utc(engine, times):
+    """``db_time`` binds as the column stores it and ``utc_from_db`` parses what a raw query returns: the
+    same instants, aware UTC, on both databases whatever the session's zone; the same values the column
+    type reads; and a raw query's ORDER BY and range filter on the bound values agree with time order."""
+    from sqlalchemy import text
+
+    from ledger.schema import SyncState
+    from ledger.types import db_time, utc_from_db
+
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SET LOCAL TIME ZONE 'Asia/Kolkata'"))
+        conn.execute(text("DELETE FROM sync_state"))
+        for i, t in enumerate(times):
+            conn.execute(text("INSERT INTO sync_state (venue_account, endpoint, high_water, records) VALUES (:a, 'e', :t, 0)"), {"a": f"a{i}", "t": db_time(conn, t)})
+        raw = conn.execute(text("SELECT venue_account, high_water FROM sync_state ORDER BY high_water")).all()
+        typed = dict(conn.execute(select(SyncState.c.venue_account, SyncState.c.high_water)).all())
+        middle = sorted(times)[len(times) // 2]
+        after = {a for (a,) in conn.execute(text("SELECT venue_account FROM sync_state WHERE high_water >= :t"), {"t": db_time(conn, middle)})}
+    got = {a: utc_from_db(v) for a, v in raw}
+    for i, t in enumerate(times):
+        assert got[f"a{i}"] == t and got[f"a{i}"].tzinfo is timezone.utc
+        assert typed[f"a{i}"] == t
+    assert [utc_from_db(v) for _a, v in raw] == sorted(times)
+    assert after == {f"a{i}" for i, t in enumerate(times) if t >= middle}
