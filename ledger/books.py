@@ -119,13 +119,19 @@ class Books:
 
 
 def book_ledger(conn: Connection, settings: BookSettings, *, until: datetime | None = None, venue_account: str | None = None,
-                lots: bool = True) -> Books:
+                lots: bool = True, gains: bool = True) -> Books:
     """Book the valued ledger (its entries up to and including ``until``, if given). ``lots=False``
-    skips building the open lots (an export of gains needs none)."""
-    gains: list[Gain] = []
-    books = _run(conn, settings, gains.extend, until=until, venue_account=venue_account, lots=lots)
-    books.gains = gains
+    skips building the open lots (an export of gains needs none); ``gains=False`` keeps no gain
+    (``Books.gains`` empty: the lots at a date, the income and the allocations need none, and a
+    million gains held take most of a GiB)."""
+    kept: list[Gain] = []
+    books = _run(conn, settings, kept.extend if gains else _drop, until=until, venue_account=venue_account, lots=lots)
+    books.gains = kept
     return books
+
+
+def _drop(gains: list[Gain]) -> None:
+    """A sink that keeps nothing."""
 
 
 def stream_gains(conn: Connection, settings: BookSettings, sink: Callable[[list[Gain]], None], *, until: datetime | None = None,
@@ -144,7 +150,11 @@ def basis_rollforward(conn: Connection, settings: BookSettings, at: datetime):
 
     start = datetime(at.year, 1, 1, tzinfo=timezone.utc)
     gains: list[Gain] = []
-    books = _run(conn, settings, gains.extend, until=at, venue_account=None, lots=True, checkpoint=start)
+
+    def keep(batch: list[Gain]) -> None:  # only the period's disposals enter the roll-forward: no earlier year's gain is held
+        gains.extend(g for g in batch if g.disposed > start)
+
+    books = _run(conn, settings, keep, until=at, venue_account=None, lots=True, checkpoint=start)
     return rollforward(start, at, books.checkpoint_lots, books.open_lots, gains)
 
 

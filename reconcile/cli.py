@@ -1328,7 +1328,7 @@ def export_income(
     start, end = settings.year_bounds(year)
     try:
         with engine.connect() as conn:
-            books = book_ledger(conn, settings, until=end - _MICRO, venue_account=account)
+            books = book_ledger(conn, settings, until=end - _MICRO, venue_account=account, gains=False)  # income and allocations
             c = check_complete(ctx, conn, findings=books.findings_until(end), start=start, end=end, allow=allow_incomplete,
                                what=f"export income {year}", account=account)
             if schedule:

@@ -214,6 +214,6 @@ def export_gains(conn, settings: BookSettings, path: Path, fmt: str, *, year: in
 
 def export_lots(conn, settings: BookSettings, path: Path, fmt: str, *, at) -> tuple[int, list[Finding]]:
     """The lots open at instant ``at`` (inclusive) to ``path``; returns their number and the findings."""
-    books = book_ledger(conn, settings, until=at)
+    books = book_ledger(conn, settings, until=at, gains=False)
     n = write_table(path, fmt, LOTS_COLUMNS, (lot_cells(lot) for lot in books.open_lots), sheet="Lots")
     return n, books.findings

@@ -115,7 +115,7 @@ def gated_lots(conn, reporting: Any, settings, path: Path, fmt: str, *, at: date
 
     from .gains import LOTS_COLUMNS, lot_cells, write_table
 
-    books = book_ledger(conn, settings, until=at)
+    books = book_ledger(conn, settings, until=at, gains=False)
     end = at + _US
     c = gate(assess(conn, reporting, start=None, end=end, findings=books.findings_until(end)))
     staged = _staging(path)

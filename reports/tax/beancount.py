@@ -319,7 +319,7 @@ def _opening(conn, books, start, acct_of, amount, names, cash, cur, opened, coun
     from reports.journal import journal_rows
 
     before = start - timedelta(microseconds=1)
-    lots = [l for l in book_ledger(conn, books.settings, until=before).open_lots if l.account != "external"]
+    lots = [l for l in book_ledger(conn, books.settings, until=before, gains=False).open_lots if l.account != "external"]
     balances: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
     for r in journal_rows(conn, end=start):
         if r.account.startswith(("Assets:", "Liabilities:")):

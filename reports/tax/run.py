@@ -187,7 +187,7 @@ def prepare(conn: Connection, settings: BookSettings, year: int, *, formats=("cs
     lines += perps.lines
 
     def lots_at(t: datetime):
-        return book_ledger(conn, settings, until=t, venue_account=venue_account).open_lots
+        return book_ledger(conn, settings, until=t, venue_account=venue_account, gains=False).open_lots
 
     unreconciled: list[str] = []
     if reconcile:

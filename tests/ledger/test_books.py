@@ -53,3 +53,33 @@ def test_book_ledger_gains_by_year_and_until(engine):
         assert [g.gain for g in books.gains_in(2025)] == [D("-20")]
         early = book_ledger(conn, s, until=at("2024-12-31T23:00:00"))
     assert [(lot.quantity, lot.cost) for lot in early.open_lots] == [(D("0.5"), D("50"))]
+
+
+def test_book_ledger_without_gains_books_the_same_and_the_rollforward_holds_only_its_period(engine):
+    """``gains=False`` (the lots at a date, income, allocations) books exactly what the full booking does
+    and keeps no gain; ``basis_rollforward``, which keeps only its period's gains, equals the roll-forward
+    computed from every gain of the full booking."""
+    from ledger.books import basis_rollforward
+    from ledger.reconcile import basis_rollforward as rollforward_from_gains
+
+    post(engine,
+         buy("b1", "2024-03-01T10:00:00", "1", "100"),
+         buy("b2", "2024-06-01T10:00:00", "2", "300"),
+         sell("s1", "2024-12-31T23:00:00", "0.5", "80"),
+         sell("s2", "2025-01-02T10:00:00", "0.5", "30"),
+         buy("b3", "2025-03-01T10:00:00", "1", "90"),
+         sell("s3", "2025-06-01T10:00:00", "4", "600"))  # more than held: an overspend finding
+    s = resolve_settings(Reporting(method="hifo"))
+    with engine.connect() as conn:
+        for until in (None, at("2025-01-01T00:00:00"), at("2025-03-01T10:00:00")):
+            full = book_ledger(conn, s, until=until)
+            bare = book_ledger(conn, s, until=until, gains=False)
+            assert full.gains and bare.gains == []
+            assert (bare.open_lots, bare.income, bare.findings, bare.allocations) == (full.open_lots, full.income, full.findings, full.allocations)
+        assert any(f.kind == "overspend" for f in book_ledger(conn, s, gains=False).findings)
+        for end in (at("2025-12-31T00:00:00"), at("2025-03-01T10:00:00")):
+            start = at("2025-01-01T00:00:00")
+            full = book_ledger(conn, s, until=end)
+            expected = rollforward_from_gains(start, end, book_ledger(conn, s, until=start).open_lots, full.open_lots, full.gains)
+            assert basis_rollforward(conn, s, end) == expected
+            assert expected.relieved > 0
