@@ -375,6 +375,7 @@ def race(shape: str, args, work: Path) -> tuple[float, bool | None]:
         same = name != "statement --year 2025"  # the statement also books the compared methods (docs/reports.md)
         record("gains export", f"{what}: {name}", round(wall, 2), "s", target="<= 1.3x export gains" if same else "",
                ok=wall <= 1.3 * median if same else None)
+        record("gains export", f"{what}: {name}: peak RSS", round(rss), "MiB", target="< 1024 MiB", ok=rss < 1024)
     if rp2_s is not None:
         record("gains export", f"{what}: RP2 whole process", round(rp2_s, 2), "s")
         record("gains export", f"{what}: RP2 / ours (median)", round(rp2_s / median, 1), "x", target=">= 20x", ok=rp2_s / median >= 20)
