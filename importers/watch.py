@@ -339,8 +339,8 @@ class _Session:
                     synced = conn.execute(text("SELECT MAX(last_synced_at) FROM sync_state WHERE venue_account = :a"),
                                           {"a": self.acc.name}).scalar()
                     if row is not None:
-                        prev = _as_utc(row[0] or row[1])
-                        last = max(prev, _as_utc(synced)) if synced is not None else prev
+                        prev = utc_from_db(row[0] or row[1])
+                        last = max(prev, utc_from_db(synced)) if synced is not None else prev
                 set_stream_state(conn, self.acc.name, "connected", self.connected_at)
             if last is not None and last < self.connected_at:
                 self.gap(last, self.connected_at, "disconnected", "not subscribed to the account streams")
@@ -411,9 +411,6 @@ def span_text(start: datetime, end: datetime) -> tuple[str, str]:
     """Both ends to the second, or to the millisecond when they fall in one second."""
     spec = "seconds" if start.replace(microsecond=0) != end.replace(microsecond=0) else "milliseconds"
     return start.isoformat(timespec=spec), end.isoformat(timespec=spec)
-
-
-_as_utc = utc_from_db  # a stored time read by a raw query
 
 
 #: SQLite page cache of watch's connections (KiB): the ledger's 64 MiB serves bulk syncs; watch appends

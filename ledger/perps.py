@@ -87,9 +87,6 @@ def mark_symbol(market: str) -> str:
     return f"{market}@Mark"
 
 
-_time = utc_from_db  # a stored time (a raw query's column), as the column type parses it
-
-
 def _ms_floor(t: datetime) -> datetime:
     return t.replace(microsecond=t.microsecond - t.microsecond % 1000)
 
@@ -227,7 +224,7 @@ def read_perps(conn: Connection, *, venue_account: str | None = None, until: dat
         r = loads(payload)
         pid = r.get("positionId")
         pid = None if pid is None else str(pid)
-        out.settlements.append(Settlement(acct, _time(t), key, r["source"], D(r["quantity"]), pid, pm.get((acct, pid)) if pid else None))
+        out.settlements.append(Settlement(acct, utc_from_db(t), key, r["source"], D(r["quantity"]), pid, pm.get((acct, pid)) if pid else None))
     fcond = _account_filter(venue_account, "venue_account")
     for acct, key, payload in driver_rows(conn, f"SELECT venue_account, natural_key, payload FROM raw_records WHERE endpoint = 'funding'{fcond}", acct_only):
         r = loads(payload)
@@ -473,7 +470,7 @@ def _mark_at(conn: Connection, market: str, t: datetime) -> tuple[Decimal | None
             {"s": sym, "iv": iv, "t": db_time(conn, t - timedelta(seconds=secs))},  # a bar that has closed by t
         ).first()
         if row is not None:
-            start = _time(row[0])
+            start = utc_from_db(row[0])
             if (t - start).total_seconds() <= 2 * secs:
                 return Decimal(str(row[1])) if not isinstance(row[1], Decimal) else row[1], f"mark kline {iv} {start.isoformat()}"
     return None, f"no cached mark-price kline of {market} at {t.isoformat()}: run `reconcile prices`"
@@ -771,7 +768,7 @@ def _usdc_rollforward(conn: Connection, proof: PerpProof, snapshot_id: int) -> N
     negative: list[tuple[datetime, Decimal]] = []
     for t, kind, name, q in rows:
         q = q if isinstance(q, Decimal) else Decimal(q if isinstance(q, (str, int)) else str(q))
-        t = _ms_floor(_time(t))  # A-PERP-4: records of one millisecond are one instant (sub-ms digits are processing time)
+        t = _ms_floor(utc_from_db(t))  # A-PERP-4: records of one millisecond are one instant (sub-ms digits are processing time)
         if last_t is not None and t != last_t and bal < 0:
             negative.append((last_t, bal))
         last_t = t
@@ -960,7 +957,7 @@ def perp_proof(conn: Connection, venue_account: str, *, at: datetime | None = No
         q += " AND taken_at <= :t"
         params["t"] = db_time(conn, at)
     snap = conn.execute(text(q + " ORDER BY taken_at DESC, id DESC LIMIT 1"), params).first()
-    proof = PerpProof(venue_account, snap[0] if snap else None, _time(snap[1]) if snap else None)
+    proof = PerpProof(venue_account, snap[0] if snap else None, utc_from_db(snap[1]) if snap else None)
     until = proof.as_of or at
     methods = tuple(dict.fromkeys(("average", *methods)))
     # The other methods' cycles are booked by a child process on the second core (a large ledger only),
@@ -1254,7 +1251,7 @@ def perp_markets(conn: Connection) -> tuple[list[str], list[datetime]]:
     rows = conn.execute(text("SELECT MIN(timestamp), MAX(timestamp) FROM journal_entries WHERE kind = 'perp-fill'")).first()
     if rows is None or rows[0] is None:
         return [], []
-    first, last = _time(rows[0]), _time(rows[1])
+    first, last = utc_from_db(rows[0]), utc_from_db(rows[1])
     markets = sorted({name.split(":", 4)[4] for (name,) in conn.execute(text("SELECT name FROM accounts WHERE name LIKE :p"), {"p": "Assets:Backpack:%:Perp:%"})})
     instants = [datetime(y + 1, 1, 1, tzinfo=_UTC) for y in range(first.year, last.year + 1)] + [last]
     return markets, instants

@@ -234,9 +234,6 @@ class CheckOutcome:
         }
 
 
-_aware = utc_from_db  # a snapshot's stored time, as the column type parses it
-
-
 #: A ledger account of a venue account's wallet (``WALLET_PREFIX``): group 1 is the venue account.
 _WALLET_ACCOUNT = re.compile(r"(?:Assets|Liabilities):Backpack:(.+):(?:%s):[^:]*" % "|".join(WALLET_PREFIX))
 
@@ -353,14 +350,14 @@ def snapshot_basis(conn: Connection, venue_account: str, at: datetime):
     ``"rolled forward"`` through the flows between it and ``at``."""
     before = latest_snapshot(conn, venue_account, at)
     if before is not None:
-        taken = _aware(before[1])
+        taken = utc_from_db(before[1])
         n = _entries_between(conn, venue_account, taken, at)
         if n == 0:
             return before[0], taken, "taken then", 0
     latest = latest_snapshot(conn, venue_account)
     if latest is None:
         return None
-    taken = _aware(latest[1])
+    taken = utc_from_db(latest[1])
     if taken > at:
         return latest[0], taken, "rolled back", _entries_between(conn, venue_account, at, taken)
     return latest[0], taken, "rolled forward", _entries_between(conn, venue_account, taken, at)
@@ -404,7 +401,7 @@ def check(conn: Connection, venue_account: str, *, at: datetime | None = None, e
     if snap is None:
         out = CheckOutcome(venue_account, None, at, [], tb_zero, [f"no snapshot of {venue_account}; run `reconcile sync`"])
     else:
-        snap_id, taken = snap[0], _aware(snap[1])
+        snap_id, taken = snap[0], utc_from_db(snap[1])
         exchange: dict[tuple[str, str], Decimal] = {}
         for wallet, asset, q in conn.execute(select(SnapshotLine.c.wallet, SnapshotLine.c.asset, SnapshotLine.c.quantity).where(SnapshotLine.c.snapshot_id == snap_id)):
             if q != 0:

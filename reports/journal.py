@@ -45,9 +45,6 @@ class JournalRow:
         return None if self.unit_price is None else EXACT.multiply(self.quantity, self.unit_price)
 
 
-_as_time = utc_from_db  # the entry's stored time, as the column type parses it
-
-
 def journal_rows(conn: Connection, *, start: datetime | None = None, end: datetime | None = None, batch: int = 20000) -> Iterator[JournalRow]:
     """Postings in the stable order, streamed (the ledger is never held in memory)."""
     where, params = [], {}
@@ -73,7 +70,7 @@ def journal_rows(conn: Connection, *, start: datetime | None = None, end: dateti
     for row in result:
         yield JournalRow(
             entry_id=row[0],
-            time=_as_time(row[1]),
+            time=utc_from_db(row[1]),
             kind=row[2],
             account=row[3],
             asset=row[4],

@@ -319,9 +319,6 @@ class Report:
 
 
 # -- reading ----------------------------------------------------------------------------------------
-_aware = utc_from_db  # a stored time read by a raw query, as the column type parses it
-
-
 def _p(conn: Connection, t: datetime):
     from ledger.bulk import db_time
 
@@ -354,7 +351,7 @@ def income_entries(conn: Connection, start: datetime, end: datetime, venue_accou
     out = []
     for ts, acct, kind, asset, q, price, key, raw in rows:
         qd, pd = _dec(q), _dec(price)
-        out.append(IncomeEntry(_aware(ts), acct, CATEGORIES[kind], asset, qd, pd, None if pd is None else EXACT.multiply(qd, pd), key, raw))
+        out.append(IncomeEntry(utc_from_db(ts), acct, CATEGORIES[kind], asset, qd, pd, None if pd is None else EXACT.multiply(qd, pd), key, raw))
     return out
 
 
@@ -420,7 +417,7 @@ def prices_used(conn: Connection, start: datetime, end: datetime, venue_account:
                 a[3] = t0
             if t1 > a[4]:
                 a[4] = t1
-    return [PriceUsed(a, s, c, v[0], v[1], v[2], _aware(v[3]), _aware(v[4])) for (a, s, c), v in sorted(acc.items())]
+    return [PriceUsed(a, s, c, v[0], v[1], v[2], utc_from_db(v[3]), utc_from_db(v[4])) for (a, s, c), v in sorted(acc.items())]
 
 
 def raw_records(conn: Connection, ids: list[int]) -> dict[int, tuple[str, str, str]]:
@@ -448,7 +445,7 @@ def entries_by_key(conn: Connection, keys: list[str]) -> dict[str, dict]:
             "SELECT e.entry_key, e.timestamp, e.kind, e.description, e.venue_account, e.raw_record_id, ac.name, a.symbol, p.quantity, p.unit_price"
             " FROM journal_entries e JOIN postings p ON p.entry_id = e.id JOIN accounts ac ON ac.id = p.account_id JOIN assets a ON a.id = p.asset_id"
             f" WHERE e.entry_key IN ({marks}) ORDER BY e.entry_key, p.id"), params):
-            e = out.setdefault(key, {"time": _aware(ts), "kind": kind, "description": desc, "venue_account": acct, "raw_record_id": raw, "postings": []})
+            e = out.setdefault(key, {"time": utc_from_db(ts), "kind": kind, "description": desc, "venue_account": acct, "raw_record_id": raw, "postings": []})
             e["postings"].append((account, asset, _dec(q), _dec(price)))
     return out
 

@@ -43,9 +43,6 @@ class Status:
         return all(v == 0 for v in self.trial_balance.values())
 
 
-_t = utc_from_db  # stored times read by raw queries: aware UTC on both databases
-
-
 def status(conn: Connection) -> Status:
     st = Status()
     counts: dict[tuple[str, str], dict[str, int]] = {}
@@ -60,7 +57,7 @@ def status(conn: Connection) -> Status:
     for key in sorted(set(counts) | set(states)):
         by = counts.get(key, {})
         hw, last = states.get(key, (None, None))
-        st.endpoints.append(EndpointStatus(key[0], key[1], sum(by.values()), dict(sorted(by.items())), _t(hw), _t(last)))
+        st.endpoints.append(EndpointStatus(key[0], key[1], sum(by.values()), dict(sorted(by.items())), utc_from_db(hw), utc_from_db(last)))
         st.unknown += by.get("unknown", 0)
         st.pending += by.get("pending", 0)
     st.entries = conn.execute(text("SELECT COUNT(*) FROM journal_entries")).scalar_one()
@@ -165,9 +162,6 @@ class LiveAccount:
         return out
 
 
-_aware = utc_from_db
-
-
 def _d(v) -> Decimal | None:
     return None if v is None else Decimal(str(v))
 
@@ -182,22 +176,22 @@ def live_view(conn: Connection, now: datetime, *, limit: int = 20) -> list[LiveA
     names = sorted({n for (n,) in conn.execute(text(
         "SELECT venue_account FROM live_streams UNION SELECT venue_account FROM live_fills "
         "UNION SELECT venue_account FROM live_positions"))})
-    marks = {s: (_d(p), _aware(r)) for s, p, r in conn.execute(text("SELECT symbol, mark_price, received_at FROM live_marks"))}
+    marks = {s: (_d(p), utc_from_db(r)) for s, p, r in conn.execute(text("SELECT symbol, mark_price, received_at FROM live_marks"))}
     out = []
     for name in names:
         la = LiveAccount(name)
         row = conn.execute(text("SELECT state, since, last_message_at FROM live_streams WHERE venue_account = :a"), {"a": name}).first()
         if row is not None:
-            la.state, la.since, la.last_message_at = row[0], _aware(row[1]), _aware(row[2])
-        la.last_sync = _aware(conn.execute(text("SELECT MAX(last_synced_at) FROM sync_state WHERE venue_account = :a"),
+            la.state, la.since, la.last_message_at = row[0], utc_from_db(row[1]), utc_from_db(row[2])
+        la.last_sync = utc_from_db(conn.execute(text("SELECT MAX(last_synced_at) FROM sync_state WHERE venue_account = :a"),
                                            {"a": name}).scalar())
-        held = {sym: (_d(qty), _d(entry), _d(pmark), _aware(received), "stream") for sym, qty, entry, pmark, received in conn.execute(text(
+        held = {sym: (_d(qty), _d(entry), _d(pmark), utc_from_db(received), "stream") for sym, qty, entry, pmark, received in conn.execute(text(
             "SELECT symbol, quantity, entry_price, mark_price, received_at FROM live_positions WHERE venue_account = :a"), {"a": name})}
         # a sync newer than the stream's last word on a market is the better figure (REST is the source of truth)
         snap = conn.execute(text("SELECT id, taken_at FROM snapshots WHERE venue_account = :a ORDER BY taken_at DESC, id DESC LIMIT 1"),
                             {"a": name}).first()
         if snap is not None:
-            taken = _aware(snap[1])
+            taken = utc_from_db(snap[1])
             rest = {sym: (_d(q), detail) for sym, q, detail in conn.execute(text(
                 "SELECT asset, quantity, detail FROM snapshot_lines WHERE snapshot_id = :s AND wallet = 'Perp'"), {"s": snap[0]})}
             for sym in set(held) | set(rest):
@@ -227,14 +221,14 @@ def live_view(conn: Connection, now: datetime, *, limit: int = 20) -> list[LiveA
         def rows(where: str, n: int) -> list[LiveFillRow]:
             got = conn.execute(text(f"SELECT {cols} FROM live_fills WHERE venue_account = :a AND {where} "
                                     f"ORDER BY engine_time DESC, id DESC LIMIT {int(n)}"), {"a": name}).all()
-            return [LiveFillRow(r[0], r[1], _d(r[2]), _d(r[3]), _d(r[4]), r[5], r[6], r[7], _aware(r[8]), r[9], r[10])
+            return [LiveFillRow(r[0], r[1], _d(r[2]), _d(r[3]), _d(r[4]), r[5], r[6], r[7], utc_from_db(r[8]), r[9], r[10])
                     for r in got]
 
         la.provisional_count = conn.execute(text(
             "SELECT COUNT(*) FROM live_fills WHERE venue_account = :a AND status = 'provisional'"), {"a": name}).scalar_one()
         la.provisional = rows("status = 'provisional'", limit)
         la.unconfirmed = rows("status IN ('unconfirmed', 'mismatch')", 1000)
-        la.gaps = [LiveGapRow(_aware(s), _aware(e), r, d) for s, e, r, d in conn.execute(text(
+        la.gaps = [LiveGapRow(utc_from_db(s), utc_from_db(e), r, d) for s, e, r, d in conn.execute(text(
             "SELECT start, \"end\", reason, detail FROM live_gaps WHERE venue_account = :a AND filled_at IS NULL "
             "ORDER BY start"), {"a": name})]
         out.append(la)
