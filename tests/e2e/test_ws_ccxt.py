@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-ccxt = pytest.importorskip("ccxt")
+pytest.importorskip("ccxt.pro")
 import ccxt.pro  # noqa: E402
 
 from importers.backpack.simulator.server import serve_in_thread  # noqa: E402
