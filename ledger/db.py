@@ -246,29 +246,30 @@ def trial_balance(conn: Connection) -> dict[str, Decimal]:
 
 
 def balances(conn: Connection, *, prefix: str | None = None, until=None, starts: tuple[str, ...] = ()) -> dict[tuple[str, str], Decimal]:
-    """Balance per (account, asset), optionally for accounts under ``prefix`` (or whose names start with
-    one of ``starts``) and entries up to ``until``: one scan of the postings."""
+    """Balance per (account, asset), in (account, asset) order, optionally for accounts under ``prefix``
+    and whose names start with one of ``starts`` (matched exactly: no LIKE wildcards, case-sensitive on
+    both databases) and entries up to ``until``: one scan of the postings, grouped by the integer ids (the
+    names are mapped after: grouping by the joined names sorted every posting's text)."""
+    accounts = {i: name for i, name in conn.exec_driver_sql("SELECT id, name FROM accounts")}
     where = []
     params: dict[str, object] = {}
-    if prefix:
-        where.append("(ac.name = :p OR ac.name LIKE :pl)")
-        params["p"] = prefix
-        params["pl"] = prefix + ":%"
-    if starts:
-        where.append("(" + " OR ".join(f"ac.name LIKE :s{i}" for i in range(len(starts))) + ")")
-        params.update({f"s{i}": s + "%" for i, s in enumerate(starts)})  # LIKE's ``_`` matches itself too: callers filter exactly
+    if prefix or starts:
+        under = prefix + ":" if prefix else None
+        ids = sorted(i for i, name in accounts.items()
+                     if (prefix is None or name == prefix or name.startswith(under)) and (not starts or any(name.startswith(s) for s in starts)))
+        if not ids:
+            return {}
+        where.append("p.account_id IN (" + ", ".join(str(int(i)) for i in ids) + ")")
     join = ""
     if until is not None:
         join = " JOIN journal_entries e ON e.id = p.entry_id"
         where.append("e.timestamp <= :until")
         params["until"] = db_time(conn, until)
-    sql = (
-        f"SELECT ac.name, a.symbol, {dsum(conn, 'p.quantity')} FROM postings p"
-        " JOIN accounts ac ON ac.id = p.account_id JOIN assets a ON a.id = p.asset_id" + join
-        + (" WHERE " + " AND ".join(where) if where else "")
-        + " GROUP BY ac.name, a.symbol ORDER BY ac.name, a.symbol"
-    )
-    return {(name, sym): D(str(total)) for name, sym, total in conn.execute(text(sql), params)}
+    sql = (f"SELECT p.account_id, p.asset_id, {dsum(conn, 'p.quantity')} FROM postings p" + join
+           + (" WHERE " + " AND ".join(where) if where else "") + " GROUP BY p.account_id, p.asset_id")
+    rows = conn.execute(text(sql), params).all()
+    symbols = {i: sym for i, sym in conn.exec_driver_sql("SELECT id, symbol FROM assets")}
+    return dict(sorted(((accounts[a], symbols[s]), D(str(total))) for a, s, total in rows))
 
 
 def driver_rows(conn: Connection, sql: str, params: dict[str, object], chunk: int = 20_000) -> Iterator[tuple]:

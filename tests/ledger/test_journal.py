@@ -139,3 +139,38 @@ def test_journal__duplicate_entry_key_rejected_by_database(engine):
             Journal(conn).post([e])
     with engine.connect() as conn:
         assert entry_count(conn) == 1
+
+
+# Names a LIKE pattern would confuse: case variants and the wildcards ``_`` and ``%``.
+TRICKY = ["Assets:Backpack:main:Spot", "Assets:Backpack:Main:Spot", "Assets:Backpack:ma_n:Spot", "Assets:Backpack:maXn:Spot",
+          "Assets:Backpack:m%:Lent", "Assets:Backpack:main:Lent", "Expenses:Fees", "Expenses:Fees:Trading", "Expenses:FeesX", "Equity:Trading"]
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(legs=st.lists(st.tuples(st.sampled_from(TRICKY), st.sampled_from(ASSETS), quantity, st.integers(0, 5)), min_size=1, max_size=30),
+       prefix=st.sampled_from([None, "Expenses:Fees", "Assets:Backpack:ma_n:Spot", "Assets"]),
+       starts=st.lists(st.sampled_from(["Assets:Backpack:main:", "Assets:Backpack:ma_n:", "Assets:Backpack:m%:", "Expenses:Fees"]), max_size=2),
+       until_day=st.one_of(st.none(), st.integers(0, 5)))
+def test_balances__equal_a_plain_sum_of_the_postings_with_names_matched_exactly(engine, legs, prefix, starts, until_day):
+    """``balances`` with any filter is the sum of the posted legs per (account, asset) up to ``until``,
+    names matched exactly (a ``_``, ``%`` or another case in a name is not a wildcard), on both databases."""
+    entries = [Entry(key=f"b:{i}", time=T0 + timedelta(days=day), kind="test", description="d",
+                     legs=(Leg(account=acc, asset=asset, quantity=q), Leg(account="Equity:External", asset=asset, quantity=-q)),
+                     venue_account="main", endpoint="test", source_key=str(i))
+               for i, (acc, asset, q, day) in enumerate(legs)]
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM postings")
+        conn.exec_driver_sql("DELETE FROM journal_entries")
+        Journal(conn).post(entries)
+    until = None if until_day is None else T0 + timedelta(days=until_day)
+    expected: dict[tuple[str, str], Decimal] = {}
+    for e in entries:
+        if until is None or e.time <= until:
+            for leg in e.legs:
+                if (not prefix or leg.account == prefix or leg.account.startswith(prefix + ":")) \
+                        and (not starts or any(leg.account.startswith(s) for s in starts)):
+                    expected[(leg.account, leg.asset)] = expected.get((leg.account, leg.asset), Decimal(0)) + leg.quantity
+    with engine.connect() as conn:
+        got = balances(conn, prefix=prefix, starts=tuple(starts), until=until)
+    assert got == expected
+    assert list(got) == sorted(got)
