@@ -251,6 +251,7 @@ def balances(conn: Connection, *, prefix: str | None = None, until=None, starts:
     both databases) and entries up to ``until``: one scan of the postings, grouped by the integer ids (the
     names are mapped after: grouping by the joined names sorted every posting's text)."""
     accounts = {i: name for i, name in conn.exec_driver_sql("SELECT id, name FROM accounts")}
+    prefix = prefix or None  # an empty prefix filters nothing
     where = []
     params: dict[str, object] = {}
     if prefix or starts:
