@@ -34,7 +34,8 @@ from pathlib import Path
 from importers.backpack.endpoints import ENDPOINTS
 from importers.backpack.simulator.book import POSITION_CONTEXT, Book
 from importers.sync import repost
-from ledger.bulk import allocate_ids, bulk_insert, db_time
+from ledger.bulk import allocate_ids, bulk_insert
+from ledger.types import db_time
 from ledger.db import make_engine, upgrade
 from ledger.store import SnapshotLineIn, save_snapshot
 try:

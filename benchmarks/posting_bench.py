@@ -24,7 +24,8 @@ import psycopg
 
 from importers.backpack.endpoints import ENDPOINTS
 from importers.sync import repost
-from ledger.bulk import allocate_ids, bulk_insert, db_time
+from ledger.bulk import allocate_ids, bulk_insert
+from ledger.types import db_time
 from ledger.db import make_engine, trial_balance, upgrade
 try:
     from _results import record  # run as a script: its folder is on sys.path

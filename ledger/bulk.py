@@ -9,9 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, ForeignKeyConstraint
 from sqlalchemy.schema import AddConstraint, CreateIndex, DropConstraint, DropIndex
 
-from .types import db_time  # here too: the bulk writers' callers import it from this module
-
-__all__ = ["allocate_ids", "bulk_insert", "db_time", "journal_rebuild", "IntegrityViolation"]
+__all__ = ["allocate_ids", "bulk_insert", "journal_rebuild", "IntegrityViolation"]
 
 
 class IntegrityViolation(Exception):

@@ -15,9 +15,10 @@ from decimal import Decimal
 
 from sqlalchemy import Connection, select
 
-from .bulk import allocate_ids, bulk_insert, db_time
+from .bulk import allocate_ids, bulk_insert
 from .money import plain
 from .schema import Account, Asset
+from .types import db_time
 
 __all__ = ["Leg", "Entry", "LedgerError", "UnbalancedEntry", "Journal", "ACCOUNT_TYPES", "check_entry", "RowEncoder", "Encoded"]
 
@@ -114,7 +115,7 @@ class RowEncoder:
     Every entry is checked as :func:`check_entry` does (legs present, aware time, Decimal finite
     quantities, accounts under the five types, zero sum per asset), and :func:`check_entry` itself
     raises the error for any entry that fails. Times become the text the driver stores
-    (``ledger.bulk.db_time`` on SQLite; ISO-8601 with its offset for PostgreSQL's COPY) and
+    (``ledger.types.db_time`` on SQLite; ISO-8601 with its offset for PostgreSQL's COPY) and
     quantities their exact fixed-point text. ``accounts`` and ``assets`` map names to ids; a name
     not in them makes :meth:`encode` return the names to resolve first (:meth:`Journal.resolve`).
     """

@@ -35,10 +35,9 @@ from .booking.perps import (
     exchange_unrealized,
     perp_method_for,
 )
-from .bulk import db_time
 from .db import driver_rows
 from .money import EXACT, ZERO, plain
-from .types import utc_from_db
+from .types import db_time, utc_from_db
 
 __all__ = [
     "SETTLEMENT_UNIT",

@@ -20,10 +20,10 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, select, text
 
-from .bulk import bulk_insert, db_time
+from .bulk import bulk_insert
 from .inputs import InputError
 from .schema import Account, Asset, JournalEntry, Posting, PriceBar, PriceFetch, ValuationState
-from .types import decimal_to_db_text, utc_from_db
+from .types import db_time, decimal_to_db_text, utc_from_db
 from .valuation import (
     INTERVAL_SECONDS,
     UNPRICED,

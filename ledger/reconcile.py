@@ -18,11 +18,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select, text
 
-from .bulk import db_time
 from .db import balances
 from .money import D, plain
 from .schema import CheckResult, Snapshot, SnapshotLine
-from .types import utc_from_db
+from .types import db_time, utc_from_db
 
 __all__ = ["Line", "Evidence", "CheckOutcome", "RollForward", "basis_rollforward", "rollforward_of", "compare", "check", "check_accounts", "WALLET_PREFIX", "latest_snapshot", "snapshot_basis",
            "venue_accounts"]

@@ -18,9 +18,10 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
-from .bulk import allocate_ids, bulk_insert, db_time as _db_time
+from .bulk import allocate_ids, bulk_insert
 from .journal import Entry, Journal
 from .schema import RawRecord, Snapshot, SnapshotLine, SyncState
+from .types import db_time as _db_time
 
 __all__ = ["RawIn", "Outcome", "PageResult", "store_page", "load_cursor", "save_snapshot", "SnapshotLineIn"]
 

@@ -49,15 +49,12 @@ def journal_rows(conn: Connection, *, start: datetime | None = None, end: dateti
     """Postings in the stable order, streamed (the ledger is never held in memory)."""
     where, params = [], {}
 
-    def p(t: datetime):
-        return db_time(conn, t)
-
     if start is not None:
         where.append("e.timestamp >= :start")
-        params["start"] = p(start)
+        params["start"] = db_time(conn, start)
     if end is not None:
         where.append("e.timestamp < :end")
-        params["end"] = p(end)
+        params["end"] = db_time(conn, end)
     sql = (
         "SELECT e.entry_key, e.timestamp, e.kind, ac.name, a.symbol, p.quantity, p.unit_price, p.price_currency,"
         " e.venue_account, e.endpoint, e.source_key, e.description"

@@ -320,7 +320,7 @@ class Report:
 
 # -- reading ----------------------------------------------------------------------------------------
 def _p(conn: Connection, t: datetime):
-    from ledger.bulk import db_time
+    from ledger.types import db_time
 
     return db_time(conn, t)
 

@@ -164,7 +164,8 @@ def post(engine, entries):
         if raw:
             from datetime import datetime as _dt
 
-            from ledger.bulk import bulk_insert, db_time
+            from ledger.bulk import bulk_insert
+            from ledger.types import db_time
 
             now = db_time(conn, _dt.now(timezone.utc))
             bulk_insert(conn, "raw_records", ("id", "venue_account", "endpoint", "natural_key", "payload", "record_time", "fetched_at", "status", "note"),
