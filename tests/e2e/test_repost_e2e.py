@@ -33,7 +33,8 @@ def synced(db_url, sim, tmp_path, capsys):
 
 def _schema(engine) -> dict:
     insp = inspect(engine)
-    return {t: (sorted(i["name"] for i in insp.get_indexes(t)), sorted(fk["name"] for fk in insp.get_foreign_keys(t))) for t in ("journal_entries", "postings")}
+    return {t: (sorted(i["name"] for i in insp.get_indexes(t)), sorted(fk["name"] for fk in insp.get_foreign_keys(t)),
+                sorted((u["name"], tuple(u["column_names"])) for u in insp.get_unique_constraints(t))) for t in ("journal_entries", "postings")}
 
 
 @pytest.mark.parametrize("processes", [0, 2])
@@ -44,7 +45,8 @@ def test_repost__rebuilds_the_synced_ledger_exactly(synced, db_url, tmp_path, ca
     assert repost(engine, processes=processes, batch=97) == counts["raw_records"]
     assert journal_digest(capsys, config, db_url, tmp_path / "all.csv") == digest
     assert db_counts(db_url) == counts
-    assert _schema(engine) == schema  # indexes and foreign keys are back
+    assert _schema(engine) == schema  # indexes, foreign keys and unique keys are back
+    assert ("uq_journal_entries_entry_key", ("entry_key",)) in schema["journal_entries"][2]
     with engine.begin() as conn:  # the next entry a sync posts gets an unused id
         assert allocate_ids(conn, "journal_entries", 1)[0] > conn.exec_driver_sql("SELECT MAX(id) FROM journal_entries").scalar_one()
     if engine.dialect.name == "sqlite":
@@ -76,3 +78,28 @@ def test_repost__an_unbalanced_entry_writes_nothing(synced, db_url, tmp_path, ca
         repost(engine, processes=processes, batch=97)
     assert journal_digest(capsys, config, db_url, tmp_path / "after.csv") == digest
     assert db_counts(db_url) == counts
+
+
+@pytest.mark.parametrize("processes", [0, 2])
+def test_repost__a_duplicate_entry_key_writes_nothing(synced, db_url, tmp_path, capsys, monkeypatch, processes):
+    """The entries' unique key holds through a rebuild: on PostgreSQL it is re-added before the commit
+    (``ledger.bulk.journal_rebuild``), on SQLite enforced row by row; either way nothing is written."""
+    from sqlalchemy.exc import IntegrityError
+
+    config, engine, digest, counts = synced
+    schema = _schema(engine)
+    real = sync_mod.extract
+
+    def clashing(endpoint, record, src):
+        x = real(endpoint, record, src)
+        if x.entries and src.raw_id % 50 == 7:  # several raw records, in different batches and workers
+            return type(x)(x.status, (x.entries[0]._replace(key="the-same-key"),), x.note)
+        return x
+
+    monkeypatch.setattr(sync_mod, "extract", clashing)
+    monkeypatch.setattr(sync_mod, "_PARALLEL_MIN", 0)
+    with pytest.raises(IntegrityError):
+        repost(engine, processes=processes, batch=97)
+    assert journal_digest(capsys, config, db_url, tmp_path / "after.csv") == digest
+    assert db_counts(db_url) == counts
+    assert _schema(engine) == schema
