@@ -28,6 +28,7 @@ __all__ = [
     "upgrade",
     "ensure_schema",
     "database_is_new",
+    "require_ledger",
     "downgrade",
     "current_revision",
     "head_revision",
@@ -178,7 +179,22 @@ def database_is_new(engine: Engine) -> bool:
         file = Path(database).expanduser()
         if not file.exists() or file.stat().st_size == 0:
             return True
-    return current_revision(engine) is None
+    return _stored_revision(engine) is None
+
+
+def require_ledger(engine: Engine, *, imported: bool = False) -> None:
+    """Refuse (``DatabaseError``, one line) a database that holds no ledger: never initialized nor
+    synced, a mistyped URL say; asked without creating anything. With ``imported``, also refuse a
+    ledger nothing was ever imported into (no journal entry, no sync state: a command's figures from
+    it would be zeros that look complete). Call with ``imported`` once the schema is at head."""
+    shown = engine.url.render_as_string(hide_password=True)
+    if not imported:
+        if database_is_new(engine):
+            raise DatabaseError(f"no ledger at {shown}: run `reconcile sync` first (or check the [database] url)")
+        return
+    with engine.connect() as conn:
+        if conn.exec_driver_sql("SELECT 1 FROM journal_entries LIMIT 1").first() is None and conn.exec_driver_sql("SELECT 1 FROM sync_state LIMIT 1").first() is None:
+            raise DatabaseError(f"the ledger at {shown} is empty (nothing was ever imported into it): run `reconcile sync` first")
 
 
 #: The newest migration's revision (``tests/ledger/test_migrations.py`` checks it is alembic's head):

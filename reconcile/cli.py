@@ -58,15 +58,27 @@ class Context:
         self.db_url: str = resolve_db_url(db_opt, self.config)
         self.command: str | None = _INVOKED[-1] if _INVOKED else None
 
+    #: Commands that may start from a database with no ledger (``sync`` and ``init`` create it themselves).
+    MAY_START_EMPTY = frozenset({"watch"})
+    #: Commands whose figures come from what was imported: a ledger nothing was imported into is bad input.
+    FIGURES = VALUE_READERS | {"perps"}
+
     def engine(self, *, migrate: bool = True):
         """The ledger's engine; with ``migrate`` the schema is brought to head first (under the
-        writer lock, so two commands on a fresh database never race in the migration)."""
-        from ledger.db import ensure_schema, make_engine
+        writer lock, so two commands on a fresh database never race in the migration). A database
+        with no ledger is refused before anything is created (a mistyped URL would otherwise become
+        an empty ledger and its exports zeros), and by the figure commands a ledger nothing was
+        imported into (``ledger.db.require_ledger``)."""
+        from ledger.db import ensure_schema, make_engine, require_ledger
 
         engine = make_engine(self.db_url)
         try:
             if migrate:
+                if self.command not in self.MAY_START_EMPTY:
+                    require_ledger(engine)
                 ensure_schema(engine)
+                if self.command in self.FIGURES:
+                    require_ledger(engine, imported=True)
             if self.command in self.VALUE_READERS:
                 from ledger.prices import check_valuation_current
 
