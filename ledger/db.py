@@ -185,15 +185,21 @@ def database_is_new(engine: Engine) -> bool:
 def require_ledger(engine: Engine, *, imported: bool = False) -> None:
     """Refuse (``DatabaseError``, one line) a database that holds no ledger: never initialized nor
     synced, a mistyped URL say; asked without creating anything. With ``imported``, also refuse a
-    ledger nothing was ever imported into (no journal entry, no sync state: a command's figures from
-    it would be zeros that look complete). Call with ``imported`` once the schema is at head."""
+    journal that is empty because nothing was ever imported (no sync state) or because a first sync
+    that defers posting stopped before it posted (raw records waiting): a command's figures from it
+    would be zeros that look complete. Call with ``imported`` once the schema is at head."""
     shown = engine.url.render_as_string(hide_password=True)
     if not imported:
         if database_is_new(engine):
             raise DatabaseError(f"no ledger at {shown}: run `reconcile sync` first (or check the [database] url)")
         return
     with engine.connect() as conn:
-        if conn.exec_driver_sql("SELECT 1 FROM journal_entries LIMIT 1").first() is None and conn.exec_driver_sql("SELECT 1 FROM sync_state LIMIT 1").first() is None:
+        if conn.exec_driver_sql("SELECT 1 FROM journal_entries LIMIT 1").first() is not None:
+            return
+        if conn.exec_driver_sql("SELECT 1 FROM raw_records WHERE status = 'posted' LIMIT 1").first() is not None:
+            # A first sync that defers posting (PostgreSQL, importers.sync.defer_first_sync) and did not finish.
+            raise DatabaseError(f"the ledger at {shown} holds records not posted yet (a first sync did not finish): run `reconcile sync`")
+        if conn.exec_driver_sql("SELECT 1 FROM sync_state LIMIT 1").first() is None:
             raise DatabaseError(f"the ledger at {shown} is empty (nothing was ever imported into it): run `reconcile sync` first")
 
 

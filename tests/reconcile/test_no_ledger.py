@@ -115,3 +115,28 @@ def test_a_synced_ledger_with_no_trades_still_exports(tmp_path, capsys):
     config = _config(tmp_path, url)
     assert main(["export", "gains", "--year", "2025", "--out", str(tmp_path / "g.csv"), "--config", config]) == 0
     assert (tmp_path / "g.csv").read_text().startswith("account,asset,quantity")
+
+
+def test_a_figure_command_refuses_records_a_first_sync_did_not_post(tmp_path, capsys):
+    """A first sync on PostgreSQL keeps raw records only and posts them at its end; killed before,
+    it leaves records and cursors and an empty journal, which the figure commands refuse."""
+    from datetime import datetime, timezone
+
+    from sqlalchemy import insert
+
+    from ledger.db import upgrade
+    from ledger.schema import RawRecord, SyncState
+
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    now = datetime(2025, 3, 1, tzinfo=timezone.utc)
+    with engine.begin() as conn:
+        conn.execute(insert(SyncState).values(venue_account="main", endpoint="fills", records=1))
+        conn.execute(insert(RawRecord).values(venue_account="main", endpoint="fills", natural_key="fills:1", payload="{}", fetched_at=now, status="posted"))
+    engine.dispose()
+    config = _config(tmp_path, url)
+    assert main(["export", "gains", "--year", "2025", "--out", str(tmp_path / "g.csv"), "--config", config]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "holds records not posted yet (a first sync did not finish)" in err[0], err
+    assert not (tmp_path / "g.csv").exists()
