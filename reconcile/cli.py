@@ -540,10 +540,14 @@ def _parse_date(value: str | None, what: str):
 
 
 def _parse_at(value: str | None):
-    """``--at``: a date/time in UTC; a bare date (YYYY-MM-DD) means the end of that day."""
+    """``--at``: a date/time in UTC, not in the future; a bare date (YYYY-MM-DD) means the end of that day."""
     from datetime import timedelta
 
+    from .options import latest_today
+
     when = _parse_date(value, "--at")
+    if when is not None and when.date() > latest_today():
+        raise ConfigError(f"--at: {value} is in the future (today is {latest_today().isoformat()})")
     if when is not None and len(value or "") == 10:
         when = when + timedelta(days=1) - timedelta(microseconds=1)
     return when

@@ -8,11 +8,12 @@ directly by a command body.
 from __future__ import annotations
 
 import os
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 from .config import ConfigError
 
-__all__ = ["YEAR_MIN", "YEAR_MAX", "parse_year", "parse_out"]
+__all__ = ["YEAR_MIN", "YEAR_MAX", "parse_year", "parse_out", "latest_today"]
 
 #: The years a tax year may name: from the Unix epoch (no exchange record is older) to the last year
 #: whose bounds in every jurisdiction (the UK's ends on 5 April of the next year) fit in a datetime.
@@ -20,14 +21,24 @@ YEAR_MIN, YEAR_MAX = 1970, 9998
 
 
 def parse_year(value: str | int, option: str = "--year") -> int:
-    """``--year``: a four-digit tax year, YEAR_MIN..YEAR_MAX (2025; for the uk the year it starts)."""
+    """``--year``: a four-digit tax year, YEAR_MIN..YEAR_MAX (2025; for the uk the year it starts),
+    not one that has not begun."""
     text = str(value).strip()
     if not (text.isascii() and text.isdigit()):
         raise ConfigError(f"{option}: {text!r} is not a year (YYYY, {YEAR_MIN}-{YEAR_MAX})")
     year = int(text)
     if not YEAR_MIN <= year <= YEAR_MAX:
         raise ConfigError(f"{option}: {year} is outside the years {YEAR_MIN}-{YEAR_MAX}")
+    today = latest_today()
+    if year > today.year:  # every jurisdiction names a tax year by the year it starts in
+        raise ConfigError(f"{option}: tax year {year} has not begun (today is {today.isoformat()})")
     return year
+
+
+def latest_today() -> date:
+    """Today's date in the zone furthest ahead of UTC (UTC+14): a date after it is in the future
+    wherever the user is, so its figures could only be zeros that look complete."""
+    return (datetime.now(timezone.utc) + timedelta(hours=14)).date()
 
 
 def parse_out(value: str, option: str = "--out") -> str:

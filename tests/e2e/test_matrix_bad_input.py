@@ -66,6 +66,33 @@ def test_bad_year__one_line_exit_2_nothing_written(tmp_path, capsys, year, comma
     assert _files(tmp_path) == set()  # no database, no lock file, no output
 
 
+@pytest.mark.parametrize("command", [("export", "gains", "--format", "csv"), ("statement", "--format", "html"), ("report",),
+                                     ("export", "tax"), ("export", "income"), ("export", "perps")])
+def test_a_tax_year_not_begun__one_line_exit_2_nothing_written(tmp_path, capsys, command):
+    """A year after this one (a typo for 2025, say) has no figures: they could only be zeros that look complete."""
+    from reconcile.options import latest_today
+
+    today = latest_today()
+    code, stdout, err = cli(capsys, *command, "--year", str(today.year + 1), "--out", tmp_path / "out.file", "--db", f"sqlite:///{tmp_path / 'l.db'}")
+    assert code == 2 and stdout == ""
+    assert _one_line(err) == f"reconcile: error: --year: tax year {today.year + 1} has not begun (today is {today.isoformat()})"
+    assert _files(tmp_path) == set()
+
+
+@pytest.mark.parametrize("command", [("export", "lots"), ("check",)])
+def test_an_instant_in_the_future__one_line_exit_2_nothing_written(tmp_path, capsys, command):
+    from datetime import timedelta
+
+    from reconcile.options import latest_today
+
+    later = (latest_today() + timedelta(days=1)).isoformat()
+    out = ("--out", tmp_path / "lots.csv") if command[0] == "export" else ()
+    code, stdout, err = cli(capsys, *command, *out, "--at", later, "--db", f"sqlite:///{tmp_path / 'l.db'}")
+    assert code == 2 and stdout == ""
+    assert _one_line(err) == f"reconcile: error: --at: {later} is in the future (today is {latest_today().isoformat()})"
+    assert _files(tmp_path) == set()
+
+
 @pytest.mark.parametrize("command", [
     ("export", "journal", "--format", "csv"), ("export", "gains", "--year", "2025", "--format", "xlsx"),
     ("export", "lots", "--at", "2025-12-31"), ("statement", "--year", "2025", "--format", "html"),
