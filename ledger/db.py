@@ -29,6 +29,7 @@ __all__ = [
     "ensure_schema",
     "database_is_new",
     "require_ledger",
+    "require_imported",
     "downgrade",
     "current_revision",
     "head_revision",
@@ -182,17 +183,18 @@ def database_is_new(engine: Engine) -> bool:
     return _stored_revision(engine) is None
 
 
-def require_ledger(engine: Engine, *, imported: bool = False) -> None:
+def require_ledger(engine: Engine) -> None:
     """Refuse (``DatabaseError``, one line) a database that holds no ledger: never initialized nor
-    synced, a mistyped URL say; asked without creating anything. With ``imported``, also refuse a
-    journal that is empty because nothing was ever imported (no sync state) or because a first sync
-    that defers posting stopped before it posted (raw records waiting): a command's figures from it
-    would be zeros that look complete. Call with ``imported`` once the schema is at head."""
+    synced, a mistyped URL say; asked without creating anything."""
+    if database_is_new(engine):
+        raise DatabaseError(f"no ledger at {engine.url.render_as_string(hide_password=True)}: run `reconcile sync` first (or check the [database] url)")
+
+
+def require_imported(engine: Engine) -> None:
+    """Refuse (``DatabaseError``, one line) a journal that is empty because nothing was ever imported
+    (no sync state) or because a first sync that defers posting stopped before it posted (raw records
+    waiting): a command's figures from it would be zeros that look complete. The schema is at head."""
     shown = engine.url.render_as_string(hide_password=True)
-    if not imported:
-        if database_is_new(engine):
-            raise DatabaseError(f"no ledger at {shown}: run `reconcile sync` first (or check the [database] url)")
-        return
     with engine.connect() as conn:
         if conn.exec_driver_sql("SELECT 1 FROM journal_entries LIMIT 1").first() is not None:
             return

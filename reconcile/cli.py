@@ -68,8 +68,8 @@ class Context:
         writer lock, so two commands on a fresh database never race in the migration). A database
         with no ledger is refused before anything is created (a mistyped URL would otherwise become
         an empty ledger and its exports zeros), and by the figure commands a ledger nothing was
-        imported into (``ledger.db.require_ledger``)."""
-        from ledger.db import ensure_schema, make_engine, require_ledger
+        imported into (``ledger.db.require_ledger``, ``require_imported``)."""
+        from ledger.db import ensure_schema, make_engine, require_imported, require_ledger
 
         engine = make_engine(self.db_url)
         try:
@@ -78,7 +78,7 @@ class Context:
                     require_ledger(engine)
                 ensure_schema(engine)
                 if self.command in self.FIGURES:
-                    require_ledger(engine, imported=True)
+                    require_imported(engine)
             if self.command in self.VALUE_READERS:
                 from ledger.prices import check_valuation_current
 

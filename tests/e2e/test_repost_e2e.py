@@ -37,6 +37,21 @@ def _schema(engine) -> dict:
                 sorted((u["name"], tuple(u["column_names"])) for u in insp.get_unique_constraints(t))) for t in ("journal_entries", "postings")}
 
 
+def _alter_some_entries(monkeypatch, change) -> None:
+    """Repost with ``change`` applied to the first entry of every 50th raw record (several, in
+    different batches and workers), in parallel however small the store."""
+    real = sync_mod.extract
+
+    def altered(endpoint, record, src):
+        x = real(endpoint, record, src)
+        if x.entries and src.raw_id % 50 == 7:
+            return type(x)(x.status, (change(x.entries[0]),), x.note)
+        return x
+
+    monkeypatch.setattr(sync_mod, "extract", altered)
+    monkeypatch.setattr(sync_mod, "_PARALLEL_MIN", 0)
+
+
 @pytest.mark.parametrize("processes", [0, 2])
 def test_repost__rebuilds_the_synced_ledger_exactly(synced, db_url, tmp_path, capsys, monkeypatch, processes):
     config, engine, digest, counts = synced
@@ -62,18 +77,11 @@ def test_repost__rebuilds_the_synced_ledger_exactly(synced, db_url, tmp_path, ca
 @pytest.mark.parametrize("processes", [0, 2])
 def test_repost__an_unbalanced_entry_writes_nothing(synced, db_url, tmp_path, capsys, monkeypatch, processes):
     config, engine, digest, counts = synced
-    real = sync_mod.extract
 
-    def broken(endpoint, record, src):
-        x = real(endpoint, record, src)
-        if x.entries and src.raw_id % 50 == 7:
-            e: Entry = x.entries[0]
-            legs = (*e.legs[:-1], Leg(e.legs[-1].account, e.legs[-1].asset, e.legs[-1].quantity + 1))
-            return type(x)(x.status, (e._replace(legs=legs),), x.note)
-        return x
+    def unbalanced(e: Entry) -> Entry:
+        return e._replace(legs=(*e.legs[:-1], Leg(e.legs[-1].account, e.legs[-1].asset, e.legs[-1].quantity + 1)))
 
-    monkeypatch.setattr(sync_mod, "extract", broken)
-    monkeypatch.setattr(sync_mod, "_PARALLEL_MIN", 0)
+    _alter_some_entries(monkeypatch, unbalanced)
     with pytest.raises(UnbalancedEntry):
         repost(engine, processes=processes, batch=97)
     assert journal_digest(capsys, config, db_url, tmp_path / "after.csv") == digest
@@ -88,16 +96,7 @@ def test_repost__a_duplicate_entry_key_writes_nothing(synced, db_url, tmp_path, 
 
     config, engine, digest, counts = synced
     schema = _schema(engine)
-    real = sync_mod.extract
-
-    def clashing(endpoint, record, src):
-        x = real(endpoint, record, src)
-        if x.entries and src.raw_id % 50 == 7:  # several raw records, in different batches and workers
-            return type(x)(x.status, (x.entries[0]._replace(key="the-same-key"),), x.note)
-        return x
-
-    monkeypatch.setattr(sync_mod, "extract", clashing)
-    monkeypatch.setattr(sync_mod, "_PARALLEL_MIN", 0)
+    _alter_some_entries(monkeypatch, lambda e: e._replace(key="the-same-key"))
     with pytest.raises(IntegrityError):
         repost(engine, processes=processes, batch=97)
     assert journal_digest(capsys, config, db_url, tmp_path / "after.csv") == digest
